@@ -1,0 +1,275 @@
+package agentkeys
+
+import (
+	"context"
+	"log/slog"
+	"net/textproto"
+	"strings"
+	"time"
+)
+
+// CredentialType says how a credential is injected into a proxied request.
+type CredentialType string
+
+// The credential types of the seed's "Credential Types" section.
+const (
+	APIKey       CredentialType = "API_KEY"       // Authorization: Bearer <value>
+	Cookie       CredentialType = "COOKIE"        // Cookie: a=b; c=d
+	BasicAuth    CredentialType = "BASIC_AUTH"    // Authorization: Basic base64(user:pass)
+	CustomHeader CredentialType = "CUSTOM_HEADER" // one or more headers as given
+	QueryParam   CredentialType = "QUERY_PARAM"   // ?param=value on the target URL
+	OAuth        CredentialType = "OAUTH"         // Authorization: Bearer <access token>
+)
+
+// CredentialTypes lists every type, in the order help texts show them.
+var CredentialTypes = []CredentialType{APIKey, Cookie, BasicAuth, CustomHeader, QueryParam, OAuth}
+
+// ParseCredentialType accepts a type name in any case, with '-' for '_'.
+// Returns EINVALID naming the valid types otherwise.
+func ParseCredentialType(s string) (CredentialType, error) {
+	t := CredentialType(strings.ToUpper(strings.ReplaceAll(strings.TrimSpace(s), "-", "_")))
+	for _, known := range CredentialTypes {
+		if t == known {
+			return t, nil
+		}
+	}
+	names := make([]string, len(CredentialTypes))
+	for i, known := range CredentialTypes {
+		names[i] = string(known)
+	}
+	return "", Errorf(EINVALID, "unknown credential type %q: use one of %s", s, strings.Join(names, ", "))
+}
+
+// Credential is a credential's metadata. It never carries the value: the
+// value lives sealed in the store and is opened only by the proxy.
+type Credential struct {
+	ID           string         `json:"id"`
+	Name         string         `json:"name"`
+	Type         CredentialType `json:"type"`
+	AllowedHosts []string       `json:"allowedHosts"`
+	CreatedAt    time.Time      `json:"createdAt"`
+	UpdatedAt    time.Time      `json:"updatedAt"`
+	LastUsedAt   *time.Time     `json:"lastUsedAt,omitempty"`
+}
+
+// CredentialInput is what creating a credential takes.
+type CredentialInput struct {
+	Name string
+	Type CredentialType
+	// AllowedHosts are host patterns (see ParseHostPattern). When empty, the
+	// preset named by Service, or else the one recognised from Name, is used.
+	AllowedHosts []string
+	Service      string
+	Secret       Secret
+}
+
+// Normalize validates the input, resolves its allowlist (explicit hosts,
+// else a preset) and returns the cleaned name and host patterns. It is what
+// every Vault implementation calls before writing, so every front-end gets the
+// same answers. Returns EINVALID with a message saying what to fix.
+func (in *CredentialInput) Normalize() error {
+	name, err := ValidateName("credential", in.Name)
+	if err != nil {
+		return err
+	}
+	in.Name = name
+	if _, err := ParseCredentialType(string(in.Type)); err != nil {
+		return err
+	}
+	in.Type, _ = ParseCredentialType(string(in.Type))
+	hosts, err := ResolveAllowedHosts(in.AllowedHosts, in.Service, in.Name)
+	if err != nil {
+		return err
+	}
+	in.AllowedHosts = hosts
+	return in.Secret.Validate(in.Type)
+}
+
+// CredentialUpdate changes some of a credential; nil fields stay as they are.
+type CredentialUpdate struct {
+	Name         *string
+	AllowedHosts []string // nil: unchanged; empty non-nil: refused
+	Secret       *Secret  // re-sealed under the current key
+}
+
+// Header is one header name and value of a CUSTOM_HEADER credential.
+type Header struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// Secret is the value of a credential. Which fields are used depends on the
+// type: Value for API_KEY, COOKIE, QUERY_PARAM and OAUTH (the access token);
+// Username and Password for BASIC_AUTH; Headers for CUSTOM_HEADER; Param (the
+// query parameter's name) for QUERY_PARAM.
+//
+// Secret never prints itself: String, GoString, LogValue and MarshalJSON all
+// give "REDACTED". Use EncodeSecret / DecodeSecret to seal it.
+type Secret struct {
+	Value    string
+	Username string
+	Password string
+	Headers  []Header
+	Param    string
+	// RefreshToken and ExpiresAt belong to OAUTH credentials.
+	RefreshToken string
+	ExpiresAt    time.Time
+}
+
+const redacted = "REDACTED"
+
+// String implements fmt.Stringer without revealing the value.
+func (Secret) String() string { return redacted }
+
+// GoString implements fmt.GoStringer without revealing the value.
+func (Secret) GoString() string { return redacted }
+
+// LogValue implements slog.LogValuer without revealing the value.
+func (Secret) LogValue() slog.Value { return slog.StringValue(redacted) }
+
+// MarshalJSON keeps a Secret out of any JSON document by accident.
+func (Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `"`), nil }
+
+// forbiddenHeaders may not be set by a CUSTOM_HEADER credential: the
+// transport owns them, or they are hop-by-hop and would be dropped.
+var forbiddenHeaders = map[string]bool{
+	"Host": true, "Content-Length": true, "Transfer-Encoding": true, "Connection": true,
+	"Keep-Alive": true, "Proxy-Connection": true, "Proxy-Authenticate": true,
+	"Proxy-Authorization": true, "Te": true, "Trailer": true, "Upgrade": true,
+}
+
+// Validate checks that the fields the type needs are present and hold no CR,
+// LF or NUL. Returns EINVALID naming the field (never its value).
+func (s *Secret) Validate(t CredentialType) error {
+	switch t {
+	case APIKey, OAuth:
+		if err := checkField("value", s.Value, true); err != nil {
+			return err
+		}
+	case Cookie:
+		if err := checkField("value", s.Value, true); err != nil {
+			return err
+		}
+		if len(CookieNames(s.Value)) == 0 {
+			return Errorf(EINVALID, "cookie value must look like \"name=value; name2=value2\" (paste the Cookie header from DevTools)")
+		}
+	case QueryParam:
+		if err := checkField("value", s.Value, true); err != nil {
+			return err
+		}
+		if err := checkField("query parameter name", s.Param, true); err != nil {
+			return err
+		}
+		if strings.ContainsAny(s.Param, "&=#?+% ") {
+			return Errorf(EINVALID, "query parameter name %q may not contain & = # ? + %% or spaces", s.Param)
+		}
+	case BasicAuth:
+		if err := checkField("username", s.Username, true); err != nil {
+			return err
+		}
+		if strings.Contains(s.Username, ":") {
+			return Errorf(EINVALID, "username may not contain ':' (Basic auth joins user and password with it)")
+		}
+		if err := checkField("password", s.Password, true); err != nil {
+			return err
+		}
+	case CustomHeader:
+		if len(s.Headers) == 0 {
+			return Errorf(EINVALID, "a CUSTOM_HEADER credential needs at least one header: give it as \"Name: value\"")
+		}
+		seen := map[string]bool{}
+		for _, h := range s.Headers {
+			if !validHeaderName(h.Name) {
+				return Errorf(EINVALID, "header name %q is not a valid HTTP header name", h.Name)
+			}
+			canon := textproto.CanonicalMIMEHeaderKey(h.Name)
+			if forbiddenHeaders[canon] || strings.HasPrefix(canon, "Proxy-") {
+				return Errorf(EINVALID, "header %s cannot be injected: it belongs to the connection, not the request", canon)
+			}
+			if seen[canon] {
+				return Errorf(EINVALID, "header %s is given twice", canon)
+			}
+			seen[canon] = true
+			if err := checkField("value of header "+canon, h.Value, true); err != nil {
+				return err
+			}
+		}
+	default:
+		_, err := ParseCredentialType(string(t))
+		return err
+	}
+	return nil
+}
+
+func checkField(what, v string, required bool) error {
+	if required && strings.TrimSpace(v) == "" {
+		return Errorf(EINVALID, "missing %s", what)
+	}
+	if strings.ContainsAny(v, "\r\n\x00") {
+		return Errorf(EINVALID, "%s contains a line break or NUL byte, which HTTP headers cannot carry", what)
+	}
+	return nil
+}
+
+// validHeaderName reports whether s is an RFC 9110 token.
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
+			continue
+		}
+		if !strings.ContainsRune("!#$%&'*+-.^_`|~", rune(c)) {
+			return false
+		}
+	}
+	return true
+}
+
+// ParseHeader parses "Name: value" as given on a command line.
+func ParseHeader(s string) (Header, error) {
+	name, value, ok := strings.Cut(s, ":")
+	if !ok || strings.TrimSpace(name) == "" {
+		return Header{}, Errorf(EINVALID, "header must look like \"Name: value\"")
+	}
+	return Header{Name: strings.TrimSpace(name), Value: strings.TrimSpace(value)}, nil
+}
+
+// ValidateName trims a credential or agent name and checks it is 1–100
+// printable characters. what is "credential" or "agent", for the message.
+func ValidateName(what, name string) (string, error) {
+	name = strings.TrimSpace(name)
+	if name == "" {
+		return "", Errorf(EINVALID, "missing %s name: give one with --name", what)
+	}
+	if len([]rune(name)) > 100 {
+		return "", Errorf(EINVALID, "%s name is longer than 100 characters", what)
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f {
+			return "", Errorf(EINVALID, "%s name contains a control character", what)
+		}
+	}
+	return name, nil
+}
+
+// CredentialService is the part of the Vault that manages credentials.
+type CredentialService interface {
+	// ListCredentials returns every credential's metadata, ordered by name.
+	ListCredentials(ctx context.Context) ([]*Credential, error)
+	// FindCredential returns the credential whose id is ref, or else whose
+	// name equals ref case-insensitively. Returns ENOTFOUND otherwise.
+	FindCredential(ctx context.Context, ref string) (*Credential, error)
+	// CreateCredential normalises and validates in (see Normalize), seals the
+	// value and stores it. Returns EINVALID for bad input and ECONFLICT when
+	// the name is taken (case-insensitively); nothing is written then.
+	CreateCredential(ctx context.Context, in *CredentialInput) (*Credential, error)
+	// UpdateCredential changes name, allowed hosts or value. Returns
+	// ENOTFOUND, EINVALID or ECONFLICT and writes nothing on error.
+	UpdateCredential(ctx context.Context, id string, upd *CredentialUpdate) (*Credential, error)
+	// DeleteCredential deletes the credential and every grant on it: their
+	// proxy tokens stop working on the next request. Returns ENOTFOUND.
+	DeleteCredential(ctx context.Context, id string) error
+}

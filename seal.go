@@ -1,0 +1,153 @@
+package agentkeys
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// KeySize is the size of every key agentkeys seals with: AES-256.
+const KeySize = 32
+
+// Key is an AES-256 key: a root key (keychain, passphrase file, environment
+// or server key) or a workspace data key wrapped by it.
+type Key [KeySize]byte
+
+// NewKey returns a fresh random key.
+func NewKey() (Key, error) {
+	var k Key
+	if _, err := rand.Read(k[:]); err != nil {
+		return Key{}, fmt.Errorf("generate key: %w", err)
+	}
+	return k, nil
+}
+
+// String keeps a key out of logs and error messages.
+func (Key) String() string { return redacted }
+
+// GoString keeps a key out of %#v.
+func (Key) GoString() string { return redacted }
+
+// ErrDecrypt is returned when a ciphertext does not open: wrong key, wrong
+// AAD (a row copied elsewhere), or tampering.
+var ErrDecrypt = &Error{Code: EINTERNAL, Message: "a sealed value does not decrypt: the vault key is wrong or the data was tampered with"}
+
+// Seal encrypts plaintext with AES-256-GCM under key, binding it to aad.
+// The result is nonce || ciphertext || tag.
+func Seal(key Key, plaintext, aad []byte) ([]byte, error) {
+	gcm, err := newGCM(key)
+	if err != nil {
+		return nil, err
+	}
+	nonce := make([]byte, gcm.NonceSize(), gcm.NonceSize()+len(plaintext)+gcm.Overhead())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, fmt.Errorf("generate nonce: %w", err)
+	}
+	return gcm.Seal(nonce, nonce, plaintext, aad), nil
+}
+
+// Open decrypts what Seal produced. Returns ErrDecrypt when the key or aad
+// is wrong or a byte was changed; it never returns unauthenticated data.
+func Open(key Key, sealed, aad []byte) ([]byte, error) {
+	gcm, err := newGCM(key)
+	if err != nil {
+		return nil, err
+	}
+	if len(sealed) < gcm.NonceSize()+gcm.Overhead() {
+		return nil, ErrDecrypt
+	}
+	n := gcm.NonceSize()
+	out, err := gcm.Open(nil, sealed[:n], sealed[n:], aad)
+	if err != nil {
+		return nil, ErrDecrypt
+	}
+	return out, nil
+}
+
+func newGCM(key Key) (cipher.AEAD, error) {
+	block, err := aes.NewCipher(key[:])
+	if err != nil {
+		return nil, fmt.Errorf("aes: %w", err)
+	}
+	return cipher.NewGCM(block)
+}
+
+// CredentialAAD binds a credential's ciphertext to its workspace, its id
+// and the version of the data key that sealed it.
+func CredentialAAD(workspaceID, credentialID string, keyVersion int) []byte {
+	return []byte("agentkeys/credential/v1\x00" + workspaceID + "\x00" + credentialID + "\x00" + strconv.Itoa(keyVersion))
+}
+
+// DataKeyAAD binds a wrapped data key to its workspace and version.
+func DataKeyAAD(workspaceID string, keyVersion int) []byte {
+	return []byte("agentkeys/data-key/v1\x00" + workspaceID + "\x00" + strconv.Itoa(keyVersion))
+}
+
+// WrapKey seals a data key under a root key.
+func WrapKey(root, data Key, aad []byte) ([]byte, error) { return Seal(root, data[:], aad) }
+
+// UnwrapKey opens a data key wrapped by WrapKey. Returns ErrDecrypt for a
+// wrong root key.
+func UnwrapKey(root Key, wrapped, aad []byte) (Key, error) {
+	b, err := Open(root, wrapped, aad)
+	if err != nil {
+		return Key{}, err
+	}
+	defer clear(b)
+	var k Key
+	if len(b) != KeySize {
+		return Key{}, ErrDecrypt
+	}
+	copy(k[:], b)
+	return k, nil
+}
+
+// secretWire is the sealed encoding of a Secret; Secret itself refuses to
+// marshal so it can never reach JSON by accident.
+type secretWire struct {
+	Value        string     `json:"v,omitempty"`
+	Username     string     `json:"u,omitempty"`
+	Password     string     `json:"p,omitempty"`
+	Headers      []Header   `json:"h,omitempty"`
+	Param        string     `json:"q,omitempty"`
+	RefreshToken string     `json:"r,omitempty"`
+	ExpiresAt    *time.Time `json:"e,omitempty"`
+}
+
+// SealSecret encodes and seals a credential's secret under a data key, bound
+// to its workspace, credential and key version.
+func SealSecret(data Key, s *Secret, workspaceID, credentialID string, keyVersion int) ([]byte, error) {
+	w := secretWire{Value: s.Value, Username: s.Username, Password: s.Password, Headers: s.Headers, Param: s.Param, RefreshToken: s.RefreshToken}
+	if !s.ExpiresAt.IsZero() {
+		w.ExpiresAt = &s.ExpiresAt
+	}
+	plain, err := json.Marshal(w)
+	if err != nil {
+		return nil, fmt.Errorf("encode secret: %w", err)
+	}
+	defer clear(plain)
+	return Seal(data, plain, CredentialAAD(workspaceID, credentialID, keyVersion))
+}
+
+// OpenSecret opens what SealSecret produced. Returns ErrDecrypt when the
+// ciphertext was changed or belongs to another credential or workspace.
+func OpenSecret(data Key, sealed []byte, workspaceID, credentialID string, keyVersion int) (*Secret, error) {
+	plain, err := Open(data, sealed, CredentialAAD(workspaceID, credentialID, keyVersion))
+	if err != nil {
+		return nil, err
+	}
+	defer clear(plain)
+	var w secretWire
+	if err := json.Unmarshal(plain, &w); err != nil {
+		return nil, ErrDecrypt
+	}
+	s := &Secret{Value: w.Value, Username: w.Username, Password: w.Password, Headers: w.Headers, Param: w.Param, RefreshToken: w.RefreshToken}
+	if w.ExpiresAt != nil {
+		s.ExpiresAt = *w.ExpiresAt
+	}
+	return s, nil
+}

@@ -1,0 +1,89 @@
+package agentkeys
+
+import (
+	"context"
+	"io"
+	"net/http"
+)
+
+// Vault is the seam every front-end (CLI, TUI, MCP server) speaks. The local
+// vault (localvault) and a remote workspace (client) both implement it, and
+// one conformance suite (vaulttest) runs against every implementation.
+// Nothing that leaves a Vault carries a credential value, except the response
+// to a proxied request — which carries what the upstream sent, not the secret.
+type Vault interface {
+	CredentialService
+	AgentService
+	AuditLog
+	// Status describes the workspace: counts, plan and limits, where it lives.
+	Status(ctx context.Context) (*WorkspaceStatus, error)
+	// Proxy makes one proxied request through the same code path as
+	// /v1/proxy: authorise, check the destination, inject, forward, audit.
+	// It returns the upstream's response whatever its status (the caller
+	// closes Body); refusals and upstream failures are *Error values with the
+	// codes of the proxy protocol (EUNAUTHORIZED, EINVALID, ENOTFOUND,
+	// EDESTINATION, ETOOLARGE, EUPSTREAM, ETIMEOUT).
+	Proxy(ctx context.Context, req *ProxyRequest) (*http.Response, error)
+}
+
+// ProxyRequest is one request to send through the proxy.
+type ProxyRequest struct {
+	// Token is a pxr_ proxy token, or an ak_ws_ workspace key together with
+	// CredentialName. When Token is empty, the request is made with the
+	// authority of whoever opened the Vault (the owner of the local vault, or
+	// the workspace key the client logged in with) and CredentialName picks
+	// the credential.
+	Token          string
+	CredentialName string
+	Method         string // "" means GET
+	URL            string
+	Header         http.Header
+	Body           io.Reader
+}
+
+// Protocol headers of /v1/proxy.
+const (
+	HeaderTargetURL      = "X-Target-Url"
+	HeaderTargetMethod   = "X-Target-Method"
+	HeaderCredentialName = "X-Credential-Name"
+	// HeaderRequestID is on every answer of the proxy; the same id is in the
+	// request's audit row.
+	HeaderRequestID = "X-Agentkeys-Request-Id"
+	// HeaderError is set (to the error code) on answers the proxy made itself,
+	// so a client can tell a proxy 404 from an upstream 404.
+	HeaderError = "X-Agentkeys-Error"
+)
+
+// Route is what a token opens: one credential, reached by one agent (or by
+// the workspace key, when AgentID is empty).
+type Route struct {
+	WorkspaceID string
+	AgentID     string
+	AgentName   string
+	Credential  *Credential
+}
+
+// ProxyBackend is what the proxy needs from a store. localvault implements
+// it, and so will the server's store. Implementations must make revocation
+// and deletion visible on the very next call, even when they were made by
+// another process.
+type ProxyBackend interface {
+	// Authorize resolves a token. A pxr_ token opens its grant (name is
+	// ignored); an ak_ws_ key opens the credential of its workspace whose name
+	// equals name case-insensitively. Returns EUNAUTHORIZED for a missing,
+	// unknown or revoked token; EINVALID for an ak_ws_ key without a name;
+	// ENOTFOUND for an unknown name.
+	Authorize(ctx context.Context, token, name string) (*Route, error)
+	// RouteByName opens a credential by name with the authority of whoever
+	// opened the backend (in-process callers only; never reachable over
+	// HTTP). Returns ENOTFOUND for an unknown name.
+	RouteByName(ctx context.Context, name string) (*Route, error)
+	// OpenSecret decrypts the route's credential value, in memory only.
+	OpenSecret(ctx context.Context, r *Route) (*Secret, error)
+	// BeginAudit records an event and returns once it is durable (batched
+	// with concurrent calls). The proxy refuses the request if it fails.
+	BeginAudit(ctx context.Context, e *AuditEvent) error
+	// EndAudit records the outcome (status, bytes, duration, decision) of an
+	// event begun earlier. It may queue the write and return at once.
+	EndAudit(ctx context.Context, e *AuditEvent)
+}
