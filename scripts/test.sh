@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# scripts/test.sh — runs the whole agentkeys test suite: go vet, every Go test
+# with the race detector (conformance, CLI, proxy, MCP end to end with the
+# official TypeScript SDK, TUI in tmux, keychain against a real Secret
+# Service), then each fuzz target briefly.
+#
+# Optional tools (a Secret Service, node, tmux) are used when present; tests
+# that need a missing one skip with a message — except under CI=true, where
+# they fail. `.ci/run` installs everything first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export AGENTKEYS_TEST_DATABASE_URL="${AGENTKEYS_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}"
+FUZZTIME="${FUZZTIME:-10s}"
+
+# Re-run inside a private D-Bus session with an unlocked gnome-keyring, so
+# the keychain test talks to a real Secret Service and never to the user's.
+if [ "${1:-}" != "--in-session" ] && command -v dbus-run-session >/dev/null && command -v gnome-keyring-daemon >/dev/null; then
+	exec dbus-run-session -- "$0" --in-session
+fi
+if [ "${1:-}" = "--in-session" ]; then
+	eval "$(printf 'agentkeys-test\n' | gnome-keyring-daemon --unlock --components=secrets)"
+	export GNOME_KEYRING_CONTROL
+	# Wait until the daemon owns its bus name: a client call before that starts
+	# a second, locked daemon (see NOTES.md).
+	for _ in $(seq 1 100); do
+		if dbus-send --session --dest=org.freedesktop.DBus --type=method_call --print-reply \
+			/org/freedesktop/DBus org.freedesktop.DBus.NameHasOwner string:org.freedesktop.secrets 2>/dev/null | grep -q 'boolean true'; then
+			export AGENTKEYS_TEST_KEYCHAIN=1
+			break
+		fi
+		sleep 0.1
+	done
+	[ "${AGENTKEYS_TEST_KEYCHAIN:-}" = 1 ] || echo "warning: gnome-keyring did not come up; the keychain test will skip" >&2
+fi
+
+if [ -f mcp/e2e/package-lock.json ] && [ ! -d mcp/e2e/node_modules ] && command -v npm >/dev/null; then
+	npm ci --prefix mcp/e2e --no-audit --no-fund --loglevel=error
+fi
+
+echo "== go vet"
+go vet ./...
+echo "== go test -race"
+go test -race -timeout 30m ./...
+
+echo "== fuzz (each target ${FUZZTIME})"
+for pkg in $(go list ./...); do
+	dir=$(go list -f '{{.Dir}}' "$pkg")
+	for target in $(grep -hoE '^func (Fuzz[A-Za-z0-9_]+)' "$dir"/*_test.go 2>/dev/null | awk '{print $2}'); do
+		echo "-- $pkg $target"
+		go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" "$pkg"
+	done
+done
+echo "all tests passed"
