@@ -16,7 +16,7 @@ FUZZTIME="${FUZZTIME:-10s}"
 # Re-run inside a private D-Bus session with an unlocked gnome-keyring, so
 # the keychain test talks to a real Secret Service and never to the user's.
 if [ "${1:-}" != "--in-session" ] && command -v dbus-run-session >/dev/null && command -v gnome-keyring-daemon >/dev/null; then
-	exec dbus-run-session -- "$0" --in-session
+	exec dbus-run-session -- "$(pwd)/scripts/test.sh" --in-session
 fi
 if [ "${1:-}" = "--in-session" ]; then
 	eval "$(printf 'agentkeys-test\n' | gnome-keyring-daemon --unlock --components=secrets)"
