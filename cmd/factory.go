@@ -1,0 +1,122 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/agentkeys/agentkeys"
+)
+
+// Factory carries what commands need from the outside world: IO streams,
+// configuration, and the vault they act on. Commands never open files or
+// read the environment themselves; tests build a Factory with temporary
+// streams and a temporary AGENTKEYS_HOME.
+//
+// Vault is the seam between local and remote mode: it returns an
+// agentkeys.Vault and commands never know which kind it is. Today it always
+// opens the local vault in Config.Home; `agentkeys login` (a later issue)
+// will make it return a client for Config.APIURL instead.
+type Factory struct {
+	IOStreams *IOStreams
+
+	// Getenv reads the environment (os.Getenv unless a test replaces it).
+	Getenv func(string) string
+
+	// Config loads configuration: flags over AGENTKEYS_* environment variables
+	// over $AGENTKEYS_HOME/config.json. See Config.
+	Config func() (*Config, error)
+
+	// Vault opens (once) and returns the vault commands act on, with its
+	// proxy wired so Vault.Proxy works in-process. The vault is closed by
+	// Close. Returns ENOTFOUND when no vault exists (run `agentkeys init`) and
+	// EUNAVAILABLE when its key is missing or wrong.
+	Vault func(ctx context.Context) (agentkeys.Vault, error)
+
+	// ProxyHandler returns the /v1/proxy http.Handler over the same vault, for
+	// `agentkeys up`. Only a local vault has one.
+	ProxyHandler func(ctx context.Context) (http.Handler, error)
+
+	// Logger receives diagnostics (never secrets). Level from
+	// AGENTKEYS_LOG_LEVEL (debug, info, warn, error; default warn), on stderr.
+	Logger *slog.Logger
+
+	// Now is the clock, for tests.
+	Now func() time.Time
+
+	// homeFlag is the value of the persistent --home flag, set by the root
+	// command before any command runs.
+	homeFlag string
+
+	mu      sync.Mutex
+	closers []func() error
+}
+
+// NewFactory returns a Factory over the given streams and environment lookup
+// (nil: os.Getenv).
+func NewFactory(ios *IOStreams, getenv func(string) string) *Factory {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	f := &Factory{IOStreams: ios, Getenv: getenv, Now: time.Now}
+	f.Logger = newLogger(ios.ErrOut, getenv("AGENTKEYS_LOG_LEVEL"))
+	f.Config = func() (*Config, error) { return loadConfig(f.homeFlag, f.Getenv) }
+	wireVault(f)
+	return f
+}
+
+// onClose registers fn to run when the Factory is closed, last first.
+func (f *Factory) onClose(fn func() error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closers = append(f.closers, fn)
+}
+
+// Close releases what commands opened (the vault: it flushes queued audit
+// writes). It is safe to call more than once.
+func (f *Factory) Close() error {
+	f.mu.Lock()
+	closers := f.closers
+	f.closers = nil
+	f.mu.Unlock()
+	var errs []error
+	for i := len(closers) - 1; i >= 0; i-- {
+		errs = append(errs, closers[i]())
+	}
+	return errors.Join(errs...)
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	switch strings.ToLower(strings.TrimSpace(level)) {
+	case "debug":
+		l = slog.LevelDebug
+	case "info":
+		l = slog.LevelInfo
+	case "error":
+		l = slog.LevelError
+	default:
+		l = slog.LevelWarn
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// defaultHome is ~/.agentkeys.
+func defaultHome(getenv func(string) string) (string, error) {
+	home := getenv("HOME")
+	if home == "" {
+		h, err := os.UserHomeDir()
+		if err != nil {
+			return "", agentkeys.Errorf(agentkeys.EINVALID, "cannot find your home directory: set AGENTKEYS_HOME or --home")
+		}
+		home = h
+	}
+	return filepath.Join(home, ".agentkeys"), nil
+}
