@@ -1,0 +1,23 @@
+// Package proxy is agentkeys' injecting forwarder: the http.Handler behind
+// /v1/proxy (served on loopback by `agentkeys up`, and later by the hosted
+// server) and the in-process path used by `agentkeys proxy` and the MCP
+// server (Handler.Do).
+//
+// One request goes: authorise the token (Backend.Authorize) → check the target
+// URL against the credential's allowlist (IDNA-normalised, before anything is
+// decrypted) → write the audit row (fail closed) → open the secret in memory →
+// inject it with Secret.Inject → forward with httputil.ReverseProxy (Rewrite,
+// FlushInterval -1, pooled 32 KiB buffers, a tuned keep-alive transport that
+// never follows redirects and never uses an inherited HTTP(S)_PROXY) → stream
+// the answer back → complete the audit row with status, bytes and duration.
+//
+// Every answer carries X-Agentkeys-Request-Id; answers the proxy made itself
+// also carry X-Agentkeys-Error and a JSON body {"error","code","status"}. No
+// response, log line or audit row ever holds a credential value: transport
+// errors are classified, never printed (a *url.Error prints the outbound URL,
+// which carries a QUERY_PARAM secret).
+//
+// For the hosted mode, NewTransport can dial through SafeDialer, which
+// refuses loopback, private, link-local, CGNAT and other special addresses at
+// connect time, so DNS rebinding and odd IP spellings are caught too.
+package proxy
