@@ -1,0 +1,111 @@
+package localvault_test
+
+import (
+	"context"
+	"encoding/base64"
+	"sync"
+	"testing"
+
+	"github.com/agentkeys/agentkeys"
+	"github.com/agentkeys/agentkeys/localvault"
+)
+
+// memKeyStore is an in-memory KeyStore for tests (never the real keychain).
+type memKeyStore struct {
+	mu      sync.Mutex
+	m       map[string]string
+	failErr error // when set, every call fails with it
+}
+
+func newMemKeyStore() *memKeyStore { return &memKeyStore{m: map[string]string{}} }
+
+func (s *memKeyStore) Get(service, user string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failErr != nil {
+		return "", s.failErr
+	}
+	v, ok := s.m[service+"/"+user]
+	if !ok {
+		return "", localvault.ErrKeyNotFound
+	}
+	return v, nil
+}
+
+func (s *memKeyStore) Set(service, user, secret string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failErr != nil {
+		return s.failErr
+	}
+	s.m[service+"/"+user] = secret
+	return nil
+}
+
+func (s *memKeyStore) Delete(service, user string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failErr != nil {
+		return s.failErr
+	}
+	if _, ok := s.m[service+"/"+user]; !ok {
+		return localvault.ErrKeyNotFound
+	}
+	delete(s.m, service+"/"+user)
+	return nil
+}
+
+func (s *memKeyStore) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.m)
+}
+
+// testMasterKey returns a fresh AGENTKEYS_MASTER_KEY value.
+func testMasterKey(tb testing.TB) string {
+	tb.Helper()
+	k, err := agentkeys.NewKey()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return base64.StdEncoding.EncodeToString(k[:])
+}
+
+// testConfig is a Config on a fresh temporary home with a master key and a
+// keystore that fails loudly if touched.
+func testConfig(tb testing.TB) localvault.Config {
+	tb.Helper()
+	return localvault.Config{Home: tb.TempDir(), MasterKey: testMasterKey(tb), Keychain: &memKeyStore{m: map[string]string{}, failErr: errTouched}}
+}
+
+var errTouched = &agentkeys.Error{Code: agentkeys.EINTERNAL, Message: "test keystore must not be used"}
+
+// mustInit creates a vault for cfg.
+func mustInit(tb testing.TB, cfg localvault.Config) *localvault.InitResult {
+	tb.Helper()
+	res, err := localvault.Init(context.Background(), cfg, localvault.InitOptions{})
+	if err != nil {
+		tb.Fatalf("Init: %v", err)
+	}
+	return res
+}
+
+// mustOpenVault creates and opens a vault in a temporary home, closed at cleanup.
+func mustOpenVault(tb testing.TB) (*localvault.Vault, localvault.Config) {
+	tb.Helper()
+	cfg := testConfig(tb)
+	mustInit(tb, cfg)
+	v, err := localvault.Open(context.Background(), cfg)
+	if err != nil {
+		tb.Fatalf("Open: %v", err)
+	}
+	tb.Cleanup(func() { v.Close() })
+	return v, cfg
+}
+
+func wantCode(tb testing.TB, err error, code string) {
+	tb.Helper()
+	if got := agentkeys.ErrorCode(err); got != code {
+		tb.Fatalf("error code = %q (%v), want %q", got, err, code)
+	}
+}
