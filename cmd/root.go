@@ -81,6 +81,13 @@ Run without arguments in a terminal to open the terminal UI.`,
 	root.PersistentFlags().String("home", "", "directory of config.json and vault.db (default $AGENTKEYS_HOME or ~/.agentkeys)")
 
 	root.AddCommand(
+		NewCmdInit(f, nil),
+		NewCmdStatus(f, nil),
+		newCmdCredentials(f),
+		newCmdAgents(f),
+		NewCmdUp(f, nil),
+		NewCmdProxy(f, nil),
+		NewCmdAudit(f, nil),
 		newCmdMCP(f),
 		newCmdTUI(f),
 		newCmdCompletion(f),

@@ -2,18 +2,98 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
 
 	"github.com/agentkeys/agentkeys"
+	"github.com/agentkeys/agentkeys/localvault"
+	"github.com/agentkeys/agentkeys/proxy"
 )
 
-// wireVault sets f.Vault and f.ProxyHandler. This decides local versus
-// remote mode; today every command works on the local vault.
+// wireVault sets f.Vault and f.ProxyHandler. This is the one place that
+// decides local versus remote mode; today every command works on the local
+// vault in Config.Home. (When `agentkeys login` arrives, a config with an
+// apiKey and apiUrl will make Vault return a REST client instead, and
+// ProxyHandler will refuse.)
 func wireVault(f *Factory) {
+	var (
+		mu sync.Mutex
+		v  *localvault.Vault
+		h  *proxy.Handler
+	)
+	open := func(ctx context.Context) (*localvault.Vault, *proxy.Handler, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if v != nil {
+			return v, h, nil
+		}
+		cfg, err := f.Config()
+		if err != nil {
+			return nil, nil, err
+		}
+		lv, err := localvault.Open(ctx, f.localConfig(cfg))
+		if err != nil && cfg.Passphrase == "" && f.IOStreams.IsStdinTTY() && isPassphraseLocked(cfg, err) {
+			// A passphrase vault opened from a terminal: ask, rather than
+			// making people put the passphrase in their environment.
+			pass, perr := f.IOStreams.PromptSecret("Vault passphrase: ")
+			if perr != nil {
+				return nil, nil, perr
+			}
+			lc := f.localConfig(cfg)
+			lc.Passphrase = pass
+			lv, err = localvault.Open(ctx, lc)
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		ph := proxy.New(lv, proxy.Config{Logger: f.Logger})
+		lv.UseProxy(ph)
+		v, h = lv, ph
+		f.onClose(func() error {
+			mu.Lock()
+			defer mu.Unlock()
+			err := v.Close()
+			v, h = nil, nil
+			return err
+		})
+		return v, h, nil
+	}
 	f.Vault = func(ctx context.Context) (agentkeys.Vault, error) {
-		return nil, unavailable("the local vault is not part of this build yet")
+		v, _, err := open(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return v, nil
 	}
 	f.ProxyHandler = func(ctx context.Context) (http.Handler, error) {
-		return nil, unavailable("the proxy is not part of this build yet")
+		_, h, err := open(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return h, nil
 	}
+}
+
+// localConfig is the localvault configuration for cfg.
+func (f *Factory) localConfig(cfg *Config) localvault.Config {
+	return localvault.Config{
+		Home:       cfg.Home,
+		MasterKey:  cfg.MasterKey,
+		Passphrase: cfg.Passphrase,
+		Logger:     f.Logger,
+		Now:        f.Now,
+	}
+}
+
+// isPassphraseLocked reports whether err is a vault that needs its
+// passphrase (there is a key file and no master key was given).
+func isPassphraseLocked(cfg *Config, err error) bool {
+	if cfg.MasterKey != "" || agentkeys.ErrorCode(err) != agentkeys.EUNAVAILABLE {
+		return false
+	}
+	_, serr := os.Stat(filepath.Join(cfg.Home, localvault.KeyFileName))
+	return !errors.Is(serr, os.ErrNotExist) && serr == nil
 }

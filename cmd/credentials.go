@@ -1,0 +1,400 @@
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/agentkeys/agentkeys"
+)
+
+func newCmdCredentials(f *Factory) *cobra.Command {
+	c := groupCmd("credentials", "Add, list and remove credentials")
+	c.Aliases = []string{"credential", "creds", "cred"}
+	c.AddCommand(
+		NewCmdCredentialsAdd(f, nil),
+		NewCmdCredentialsList(f, nil),
+		NewCmdCredentialsRemove(f, nil),
+	)
+	return c
+}
+
+// CredentialsAddOptions are the parsed flags of `credentials add`.
+type CredentialsAddOptions struct {
+	IO    *IOStreams
+	Vault func(context.Context) (agentkeys.Vault, error)
+
+	Name string
+	// Type is the credential type as typed; empty means it is inferred:
+	// CUSTOM_HEADER with --header, BASIC_AUTH with --username/--password,
+	// QUERY_PARAM with --param, else API_KEY.
+	Type string
+	// Value is the secret ("-": read stdin). ValueSet tells `--value ""`
+	// from no flag.
+	Value    string
+	ValueSet bool
+	Username string
+	Password string // "-": read stdin
+	Headers  []string
+	Param    string
+
+	AllowHosts []string
+	Service    string
+	JSON       bool
+}
+
+// NewCmdCredentialsAdd returns `credentials add`. runF, when not nil,
+// replaces the run function (tests use it to capture the options).
+func NewCmdCredentialsAdd(f *Factory, runF func(context.Context, *CredentialsAddOptions) error) *cobra.Command {
+	opts := &CredentialsAddOptions{IO: f.IOStreams, Vault: f.Vault}
+	c := &cobra.Command{
+		Use:   "add --name NAME [--type TYPE] [secret flags] [--allow-host HOST]... [--service NAME]",
+		Short: "Add a credential (its value is encrypted at once and never shown again)",
+		Long: `Add a credential to the vault. The secret is encrypted with AES-256-GCM before it
+is stored and is never printed, listed or logged.
+
+Secrets come from a flag, from stdin ("--value -"), or from a prompt without echo
+when the flag is missing and stdin is a terminal:
+
+  API_KEY, OAUTH   --value KEY                      sent as Authorization: Bearer KEY
+  COOKIE           --value "a=b; c=d"               sent as the Cookie header
+  BASIC_AUTH       --username U --password P        sent as Authorization: Basic …
+  CUSTOM_HEADER    --header "x-api-key: KEY" ...    each header sent as given
+  QUERY_PARAM      --param key --value KEY          added to the URL as ?key=KEY
+
+Every credential has a list of hosts it may be sent to: --allow-host (repeatable;
+exact hosts, host:port, or *.example.com), or a built-in preset chosen with
+--service or recognised from the name ("Resend Production" → api.resend.com).
+The list used is printed.`,
+		Example: `  agentkeys credentials add --name "Resend Production" --type API_KEY --value re_123
+  agentkeys credentials add --name Stripe --value - < key.txt
+  agentkeys credentials add --name Jira --type BASIC_AUTH --allow-host acme.atlassian.net
+  agentkeys credentials add --name Anthropic --type CUSTOM_HEADER --header "x-api-key: sk-ant-…"
+  agentkeys credentials add --name Maps --type QUERY_PARAM --param key --value AIza… --allow-host maps.googleapis.com`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.ValueSet = cmd.Flags().Changed("value")
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return RunCredentialsAdd(cmd.Context(), opts)
+		},
+	}
+	fl := c.Flags()
+	fl.StringVar(&opts.Name, "name", "", "name of the credential (unique, case-insensitive)")
+	fl.StringVar(&opts.Type, "type", "", "API_KEY, COOKIE, BASIC_AUTH, CUSTOM_HEADER, QUERY_PARAM or OAUTH (default: inferred, else API_KEY)")
+	fl.StringVar(&opts.Value, "value", "", `the secret; "-" reads it from stdin`)
+	fl.StringVar(&opts.Username, "username", "", "BASIC_AUTH user name (prompted when missing in a terminal)")
+	fl.StringVar(&opts.Password, "password", "", `BASIC_AUTH password; "-" reads it from stdin (prompted when missing in a terminal)`)
+	fl.StringArrayVar(&opts.Headers, "header", nil, `CUSTOM_HEADER "Name: value" (repeatable; an empty value takes --value or is prompted for)`)
+	fl.StringVar(&opts.Param, "param", "", "QUERY_PARAM name of the query parameter")
+	fl.StringArrayVar(&opts.AllowHosts, "allow-host", nil, "host the credential may be sent to (repeatable): api.example.com, host:port, *.example.com")
+	fl.StringVar(&opts.Service, "service", "", "use the allowed hosts of a known service: "+strings.Join(agentkeys.PresetNames(), ", "))
+	fl.BoolVar(&opts.JSON, "json", false, "print the new credential as JSON")
+	return c
+}
+
+// RunCredentialsAdd validates the options, gathers the secret (stdin or
+// prompt), and creates the credential. Nothing is written on any error.
+func RunCredentialsAdd(ctx context.Context, opts *CredentialsAddOptions) error {
+	in, hostSource, err := opts.input()
+	if err != nil {
+		return err
+	}
+	v, err := opts.Vault(ctx)
+	if err != nil {
+		return err
+	}
+	// A duplicate name is cheap to detect before prompting for a password.
+	if _, err := v.FindCredential(ctx, in.Name); err == nil {
+		return agentkeys.Errorf(agentkeys.ECONFLICT, "a credential named %q already exists: pick another name or remove it first", in.Name)
+	} else if agentkeys.ErrorCode(err) != agentkeys.ENOTFOUND {
+		return err
+	}
+	if err := opts.readSecret(in); err != nil {
+		return err
+	}
+	cred, err := v.CreateCredential(ctx, in)
+	if err != nil {
+		return err
+	}
+	if opts.JSON {
+		return writeJSON(opts.IO.Out, map[string]any{"credential": cred})
+	}
+	out := opts.IO.Out
+	fmt.Fprintf(out, "%s Added credential %s (%s, %s)\n", opts.IO.Green("✓"), cred.Name, cred.Type, cred.ID)
+	fmt.Fprintf(out, "Allowed hosts (%s): %s\n", hostSource, strings.Join(cred.AllowedHosts, ", "))
+	return nil
+}
+
+// input checks everything that needs no secret and no vault: name, type,
+// which flags fit the type, and the allowlist. It returns the input without
+// its secret, and where the allowlist comes from.
+func (o *CredentialsAddOptions) input() (*agentkeys.CredentialInput, string, error) {
+	name, err := agentkeys.ValidateName("credential", o.Name)
+	if err != nil {
+		return nil, "", err
+	}
+	typ := o.Type
+	if strings.TrimSpace(typ) == "" {
+		switch {
+		case len(o.Headers) > 0:
+			typ = string(agentkeys.CustomHeader)
+		case o.Username != "" || o.Password != "":
+			typ = string(agentkeys.BasicAuth)
+		case o.Param != "":
+			typ = string(agentkeys.QueryParam)
+		default:
+			typ = string(agentkeys.APIKey)
+		}
+	}
+	t, err := agentkeys.ParseCredentialType(typ)
+	if err != nil {
+		return nil, "", err
+	}
+	// Flags that the type would silently ignore are mistakes.
+	misplaced := func(flag string, given bool, types ...agentkeys.CredentialType) error {
+		if !given {
+			return nil
+		}
+		for _, ok := range types {
+			if t == ok {
+				return nil
+			}
+		}
+		names := make([]string, len(types))
+		for i, ok := range types {
+			names[i] = string(ok)
+		}
+		return errInvalid("--%s is for %s credentials, not %s", flag, strings.Join(names, " and "), t)
+	}
+	for _, e := range []error{
+		misplaced("username", o.Username != "", agentkeys.BasicAuth),
+		misplaced("password", o.Password != "", agentkeys.BasicAuth),
+		misplaced("header", len(o.Headers) > 0, agentkeys.CustomHeader),
+		misplaced("param", o.Param != "", agentkeys.QueryParam),
+		misplaced("value", o.ValueSet, agentkeys.APIKey, agentkeys.OAuth, agentkeys.Cookie, agentkeys.QueryParam, agentkeys.CustomHeader),
+	} {
+		if e != nil {
+			return nil, "", e
+		}
+	}
+	if o.ValueSet && strings.TrimSpace(o.Value) == "" {
+		return nil, "", errInvalid("missing value: --value is empty")
+	}
+	if o.Value == "-" && o.Password == "-" {
+		return nil, "", errInvalid("only one of --value and --password can read stdin")
+	}
+	hosts, err := agentkeys.ResolveAllowedHosts(o.AllowHosts, o.Service, name)
+	if err != nil {
+		return nil, "", err
+	}
+	source := "from --allow-host"
+	switch {
+	case len(o.AllowHosts) > 0:
+	case strings.TrimSpace(o.Service) != "":
+		p, _ := agentkeys.LookupPreset(o.Service)
+		source = "preset " + p.Service
+	default:
+		p, _ := agentkeys.RecognisePreset(name)
+		source = "preset " + p.Service + ", recognised from the name; change with --allow-host or --service"
+	}
+	in := &agentkeys.CredentialInput{Name: name, Type: t, AllowedHosts: hosts}
+	if t == agentkeys.CustomHeader {
+		for _, h := range o.Headers {
+			hd, err := agentkeys.ParseHeader(h)
+			if err != nil {
+				return nil, "", err
+			}
+			in.Secret.Headers = append(in.Secret.Headers, hd)
+		}
+		if len(in.Secret.Headers) == 0 {
+			return nil, "", errInvalid(`a CUSTOM_HEADER credential needs --header "Name: value" (repeatable)`)
+		}
+	}
+	if t == agentkeys.QueryParam {
+		if strings.TrimSpace(o.Param) == "" {
+			return nil, "", errInvalid("a QUERY_PARAM credential needs --param NAME, the query parameter to set")
+		}
+		in.Secret.Param = strings.TrimSpace(o.Param)
+	}
+	return in, source, nil
+}
+
+// readSecret fills in.Secret from the flags, stdin ("-") or a no-echo
+// prompt. Without a terminal a missing secret is an error, never a hang.
+func (o *CredentialsAddOptions) readSecret(in *agentkeys.CredentialInput) error {
+	s := &in.Secret
+	switch in.Type {
+	case agentkeys.BasicAuth:
+		var err error
+		if s.Username, err = o.fieldOrPrompt(o.Username, "username", "Username: ", "--username"); err != nil {
+			return err
+		}
+		if s.Password, err = o.fieldOrPrompt(o.Password, "password", "Password (input hidden): ", "--password"); err != nil {
+			return err
+		}
+	case agentkeys.CustomHeader:
+		var empty []int
+		for i, h := range s.Headers {
+			if h.Value == "" {
+				empty = append(empty, i)
+			}
+		}
+		if len(empty) > 1 && o.ValueSet {
+			return errInvalid(`--value can fill only one header without a value; give the others as "Name: value"`)
+		}
+		if len(empty) == 0 && o.ValueSet {
+			return errInvalid(`--value is not used: every --header already has a value`)
+		}
+		for _, i := range empty {
+			val, err := o.fieldOrPrompt(o.Value, "value of header "+s.Headers[i].Name,
+				fmt.Sprintf("Value of header %s (input hidden): ", s.Headers[i].Name), `--header "Name: value" or --value`)
+			if err != nil {
+				return err
+			}
+			s.Headers[i].Value = val
+		}
+	default:
+		val, err := o.fieldOrPrompt(o.Value, "value", "Value (input hidden): ", "--value (or --value - to read stdin)")
+		if err != nil {
+			return err
+		}
+		s.Value = val
+	}
+	return nil
+}
+
+// fieldOrPrompt returns the flag's value, stdin for "-", or a prompt's answer.
+func (o *CredentialsAddOptions) fieldOrPrompt(flagValue, what, prompt, how string) (string, error) {
+	switch flagValue {
+	case "-":
+		v, err := readSecretLine(o.IO.In)
+		if err != nil {
+			return "", err
+		}
+		if strings.TrimSpace(v) == "" {
+			return "", errInvalid("missing %s: stdin was empty", what)
+		}
+		return v, nil
+	case "":
+		if !o.IO.IsStdinTTY() {
+			return "", errInvalid("missing %s: give it with %s (no terminal to prompt on)", what, how)
+		}
+		v, err := o.IO.PromptSecret(prompt)
+		if err != nil {
+			return "", err
+		}
+		if strings.TrimSpace(v) == "" {
+			return "", errInvalid("missing %s: nothing was entered", what)
+		}
+		return v, nil
+	}
+	return flagValue, nil
+}
+
+// CredentialsListOptions are the parsed flags of `credentials list`.
+type CredentialsListOptions struct {
+	IO    *IOStreams
+	Vault func(context.Context) (agentkeys.Vault, error)
+	Now   func() time.Time
+	JSON  bool
+}
+
+// NewCmdCredentialsList returns `credentials list`.
+func NewCmdCredentialsList(f *Factory, runF func(context.Context, *CredentialsListOptions) error) *cobra.Command {
+	opts := &CredentialsListOptions{IO: f.IOStreams, Vault: f.Vault, Now: f.Now}
+	c := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List credentials (names, types and allowed hosts; never values)",
+		Long: `List credentials. In a terminal this is a table; piped, one tab-separated line per
+credential (id, name, type, allowed hosts joined by commas, created at); with
+--json: {"credentials": [{"id", "name", "type", "allowedHosts", "createdAt", ...}]}.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return RunCredentialsList(cmd.Context(), opts)
+		},
+	}
+	c.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
+	return c
+}
+
+// RunCredentialsList prints every credential's metadata.
+func RunCredentialsList(ctx context.Context, opts *CredentialsListOptions) error {
+	v, err := opts.Vault(ctx)
+	if err != nil {
+		return err
+	}
+	creds, err := v.ListCredentials(ctx)
+	if err != nil {
+		return err
+	}
+	if creds == nil {
+		creds = []*agentkeys.Credential{}
+	}
+	if opts.JSON {
+		return writeJSON(opts.IO.Out, map[string]any{"credentials": creds})
+	}
+	if len(creds) == 0 && opts.IO.IsStdoutTTY() {
+		fmt.Fprintln(opts.IO.ErrOut, "No credentials yet. Add one with: agentkeys credentials add --name NAME --value -")
+		return nil
+	}
+	t := newTable(opts.IO, "NAME", "TYPE", "ALLOWED HOSTS", "ID", "CREATED")
+	for _, c := range creds {
+		if opts.IO.IsStdoutTTY() {
+			t.add(c.Name, string(c.Type), strings.Join(c.AllowedHosts, ", "), c.ID, formatTime(opts.IO, opts.Now(), c.CreatedAt))
+		} else {
+			t.add(c.ID, c.Name, string(c.Type), strings.Join(c.AllowedHosts, ","), formatTime(opts.IO, opts.Now(), c.CreatedAt))
+		}
+	}
+	return t.render()
+}
+
+// CredentialsRemoveOptions are the parsed arguments of `credentials remove`.
+type CredentialsRemoveOptions struct {
+	IO    *IOStreams
+	Vault func(context.Context) (agentkeys.Vault, error)
+	Ref   string // id or name
+}
+
+// NewCmdCredentialsRemove returns `credentials remove <id-or-name>`.
+func NewCmdCredentialsRemove(f *Factory, runF func(context.Context, *CredentialsRemoveOptions) error) *cobra.Command {
+	opts := &CredentialsRemoveOptions{IO: f.IOStreams, Vault: f.Vault}
+	return &cobra.Command{
+		Use:     "remove <credential-id-or-name>",
+		Aliases: []string{"rm", "delete"},
+		Short:   "Remove a credential; every proxy token for it stops working at once",
+		Args:    exactArgs(1, "one credential id or name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Ref = args[0]
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return RunCredentialsRemove(cmd.Context(), opts)
+		},
+	}
+}
+
+// RunCredentialsRemove deletes the credential named by id or name.
+func RunCredentialsRemove(ctx context.Context, opts *CredentialsRemoveOptions) error {
+	v, err := opts.Vault(ctx)
+	if err != nil {
+		return err
+	}
+	cred, err := v.FindCredential(ctx, opts.Ref)
+	if err != nil {
+		return err
+	}
+	if err := v.DeleteCredential(ctx, cred.ID); err != nil {
+		return err
+	}
+	fmt.Fprintf(opts.IO.Out, "%s Removed credential %s (%s); its proxy tokens no longer work\n", opts.IO.Green("✓"), cred.Name, cred.ID)
+	return nil
+}

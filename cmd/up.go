@@ -1,0 +1,225 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/agentkeys/agentkeys"
+	"github.com/agentkeys/agentkeys/proxy"
+)
+
+// DefaultListen is where `agentkeys up` listens unless --listen says otherwise.
+const DefaultListen = "127.0.0.1:8787"
+
+// UpOptions are the parsed flags of `up`.
+type UpOptions struct {
+	IO           *IOStreams
+	ProxyHandler func(context.Context) (http.Handler, error)
+
+	Listen string
+	// ShutdownTimeout is how long in-flight requests may take to finish
+	// after Ctrl-C or SIGTERM.
+	ShutdownTimeout time.Duration
+	// Ready, when set, is called with the proxy's base URL once it accepts
+	// connections (tests).
+	Ready func(baseURL string)
+}
+
+// NewCmdUp returns `up`.
+func NewCmdUp(f *Factory, runF func(context.Context, *UpOptions) error) *cobra.Command {
+	opts := &UpOptions{IO: f.IOStreams, ProxyHandler: f.ProxyHandler}
+	c := &cobra.Command{
+		Use:   "up [--listen 127.0.0.1:PORT]",
+		Short: "Run the proxy on loopback in the foreground (Ctrl-C stops it)",
+		Long: `Run the agentkeys proxy in the foreground: agents send requests to
+$AGENTKEYS_PROXY_URL/v1/proxy with "Authorization: Bearer pxr_…" and
+"X-Target-Url: https://…", and the proxy injects the credential, forwards the
+request to an allowed host, streams the answer back and writes an audit row.
+
+It listens on ` + DefaultListen + ` unless --listen says otherwise (port 0 picks a
+free port). On loopback, requests whose Host header is not a loopback name are
+refused (a web page cannot reach the proxy by DNS rebinding).
+
+A --listen address that is not loopback (for example 0.0.0.0:8787, to serve
+containers) prints a warning: anyone who can reach it and holds a token can use
+it, over plain HTTP. Clients then necessarily use a non-loopback Host, so the
+loopback guard is replaced by one that accepts only IP literals, loopback names
+and the host named in --listen: still no DNS rebinding, which needs a domain name.
+
+Ctrl-C or SIGTERM stops accepting connections and lets in-flight requests finish
+(up to --shutdown-timeout), then exits 0.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if opts.ShutdownTimeout <= 0 {
+				return errInvalid("--shutdown-timeout must be positive")
+			}
+			if _, _, err := splitListen(opts.Listen); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return RunUp(cmd.Context(), opts)
+		},
+	}
+	c.Flags().StringVar(&opts.Listen, "listen", DefaultListen, "address to listen on (host:port)")
+	c.Flags().DurationVar(&opts.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight requests may take to finish on shutdown")
+	return c
+}
+
+// splitListen checks host:port and reports whether host is loopback.
+func splitListen(addr string) (host string, loopback bool, err error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", false, errInvalid("--listen %q must be host:port, as in %s", addr, DefaultListen)
+	}
+	if _, err := net.LookupPort("tcp", port); err != nil {
+		return "", false, errInvalid("--listen %q has a bad port", addr)
+	}
+	if host == "" {
+		return "", false, nil // all interfaces
+	}
+	return host, agentkeys.IsLoopbackHost(host), nil
+}
+
+// RunUp serves the proxy until ctx is cancelled, then drains in-flight
+// requests. A clean drain returns nil.
+func RunUp(ctx context.Context, opts *UpOptions) error {
+	host, loopback, err := splitListen(opts.Listen)
+	if err != nil {
+		return err
+	}
+	h, err := opts.ProxyHandler(ctx)
+	if err != nil {
+		return err
+	}
+	var guarded http.Handler
+	if loopback {
+		guarded = loopbackOnly(h)
+	} else {
+		guarded = hostGuard(host, h)
+	}
+	var inflight atomic.Int64
+	mux := http.NewServeMux()
+	mux.Handle("/v1/proxy", guarded)
+	mux.Handle("/healthz", hostGuardFor(loopback, host, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeProxyError(w, http.StatusNotFound, agentkeys.ENOTFOUND, "no such endpoint: send requests to /v1/proxy")
+	})
+	counted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		inflight.Add(1)
+		defer inflight.Add(-1)
+		mux.ServeHTTP(w, r)
+	})
+
+	ln, err := net.Listen("tcp", opts.Listen)
+	if err != nil {
+		return unavailable("cannot listen on %s: %v (is another agentkeys up running? pick another port with --listen)", opts.Listen, unwrapOpError(err))
+	}
+	srv := &http.Server{
+		Handler:           counted,
+		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		IdleTimeout:       2 * time.Minute,
+		// No ReadTimeout or WriteTimeout: uploads and streamed answers may be
+		// long; the proxy bounds dial and response-header waits itself.
+		// Request contexts do not derive from ctx, so Ctrl-C does not cancel
+		// in-flight requests: Shutdown lets them finish.
+	}
+	baseURL := "http://" + ln.Addr().String()
+
+	out := opts.IO.Out
+	if !loopback {
+		opts.IO.Warnf("listening on %s, which is not loopback: anyone who can reach this address and holds a proxy token or the workspace key can use your credentials, over plain HTTP. Use a firewall, or --listen %s.", ln.Addr(), DefaultListen)
+	}
+	fmt.Fprintf(out, "agentkeys proxy listening on %s\n", baseURL)
+	fmt.Fprintf(out, "export AGENTKEYS_PROXY_URL=%s\n", baseURL)
+	fmt.Fprintf(out, "Try it:\n  curl \"$AGENTKEYS_PROXY_URL/v1/proxy\" -H \"Authorization: Bearer pxr_…\" -H \"X-Target-Url: https://api.example.com/…\"\n")
+	fmt.Fprintln(out, "Press Ctrl-C to stop.")
+	if opts.Ready != nil {
+		opts.Ready(baseURL)
+	}
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("proxy server: %w", err)
+	case <-ctx.Done():
+	}
+	n := inflight.Load()
+	fmt.Fprintf(opts.IO.ErrOut, "Shutting down: waiting up to %s for %d in-flight request(s)…\n", opts.ShutdownTimeout, n)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opts.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+		if errors.Is(err, context.DeadlineExceeded) {
+			return unavailable("shutdown: %d request(s) still running after %s were cut off", inflight.Load(), opts.ShutdownTimeout)
+		}
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("proxy server: %w", err)
+	}
+	fmt.Fprintln(opts.IO.ErrOut, "Stopped.")
+	return nil
+}
+
+func hostGuardFor(loopback bool, host string, h http.Handler) http.Handler {
+	if loopback {
+		return loopbackOnly(h)
+	}
+	return hostGuard(host, h)
+}
+
+// hostGuard is the DNS-rebinding guard for a non-loopback --listen: the
+// Host header must be an IP literal, a loopback name, or the host --listen
+// named. A rebinding attack needs a domain name the attacker controls in
+// Host, so it is refused; clients on other machines use the IP or that name.
+func hostGuard(listenHost string, next http.Handler) http.Handler {
+	listenHost = strings.ToLower(strings.Trim(listenHost, "[]"))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := r.Host
+		if hh, _, err := net.SplitHostPort(h); err == nil {
+			h = hh
+		}
+		h = strings.ToLower(strings.TrimSuffix(strings.Trim(h, "[]"), "."))
+		if net.ParseIP(h) != nil || agentkeys.IsLoopbackHost(h) || (listenHost != "" && h == listenHost) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		writeProxyError(w, http.StatusForbidden, agentkeys.EFORBIDDEN,
+			"Host "+r.Host+" is not accepted by this proxy: use its IP address or the host name given to --listen")
+	})
+}
+
+// writeProxyError writes the proxy protocol's JSON error.
+func writeProxyError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set(agentkeys.HeaderError, code)
+	w.WriteHeader(status)
+	_ = writeJSON(w, map[string]any{"error": msg, "code": code, "status": status})
+}
+
+func unwrapOpError(err error) error {
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Err != nil {
+		return oe.Err
+	}
+	return err
+}
+
+// loopbackOnly is the proxy package's DNS-rebinding guard for a loopback
+// listener.
+func loopbackOnly(h http.Handler) http.Handler { return proxy.LoopbackOnly(h) }
