@@ -2,17 +2,32 @@ package cmd
 
 import (
 	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
 
+	tea "github.com/charmbracelet/bubbletea"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/agentkeys/agentkeys/tui"
 )
 
-// newCmdTUI returns `agentkeys tui`. This is the minimal first version; the
-// tui helper owns this file and replaces it.
+// newCmdTUI returns `agentkeys tui`.
 func newCmdTUI(f *Factory) *cobra.Command {
 	return &cobra.Command{
 		Use:   "tui",
 		Short: "Open the terminal UI (also what plain `agentkeys` does in a terminal)",
-		Args:  noArgs,
+		Long: `Open the full-screen terminal UI over your vault: credentials (add, filter,
+delete), agents (create, assign a credential and see its proxy token once,
+revoke, delete), the live audit trail, and the vault's status.
+
+Keys: tab or 1-4 switch screens, ? shows every key, esc goes back, q quits.
+NO_COLOR=1 turns colour off.`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runTUI(cmd.Context(), f)
 		},
@@ -20,7 +35,68 @@ func newCmdTUI(f *Factory) *cobra.Command {
 }
 
 // runTUI runs the terminal UI over f.Vault until the user quits or ctx is
-// cancelled.
+// cancelled. It needs a terminal on stdin and stdout; otherwise it returns
+// EINVALID saying so (scripts use the other commands' --json).
 func runTUI(ctx context.Context, f *Factory) error {
-	return unavailable("the terminal UI is not part of this build yet")
+	ios := f.IOStreams
+	if !ios.IsStdinTTY() || !ios.IsStdoutTTY() {
+		return errInvalid("the terminal UI needs a terminal on stdin and stdout: in scripts use the other commands (with --json)")
+	}
+	v, err := f.Vault(ctx)
+	if err != nil {
+		return err
+	}
+	opts := tui.Options{
+		Context:     ctx,
+		ProxyStatus: func(ctx context.Context) tui.ProxyInfo { return probeProxy(ctx, f.Getenv) },
+	}
+	// OSC 52 goes to the terminal on stderr, beside the renderer's stdout.
+	if fd, ok := ios.ErrOut.(interface{ Fd() uintptr }); ok && term.IsTerminal(int(fd.Fd())) {
+		opts.Clipboard = ios.ErrOut
+	}
+	p := tea.NewProgram(tui.New(v, opts),
+		tea.WithContext(ctx),
+		tea.WithAltScreen(),
+		tea.WithInput(ios.In),
+		tea.WithOutput(ios.Out),
+	)
+	if _, err := p.Run(); err != nil {
+		if errors.Is(err, tea.ErrProgramKilled) && ctx.Err() != nil {
+			return nil // cancelled (SIGINT/SIGTERM to the process): a normal way out
+		}
+		return err
+	}
+	return nil
+}
+
+// probeProxy looks for a running `agentkeys up`: at AGENTKEYS_PROXY_URL when
+// set, else at the default address. It asks /healthz with a short timeout and
+// never sends a token.
+func probeProxy(ctx context.Context, getenv func(string) string) tui.ProxyInfo {
+	base := strings.TrimRight(strings.TrimSpace(getenv("AGENTKEYS_PROXY_URL")), "/")
+	how := "AGENTKEYS_PROXY_URL"
+	if base == "" {
+		base, how = "http://"+DefaultListen, "the default address"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/healthz", nil)
+	if err != nil {
+		return tui.ProxyInfo{Detail: "AGENTKEYS_PROXY_URL is not a URL: " + base}
+	}
+	client := &http.Client{
+		// Never through an inherited HTTP proxy, never following redirects.
+		Transport:     &http.Transport{Proxy: nil, DialContext: (&net.Dialer{Timeout: 400 * time.Millisecond}).DialContext},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return tui.ProxyInfo{Detail: "nothing answers at " + base + " (" + how + ")"}
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64))
+	if resp.StatusCode == http.StatusOK && strings.TrimSpace(string(body)) == "ok" {
+		return tui.ProxyInfo{Running: true, URL: base}
+	}
+	return tui.ProxyInfo{Detail: "something else answers at " + base}
 }

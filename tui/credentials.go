@@ -1,0 +1,351 @@
+package tui
+
+import (
+	"strings"
+	"time"
+
+	"github.com/agentkeys/agentkeys"
+	"github.com/charmbracelet/bubbles/cursor"
+	"github.com/charmbracelet/bubbles/key"
+	"github.com/charmbracelet/bubbles/textinput"
+	tea "github.com/charmbracelet/bubbletea"
+)
+
+type credMode int
+
+const (
+	credList credMode = iota
+	credFiltering
+	credAdding
+	credConfirmDelete
+)
+
+// credentialsScreen lists credentials (metadata only), filters them, adds
+// them through a form that follows the type, and deletes them after a
+// confirmation naming the agents that will lose access.
+type credentialsScreen struct {
+	be     *backend
+	st     *styles
+	now    func() time.Time
+	creds  []*agentkeys.Credential
+	agents []*agentkeys.Agent
+	loaded bool
+	shown  []*agentkeys.Credential // creds after the filter, in table order
+	tbl    table
+	filter textinput.Model
+	mode   credMode
+	form   *credForm
+	target *agentkeys.Credential // the credential being deleted
+	// selectName moves the cursor to this credential on the next reload.
+	selectName string
+	busy       bool
+	err        string
+	notice     string
+	width      int
+	height     int
+}
+
+func newCredentialsScreen(be *backend, st *styles, now func() time.Time) *credentialsScreen {
+	f := textinput.New()
+	f.Prompt = "/ "
+	f.Placeholder = "filter by name, type or host"
+	f.Cursor.SetMode(cursor.CursorStatic)
+	return &credentialsScreen{
+		be: be, st: st, now: now, filter: f,
+		tbl: table{cols: []column{
+			{title: "NAME", flex: 3, min: 14},
+			{title: "TYPE", width: 13},
+			{title: "ALLOWED HOSTS", flex: 4, min: 14},
+			{title: "CREATED", width: 10},
+			{title: "LAST USED", width: 9},
+		}},
+	}
+}
+
+func (s *credentialsScreen) Init() tea.Cmd { return nil }
+
+func (s *credentialsScreen) Shown(active bool) tea.Cmd { return nil }
+
+func (s *credentialsScreen) SetSize(w, h int) {
+	s.width, s.height = w, h
+	s.filter.Width = max(w-4, 10)
+	// title line, filter line, blank, header; one line for messages below
+	s.tbl.setSize(w, h-5)
+	if s.form != nil {
+		s.form.setWidth(w)
+	}
+}
+
+func (s *credentialsScreen) Capturing() bool { return s.mode != credList }
+
+func (s *credentialsScreen) ShortHelp() []key.Binding {
+	switch s.mode {
+	case credFiltering:
+		return []key.Binding{keys.Apply, keys.Back}
+	case credAdding:
+		return s.form.helpKeys()
+	case credConfirmDelete:
+		return []key.Binding{keys.Confirm, keys.Cancel}
+	}
+	ks := []key.Binding{keys.Up, keys.Down, keys.Filter, keys.Add}
+	if len(s.shown) > 0 {
+		ks = append(ks, keys.Delete)
+	}
+	if s.filter.Value() != "" {
+		ks = append(ks, keys.Back)
+	}
+	return ks
+}
+
+func (s *credentialsScreen) FullHelp() [][]key.Binding {
+	if s.mode != credList {
+		return [][]key.Binding{s.ShortHelp()}
+	}
+	return [][]key.Binding{
+		{keys.Up, keys.Down, keys.PageUp, keys.PageDown, keys.Top, keys.Bottom},
+		{keys.Filter, keys.Add, keys.Delete, keys.Refresh, keys.Back},
+	}
+}
+
+func (s *credentialsScreen) Update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case credentialsLoadedMsg:
+		if msg.err != nil {
+			s.err = "Could not load credentials: " + plainError(msg.err)
+			return nil
+		}
+		s.creds, s.loaded = msg.creds, true
+		s.applyFilter()
+	case agentsLoadedMsg:
+		if msg.err == nil {
+			s.agents = msg.agents
+		}
+	case credentialCreatedMsg:
+		if s.form == nil {
+			return nil
+		}
+		s.form.busy = false
+		if msg.err != nil {
+			s.form.err = plainError(msg.err)
+			return nil
+		}
+		s.form.wipe()
+		s.form, s.mode = nil, credList
+		s.notice = "Added " + msg.cred.Name + " (" + string(msg.cred.Type) + "), allowed hosts: " + strings.Join(msg.cred.AllowedHosts, ", ")
+		s.err = ""
+		s.selectName = msg.cred.Name
+	case credentialDeletedMsg:
+		s.busy = false
+		if msg.err != nil {
+			s.err = "Could not delete " + msg.name + ": " + plainError(msg.err)
+		} else {
+			s.notice, s.err = "Deleted "+msg.name+".", ""
+		}
+	case tea.KeyMsg:
+		return s.handleKey(msg)
+	}
+	return nil
+}
+
+func (s *credentialsScreen) handleKey(msg tea.KeyMsg) tea.Cmd {
+	switch s.mode {
+	case credFiltering:
+		switch {
+		case msg.Type == tea.KeyEnter:
+			s.mode = credList
+			s.filter.Blur()
+		case msg.Type == tea.KeyEsc:
+			s.mode = credList
+			s.filter.Blur()
+			s.filter.SetValue("")
+			s.applyFilter()
+		default:
+			var cmd tea.Cmd
+			s.filter, cmd = s.filter.Update(msg)
+			s.applyFilter()
+			return cmd
+		}
+		return nil
+	case credAdding:
+		if msg.Type == tea.KeyEsc && !s.form.busy {
+			s.form.wipe()
+			s.form, s.mode = nil, credList
+			return nil
+		}
+		in, submit, cmd := s.form.update(msg)
+		if submit {
+			s.form.busy = true
+			return s.be.createCredential(in)
+		}
+		return cmd
+	case credConfirmDelete:
+		switch {
+		case key.Matches(msg, keys.Confirm):
+			t := s.target
+			s.mode, s.target, s.busy = credList, nil, true
+			s.notice = "Deleting " + t.Name + "…"
+			return s.be.deleteCredential(t.ID, t.Name)
+		case key.Matches(msg, keys.Cancel):
+			s.mode, s.target = credList, nil
+		}
+		return nil
+	}
+	if s.tbl.move(msg) {
+		return nil
+	}
+	switch {
+	case key.Matches(msg, keys.Filter):
+		s.mode = credFiltering
+		s.notice = ""
+		return s.filter.Focus()
+	case key.Matches(msg, keys.Add):
+		s.mode = credAdding
+		s.notice, s.err = "", ""
+		s.form = newCredForm(s.st, s.width)
+	case key.Matches(msg, keys.Delete):
+		if c := s.selected(); c != nil {
+			s.target, s.mode = c, credConfirmDelete
+			s.notice, s.err = "", ""
+		}
+	case key.Matches(msg, keys.Back):
+		if s.filter.Value() != "" {
+			s.filter.SetValue("")
+			s.applyFilter()
+		}
+		s.notice, s.err = "", ""
+	}
+	return nil
+}
+
+func (s *credentialsScreen) selected() *agentkeys.Credential {
+	if s.tbl.cursor < 0 || s.tbl.cursor >= len(s.shown) {
+		return nil
+	}
+	return s.shown[s.tbl.cursor]
+}
+
+// applyFilter recomputes the visible rows from memory.
+func (s *credentialsScreen) applyFilter() {
+	var keep *agentkeys.Credential
+	if s.selectName == "" {
+		keep = s.selected()
+	}
+	q := strings.ToLower(strings.TrimSpace(s.filter.Value()))
+	s.shown = s.shown[:0]
+	rows := make([][]string, 0, len(s.creds))
+	now := s.now()
+	for _, c := range s.creds {
+		if q != "" && !credMatches(c, q) {
+			continue
+		}
+		s.shown = append(s.shown, c)
+		rows = append(rows, []string{
+			c.Name, string(c.Type), strings.Join(c.AllowedHosts, ", "),
+			c.CreatedAt.In(s.be.opts.Location).Format("2006-01-02"), ago(now, c.LastUsedAt),
+		})
+	}
+	s.tbl.setRows(rows)
+	for i, c := range s.shown {
+		if (keep != nil && c.ID == keep.ID) || (s.selectName != "" && c.Name == s.selectName) {
+			s.tbl.cursor = i
+			s.tbl.clamp()
+		}
+	}
+	s.selectName = ""
+}
+
+func credMatches(c *agentkeys.Credential, q string) bool {
+	if strings.Contains(strings.ToLower(c.Name), q) || strings.Contains(strings.ToLower(string(c.Type)), q) {
+		return true
+	}
+	for _, h := range c.AllowedHosts {
+		if strings.Contains(h, q) {
+			return true
+		}
+	}
+	return false
+}
+
+// agentsUsing names the agents assigned to credential id.
+func agentsUsing(agents []*agentkeys.Agent, id string) []string {
+	var names []string
+	for _, a := range agents {
+		for _, ac := range a.Credentials {
+			if ac.CredentialID == id {
+				names = append(names, a.Name)
+			}
+		}
+	}
+	return names
+}
+
+func (s *credentialsScreen) View() string {
+	st := s.st
+	switch s.mode {
+	case credAdding:
+		return s.form.view()
+	case credConfirmDelete:
+		return s.confirmView()
+	}
+	var b strings.Builder
+	count := itoa(len(s.creds)) + " credentials"
+	if s.filter.Value() != "" {
+		count = itoa(len(s.shown)) + " of " + count
+	}
+	if !s.loaded && s.err == "" {
+		count = "loading…"
+	}
+	b.WriteString(st.Title.Render("Credentials") + "  " + st.Dim.Render(count) + "\n")
+	if s.mode == credFiltering || s.filter.Value() != "" {
+		b.WriteString(truncate(s.filter.View(), s.width) + "\n")
+	} else {
+		b.WriteString(st.Dim.Render(truncate("Values are sealed in the vault and never shown here.", s.width)) + "\n")
+	}
+	b.WriteString(s.tbl.view(st, s.emptyText()) + "\n")
+	b.WriteString(s.messageLine())
+	return b.String()
+}
+
+func (s *credentialsScreen) emptyText() string {
+	switch {
+	case !s.loaded:
+		return ""
+	case len(s.creds) == 0:
+		return "No credentials yet: press n to add one."
+	default:
+		return "Nothing matches the filter: press esc to clear it."
+	}
+}
+
+func (s *credentialsScreen) messageLine() string {
+	switch {
+	case s.err != "":
+		return s.st.Error.Render(truncate("✗ "+s.err, s.width))
+	case s.notice != "":
+		return s.st.Success.Render(truncate("✓ "+s.notice, s.width))
+	}
+	return ""
+}
+
+func (s *credentialsScreen) confirmView() string {
+	st := s.st
+	t := s.target
+	var b strings.Builder
+	b.WriteString(st.Title.Render("Delete credential \""+t.Name+"\"?") + "\n\n")
+	names := agentsUsing(s.agents, t.ID)
+	if len(names) == 0 {
+		b.WriteString("No agent is assigned to it.\n")
+	} else {
+		b.WriteString("These agents lose access at once (their proxy tokens stop working):\n")
+		for i, n := range names {
+			if i == 8 && len(names) > 9 {
+				b.WriteString("  • … and " + itoa(len(names)-8) + " more\n")
+				break
+			}
+			b.WriteString("  • " + n + "\n")
+		}
+	}
+	b.WriteString("\nThe sealed value is erased. This cannot be undone.\n\n")
+	b.WriteString(st.Warning.Render("Press y to delete, n or esc to keep it."))
+	return st.Box.Render(wrap(b.String(), min(s.width-4, 76)))
+}
