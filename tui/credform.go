@@ -397,7 +397,7 @@ func (f *credForm) view() string {
 		line := marker + label.Render(pad(ff.label, 19)) + value
 		b.WriteString(truncate(line, f.width) + "\n")
 		if ff.id == "value" && f.typ == agentkeys.Cookie && ff.in.Value() != "" {
-			names := agentkeys.CookieNames(ff.in.Value())
+			names := cookieNames(ff.in.Value())
 			note := "no cookies recognised yet: paste name=value; name2=value2"
 			if len(names) > 0 {
 				note = itoa(len(names)) + " cookies: " + strings.Join(names, ", ")
@@ -418,4 +418,18 @@ func (f *credForm) view() string {
 		b.WriteString(st.Dim.Render("Secret fields are hidden as you type and never shown again."))
 	}
 	return b.String()
+}
+
+// cookieNames lists the names of the name=value pairs in a pasted Cookie
+// header. A part without '=' is skipped: it may be a bare secret pasted by
+// mistake, and names are the only thing the form ever echoes.
+func cookieNames(v string) []string {
+	var names []string
+	for _, part := range strings.Split(v, ";") {
+		name, _, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if name = strings.TrimSpace(name); ok && name != "" {
+			names = append(names, name)
+		}
+	}
+	return names
 }
