@@ -331,7 +331,7 @@ func (x *exchange) finish(ctx context.Context, streamErr *error) {
 	ev.Duration = x.h.now().Sub(x.start)
 	ev.DurationMs = float64(ev.Duration.Microseconds()) / 1000
 	if x.body != nil {
-		ev.BytesIn = x.body.n.Load()
+		ev.BytesIn = min(x.body.n.Load(), x.body.max) // what was forwarded
 	}
 	ev.BytesOut = x.w.n
 	if ev.Decision == agentkeys.DecisionPending {
