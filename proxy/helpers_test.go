@@ -256,7 +256,9 @@ func (u *upstream) record(h http.HandlerFunc) http.HandlerFunc {
 }
 
 // hostPort is the upstream's 127.0.0.1:port, for allowlists.
-func (u *upstream) hostPort() string { return strings.TrimPrefix(strings.TrimPrefix(u.URL, "http://"), "https://") }
+func (u *upstream) hostPort() string {
+	return strings.TrimPrefix(strings.TrimPrefix(u.URL, "http://"), "https://")
+}
 
 func (u *upstream) requests() []received {
 	u.mu.Lock()

@@ -417,4 +417,3 @@ func TestProxy_BrokenStreamIsAudited(t *testing.T) {
 		t.Fatalf("audit row = %+v", row)
 	}
 }
-
