@@ -1,0 +1,361 @@
+// Package mcp is the Model Context Protocol server of agentkeys: it exposes an
+// agentkeys.Vault — credentials, agents and the proxy — as eight MCP tools, so
+// Claude Desktop, Cursor, Claude Code, VS Code and other MCP clients can manage
+// and use credentials without ever seeing a credential value.
+//
+// The tools are the seed's: list_credentials, create_credential,
+// delete_credential, list_agents, create_agent, delete_agent,
+// assign_credential and proxy_request. Every tool result carries structured
+// content (matching the tool's output schema) and a text fallback. Failures
+// are tool results with isError set and a message that says what to do next;
+// they are never protocol errors, and no message ever carries a credential
+// value. The server is built on github.com/mark3labs/mcp-go and speaks over
+// stdio (ServeStdio): protocol on stdout only, logs on the Logger.
+package mcp
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/agentkeys/agentkeys"
+)
+
+// Tool names, exactly as the seed documents them.
+const (
+	ToolListCredentials  = "list_credentials"
+	ToolCreateCredential = "create_credential"
+	ToolDeleteCredential = "delete_credential"
+	ToolListAgents       = "list_agents"
+	ToolCreateAgent      = "create_agent"
+	ToolDeleteAgent      = "delete_agent"
+	ToolAssignCredential = "assign_credential"
+	ToolProxyRequest     = "proxy_request"
+)
+
+// ToolNames lists every tool in the order tools/list shows them.
+var ToolNames = []string{
+	ToolListCredentials, ToolCreateCredential, ToolDeleteCredential,
+	ToolListAgents, ToolCreateAgent, ToolDeleteAgent,
+	ToolAssignCredential, ToolProxyRequest,
+}
+
+// ReadOnlyToolNames are the tools a read-only server exposes: the two list
+// tools and proxy_request (agents that use credentials but may not manage
+// them).
+var ReadOnlyToolNames = []string{ToolListCredentials, ToolListAgents, ToolProxyRequest}
+
+// DefaultMaxResponseBytes is how much of an upstream response body
+// proxy_request returns (100 KiB); the rest is cut off and the result says
+// truncated: true.
+const DefaultMaxResponseBytes = 100 << 10
+
+// DefaultRequestTimeout bounds one proxy_request call, from sending the
+// request to reading the (possibly truncated) body.
+const DefaultRequestTimeout = 2 * time.Minute
+
+// Options configure a Server.
+type Options struct {
+	// ReadOnly exposes only list_credentials, list_agents and proxy_request.
+	ReadOnly bool
+	// Tools, when not empty, exposes only the named tools. Names must be
+	// among ToolNames (and among ReadOnlyToolNames when ReadOnly is set).
+	Tools []string
+	// Version is the server version reported to clients ("dev" if empty).
+	Version string
+	// Logger receives one line per tool call (tool, outcome, error code,
+	// duration; never arguments or results). nil discards.
+	Logger *slog.Logger
+	// MaxResponseBytes caps the response body proxy_request returns;
+	// 0 means DefaultMaxResponseBytes.
+	MaxResponseBytes int
+	// RequestTimeout bounds one proxy_request; 0 means DefaultRequestTimeout.
+	RequestTimeout time.Duration
+}
+
+// Server is the agentkeys MCP server over one Vault.
+type Server struct {
+	vault    agentkeys.Vault
+	opts     Options
+	log      *slog.Logger
+	mcp      *server.MCPServer
+	exposed  []string
+	maxBody  int
+	deadline time.Duration
+}
+
+// New builds the server over v with the tools opts selects. It returns an
+// EINVALID *agentkeys.Error naming the valid tools when opts.Tools names an
+// unknown tool, or a management tool together with ReadOnly.
+func New(v agentkeys.Vault, opts Options) (*Server, error) {
+	if v == nil {
+		return nil, agentkeys.Errorf(agentkeys.EINVALID, "mcp: no vault")
+	}
+	exposed, err := selectTools(opts.ReadOnly, opts.Tools)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		vault:    v,
+		opts:     opts,
+		log:      opts.Logger,
+		exposed:  exposed,
+		maxBody:  opts.MaxResponseBytes,
+		deadline: opts.RequestTimeout,
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.maxBody <= 0 {
+		s.maxBody = DefaultMaxResponseBytes
+	}
+	if s.deadline <= 0 {
+		s.deadline = DefaultRequestTimeout
+	}
+	version := opts.Version
+	if version == "" {
+		version = "dev"
+	}
+	s.mcp = server.NewMCPServer("agentkeys", version,
+		server.WithToolCapabilities(false),
+		server.WithTitle("AgentKeys"),
+		server.WithInstructions(instructions),
+		server.WithOutputSchemaValidation(),
+	)
+	defs := s.tools()
+	for _, name := range exposed {
+		d := defs[name]
+		s.mcp.AddTool(d.tool, s.wrap(name, d.handler))
+	}
+	return s, nil
+}
+
+const instructions = `AgentKeys keeps API keys, cookies and passwords in an encrypted vault and injects them into HTTP requests for you, so you never see or handle the secret values.
+To call an API with a stored credential: list_credentials to find it (each has the hosts it may be sent to), then proxy_request with credentialName (or a proxyToken) and the full https URL. Agents and proxy tokens (assign_credential) give other programs access to one credential each.`
+
+// SelectTools resolves the tools a server exposes (see Options.ReadOnly and
+// Options.Tools), in ToolNames order. Returns EINVALID naming the valid tools
+// for an unknown name, a management tool with readOnly, or an empty choice.
+func SelectTools(readOnly bool, names []string) ([]string, error) {
+	return selectTools(readOnly, names)
+}
+
+func selectTools(readOnly bool, names []string) ([]string, error) {
+	allowed := ToolNames
+	if readOnly {
+		allowed = ReadOnlyToolNames
+	}
+	if len(names) == 0 {
+		return slices.Clone(allowed), nil
+	}
+	want := map[string]bool{}
+	for _, n := range names {
+		n = strings.TrimSpace(n)
+		if n == "" {
+			continue
+		}
+		if !slices.Contains(ToolNames, n) {
+			return nil, agentkeys.Errorf(agentkeys.EINVALID, "unknown MCP tool %q: use one or more of %s", n, strings.Join(ToolNames, ", "))
+		}
+		if !slices.Contains(allowed, n) {
+			return nil, agentkeys.Errorf(agentkeys.EINVALID, "tool %q changes the vault and is not available with --read-only (read-only tools: %s)", n, strings.Join(ReadOnlyToolNames, ", "))
+		}
+		want[n] = true
+	}
+	if len(want) == 0 {
+		return nil, agentkeys.Errorf(agentkeys.EINVALID, "no MCP tools selected: give one or more of %s", strings.Join(allowed, ", "))
+	}
+	var out []string
+	for _, n := range ToolNames {
+		if want[n] {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+// Tools returns the names of the tools this server exposes, in ToolNames
+// order.
+func (s *Server) Tools() []string { return slices.Clone(s.exposed) }
+
+// MCPServer returns the underlying mcp-go server, for in-process clients
+// (client.NewInProcessClient) and other transports.
+func (s *Server) MCPServer() *server.MCPServer { return s.mcp }
+
+// ServeStdio serves one client over newline-delimited JSON-RPC on in and out
+// until in reaches EOF or ctx is cancelled. Only protocol messages are written
+// to out; transport errors go to the Logger.
+func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) error {
+	std := server.NewStdioServer(s.mcp)
+	std.SetErrorLogger(slog.NewLogLogger(s.log.Handler(), slog.LevelWarn))
+	err := std.Listen(ctx, in, out)
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// toolDef is one tool and its handler.
+type toolDef struct {
+	tool    mcp.Tool
+	handler handlerFunc
+}
+
+// handlerFunc runs one tool call. raw is the arguments object ("{}" when
+// the client sent none). It returns a successful result, or an error whose
+// message (for *agentkeys.Error) is shown to the client.
+type handlerFunc func(ctx context.Context, raw json.RawMessage) (*mcp.CallToolResult, error)
+
+// wrap turns a handlerFunc into an mcp-go handler that never returns a
+// protocol error and never panics: failures become isError results.
+func (s *Server) wrap(name string, h handlerFunc) server.ToolHandlerFunc {
+	return func(ctx context.Context, req mcp.CallToolRequest) (res *mcp.CallToolResult, _ error) {
+		start := time.Now()
+		defer func() {
+			if r := recover(); r != nil {
+				// The panic value could hold anything; log where, not what.
+				s.log.Error("mcp tool panicked", "tool", name, "stack", string(debug.Stack()))
+				res = errorResult(agentkeys.Errorf(agentkeys.EINTERNAL, "internal error in %s: this is a bug in agentkeys; please report it", name))
+			}
+		}()
+		raw, err := rawArguments(req)
+		if err == nil {
+			res, err = h(ctx, raw)
+		}
+		if err != nil {
+			code := agentkeys.ErrorCode(err)
+			attrs := []any{"tool", name, "code", code, "duration", time.Since(start)}
+			if code == agentkeys.EINTERNAL && name != ToolProxyRequest {
+				// Internal errors are not shown to the client; keep them for the
+				// operator. (Proxy errors are not logged in full: a *url.Error
+				// prints the whole URL, query-parameter secrets included.)
+				attrs = append(attrs, "err", err.Error())
+			}
+			s.log.Warn("mcp tool failed", attrs...)
+			return errorResult(err), nil
+		}
+		s.log.Info("mcp tool", "tool", name, "duration", time.Since(start))
+		return res, nil
+	}
+}
+
+// rawArguments returns the call's arguments as a JSON object.
+func rawArguments(req mcp.CallToolRequest) (json.RawMessage, error) {
+	var raw json.RawMessage
+	if len(req.Params.RawArguments) > 0 {
+		raw = req.Params.RawArguments
+	} else if req.Params.Arguments != nil {
+		b, err := json.Marshal(req.Params.Arguments)
+		if err != nil {
+			return nil, agentkeys.Errorf(agentkeys.EINVALID, "arguments could not be read: send them as a JSON object")
+		}
+		raw = b
+	}
+	t := bytes.TrimSpace(raw)
+	if len(t) == 0 || bytes.Equal(t, []byte("null")) {
+		return json.RawMessage("{}"), nil
+	}
+	if t[0] != '{' {
+		return nil, agentkeys.Errorf(agentkeys.EINVALID, "arguments must be a JSON object")
+	}
+	return t, nil
+}
+
+// decodeArgs decodes raw into dst strictly: unknown argument names and wrong
+// JSON types are EINVALID errors naming the argument (never its value).
+func decodeArgs(raw json.RawMessage, dst any) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &typeErr):
+			field := typeErr.Field
+			if field == "" {
+				return agentkeys.Errorf(agentkeys.EINVALID, "arguments must be a JSON object")
+			}
+			return agentkeys.Errorf(agentkeys.EINVALID, "argument %q must be %s, not a JSON %s", field, jsonKind(typeErr.Type.Kind().String()), typeErr.Value)
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			name := strings.TrimPrefix(err.Error(), "json: unknown field ")
+			return agentkeys.Errorf(agentkeys.EINVALID, "unknown argument %s: see the tool's input schema for the arguments it takes", name)
+		default:
+			return agentkeys.Errorf(agentkeys.EINVALID, "arguments are not a valid JSON object")
+		}
+	}
+	return nil
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "a string"
+	case "slice", "array":
+		return "an array"
+	case "map", "struct":
+		return "an object"
+	case "bool":
+		return "true or false"
+	case "int", "int64", "float64":
+		return "a number"
+	}
+	return "of another type"
+}
+
+// errorResult is an isError tool result for err: the message of an
+// *agentkeys.Error (written never to contain a secret) plus its code, or a
+// generic message for any other error (whose text may hold internals).
+func errorResult(err error) *mcp.CallToolResult {
+	code := agentkeys.ErrorCode(err)
+	msg := agentkeys.ErrorMessage(err)
+	if code == agentkeys.EINTERNAL && msg == "internal error" {
+		msg = "internal error: the vault could not complete the request; the agentkeys log on stderr has details"
+	}
+	return mcp.NewToolResultError(fmt.Sprintf("%s (code %s)", msg, code))
+}
+
+// okResult is a successful result: structured content plus a text fallback
+// (a one-line summary and the same data as JSON).
+func okResult(summary string, structured any) *mcp.CallToolResult {
+	b, err := json.MarshalIndent(structured, "", "  ")
+	if err != nil {
+		return mcp.NewToolResultStructured(structured, summary)
+	}
+	return mcp.NewToolResultStructured(structured, summary+"\n"+string(b))
+}
+
+// annotations sets every hint explicitly (mcp-go defaults to destructive and
+// open-world).
+func annotations(title string, readOnly, destructive, idempotent, openWorld bool) mcp.ToolOption {
+	return mcp.WithToolAnnotation(mcp.ToolAnnotation{
+		Title:           title,
+		ReadOnlyHint:    mcp.ToBoolPtr(readOnly),
+		DestructiveHint: mcp.ToBoolPtr(destructive),
+		IdempotentHint:  mcp.ToBoolPtr(idempotent),
+		OpenWorldHint:   mcp.ToBoolPtr(openWorld),
+	})
+}
+
+// tools builds every tool definition, by name.
+func (s *Server) tools() map[string]toolDef {
+	return map[string]toolDef{
+		ToolListCredentials:  s.listCredentialsTool(),
+		ToolCreateCredential: s.createCredentialTool(),
+		ToolDeleteCredential: s.deleteCredentialTool(),
+		ToolListAgents:       s.listAgentsTool(),
+		ToolCreateAgent:      s.createAgentTool(),
+		ToolDeleteAgent:      s.deleteAgentTool(),
+		ToolAssignCredential: s.assignCredentialTool(),
+		ToolProxyRequest:     s.proxyRequestTool(),
+	}
+}
