@@ -26,7 +26,7 @@ func TestCredentials_Filter(t *testing.T) {
 		see, miss []string
 	}{
 		{"resend", []string{"Resend Production", "1 of 5 credentials"}, []string{"Stripe test", "GitHub bot"}},
-		{"basic", []string{"Stripe test"}, []string{"Resend Production"}},                       // by type
+		{"basic", []string{"Stripe test"}, []string{"Resend Production"}},                      // by type
 		{"googleapis", []string{"Maps"}, []string{"Resend Production"}},                        // by host
 		{"zzz", []string{"Nothing matches the filter"}, []string{"Resend Production", "Maps"}}, // nothing
 	}
