@@ -208,7 +208,7 @@ func printAuditRows(opts *AuditOptions, events []*agentkeys.AuditEvent, first bo
 			agent = e.AgentID
 		}
 		if agent == "" {
-			agent = "(workspace key)"
+			agent = "-"
 		}
 		status := strconv.Itoa(e.Status)
 		if e.Status == 0 {

@@ -3,7 +3,6 @@ package cmd
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -44,9 +43,14 @@ type Factory struct {
 	// `agentkeys up`. Only a local vault has one.
 	ProxyHandler func(ctx context.Context) (http.Handler, error)
 
-	// Logger receives diagnostics (never secrets). Level from
-	// AGENTKEYS_LOG_LEVEL (debug, info, warn, error; default warn), on stderr.
+	// Logger receives diagnostics (never secrets) on stderr. Its level is
+	// AGENTKEYS_LOG_LEVEL (debug, info, warn, error); by default error, so a
+	// command's stderr is its one error line, and info for `agentkeys up`
+	// (one line per proxied request).
 	Logger *slog.Logger
+
+	logLevel    *slog.LevelVar
+	logLevelSet bool
 
 	// Now is the clock, for tests.
 	Now func() time.Time
@@ -66,7 +70,13 @@ func NewFactory(ios *IOStreams, getenv func(string) string) *Factory {
 		getenv = os.Getenv
 	}
 	f := &Factory{IOStreams: ios, Getenv: getenv, Now: time.Now}
-	f.Logger = newLogger(ios.ErrOut, getenv("AGENTKEYS_LOG_LEVEL"))
+	f.logLevel = new(slog.LevelVar)
+	f.logLevel.Set(slog.LevelError)
+	if lvl, ok := parseLevel(getenv("AGENTKEYS_LOG_LEVEL")); ok {
+		f.logLevel.Set(lvl)
+		f.logLevelSet = true
+	}
+	f.Logger = slog.New(slog.NewTextHandler(ios.ErrOut, &slog.HandlerOptions{Level: f.logLevel}))
 	f.Config = func() (*Config, error) { return loadConfig(f.homeFlag, f.Getenv) }
 	wireVault(f)
 	return f
@@ -93,19 +103,25 @@ func (f *Factory) Close() error {
 	return errors.Join(errs...)
 }
 
-func newLogger(w io.Writer, level string) *slog.Logger {
-	var l slog.Level
-	switch strings.ToLower(strings.TrimSpace(level)) {
-	case "debug":
-		l = slog.LevelDebug
-	case "info":
-		l = slog.LevelInfo
-	case "error":
-		l = slog.LevelError
-	default:
-		l = slog.LevelWarn
+// defaultLogLevel sets the log level unless AGENTKEYS_LOG_LEVEL chose one.
+func (f *Factory) defaultLogLevel(l slog.Level) {
+	if !f.logLevelSet {
+		f.logLevel.Set(l)
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+func parseLevel(s string) (slog.Level, bool) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "debug":
+		return slog.LevelDebug, true
+	case "info":
+		return slog.LevelInfo, true
+	case "warn", "warning":
+		return slog.LevelWarn, true
+	case "error":
+		return slog.LevelError, true
+	}
+	return 0, false
 }
 
 // defaultHome is ~/.agentkeys.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -67,6 +68,7 @@ Ctrl-C or SIGTERM stops accepting connections and lets in-flight requests finish
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
+			f.defaultLogLevel(slog.LevelInfo)
 			return RunUp(cmd.Context(), opts)
 		},
 	}

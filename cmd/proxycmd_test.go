@@ -1,0 +1,254 @@
+package cmd_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/agentkeys/agentkeys"
+	"github.com/agentkeys/agentkeys/cmd"
+)
+
+// received is what an httptest upstream saw.
+type received struct {
+	Method, Path, RawQuery string
+	Header                 http.Header
+	Body                   string
+}
+
+// upstream is a loopback API that records requests. /status/N answers N.
+type upstream struct {
+	*httptest.Server
+	mu   sync.Mutex
+	reqs []received
+}
+
+func newUpstream(t *testing.T) *upstream {
+	u := &upstream{}
+	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		u.mu.Lock()
+		u.reqs = append(u.reqs, received{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Clone(), string(b)})
+		u.mu.Unlock()
+		w.Header().Set("X-Upstream", "yes")
+		if r.URL.Path == "/status/404" {
+			w.WriteHeader(http.StatusNotFound)
+			io.WriteString(w, `{"error":"nope"}`)
+			return
+		}
+		io.WriteString(w, "hello from upstream")
+	}))
+	t.Cleanup(u.Close)
+	return u
+}
+
+func (u *upstream) host() string { return strings.TrimPrefix(u.URL, "http://") }
+
+func (u *upstream) last(t *testing.T) received {
+	t.Helper()
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if len(u.reqs) == 0 {
+		t.Fatal("the upstream got no request")
+	}
+	return u.reqs[len(u.reqs)-1]
+}
+
+func (u *upstream) count() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.reqs)
+}
+
+func TestProxy_OneOff(t *testing.T) {
+	up := newUpstream(t)
+	e := newEnv(t)
+	e.init()
+	e.must("credentials", "add", "--name", "Local API", "--value", "sk-live-injected", "--allow-host", up.host())
+	tok := strings.TrimSpace(e.must("agents", "create", "--name", "bot", "--credential", "Local API"))
+
+	// GET: the body goes to stdout, the credential to the upstream.
+	out := e.must("proxy", tok, up.URL+"/v1/things?limit=2")
+	got := up.last(t)
+	if out != "hello from upstream" || got.Method != "GET" || got.Path != "/v1/things" || got.RawQuery != "limit=2" {
+		t.Errorf("GET: out %q, upstream %+v", out, got)
+	}
+	if a := got.Header.Values("Authorization"); len(a) != 1 || a[0] != "Bearer sk-live-injected" {
+		t.Errorf("upstream Authorization %q", a)
+	}
+
+	// POST with a JSON body, a header, and --include.
+	out = e.must("proxy", tok, up.URL+"/emails", "--method", "POST", "--data", `{"to":"a@example.com"}`, "-H", "Idempotency-Key: 42", "-H", "Authorization: Bearer agent-tries-this", "--include")
+	got = up.last(t)
+	if got.Method != "POST" || got.Body != `{"to":"a@example.com"}` || got.Header.Get("Content-Type") != "application/json" || got.Header.Get("Idempotency-Key") != "42" {
+		t.Errorf("POST upstream: %+v", got)
+	}
+	if a := got.Header.Values("Authorization"); len(a) != 1 || a[0] != "Bearer sk-live-injected" {
+		t.Errorf("injection did not replace the agent's Authorization: %q", a)
+	}
+	if !strings.HasPrefix(out, "HTTP/1.1 200 OK\r\n") || !strings.Contains(out, "X-Upstream: yes\r\n") || !strings.Contains(out, agentkeys.HeaderRequestID) || !strings.HasSuffix(out, "\r\n\r\nhello from upstream") {
+		t.Errorf("--include output: %q", out)
+	}
+
+	// --data @file and --data - (stdin); --data alone means POST.
+	file := filepath.Join(t.TempDir(), "body.txt")
+	os.WriteFile(file, []byte("from a file"), 0o600)
+	e.must("proxy", tok, up.URL+"/f", "--data", "@"+file)
+	if got := up.last(t); got.Method != "POST" || got.Body != "from a file" || got.Header.Get("Content-Type") != "" {
+		t.Errorf("@file: %+v", got)
+	}
+	e.mustStdin("from stdin", "proxy", tok, up.URL+"/s", "-X", "PUT", "--data", "-")
+	if got := up.last(t); got.Method != "PUT" || got.Body != "from stdin" {
+		t.Errorf("stdin: %+v", got)
+	}
+	if r := e.run("proxy", tok, up.URL+"/f", "--data", "@"+file+".missing"); r.code != cmd.ExitUsage || !strings.Contains(r.stderr, "no such file") {
+		t.Errorf("missing file: %d %q", r.code, r.stderr)
+	}
+
+	// A 404 is printed and exits 0; with --fail it exits 8.
+	if r := e.run("proxy", tok, up.URL+"/status/404"); r.code != 0 || r.stdout != `{"error":"nope"}` {
+		t.Errorf("404 without --fail: %d %q", r.code, r.stdout)
+	}
+	r := e.run("proxy", tok, up.URL+"/status/404", "--fail")
+	if r.code != cmd.ExitHTTPStatus || r.stdout != `{"error":"nope"}` || r.stderr != "error: the upstream answered with HTTP 404\n" {
+		t.Errorf("404 with --fail: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+
+	// Refusals: nothing reaches the upstream.
+	n := up.count()
+	r = e.run("proxy", tok, "https://evil.example.com/steal")
+	if r.code != cmd.ExitUnauthorized || !strings.HasPrefix(r.stderr, "error: destination evil.example.com is not on this credential's allowed hosts") {
+		t.Errorf("evil host: %d %q", r.code, r.stderr)
+	}
+	// The owner path by credential name, and the workspace key.
+	if out := e.must("proxy", "--credential", "local api", up.URL+"/owner"); out != "hello from upstream" {
+		t.Errorf("owner: %q", out)
+	}
+	n++
+	e.must("agents", "revoke", "bot", "--credential", "Local API")
+	r = e.run("proxy", tok, up.URL+"/after-revoke")
+	if r.code != cmd.ExitUnauthorized || r.stdout != "" {
+		t.Errorf("revoked token: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	if up.count() != n {
+		t.Errorf("refused requests reached the upstream: %d, want %d", up.count(), n)
+	}
+
+	// Upstream down: exit 7.
+	down := httptest.NewServer(http.NotFoundHandler())
+	downHost := strings.TrimPrefix(down.URL, "http://")
+	down.Close()
+	e.must("credentials", "add", "--name", "Down", "--value", "x", "--allow-host", downHost)
+	if r := e.run("proxy", "--credential", "Down", "http://"+downHost+"/"); r.code != cmd.ExitUpstream || !strings.HasPrefix(r.stderr, "error: ") {
+		t.Errorf("upstream down: %d %q", r.code, r.stderr)
+	}
+
+	// The audit log has every request, the refusals included.
+	var audit struct {
+		Events []*agentkeys.AuditEvent `json:"events"`
+	}
+	if err := json.Unmarshal([]byte(e.must("audit", "--json", "--agent", "bot")), &audit); err != nil {
+		t.Fatal(err)
+	}
+	var denied, allowed int
+	for _, ev := range audit.Events {
+		switch ev.Decision {
+		case agentkeys.DecisionDenied:
+			denied++
+		case agentkeys.DecisionAllowed:
+			allowed++
+		}
+		if ev.AgentName != "bot" || strings.Contains(ev.Path, "?") {
+			t.Errorf("audit row: %+v", ev)
+		}
+	}
+	if allowed != 6 || denied != 1 || len(audit.Events) != 7 {
+		t.Errorf("audit for bot: %d allowed, %d denied, want 6 and 1 (the revoked token's row names no agent)", allowed, denied)
+	}
+	// Every one-off call recorded its outcome before the vault was closed.
+	var all struct {
+		Events []*agentkeys.AuditEvent `json:"events"`
+	}
+	if err := json.Unmarshal([]byte(e.must("audit", "--json")), &all); err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range all.Events {
+		if ev.Decision == agentkeys.DecisionPending {
+			t.Errorf("row left pending: %+v", ev)
+		}
+	}
+	if out := e.must("audit", "--credential", "Down", "--limit", "1"); !strings.Contains(out, "error UPSTREAM_UNREACHABLE") {
+		t.Errorf("audit of the failed request: %q", out)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestAudit_Follow(t *testing.T) {
+	up := newUpstream(t)
+	e := newEnv(t)
+	e.init()
+	e.must("credentials", "add", "--name", "Local", "--value", "v", "--allow-host", up.host())
+	e.must("proxy", "--credential", "Local", up.URL+"/before")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &syncBuffer{}
+	done := make(chan result, 1)
+	go func() {
+		done <- e.runCtx(ctx, func(ios *cmd.IOStreams, _ *bytes.Buffer) { ios.Out = out }, "audit", "--follow", "--json", "--interval", "20ms")
+	}()
+	waitFor(t, func() bool { return strings.Contains(out.String(), `"/before"`) })
+	e.must("proxy", "--credential", "Local", up.URL+"/during")
+	waitFor(t, func() bool { return strings.Contains(out.String(), `"/during"`) })
+	cancel()
+	r := <-done
+	if r.code != 0 {
+		t.Fatalf("follow ended with %d: %q", r.code, r.stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("follow printed %d lines: %q", len(lines), lines)
+	}
+	for i, want := range []string{"/before", "/during"} {
+		var ev agentkeys.AuditEvent
+		if err := json.Unmarshal([]byte(lines[i]), &ev); err != nil || ev.Path != want || ev.Decision != agentkeys.DecisionAllowed || ev.Status != 200 {
+			t.Errorf("line %d: %v %+v", i, err, ev)
+		}
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out waiting")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
