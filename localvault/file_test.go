@@ -1,0 +1,308 @@
+package localvault_test
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/agentkeys/agentkeys"
+	"github.com/agentkeys/agentkeys/localvault"
+	_ "modernc.org/sqlite"
+)
+
+// rawDB opens vault.db directly, bypassing the vault (tests only).
+func rawDB(t *testing.T, home string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite", filepath.Join(home, localvault.DBFileName)+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func mode(t *testing.T, name string) os.FileMode {
+	t.Helper()
+	fi, err := os.Stat(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Mode().Perm()
+}
+
+func TestFiles_Modes(t *testing.T) {
+	old := setUmask(0o022)
+	defer setUmask(old)
+	parent := t.TempDir()
+	cfg := testConfig(t)
+	cfg.Home = filepath.Join(parent, "nested", "home")
+	mustInit(t, cfg)
+	v, err := localvault.Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	// Write something so the WAL and shared-memory files exist.
+	if _, err := v.CreateAgent(context.Background(), "bot"); err != nil {
+		t.Fatal(err)
+	}
+	if got := mode(t, cfg.Home); got != 0o700 {
+		t.Errorf("home mode = %o, want 700", got)
+	}
+	db := filepath.Join(cfg.Home, localvault.DBFileName)
+	for _, name := range []string{db, db + "-wal", db + "-shm"} {
+		if got := mode(t, name); got != 0o600 {
+			t.Errorf("%s mode = %o, want 600", filepath.Base(name), got)
+		}
+	}
+	if v.Path() != db {
+		t.Errorf("Path() = %s, want %s", v.Path(), db)
+	}
+}
+
+func TestFiles_ExistingHomeTightened(t *testing.T) {
+	cfg := testConfig(t)
+	if err := os.Chmod(cfg.Home, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	mustInit(t, cfg)
+	if got := mode(t, cfg.Home); got != 0o700 {
+		t.Fatalf("home mode = %o, want 700", got)
+	}
+}
+
+func TestOpen_NewerSchemaRefused(t *testing.T) {
+	cfg := testConfig(t)
+	mustInit(t, cfg)
+	known := localvault.SchemaVersion()
+	if _, err := rawDB(t, cfg.Home).Exec(fmt.Sprintf("PRAGMA user_version = %d", known+1)); err != nil {
+		t.Fatal(err)
+	}
+	before := snapshot(t, cfg.Home)
+	_, err := localvault.Open(context.Background(), cfg)
+	wantCode(t, err, agentkeys.EUNAVAILABLE)
+	want := fmt.Sprintf("vault.db was written by a newer agentkeys (schema %d, this binary knows %d): upgrade agentkeys", known+1, known)
+	if err.Error() != want {
+		t.Fatalf("error = %q, want %q", err, want)
+	}
+	wantSnapshot(t, cfg.Home, before)
+}
+
+func TestOpen_NoVault(t *testing.T) {
+	cfg := testConfig(t)
+	_, err := localvault.Open(context.Background(), cfg)
+	wantCode(t, err, agentkeys.ENOTFOUND)
+	if !strings.Contains(err.Error(), "run `agentkeys init`") {
+		t.Fatalf("error %q does not say what to do", err)
+	}
+	if _, err := os.Stat(filepath.Join(cfg.Home, localvault.DBFileName)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Open created a vault file: %v", err)
+	}
+}
+
+func TestOpen_NotAVault(t *testing.T) {
+	cfg := testConfig(t)
+	if err := os.WriteFile(filepath.Join(cfg.Home, localvault.DBFileName), []byte("hello, this is not sqlite at all, not even close........................................................."), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := localvault.Open(context.Background(), cfg)
+	wantCode(t, err, agentkeys.EUNAVAILABLE)
+}
+
+// snapshot reads every file in home.
+func snapshot(t *testing.T, home string) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	entries, err := os.ReadDir(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(home, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[e.Name()] = b
+	}
+	return out
+}
+
+// wantSnapshot fails unless home holds the same files with the same bytes
+// (an empty -wal/-shm appearing is not a write of data; a non-empty one is).
+func wantSnapshot(t *testing.T, home string, before map[string][]byte) {
+	t.Helper()
+	after := snapshot(t, home)
+	for name, b := range after {
+		old, ok := before[name]
+		if !ok {
+			if strings.HasSuffix(name, "-shm") || (strings.HasSuffix(name, "-wal") && len(b) == 0) {
+				continue
+			}
+			t.Errorf("new file %s (%d bytes)", name, len(b))
+			continue
+		}
+		if !bytes.Equal(old, b) && !strings.HasSuffix(name, "-shm") {
+			t.Errorf("%s changed", name)
+		}
+	}
+	for name := range before {
+		if _, ok := after[name]; !ok {
+			t.Errorf("%s was removed", name)
+		}
+	}
+}
+
+func TestCanary_NotInFiles(t *testing.T) {
+	ctx := context.Background()
+	v, cfg := mustOpenVault(t)
+	canary := "canary-" + strings.ReplaceAll(agentkeys.NewID("x"), "_", "")
+	inputs := []*agentkeys.CredentialInput{
+		{Name: "a", Type: agentkeys.APIKey, AllowedHosts: []string{"api.example.com"}, Secret: agentkeys.Secret{Value: canary}},
+		{Name: "b", Type: agentkeys.BasicAuth, AllowedHosts: []string{"api.example.com"}, Secret: agentkeys.Secret{Username: canary, Password: canary}},
+		{Name: "c", Type: agentkeys.CustomHeader, AllowedHosts: []string{"api.example.com"}, Secret: agentkeys.Secret{Headers: []agentkeys.Header{{Name: "x-k", Value: canary}}}},
+		{Name: "d", Type: agentkeys.QueryParam, AllowedHosts: []string{"api.example.com"}, Secret: agentkeys.Secret{Param: "k", Value: canary}},
+		{Name: "e", Type: agentkeys.Cookie, AllowedHosts: []string{"api.example.com"}, Secret: agentkeys.Secret{Value: "s=" + canary}},
+	}
+	for _, in := range inputs {
+		if _, err := v.CreateCredential(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, _ := v.FindCredential(ctx, "a")
+	if _, err := v.UpdateCredential(ctx, c.ID, &agentkeys.CredentialUpdate{Secret: &agentkeys.Secret{Value: canary + "2"}}); err != nil {
+		t.Fatal(err)
+	}
+	forms := func(s string) [][]byte {
+		return [][]byte{
+			[]byte(s),
+			[]byte(base64.StdEncoding.EncodeToString([]byte(s))),
+			[]byte(base64.RawStdEncoding.EncodeToString([]byte(s))),
+			[]byte(base64.URLEncoding.EncodeToString([]byte(s))),
+			[]byte(hex.EncodeToString([]byte(s))),
+			[]byte(strings.ToUpper(hex.EncodeToString([]byte(s)))),
+		}
+	}
+	check := func(when string) {
+		files := snapshot(t, cfg.Home)
+		if len(files[localvault.DBFileName+"-wal"]) == 0 && when == "open" {
+			t.Fatalf("no WAL content while open: the test would not look at recent writes")
+		}
+		for name, b := range files {
+			for _, f := range forms(canary) {
+				if bytes.Contains(b, f) {
+					t.Errorf("%s (%s) contains the canary as %q", name, when, f)
+				}
+			}
+		}
+	}
+	check("open")
+	if err := v.Close(); err != nil {
+		t.Fatal(err)
+	}
+	check("closed")
+}
+
+// sealedOf reads a credential's sealed value straight from the file.
+func sealedOf(t *testing.T, db *sql.DB, id string) []byte {
+	t.Helper()
+	var b []byte
+	if err := db.QueryRow("SELECT sealed FROM credentials WHERE id = ?", id).Scan(&b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestTamper(t *testing.T) {
+	ctx := context.Background()
+	setup := func(t *testing.T) (localvault.Config, *agentkeys.Credential, *agentkeys.Credential) {
+		v, cfg := mustOpenVault(t)
+		a, err := v.CreateCredential(ctx, apiKeyInput("a", "value-a"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := v.CreateCredential(ctx, apiKeyInput("b", "value-b"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		v.Close()
+		return cfg, a, b
+	}
+	openSecret := func(t *testing.T, cfg localvault.Config, name string) (*agentkeys.Secret, error) {
+		v, err := localvault.Open(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer v.Close()
+		r, err := v.RouteByName(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.OpenSecret(ctx, r)
+	}
+	t.Run("FlippedByte", func(t *testing.T) {
+		cfg, a, _ := setup(t)
+		db := rawDB(t, cfg.Home)
+		sealed := sealedOf(t, db, a.ID)
+		for _, i := range []int{0, 12, len(sealed) / 2, len(sealed) - 1} { // nonce, ciphertext, tag
+			b := bytes.Clone(sealed)
+			b[i] ^= 0x01
+			if _, err := db.Exec("UPDATE credentials SET sealed = ? WHERE id = ?", b, a.ID); err != nil {
+				t.Fatal(err)
+			}
+			s, err := openSecret(t, cfg, "a")
+			if !errors.Is(err, agentkeys.ErrDecrypt) || s != nil {
+				t.Fatalf("byte %d flipped: got %v, %v; want ErrDecrypt and no secret", i, s, err)
+			}
+		}
+	})
+	t.Run("Truncated", func(t *testing.T) {
+		cfg, a, _ := setup(t)
+		db := rawDB(t, cfg.Home)
+		if _, err := db.Exec("UPDATE credentials SET sealed = x'0102' WHERE id = ?", a.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := openSecret(t, cfg, "a"); !errors.Is(err, agentkeys.ErrDecrypt) {
+			t.Fatalf("got %v, want ErrDecrypt", err)
+		}
+	})
+	t.Run("CopiedToAnotherCredential", func(t *testing.T) {
+		cfg, a, b := setup(t)
+		db := rawDB(t, cfg.Home)
+		if _, err := db.Exec("UPDATE credentials SET sealed = ? WHERE id = ?", sealedOf(t, db, a.ID), b.ID); err != nil {
+			t.Fatal(err)
+		}
+		s, err := openSecret(t, cfg, "b")
+		if !errors.Is(err, agentkeys.ErrDecrypt) || s != nil {
+			t.Fatalf("copied ciphertext: got %v, %v; want ErrDecrypt", s, err)
+		}
+		if agentkeys.ErrorMessage(err) == "" || strings.Contains(err.Error(), "value-a") {
+			t.Fatalf("error %q", err)
+		}
+		// The original still opens.
+		if s, err := openSecret(t, cfg, "a"); err != nil || s.Value != "value-a" {
+			t.Fatalf("original: %v", err)
+		}
+	})
+	t.Run("WrongKeyVersion", func(t *testing.T) {
+		cfg, a, _ := setup(t)
+		db := rawDB(t, cfg.Home)
+		if _, err := db.Exec("UPDATE credentials SET key_version = 7 WHERE id = ?", a.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := openSecret(t, cfg, "a"); !errors.Is(err, agentkeys.ErrDecrypt) {
+			t.Fatalf("got %v, want ErrDecrypt", err)
+		}
+	})
+}
+
+func apiKeyInput(name, value string) *agentkeys.CredentialInput {
+	return &agentkeys.CredentialInput{Name: name, Type: agentkeys.APIKey, AllowedHosts: []string{"api.example.com"}, Secret: agentkeys.Secret{Value: value}}
+}
