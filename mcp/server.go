@@ -14,6 +14,7 @@
 package mcp
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -24,6 +25,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -196,14 +198,120 @@ func (s *Server) MCPServer() *server.MCPServer { return s.mcp }
 // ServeStdio serves one client over newline-delimited JSON-RPC on in and out
 // until in reaches EOF or ctx is cancelled. Only protocol messages are written
 // to out; transport errors go to the Logger.
+//
+// A client may close stdin right after its last request (`… | agentkeys mcp`):
+// the requests already read are still answered before ServeStdio returns.
 func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) error {
 	std := server.NewStdioServer(s.mcp)
 	std.SetErrorLogger(slog.NewLogLogger(s.log.Handler(), slog.LevelWarn))
-	err := std.Listen(ctx, in, out)
+	t := newTracker(ctx, s.deadline+30*time.Second)
+	pr, pw := io.Pipe()
+	go t.pump(in, pw)
+	err := std.Listen(ctx, pr, &trackedWriter{w: out, t: t})
+	pr.Close()
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		return nil
 	}
 	return err
+}
+
+// tracker counts requests read and responses written, so EOF on stdin can
+// wait for the answers (mcp-go cancels requests in flight at EOF).
+type tracker struct {
+	ctx     context.Context
+	maxWait time.Duration // at EOF, wait at most this long for answers
+	mu      sync.Mutex
+	pending map[string]bool
+	idle    chan struct{} // closed and replaced when pending drops to zero
+}
+
+func newTracker(ctx context.Context, maxWait time.Duration) *tracker {
+	return &tracker{ctx: ctx, maxWait: maxWait, pending: map[string]bool{}, idle: make(chan struct{})}
+}
+
+// rpcEnvelope is just enough of a JSON-RPC message to pair requests with
+// responses.
+type rpcEnvelope struct {
+	ID     json.RawMessage `json:"id"`
+	Method string          `json:"method"`
+}
+
+// pump copies in to pw line by line, noting requests; at EOF it waits until
+// every request read has been answered (or ctx ends), then closes pw.
+func (t *tracker) pump(in io.Reader, pw *io.PipeWriter) {
+	r := bufio.NewReader(in)
+	for {
+		line, err := r.ReadBytes('\n')
+		if len(line) > 0 {
+			var env rpcEnvelope
+			if json.Unmarshal(line, &env) == nil && len(env.ID) > 0 && env.Method != "" {
+				t.mu.Lock()
+				t.pending[string(env.ID)] = true
+				t.mu.Unlock()
+			}
+			if _, werr := pw.Write(line); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			if err == io.EOF {
+				t.wait()
+				pw.Close()
+			} else {
+				pw.CloseWithError(err)
+			}
+			return
+		}
+	}
+}
+
+func (t *tracker) wait() {
+	timeout := time.NewTimer(t.maxWait)
+	defer timeout.Stop()
+	for {
+		t.mu.Lock()
+		n, idle := len(t.pending), t.idle
+		t.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		select {
+		case <-idle:
+		case <-t.ctx.Done():
+			return
+		case <-timeout.C:
+			return
+		}
+	}
+}
+
+func (t *tracker) answered(msg []byte) {
+	var env rpcEnvelope
+	if json.Unmarshal(bytes.TrimSpace(msg), &env) != nil || len(env.ID) == 0 || env.Method != "" {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.pending[string(env.ID)] {
+		delete(t.pending, string(env.ID))
+		if len(t.pending) == 0 {
+			close(t.idle)
+			t.idle = make(chan struct{})
+		}
+	}
+}
+
+// trackedWriter passes protocol messages to w and notes the responses. mcp-go
+// writes each message with one Write call.
+type trackedWriter struct {
+	w io.Writer
+	t *tracker
+}
+
+func (tw *trackedWriter) Write(p []byte) (int, error) {
+	n, err := tw.w.Write(p)
+	tw.t.answered(p)
+	return n, err
 }
 
 // toolDef is one tool and its handler.
