@@ -252,3 +252,72 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestUp_NonLoopbackListen: --listen on every interface warns, and the
+// Host guard then accepts IP literals and loopback names but still refuses
+// domain names (DNS rebinding).
+func TestUp_NonLoopbackListen(t *testing.T) {
+	up := newUpstream(t)
+	e := newEnv(t)
+	e.init()
+	e.must("credentials", "add", "--name", "Local", "--value", "sk-x", "--allow-host", up.host())
+	tok := strings.TrimSpace(e.must("agents", "create", "--name", "bot", "--credential", "Local"))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	out, errOut := &syncBuffer{}, &syncBuffer{}
+	done := make(chan result, 1)
+	go func() {
+		done <- e.runCtx(ctx, func(ios *cmd.IOStreams, _ *bytes.Buffer) { ios.Out, ios.ErrOut = out, errOut }, "up", "--listen", "0.0.0.0:0")
+	}()
+	var base string
+	waitFor(t, func() bool {
+		for _, l := range strings.Split(out.String(), "\n") {
+			if v, ok := strings.CutPrefix(l, "export AGENTKEYS_PROXY_URL="); ok {
+				base = v
+				return true
+			}
+		}
+		return false
+	})
+	if !strings.HasPrefix(base, "http://127.0.0.1:") {
+		t.Errorf("URL %q", base)
+	}
+	if !strings.Contains(errOut.String(), "warning: listening on") || !strings.Contains(errOut.String(), "not loopback") {
+		t.Errorf("no warning: %q", errOut.String())
+	}
+	for host, want := range map[string]int{
+		"evil.example.com":  http.StatusForbidden,
+		"evil.example.com.": http.StatusForbidden,
+		"192.0.2.10:8787":   http.StatusOK, // an IP literal, as a container would use
+		"localhost":         http.StatusOK,
+		"127.0.0.1":         http.StatusOK,
+	} {
+		req, _ := http.NewRequest("GET", base+"/v1/proxy", nil)
+		req.Host = host
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set(agentkeys.HeaderTargetURL, up.URL+"/x")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("Host %s: %d, want %d", host, resp.StatusCode, want)
+		}
+	}
+	cancel()
+	if r := <-done; r.code != 0 {
+		t.Errorf("up exit %d: %s", r.code, errOut.String())
+	}
+}
+
+func TestUp_ListenBusy(t *testing.T) {
+	e := newEnv(t)
+	e.init()
+	busy := httptest.NewServer(http.NotFoundHandler())
+	defer busy.Close()
+	r := e.run("up", "--listen", strings.TrimPrefix(busy.URL, "http://"))
+	if r.code != cmd.ExitUnavailable || !strings.HasPrefix(r.stderr, "error: cannot listen on ") || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("busy port: %d %q", r.code, r.stderr)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -139,7 +140,12 @@ func RunUp(ctx context.Context, opts *UpOptions) error {
 		// Request contexts do not derive from ctx, so Ctrl-C does not cancel
 		// in-flight requests: Shutdown lets them finish.
 	}
-	baseURL := "http://" + ln.Addr().String()
+	addr := ln.Addr().(*net.TCPAddr)
+	baseURL := "http://" + addr.String()
+	if addr.IP.IsUnspecified() {
+		// Listening on every interface: this machine reaches it on loopback.
+		baseURL = "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(addr.Port))
+	}
 
 	out := opts.IO.Out
 	if !loopback {
