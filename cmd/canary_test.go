@@ -95,6 +95,7 @@ func TestCanary(t *testing.T) {
 	// Keep a vault connection open so the -wal and -shm files stay on disk.
 	holdIO, _, _, _ := cmd.Test()
 	hold := cmd.NewFactory(holdIO, e.getenv)
+	hold.Keychain = e.keychain
 	if _, err := hold.Vault(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -375,3 +375,38 @@ func TestRoot_HelpAndCompletion(t *testing.T) {
 		t.Errorf("completion tcsh: %d", r.code)
 	}
 }
+
+func TestInit_Keychain(t *testing.T) {
+	// With a keychain, init keeps the key there and later commands find it.
+	e := newEnv(t)
+	delete(e.vars, "AGENTKEYS_MASTER_KEY")
+	kc := &memKeychain{}
+	e.keychain = kc
+	if out := e.must("init"); !strings.Contains(out, "Key source: keychain") {
+		t.Errorf("init: %s", out)
+	}
+	if len(kc.m) != 1 {
+		t.Errorf("keychain holds %d entries", len(kc.m))
+	}
+	e.must("credentials", "add", "--name", "Resend", "--value", "re_1")
+
+	// Without one and without a terminal: exit 6 naming every option, nothing left behind.
+	e2 := newEnv(t)
+	delete(e2.vars, "AGENTKEYS_MASTER_KEY")
+	r := e2.run("init")
+	if r.code != cmd.ExitUnavailable || !strings.Contains(r.stderr, "AGENTKEYS_MASTER_KEY") || !strings.Contains(r.stderr, "--passphrase") {
+		t.Errorf("no keychain: %d %q", r.code, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(e2.home, "vault.db")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("vault.db left behind: %v", err)
+	}
+	// In a terminal, init falls back to a passphrase.
+	answers := []string{"a long passphrase", "a long passphrase"}
+	r = e2.runWith(func(ios *cmd.IOStreams, _ *bytes.Buffer) {
+		ios.SetStdinTTY(true)
+		ios.PromptSecret = func(string) (string, error) { a := answers[0]; answers = answers[1:]; return a, nil }
+	}, "init")
+	if r.code != 0 || !strings.Contains(r.stdout, "Key source: passphrase") || !strings.Contains(r.stderr, "OS keychain is not available") {
+		t.Errorf("fallback: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/agentkeys/agentkeys"
+	"github.com/agentkeys/agentkeys/localvault"
 )
 
 // Factory carries what commands need from the outside world: IO streams,
@@ -54,6 +55,10 @@ type Factory struct {
 
 	// Now is the clock, for tests.
 	Now func() time.Time
+
+	// Keychain is the OS keychain the local vault may keep its key in; nil
+	// means the system's (go-keyring). Tests set their own.
+	Keychain localvault.KeyStore
 
 	// homeFlag is the value of the persistent --home flag, set by the root
 	// command before any command runs.

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,7 +16,48 @@ import (
 	"testing"
 
 	"github.com/agentkeys/agentkeys/cmd"
+	"github.com/agentkeys/agentkeys/localvault"
 )
+
+// noKeychain is a keychain that is not there (a headless Linux box).
+type noKeychain struct{}
+
+func (noKeychain) Get(string, string) (string, error) { return "", errors.New("no secret service") }
+func (noKeychain) Set(string, string, string) error   { return errors.New("no secret service") }
+func (noKeychain) Delete(string, string) error        { return errors.New("no secret service") }
+
+// memKeychain is an in-memory keychain.
+type memKeychain struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+func (k *memKeychain) Get(s, u string) (string, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	v, ok := k.m[s+"/"+u]
+	if !ok {
+		return "", localvault.ErrKeyNotFound
+	}
+	return v, nil
+}
+
+func (k *memKeychain) Set(s, u, v string) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.m == nil {
+		k.m = map[string]string{}
+	}
+	k.m[s+"/"+u] = v
+	return nil
+}
+
+func (k *memKeychain) Delete(s, u string) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	delete(k.m, s+"/"+u)
+	return nil
+}
 
 // testEnv is a hermetic agentkeys environment: a temporary AGENTKEYS_HOME
 // and HOME, and a random AGENTKEYS_MASTER_KEY, so nothing touches the real
@@ -25,6 +67,9 @@ type testEnv struct {
 	dir  string
 	home string
 	vars map[string]string
+	// keychain replaces the OS keychain; by default one that is unavailable,
+	// so no test ever reaches the real one.
+	keychain localvault.KeyStore
 }
 
 func newEnv(t testing.TB) *testEnv {
@@ -34,7 +79,7 @@ func newEnv(t testing.TB) *testEnv {
 	if _, err := rand.Read(key); err != nil {
 		t.Fatal(err)
 	}
-	e := &testEnv{t: t, dir: dir, home: filepath.Join(dir, "agentkeys")}
+	e := &testEnv{t: t, dir: dir, home: filepath.Join(dir, "agentkeys"), keychain: noKeychain{}}
 	e.vars = map[string]string{
 		"HOME":                 dir,
 		"AGENTKEYS_HOME":       e.home,
@@ -71,6 +116,7 @@ func (e *testEnv) runCtx(ctx context.Context, setup func(ios *cmd.IOStreams, std
 		setup(ios, in)
 	}
 	f := cmd.NewFactory(ios, e.getenv)
+	f.Keychain = e.keychain
 	err := cmd.Run(ctx, f, args)
 	return result{stdout: out.String(), stderr: errOut.String(), code: cmd.ExitCode(err)}
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/agentkeys/agentkeys"
 	"github.com/agentkeys/agentkeys/localvault"
 )
 
@@ -36,8 +37,8 @@ The vault key is kept, in this order of preference:
                         passphrase comes from AGENTKEYS_PASSPHRASE or a prompt
   the OS keychain       macOS Keychain, Windows Credential Manager, or the
                         Secret Service (gnome-keyring) on Linux
-With none of them available, init fails and says so: the key is never stored in
-plain text.`,
+With no keychain, init asks for a passphrase when run in a terminal, and
+otherwise fails naming these options: the key is never stored in plain text.`,
 		Example: `  agentkeys init
   agentkeys init --passphrase
   AGENTKEYS_MASTER_KEY=$(openssl rand -base64 32) agentkeys init`,
@@ -64,27 +65,27 @@ func RunInit(ctx context.Context, opts *InitOptions) error {
 	if opts.Passphrase && cfg.MasterKey != "" {
 		return errInvalid("--passphrase and AGENTKEYS_MASTER_KEY are both given: unset one of them")
 	}
-	if opts.Passphrase && lc.Passphrase == "" {
+	usePassphrase := opts.Passphrase
+	if usePassphrase && lc.Passphrase == "" {
 		if !opts.IO.IsStdinTTY() {
 			return errInvalid("init --passphrase needs the passphrase: set AGENTKEYS_PASSPHRASE, or run in a terminal to be prompted")
 		}
-		p1, err := opts.IO.PromptSecret("New vault passphrase: ")
-		if err != nil {
+		if lc.Passphrase, err = newPassphrase(opts.IO); err != nil {
 			return err
 		}
-		if len(p1) < 8 {
-			return errInvalid("the passphrase is shorter than 8 characters")
-		}
-		p2, err := opts.IO.PromptSecret("Repeat the passphrase: ")
-		if err != nil {
-			return err
-		}
-		if p1 != p2 {
-			return errInvalid("the passphrases do not match")
-		}
-		lc.Passphrase = p1
 	}
-	res, err := localvault.Init(ctx, lc, localvault.InitOptions{UsePassphrase: opts.Passphrase})
+	res, err := localvault.Init(ctx, lc, localvault.InitOptions{UsePassphrase: usePassphrase})
+	if err != nil && agentkeys.ErrorCode(err) == agentkeys.EUNAVAILABLE && !usePassphrase && lc.MasterKey == "" && lc.Passphrase == "" && opts.IO.IsStdinTTY() {
+		// No OS keychain (a headless Linux box): in a terminal, offer the
+		// passphrase instead of failing. Init removed what it had created.
+		fmt.Fprintln(opts.IO.ErrOut, "The OS keychain is not available here, so the vault key will be protected by a passphrase instead.")
+		fmt.Fprintln(opts.IO.ErrOut, "(Or press Ctrl-C and set AGENTKEYS_MASTER_KEY; see `agentkeys init --help`.)")
+		if lc.Passphrase, err = newPassphrase(opts.IO); err != nil {
+			return err
+		}
+		usePassphrase = true
+		res, err = localvault.Init(ctx, lc, localvault.InitOptions{UsePassphrase: true})
+	}
 	if err != nil {
 		return err
 	}
@@ -115,4 +116,23 @@ func RunInit(ctx context.Context, opts *InitOptions) error {
 	fmt.Fprintln(out)
 	fmt.Fprintln(out, "Next: agentkeys credentials add --name \"Resend Production\" --value -")
 	return nil
+}
+
+// newPassphrase asks for a new passphrase twice, without echo.
+func newPassphrase(ios *IOStreams) (string, error) {
+	p1, err := ios.PromptSecret("New vault passphrase: ")
+	if err != nil {
+		return "", err
+	}
+	if len(p1) < 8 {
+		return "", errInvalid("the passphrase is shorter than 8 characters")
+	}
+	p2, err := ios.PromptSecret("Repeat the passphrase: ")
+	if err != nil {
+		return "", err
+	}
+	if p1 != p2 {
+		return "", errInvalid("the passphrases do not match")
+	}
+	return p1, nil
 }

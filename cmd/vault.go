@@ -86,6 +86,7 @@ func (f *Factory) localConfig(cfg *Config) localvault.Config {
 		Home:       cfg.Home,
 		MasterKey:  cfg.MasterKey,
 		Passphrase: cfg.Passphrase,
+		Keychain:   f.Keychain,
 		Logger:     f.Logger,
 		Now:        f.Now,
 	}
