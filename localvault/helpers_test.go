@@ -3,6 +3,7 @@ package localvault_test
 import (
 	"context"
 	"encoding/base64"
+	"path/filepath"
 	"sync"
 	"testing"
 
@@ -75,8 +76,18 @@ func testMasterKey(tb testing.TB) string {
 // keystore that fails loudly if touched.
 func testConfig(tb testing.TB) localvault.Config {
 	tb.Helper()
-	return localvault.Config{Home: tb.TempDir(), MasterKey: testMasterKey(tb), Keychain: &memKeyStore{m: map[string]string{}, failErr: errTouched}}
+	home, key := tb.TempDir(), testMasterKey(tb)
+	masterKeysMu.Lock()
+	masterKeys[home] = key
+	masterKeysMu.Unlock()
+	return localvault.Config{Home: home, MasterKey: key, Keychain: &memKeyStore{failErr: errTouched}}
 }
+
+// masterKeys remembers each test home's master key, for configOf.
+var (
+	masterKeysMu sync.Mutex
+	masterKeys   = map[string]string{}
+)
 
 var errTouched = &agentkeys.Error{Code: agentkeys.EINTERNAL, Message: "test keystore must not be used"}
 
@@ -108,4 +119,13 @@ func wantCode(tb testing.TB, err error, code string) {
 	if got := agentkeys.ErrorCode(err); got != code {
 		tb.Fatalf("error code = %q (%v), want %q", got, err, code)
 	}
+}
+
+// configOf rebuilds the Config a test vault was opened with: same home,
+// and the master key found in the test's registry.
+func configOf(t *testing.T, v *localvault.Vault) localvault.Config {
+	t.Helper()
+	masterKeysMu.Lock()
+	defer masterKeysMu.Unlock()
+	return localvault.Config{Home: filepath.Dir(v.Path()), MasterKey: masterKeys[filepath.Dir(v.Path())], Keychain: &memKeyStore{failErr: errTouched}}
 }
