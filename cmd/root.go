@@ -30,6 +30,11 @@ func Run(ctx context.Context, f *Factory, args []string) error {
 	root := NewCmdRoot(f)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
+	if err != nil && ctx.Err() != nil {
+		// Interrupted (Ctrl-C, SIGTERM): whatever failed, failed because of
+		// that; lower layers do not all report cancellation as such.
+		err = context.Canceled
+	}
 	if cerr := f.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("close vault: %w", cerr)
 	}
