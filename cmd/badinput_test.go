@@ -50,6 +50,8 @@ func TestBadInput(t *testing.T) {
 			cmd.ExitUsage, `error: allowed host "https://api.example.com/v1" must be a host name such as api.example.com, not a URL or path`},
 		{"unknown service", "", []string{"credentials", "add", "--name", "N", "--value", "x", "--service", "nope"},
 			cmd.ExitUsage, `error: unknown service "nope": use one of *`},
+		{"allow-host and service", "", []string{"credentials", "add", "--name", "N", "--value", "x", "--service", "stripe", "--allow-host", "api.example.com"},
+			cmd.ExitUsage, `error: give either --allow-host or --service, not both`},
 		{"forbidden header", "", []string{"credentials", "add", "--name", "N", "--header", "Host: x", "--allow-host", "api.example.com"},
 			cmd.ExitUsage, `error: header Host cannot be injected: it belongs to the connection, not the request`},
 		{"header without colon", "", []string{"credentials", "add", "--name", "N", "--header", "x-api-key", "--allow-host", "api.example.com"},

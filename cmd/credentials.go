@@ -188,6 +188,9 @@ func (o *CredentialsAddOptions) input() (*agentkeys.CredentialInput, string, err
 	if o.Value == "-" && o.Password == "-" {
 		return nil, "", errInvalid("only one of --value and --password can read stdin")
 	}
+	if len(o.AllowHosts) > 0 && strings.TrimSpace(o.Service) != "" {
+		return nil, "", errInvalid("give either --allow-host or --service, not both")
+	}
 	hosts, err := agentkeys.ResolveAllowedHosts(o.AllowHosts, o.Service, name)
 	if err != nil {
 		return nil, "", err
