@@ -32,7 +32,9 @@ type sealedEntry struct {
 }
 
 type routeCache struct {
-	conn *sql.Conn // dedicated: data_version is per connection
+	conn    *sql.Conn // dedicated: data_version is per connection
+	dvStmt  *sql.Stmt // PRAGMA data_version, prepared on conn
+	genStmt *sql.Stmt // SELECT gen, prepared on conn
 
 	// Freshness checks are coalesced: a caller may skip its own check when a
 	// check that began after the caller arrived has finished.
@@ -56,6 +58,13 @@ func newRouteCache(ctx context.Context, db *sql.DB) (*routeCache, error) {
 		return nil, storeErr("open cache connection", err)
 	}
 	c := &routeCache{conn: conn, dataVersion: -1, gen: -1}
+	if c.dvStmt, err = conn.PrepareContext(ctx, "PRAGMA data_version"); err == nil {
+		c.genStmt, err = conn.PrepareContext(ctx, "SELECT gen FROM cache_gen WHERE id = 1")
+	}
+	if err != nil {
+		conn.Close()
+		return nil, storeErr("prepare cache checks", err)
+	}
 	c.reset()
 	return c, nil
 }
@@ -75,7 +84,11 @@ func (c *routeCache) invalidate() {
 	c.mu.Unlock()
 }
 
-func (c *routeCache) close() error { return c.conn.Close() }
+func (c *routeCache) close() error {
+	c.dvStmt.Close()
+	c.genStmt.Close()
+	return c.conn.Close()
+}
 
 // refresh makes sure the cache holds nothing older than the last commit
 // made before the call began.
@@ -88,12 +101,12 @@ func (c *routeCache) refresh(ctx context.Context) error {
 	}
 	started := c.ticket.Add(1)
 	var dv int64
-	if err := c.conn.QueryRowContext(ctx, "PRAGMA data_version").Scan(&dv); err != nil {
+	if err := c.dvStmt.QueryRowContext(ctx).Scan(&dv); err != nil {
 		return storeErr("check for changes", err)
 	}
 	if dv != c.dataVersion {
 		var gen int64
-		if err := c.conn.QueryRowContext(ctx, "SELECT gen FROM cache_gen WHERE id = 1").Scan(&gen); err != nil {
+		if err := c.genStmt.QueryRowContext(ctx).Scan(&gen); err != nil {
 			return storeErr("check for changes", err)
 		}
 		if gen != c.gen {
