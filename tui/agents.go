@@ -406,7 +406,7 @@ func (s *agentsScreen) View() string {
 		return st.Box.Render(wrap(b.String(), min(s.width-4, 76)))
 	}
 	var b strings.Builder
-	count := itoa(len(s.agents)) + " agents"
+	count := plural(len(s.agents), "agent")
 	if !s.loaded && s.err == "" {
 		count = "loading…"
 	}
@@ -437,7 +437,7 @@ func (s *agentsScreen) detailView() string {
 	if a == nil || s.mode == agentCreating {
 		return "\n"
 	}
-	line := s.st.Title.Render(a.Name) + s.st.Dim.Render(" · "+itoa(len(a.Credentials))+" credentials")
+	line := s.st.Title.Render(a.Name) + s.st.Dim.Render(" · "+plural(len(a.Credentials), "credential"))
 	var parts []string
 	for _, c := range a.Credentials {
 		parts = append(parts, c.CredentialName+" (used "+ago(s.now(), c.LastUsedAt)+")")

@@ -436,7 +436,7 @@ func (s *auditScreen) View() string {
 	if !s.active {
 		state = "paused"
 	}
-	count := itoa(len(s.events)) + " events · " + state
+	count := plural(len(s.events), "event") + " · " + state
 	if !s.loaded && s.err == "" {
 		count = "loading…"
 	}

@@ -29,12 +29,12 @@ func TestAudit_ListFilterDetail(t *testing.T) {
 		see, miss []string
 		err       string
 	}{
-		{name: "by agent", agent: "DEPLOY-script", see: []string{"1 events", "api.github.com"}, miss: []string{"api.resend.com"}},
+		{name: "by agent", agent: "DEPLOY-script", see: []string{"1 event", "api.github.com"}, miss: []string{"api.resend.com"}},
 		{name: "by credential", cred: "resend production", see: []string{"2 events", "api.resend.com/emails", "evil.example.net"}, miss: []string{"api.github.com"}},
 		{name: "by status code", status: "200", see: []string{"2 events"}, miss: []string{"evil.example.net"}},
-		{name: "by status class", status: "4xx", see: []string{"1 events", "evil.example.net"}, miss: []string{"api.github.com"}},
-		{name: "by decision", status: "denied", see: []string{"1 events", "evil.example.net"}, miss: []string{"api.resend.com/emails"}},
-		{name: "combined", agent: "support-bot", status: "2xx", see: []string{"1 events", "api.resend.com/emails"}, miss: []string{"evil.example.net", "api.github.com"}},
+		{name: "by status class", status: "4xx", see: []string{"1 event", "evil.example.net"}, miss: []string{"api.github.com"}},
+		{name: "by decision", status: "denied", see: []string{"1 event", "evil.example.net"}, miss: []string{"api.resend.com/emails"}},
+		{name: "combined", agent: "support-bot", status: "2xx", see: []string{"1 event", "api.resend.com/emails"}, miss: []string{"evil.example.net", "api.github.com"}},
 		{name: "unknown agent", agent: "nobody", err: `No agent is named "nobody".`},
 		{name: "bad status", status: "teapot", err: "Status must be a code"},
 	}
@@ -77,7 +77,7 @@ func TestAudit_PollAddsNewEvents(t *testing.T) {
 	d.mustSee("0 events", "No requests yet")
 	proxied(t, v, tok, "GET", "https://api.resend.com/domains")
 	d.send(tui.PollNow(d.m))
-	d.mustSee("1 events", "GET api.resend.com/domains", "200")
+	d.mustSee("1 event", "GET api.resend.com/domains", "200")
 	proxied(t, v, tok, "DELETE", "https://api.resend.com/domains/1")
 	d.send(tui.PollNow(d.m))
 	d.mustSee("2 events", "DELETE api.resend.com/domains/1")

@@ -288,7 +288,7 @@ func (s *credentialsScreen) View() string {
 		return s.confirmView()
 	}
 	var b strings.Builder
-	count := itoa(len(s.creds)) + " credentials"
+	count := plural(len(s.creds), "credential")
 	if s.filter.Value() != "" {
 		count = itoa(len(s.shown)) + " of " + count
 	}

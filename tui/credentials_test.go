@@ -219,7 +219,7 @@ func TestCredentials_DuplicateNameShownInPlace(t *testing.T) {
 		t.Fatalf("%d credentials", len(creds))
 	}
 	d.keys("<esc>")
-	d.mustSee("Credentials", "1 credentials")
+	d.mustSee("Credentials", "1 credential")
 }
 
 func TestCredentials_DeleteConfirmation(t *testing.T) {

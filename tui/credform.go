@@ -90,7 +90,7 @@ func (f *credForm) rebuild(old map[string]string) {
 	f.fields = nil
 	add("name", "Name", "", fieldText, "e.g. Resend Production")
 	add("type", "Type", "", fieldType, "")
-	add("service", "Service", "optional; fills allowed hosts", fieldText, "resend, stripe, github…")
+	add("service", "Service", "a known service fills the allowed hosts", fieldText, "optional: resend, stripe, github…")
 	switch f.typ {
 	case agentkeys.APIKey:
 		add("value", "API key", "", fieldSecret, "paste the key")
@@ -145,7 +145,7 @@ func (f *credForm) set(id, v string) {
 func (f *credForm) setWidth(w int) {
 	f.width = w
 	for i := range f.fields {
-		f.fields[i].in.Width = max(min(w-22, 60), 10)
+		f.fields[i].in.Width = max(min(w-25, 60), 10)
 	}
 }
 

@@ -223,3 +223,11 @@ func ago(now time.Time, t *time.Time) string {
 		return itoa(int(d/(24*time.Hour))) + "d ago"
 	}
 }
+
+// plural is "1 credential", "2 credentials".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return itoa(n) + " " + noun + "s"
+}

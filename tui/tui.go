@@ -20,6 +20,7 @@ import (
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/ansi"
 )
 
 // Screen names one of the app's screens.
@@ -262,7 +263,42 @@ func (m *Model) tabsView() string {
 }
 
 func (m *Model) helpView() string {
-	return m.help.View(helpKeys{m.screens[m.active]})
+	hk := helpKeys{m.screens[m.active]}
+	if m.help.ShowAll {
+		return m.help.FullHelpView(hk.FullHelp())
+	}
+	return m.help.ShortHelpView(fitHelp(hk.ShortHelp(), m.width))
+}
+
+// fitHelp keeps the bindings that fit on one line of width cells. The last
+// two (on most screens "? all keys" and "q quit") are kept whatever else is
+// dropped, so the way to the full help and out is always shown.
+func fitHelp(bs []key.Binding, width int) []key.Binding {
+	itemWidth := func(b key.Binding) int {
+		return ansi.StringWidth(b.Help().Key) + 1 + ansi.StringWidth(b.Help().Desc) + 3 // 3: " · "
+	}
+	total := 0
+	for _, b := range bs {
+		total += itemWidth(b)
+	}
+	if total-3 <= width || len(bs) <= 2 {
+		return bs
+	}
+	tail := bs[len(bs)-2:]
+	room := width + 3
+	for _, b := range tail {
+		room -= itemWidth(b)
+	}
+	var out []key.Binding
+	for _, b := range bs[:len(bs)-2] {
+		if w := itemWidth(b); w <= room {
+			out = append(out, b)
+			room -= w
+		} else {
+			break
+		}
+	}
+	return append(out, tail...)
 }
 
 // helpKeys joins a screen's keys with the global ones for bubbles/help.
