@@ -114,6 +114,13 @@ func TestProxy_OneOff(t *testing.T) {
 		t.Errorf("missing file: %d %q", r.code, r.stderr)
 	}
 
+	// A body over the proxy's 10 MiB limit: exit 2, one error line.
+	big := filepath.Join(t.TempDir(), "big.bin")
+	os.WriteFile(big, bytes.Repeat([]byte("a"), 11<<20), 0o600)
+	if r := e.run("proxy", tok, up.URL+"/big", "--data", "@"+big); r.code != cmd.ExitUsage || strings.Count(r.stderr, "\n") != 1 || r.stdout != "" {
+		t.Errorf("too large: %d %q", r.code, r.stderr)
+	}
+
 	// A 404 is printed and exits 0; with --fail it exits 8.
 	if r := e.run("proxy", tok, up.URL+"/status/404"); r.code != 0 || r.stdout != `{"error":"nope"}` {
 		t.Errorf("404 without --fail: %d %q", r.code, r.stdout)
@@ -171,8 +178,8 @@ func TestProxy_OneOff(t *testing.T) {
 			t.Errorf("audit row: %+v", ev)
 		}
 	}
-	if allowed != 6 || denied != 1 || len(audit.Events) != 7 {
-		t.Errorf("audit for bot: %d allowed, %d denied, want 6 and 1 (the revoked token's row names no agent)", allowed, denied)
+	if allowed != 6 || denied != 2 || len(audit.Events) != 8 {
+		t.Errorf("audit for bot: %d allowed, %d denied, want 6 and 2 (evil host, too large; the revoked token's row names no agent)", allowed, denied)
 	}
 	// Every one-off call recorded its outcome before the vault was closed.
 	var all struct {
