@@ -73,6 +73,10 @@ func TestBinary_Up(t *testing.T) {
 	gotRequest := make(chan http.Header, 1)
 	release := make(chan struct{})
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/slow" {
+			io.WriteString(w, "quick")
+			return
+		}
 		gotRequest <- r.Header.Clone()
 		w.Header().Set("Content-Type", "text/plain")
 		w.WriteHeader(http.StatusOK)
@@ -139,6 +143,29 @@ func TestBinary_Up(t *testing.T) {
 		if resp.StatusCode != http.StatusForbidden {
 			t.Errorf("foreign Host: %d", resp.StatusCode)
 		}
+	}
+
+	// Revocation by another process (this test's in-process CLI) takes
+	// effect on the running proxy's very next request.
+	e.must("credentials", "add", "--name", "Other", "--value", "sk-other", "--allow-host", host)
+	tok2 := strings.TrimSpace(e.must("agents", "create", "--name", "bot2", "--credential", "Other"))
+	get := func(token string) int {
+		req, _ := http.NewRequest("GET", proxyURL+"/v1/proxy", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set(agentkeys.HeaderTargetURL, upstream.URL+"/quick")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := get(tok2); got != http.StatusOK {
+		t.Fatalf("before revoke: %d", got)
+	}
+	e.must("agents", "revoke", "bot2", "--credential", "Other")
+	if got := get(tok2); got != http.StatusUnauthorized {
+		t.Errorf("after revoke from another process: %d, want 401", got)
 	}
 
 	// The slow request, as curl would send it.
