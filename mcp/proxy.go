@@ -264,7 +264,11 @@ func proxyText(out obj, limit int) string {
 	}
 	b.WriteString(out["body"].(string))
 	if out["truncated"].(bool) {
-		fmt.Fprintf(&b, "\n[body truncated at %d bytes]", limit)
+		if out["bodyBytes"].(int) >= limit-utf8.UTFMax {
+			fmt.Fprintf(&b, "\n[body truncated at %d bytes]", limit)
+		} else {
+			b.WriteString("\n[body incomplete: the upstream did not finish sending it in time]")
+		}
 	}
 	return b.String()
 }

@@ -233,6 +233,9 @@ func TestProxyRequest_UpstreamFailures(t *testing.T) {
 	if out["body"] != "partial" || out["truncated"] != true {
 		t.Errorf("stalled result = %v", out)
 	}
+	if txt := text(e.call("proxy_request", map[string]any{"credentialName": "Slow", "url": stall.URL + "/stream"})); !strings.HasSuffix(txt, "partial\n[body incomplete: the upstream did not finish sending it in time]") {
+		t.Errorf("stalled text = %q", txt)
+	}
 	req, _ := stall.last(t)
 	if req.URL.Query().Get("key") != canary+"-2" {
 		t.Errorf("upstream did not get the query parameter injected: %q", req.URL.RawQuery)
