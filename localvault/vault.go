@@ -69,8 +69,6 @@ type Vault struct {
 	db        *sql.DB
 
 	wsID, wsName, plan string
-	wsKeyHash          string
-	wsCreated          time.Time
 
 	keys *keyRing
 
@@ -303,9 +301,9 @@ func open(ctx context.Context, cfg Config, db *sql.DB, dbPath string) (*Vault, e
 	}
 	v := &Vault{log: cfg.Logger, now: cfg.Now, home: cfg.Home, path: dbPath, db: db}
 	var initSource string
-	err = db.QueryRowContext(ctx, `SELECT id, name, plan, key_hash, created_at,
+	err = db.QueryRowContext(ctx, `SELECT id, name, plan,
 		COALESCE((SELECT value FROM meta WHERE key = 'key_source'), '') FROM workspaces LIMIT 1`).
-		Scan(&v.wsID, &v.wsName, &v.plan, &v.wsKeyHash, new(int64), &initSource)
+		Scan(&v.wsID, &v.wsName, &v.plan, &initSource)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, agentkeys.Errorf(agentkeys.EUNAVAILABLE, "%s holds no workspace: it was not created by `agentkeys init`", dbPath)
 	}

@@ -89,6 +89,34 @@ func (s *suite) testCreateCredential(t *testing.T) {
 		}
 		wantUnchanged(t, v, []string{"Stripe Live"}, nil)
 	})
+	t.Run("ConcurrentSameName", func(t *testing.T) {
+		v := s.vault(t)
+		const n = 8
+		errs := make(chan error, n)
+		for i := 0; i < n; i++ {
+			go func(i int) {
+				_, err := v.CreateCredential(t.Context(), apiKey([]string{"Race", "race", "RACE", "rAcE"}[i%4], "v"))
+				errs <- err
+			}(i)
+		}
+		ok := 0
+		for i := 0; i < n; i++ {
+			err := <-errs
+			switch agentkeys.ErrorCode(err) {
+			case "":
+				ok++
+			case agentkeys.ECONFLICT:
+			default:
+				t.Errorf("concurrent create: %v", err)
+			}
+		}
+		if ok != 1 {
+			t.Fatalf("%d concurrent creates of one name succeeded, want exactly 1", ok)
+		}
+		if got := credentialNames(t, v); len(got) != 1 {
+			t.Fatalf("credentials = %q", got)
+		}
+	})
 	bad := []struct {
 		name string
 		in   *agentkeys.CredentialInput

@@ -194,6 +194,16 @@ func (s *suite) testProxy(t *testing.T) {
 			t.Fatalf("upstream received %+v", got)
 		}
 	})
+	t.Run("TokenIgnoresCredentialName", func(t *testing.T) {
+		// A pxr_ token opens its own grant only: naming another credential
+		// does not reach it.
+		f := s.fixture(t, "k-granted")
+		mustCreateCredential(t, f.v, apiKey("Not Granted", "k-other", f.up.host))
+		mustSend(t, f.v, &agentkeys.ProxyRequest{Token: f.token, CredentialName: "Not Granted", URL: f.up.url("/")})
+		if got := f.up.last(t).Header.Get("Authorization"); got != "Bearer k-granted" {
+			t.Fatalf("upstream got %q, want the granted credential", got)
+		}
+	})
 	t.Run("ErrOwnerUnknownName", func(t *testing.T) {
 		f := s.fixture(t, "k")
 		_, _, err := send(t, f.v, &agentkeys.ProxyRequest{CredentialName: "no such credential", URL: f.up.url("/")})
