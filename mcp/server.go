@@ -89,7 +89,6 @@ type Options struct {
 // Server is the agentkeys MCP server over one Vault.
 type Server struct {
 	vault    agentkeys.Vault
-	opts     Options
 	log      *slog.Logger
 	mcp      *server.MCPServer
 	exposed  []string
@@ -110,7 +109,6 @@ func New(v agentkeys.Vault, opts Options) (*Server, error) {
 	}
 	s := &Server{
 		vault:    v,
-		opts:     opts,
 		log:      opts.Logger,
 		exposed:  exposed,
 		maxBody:  opts.MaxResponseBytes,
@@ -132,7 +130,7 @@ func New(v agentkeys.Vault, opts Options) (*Server, error) {
 	s.mcp = server.NewMCPServer("agentkeys", version,
 		server.WithToolCapabilities(false),
 		server.WithTitle("AgentKeys"),
-		server.WithInstructions(instructions),
+		server.WithInstructions(instructionsFor(exposed)),
 		server.WithOutputSchemaValidation(),
 	)
 	defs := s.tools()
@@ -143,8 +141,22 @@ func New(v agentkeys.Vault, opts Options) (*Server, error) {
 	return s, nil
 }
 
-const instructions = `AgentKeys keeps API keys, cookies and passwords in an encrypted vault and injects them into HTTP requests for you, so you never see or handle the secret values.
-To call an API with a stored credential: list_credentials to find it (each has the hosts it may be sent to), then proxy_request with credentialName (or a proxyToken) and the full https URL. Agents and proxy tokens (assign_credential) give other programs access to one credential each.`
+// instructionsFor is the server's guidance to the model, naming only the
+// tools it has.
+func instructionsFor(tools []string) string {
+	has := func(n string) bool { return slices.Contains(tools, n) }
+	out := "AgentKeys keeps API keys, cookies and passwords in an encrypted vault and injects them into HTTP requests, so you never see or handle the secret values."
+	if has(ToolProxyRequest) {
+		out += " To call an API with a stored credential, use proxy_request with credentialName (or a proxyToken) and the full https URL; each credential may only be sent to its allowed hosts."
+		if has(ToolListCredentials) {
+			out += " list_credentials shows the credentials and their allowed hosts."
+		}
+	}
+	if has(ToolAssignCredential) {
+		out += " assign_credential gives an agent (another program) a proxy token for one credential."
+	}
+	return out
+}
 
 // SelectTools resolves the tools a server exposes (see Options.ReadOnly and
 // Options.Tools), in ToolNames order. Returns EINVALID naming the valid tools
