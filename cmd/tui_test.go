@@ -60,7 +60,9 @@ func (s *tmuxSession) tmux(args ...string) string {
 }
 
 // keys sends tmux key names (Enter, Tab, Escape, …).
-func (s *tmuxSession) keys(names ...string) { s.tmux(append([]string{"send-keys", "-t", "tui"}, names...)...) }
+func (s *tmuxSession) keys(names ...string) {
+	s.tmux(append([]string{"send-keys", "-t", "tui"}, names...)...)
+}
 
 // typeText sends text literally.
 func (s *tmuxSession) typeText(text string) { s.tmux("send-keys", "-t", "tui", "-l", text) }
