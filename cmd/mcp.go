@@ -73,6 +73,7 @@ chosen set. AGENTKEYS_LOG_LEVEL=info logs each tool call (never its arguments).`
 	}
 	c.Flags().BoolVar(&opts.ReadOnly, "read-only", false, "expose only list_credentials, list_agents and proxy_request")
 	c.Flags().StringSliceVar(&opts.Tools, "tools", nil, "expose only these tools (comma-separated or repeated): "+strings.Join(akmcp.ToolNames, ", "))
+	c.RegisterFlagCompletionFunc("tools", completeMCPTools)
 	c.AddCommand(NewCmdMCPConfig(f, nil))
 	return c
 }
@@ -198,9 +199,27 @@ mcpContains a key or passphrase.`,
 	c.Flags().StringVar(&opts.Client, "client", "", "MCP client: "+strings.Join(mcpClientNames, ", "))
 	c.Flags().BoolVar(&opts.Write, "write", false, "merge the entry into the client's config file (keeps a .bak copy)")
 	c.Flags().StringVar(&opts.Project, "project", "", "project directory for claude-code and vscode (default: current directory)")
-	c.Flags().BoolVar(&opts.ReadOnly, "read-only", false, "configure `agentkeys mcp --read-only`")
-	c.Flags().StringSliceVar(&opts.Tools, "tools", nil, "configure `agentkeys mcp --tools ...`")
+	c.Flags().BoolVar(&opts.ReadOnly, "read-only", false, "pass --read-only on to agentkeys mcp")
+	c.Flags().StringSliceVar(&opts.Tools, "tools", nil, "pass --tools on to agentkeys mcp (comma-separated or repeated)")
+	c.RegisterFlagCompletionFunc("client", cobra.FixedCompletions(mcpClientNames, cobra.ShellCompDirectiveNoFileComp))
+	c.RegisterFlagCompletionFunc("tools", completeMCPTools)
+	c.RegisterFlagCompletionFunc("project", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return nil, cobra.ShellCompDirectiveFilterDirs
+	})
 	return c
+}
+
+// completeMCPTools completes --tools names (after any already typed, comma-separated).
+func completeMCPTools(_ *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+	prefix := ""
+	if i := strings.LastIndex(toComplete, ","); i >= 0 {
+		prefix = toComplete[:i+1]
+	}
+	var out []string
+	for _, n := range akmcp.ToolNames {
+		out = append(out, prefix+n)
+	}
+	return out, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveNoSpace
 }
 
 func mcpContains(list []string, s string) bool {
