@@ -55,6 +55,10 @@ func TestInit_MasterKey(t *testing.T) {
 	if *st != want {
 		t.Fatalf("status = %+v, want %+v", *st, want)
 	}
+	var schema int
+	if err := rawDB(t, cfg.Home).QueryRow("PRAGMA user_version").Scan(&schema); err != nil || schema != localvault.SchemaVersion() {
+		t.Fatalf("schema version = %d (%v), want %d", schema, err, localvault.SchemaVersion())
+	}
 	// Only the hash of the workspace key is stored.
 	files := snapshot(t, cfg.Home)
 	for name, b := range files {
@@ -289,6 +293,15 @@ func TestKeychain_Fake(t *testing.T) {
 	}
 	v.Close()
 
+	t.Run("ErrInitAgain", func(t *testing.T) {
+		before := snapshot(t, cfg.Home)
+		_, err := localvault.Init(ctx, cfg, localvault.InitOptions{})
+		wantCode(t, err, agentkeys.ECONFLICT)
+		if ks.len() != 1 {
+			t.Fatalf("keychain holds %d entries after a refused init, want 1", ks.len())
+		}
+		wantSnapshot(t, cfg.Home, before)
+	})
 	t.Run("ErrWrongKey", func(t *testing.T) {
 		ks.Set(localvault.KeychainService, res.WorkspaceID, testMasterKey(t))
 		defer ks.Set(localvault.KeychainService, res.WorkspaceID, stored)
