@@ -120,7 +120,7 @@ func TestApp_ResizeRelaysOut(t *testing.T) {
 	d := start(t, newApp(v, tui.Options{}), 80, 24)
 	d.mustNotSee("A credential with a rather long name indeed")
 	d.mustSee("A credential wi…")
-	d.send(tea.WindowSizeMsg{Width: 140, Height: 40})
+	d.send(tea.WindowSizeMsg{Width: 180, Height: 40})
 	d.mustSee("A credential with a rather long name indeed")
 	if n := len(strings.Split(d.view(), "\n")); n != 40 {
 		t.Fatalf("%d lines after resizing to 40", n)
