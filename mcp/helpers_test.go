@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -277,6 +276,3 @@ func names(t *testing.T, m map[string]any, key string) []string {
 func newTestLogger(w *syncBuffer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
-
-// ioPipe is an io.Pipe, for a stdin that stays open.
-func ioPipe() (*io.PipeReader, *io.PipeWriter) { return io.Pipe() }
