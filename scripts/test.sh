@@ -19,7 +19,12 @@ if [ "${1:-}" != "--in-session" ] && command -v dbus-run-session >/dev/null && c
 	exec dbus-run-session -- "$(pwd)/scripts/test.sh" --in-session
 fi
 if [ "${1:-}" = "--in-session" ]; then
-	eval "$(printf 'agentkeys-test\n' | gnome-keyring-daemon --unlock --components=secrets)"
+	# The throwaway keyring lives in a temporary directory, never in the real $HOME.
+	keyring_home=$(mktemp -d)
+	trap 'rm -rf "$keyring_home"' EXIT
+	eval "$(printf 'agentkeys-test\n' | HOME="$keyring_home" XDG_DATA_HOME="$keyring_home/data" \
+		XDG_CACHE_HOME="$keyring_home/cache" XDG_CONFIG_HOME="$keyring_home/config" \
+		gnome-keyring-daemon --unlock --components=secrets)"
 	export GNOME_KEYRING_CONTROL
 	# Wait until the daemon owns its bus name: a client call before that starts
 	# a second, locked daemon (see NOTES.md).
@@ -31,7 +36,13 @@ if [ "${1:-}" = "--in-session" ]; then
 		fi
 		sleep 0.1
 	done
-	[ "${AGENTKEYS_TEST_KEYCHAIN:-}" = 1 ] || echo "warning: gnome-keyring did not come up; the keychain test will skip" >&2
+	if [ "${AGENTKEYS_TEST_KEYCHAIN:-}" != 1 ]; then
+		if [ "${CI:-}" = true ]; then
+			echo "error: gnome-keyring did not come up, so the keychain test cannot run" >&2
+			exit 1
+		fi
+		echo "warning: gnome-keyring did not come up; the keychain test will skip" >&2
+	fi
 fi
 
 if [ -f mcp/e2e/package-lock.json ] && [ ! -d mcp/e2e/node_modules ] && command -v npm >/dev/null; then
