@@ -27,6 +27,7 @@ func (s *Server) proxyRequestTool() toolDef {
 			"Name the credential with credentialName (see list_credentials), or pass a proxyToken (pxr_…) from assign_credential — exactly one of the two. "+
 			"The URL must be a full https:// URL on one of the credential's allowed hosts (plain http only to loopback hosts listed exactly); do not add the credential yourself. "+
 			"Returns the upstream's status, headers and body (text, or base64 when binary, see bodyEncoding). Bodies longer than %d bytes are cut off and truncated is true. "+
+			"If the upstream echoes the credential back, it is replaced with "+Redacted+". "+
 			"A 4xx/5xx status from the upstream is a normal result: read status and body.", s.maxBody)),
 		annotations("Proxied HTTP request", false, true, false, true),
 		mcp.WithString("url", mcp.Required(), mcp.MinLength(1),
@@ -46,6 +47,7 @@ func (s *Server) proxyRequestTool() toolDef {
 			"bodyBytes":    obj{"type": "integer", "description": "Bytes of body returned (before base64), at most the limit."},
 			"truncated":    obj{"type": "boolean", "description": fmt.Sprintf("True when the body was longer than %d bytes (or did not finish in time) and was cut off.", s.maxBody)},
 			"requestId":    str("AgentKeys request id, also in the audit log."),
+			"redacted":     obj{"type": "integer", "description": "How many copies of the credential value the upstream echoed back and AgentKeys replaced with " + Redacted + " (absent when none)."},
 		}, "status", "headers", "body", "bodyEncoding", "bodyBytes", "truncated"))),
 	)
 	return toolDef{tool: tool, handler: s.proxyRequest}
@@ -69,9 +71,9 @@ func (s *Server) proxyRequest(ctx context.Context, raw json.RawMessage) (*mcp.Ca
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.deadline)
+	callCtx, cancel := context.WithTimeout(ctx, s.deadline)
 	defer cancel()
-	resp, err := s.vault.Proxy(ctx, req)
+	resp, err := s.vault.Proxy(callCtx, req)
 	if err != nil {
 		return nil, proxyError(err)
 	}
@@ -84,7 +86,19 @@ func (s *Server) proxyRequest(ctx context.Context, raw json.RawMessage) (*mcp.Ca
 	if err != nil {
 		truncated = true // what arrived before the stream broke or the deadline
 	}
+	// An upstream may echo the credential it was sent; the model must not see
+	// it. (ctx, not callCtx: a body cut off by the deadline is still checked.)
+	secrets, _, err := s.responseSecrets(ctx, req)
+	if err != nil {
+		// The token or credential changed during the request: fail closed.
+		return nil, agentkeys.Errorf(agentkeys.EUNAVAILABLE, "the response could not be checked for the credential value (the credential or token changed during the request): retry the request")
+	}
+	body, redacted := redactBytes(body, secrets, truncated)
+	redacted += redactHeader(resp.Header, secrets)
 	out := proxyOut(resp, body, truncated)
+	if redacted > 0 {
+		out["redacted"] = redacted
+	}
 	return mcp.NewToolResultStructured(out, proxyText(out, s.maxBody)), nil
 }
 
@@ -263,6 +277,9 @@ func proxyText(out obj, limit int) string {
 		fmt.Fprintf(&b, "[binary body, %d bytes, base64]\n", out["bodyBytes"])
 	}
 	b.WriteString(out["body"].(string))
+	if n, ok := out["redacted"].(int); ok {
+		fmt.Fprintf(&b, "\n[the upstream echoed the credential value back %d time(s); AgentKeys replaced it with %s]", n, Redacted)
+	}
 	if out["truncated"].(bool) {
 		if out["bodyBytes"].(int) >= limit-utf8.UTFMax {
 			fmt.Fprintf(&b, "\n[body truncated at %d bytes]", limit)

@@ -272,3 +272,114 @@ func TestCanary_NeverInAnyResult(t *testing.T) {
 	e.fail("proxy_request", map[string]any{"credentialName": "Canary", "url": up.URL + "/ok"}, "code NOT_FOUND")
 	e.assertNeverSeen(canary)
 }
+
+// echoUpstream answers with every request header and the query, in the
+// body and in response headers: the worst case of an API that repeats what
+// it was sent.
+func echoUpstream(t *testing.T) *upstream {
+	return newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		var b strings.Builder
+		for k, vs := range r.Header {
+			for _, v := range vs {
+				b.WriteString(k + ": " + v + "\n")
+				w.Header().Add("X-Echo-"+k, v)
+			}
+		}
+		b.WriteString("query: " + r.URL.RawQuery + "\n")
+		switch r.URL.Path {
+		case "/binary":
+			w.Header().Set("Content-Type", "application/octet-stream")
+			w.Write(append([]byte{0xff, 0, 0xfe}, b.String()...))
+		case "/cut":
+			// The value straddles the response limit of the small server.
+			w.Write([]byte(strings.Repeat(".", 990) + r.Header.Get("Authorization")))
+		default:
+			w.Write([]byte(b.String()))
+		}
+	})
+}
+
+func TestProxyRequest_RedactsEchoedCredential(t *testing.T) {
+	const secret = "sk-echo-CANARY-99127"
+	e := newEnv(t, akmcp.Options{})
+	up := echoUpstream(t)
+	hosts := []string{up.host()}
+	e.ok("create_credential", map[string]any{"name": "Key", "value": secret, "allowedHosts": hosts})
+	e.ok("create_credential", map[string]any{"name": "Basic", "username": "user", "password": secret, "allowedHosts": hosts})
+	e.ok("create_credential", map[string]any{"name": "Headers", "headers": map[string]any{"X-Api-Key": secret, "X-Other": "x" + secret + "y"}, "allowedHosts": hosts})
+	e.ok("create_credential", map[string]any{"name": "Query", "param": "key", "value": secret + " &=/", "allowedHosts": hosts})
+	e.ok("create_credential", map[string]any{"name": "Cookie", "type": "COOKIE", "value": "sid=" + secret + "; theme=dark", "allowedHosts": hosts})
+	e.ok("create_agent", map[string]any{"name": "bot", "credentials": []string{"Key"}})
+	tok := e.ok("assign_credential", map[string]any{"agent": "bot", "credential": "Key"})["proxyToken"].(string)
+
+	for _, tt := range []struct {
+		name string
+		args map[string]any
+	}{
+		{"api key", map[string]any{"credentialName": "Key", "url": up.URL + "/"}},
+		{"api key by token", map[string]any{"proxyToken": tok, "url": up.URL + "/"}},
+		{"basic auth", map[string]any{"credentialName": "Basic", "url": up.URL + "/"}},
+		{"custom headers", map[string]any{"credentialName": "Headers", "url": up.URL + "/"}},
+		{"query param", map[string]any{"credentialName": "Query", "url": up.URL + "/?a=1"}},
+		{"cookie", map[string]any{"credentialName": "Cookie", "url": up.URL + "/"}},
+		{"binary body", map[string]any{"credentialName": "Key", "url": up.URL + "/binary"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res := e.call("proxy_request", tt.args)
+			out, _ := res.StructuredContent.(map[string]any)
+			if res.IsError || out == nil {
+				t.Fatalf("proxy_request failed: %s", text(res))
+			}
+			if n, _ := out["redacted"].(float64); n < 1 {
+				t.Errorf("redacted = %v, want at least 1", out["redacted"])
+			}
+			body := out["body"].(string)
+			if out["bodyEncoding"] == "base64" {
+				raw, _ := base64.StdEncoding.DecodeString(body)
+				body = string(raw)
+			}
+			if !strings.Contains(body, akmcp.Redacted) || !strings.Contains(text(res), "echoed the credential value back") {
+				t.Errorf("body %q / text do not show the redaction", body)
+			}
+		})
+	}
+	// The upstream really got the values; the model never saw them.
+	if req, _ := up.last(t); req.Header.Get("Authorization") != "Bearer "+secret {
+		t.Fatalf("upstream Authorization = %q", req.Header.Get("Authorization"))
+	}
+	e.assertNeverSeen(secret)
+	e.assertNeverSeen(base64.StdEncoding.EncodeToString([]byte("user:" + secret)))
+	e.assertNeverSeen("sk-echo-CANARY-99127+%26%3D%2F")
+
+	// A value cut by the response limit does not leak its first part.
+	small := &env{t: t, vault: e.vault, logs: &syncBuffer{}}
+	srv, err := akmcp.New(e.vault, akmcp.Options{MaxResponseBytes: 1001})
+	if err != nil {
+		t.Fatal(err)
+	}
+	small.server, small.client = srv, startClient(t, srv)
+	out := small.ok("proxy_request", map[string]any{"credentialName": "Key", "url": up.URL + "/cut"})
+	if body := out["body"].(string); out["truncated"] != true || !strings.HasSuffix(body, "Bearer "+akmcp.Redacted) {
+		t.Errorf("cut body ends %q", body[len(body)-40:])
+	}
+	small.assertNeverSeen(secret[:8])
+}
+
+// remoteVault hides the local vault's ProxyBackend, as a remote workspace
+// client would: responses are returned as the upstream sent them.
+type remoteVault struct{ agentkeys.Vault }
+
+func TestProxyRequest_WithoutBackendNoRedaction(t *testing.T) {
+	v := mustOpenVault(t)
+	srv, err := akmcp.New(remoteVault{v}, akmcp.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, vault: v, server: srv, client: startClient(t, srv), logs: &syncBuffer{}}
+	up := newUpstream(t, nil)
+	e.ok("create_credential", map[string]any{"name": "Key", "value": "sk-remote-123", "allowedHosts": []string{up.host()}})
+	out := e.ok("proxy_request", map[string]any{"credentialName": "Key", "url": up.URL + "/"})
+	if out["status"] != float64(200) || out["redacted"] != nil {
+		t.Errorf("result = %v", out)
+	}
+}
