@@ -6,7 +6,8 @@
 // drives it as an MCP client would: initialize, list the tools (exactly the
 // eight, with their annotations), create a credential, create an agent,
 // assign the credential, and make proxy_request calls to a loopback upstream
-// started here, which checks it received the injected credential. A canary
+// started here, which checks it received the injected credential (and once
+// echoes it back, which must come back redacted). A canary
 // credential value must never come back in any result or on the server's
 // stderr. Exits 0 when everything holds, 1 otherwise.
 //
@@ -69,6 +70,11 @@ const upstream = http.createServer((req, res) => {
     received.push({ method: req.method, url: req.url, headers: req.headers, body });
     const ok = req.headers.authorization === "Bearer " + canary;
     res.writeHead(ok ? 200 : 401, { "Content-Type": "application/json", "X-Upstream": "e2e" });
+    if (req.url.startsWith("/echo")) {
+      // A careless API that repeats the key it was sent.
+      res.end(JSON.stringify({ error: "key " + req.headers.authorization + " is not allowed here" }));
+      return;
+    }
     res.end(JSON.stringify({ ok, path: req.url.split("?")[0] }));
   });
 });
@@ -177,6 +183,12 @@ async function main() {
   assert.equal(byNameRes.status, 200);
   assert.equal(received.at(-1).headers.authorization, "Bearer " + canary);
   log("proxy_request by credential name");
+
+  // An upstream that echoes the credential: the model gets it redacted.
+  const echoed = await ok(client, "proxy_request", { credentialName: "E2E API", url: `http://${hostPort}/echo` });
+  assert.ok(echoed.redacted >= 1, "echoed credential not reported as redacted");
+  assert.ok(JSON.parse(echoed.body).error.includes("Bearer [REDACTED by agentkeys]"), "echoed body: " + echoed.body);
+  log("an echoed credential comes back redacted");
 
   // Refusals are tool results, and never reach the upstream.
   const before = received.length;
