@@ -258,7 +258,7 @@ func (t *tracker) pump(in io.Reader, pw *io.PipeWriter) {
 			var env rpcEnvelope
 			if json.Unmarshal(line, &env) == nil && len(env.ID) > 0 && env.Method != "" {
 				t.mu.Lock()
-				t.pending[string(env.ID)] = true
+				t.pending[idKey(env.ID)] = true
 				t.mu.Unlock()
 			}
 			if _, werr := pw.Write(line); werr != nil {
@@ -302,15 +302,27 @@ func (t *tracker) answered(msg []byte) {
 	if json.Unmarshal(bytes.TrimSpace(msg), &env) != nil || len(env.ID) == 0 || env.Method != "" {
 		return
 	}
+	key := idKey(env.ID)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.pending[string(env.ID)] {
-		delete(t.pending, string(env.ID))
+	if t.pending[key] {
+		delete(t.pending, key)
 		if len(t.pending) == 0 {
 			close(t.idle)
 			t.idle = make(chan struct{})
 		}
 	}
+}
+
+// idKey is a JSON-RPC id in one spelling ("1" and 1.0, "\u0041" and "A"
+// may be echoed differently than they were sent).
+func idKey(raw json.RawMessage) string {
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
+		return string(raw)
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
 }
 
 // trackedWriter passes protocol messages to w and notes the responses. mcp-go
