@@ -1,0 +1,164 @@
+package client
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/agentkeys/agentkeys"
+)
+
+// credentialsPath is the REST collection of credentials.
+const credentialsPath = "/api/v1/credentials"
+
+// credentialRequest is the body of POST /api/v1/credentials: the seed's
+// {"name","type","value"} plus the allowlist, the preset and the
+// type-specific secret fields.
+type credentialRequest struct {
+	Name         string             `json:"name"`
+	Type         string             `json:"type"`
+	Value        string             `json:"value,omitempty"`
+	AllowedHosts []string           `json:"allowedHosts,omitempty"`
+	Service      string             `json:"service,omitempty"`
+	Username     string             `json:"username,omitempty"`
+	Password     string             `json:"password,omitempty"`
+	Headers      []agentkeys.Header `json:"headers,omitempty"`
+	Param        string             `json:"param,omitempty"`
+	RefreshToken string             `json:"refreshToken,omitempty"`
+	ExpiresAt    *time.Time         `json:"expiresAt,omitempty"`
+}
+
+// ListCredentials implements agentkeys.CredentialService: GET
+// /api/v1/credentials. The server orders them by name.
+func (c *Client) ListCredentials(ctx context.Context) ([]*agentkeys.Credential, error) {
+	var out struct {
+		Credentials []*agentkeys.Credential `json:"credentials"`
+	}
+	if err := c.call(ctx, http.MethodGet, credentialsPath, nil, nil, &out); err != nil {
+		return nil, err
+	}
+	if out.Credentials == nil {
+		out.Credentials = []*agentkeys.Credential{}
+	}
+	return out.Credentials, nil
+}
+
+// FindCredential implements agentkeys.CredentialService: GET
+// /api/v1/credentials/{id} when ref has an id's form, else (or when no
+// credential has that id) the list, matched by name case-insensitively.
+// Returns ENOTFOUND otherwise.
+func (c *Client) FindCredential(ctx context.Context, ref string) (*agentkeys.Credential, error) {
+	ref = strings.TrimSpace(ref)
+	if p, ok := pathID(ref); ok && strings.HasPrefix(ref, "cred_") {
+		var cred agentkeys.Credential
+		err := c.call(ctx, http.MethodGet, credentialsPath+"/"+p, nil, nil, &cred)
+		if err == nil {
+			return &cred, nil
+		}
+		if agentkeys.ErrorCode(err) != agentkeys.ENOTFOUND {
+			return nil, err
+		}
+	}
+	if ref != "" {
+		list, err := c.ListCredentials(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, cred := range list {
+			if strings.EqualFold(cred.Name, ref) {
+				return cred, nil
+			}
+		}
+	}
+	return nil, agentkeys.Errorf(agentkeys.ENOTFOUND, "no credential with id or name %q: see `agentkeys credentials list`", ref)
+}
+
+// CreateCredential implements agentkeys.CredentialService: POST
+// /api/v1/credentials. The server normalises and validates the input
+// exactly as the local vault does (agentkeys.CredentialInput.Normalize), so
+// the errors are the same: EINVALID, ECONFLICT.
+func (c *Client) CreateCredential(ctx context.Context, in *agentkeys.CredentialInput) (*agentkeys.Credential, error) {
+	if in == nil {
+		return nil, agentkeys.Errorf(agentkeys.EINVALID, "missing credential")
+	}
+	body := credentialRequest{
+		Name:         in.Name,
+		Type:         string(in.Type),
+		Value:        in.Secret.Value,
+		AllowedHosts: in.AllowedHosts,
+		Service:      in.Service,
+		Username:     in.Secret.Username,
+		Password:     in.Secret.Password,
+		Headers:      in.Secret.Headers,
+		Param:        in.Secret.Param,
+		RefreshToken: in.Secret.RefreshToken,
+	}
+	if !in.Secret.ExpiresAt.IsZero() {
+		t := in.Secret.ExpiresAt
+		body.ExpiresAt = &t
+	}
+	var cred agentkeys.Credential
+	if err := c.call(ctx, http.MethodPost, credentialsPath, nil, &body, &cred); err != nil {
+		return nil, err
+	}
+	return &cred, nil
+}
+
+// UpdateCredential implements agentkeys.CredentialService: PATCH
+// /api/v1/credentials/{id} with only the parts that change. A non-nil empty
+// AllowedHosts is sent as [] (and refused by the server with EINVALID); a
+// Secret replaces the whole value, so all its fields are sent.
+func (c *Client) UpdateCredential(ctx context.Context, id string, upd *agentkeys.CredentialUpdate) (*agentkeys.Credential, error) {
+	p, ok := pathID(id)
+	if !ok {
+		return nil, agentkeys.Errorf(agentkeys.ENOTFOUND, "no credential with id %q: see `agentkeys credentials list`", id)
+	}
+	body := map[string]any{}
+	if upd != nil {
+		if upd.Name != nil {
+			body["name"] = *upd.Name
+		}
+		if upd.AllowedHosts != nil {
+			body["allowedHosts"] = upd.AllowedHosts
+		}
+		if s := upd.Secret; s != nil {
+			// The value is always present so that an empty Secret is a
+			// (refused) value change, not "no change".
+			body["value"] = s.Value
+			if s.Username != "" {
+				body["username"] = s.Username
+			}
+			if s.Password != "" {
+				body["password"] = s.Password
+			}
+			if len(s.Headers) > 0 {
+				body["headers"] = s.Headers
+			}
+			if s.Param != "" {
+				body["param"] = s.Param
+			}
+			if s.RefreshToken != "" {
+				body["refreshToken"] = s.RefreshToken
+			}
+			if !s.ExpiresAt.IsZero() {
+				body["expiresAt"] = s.ExpiresAt
+			}
+		}
+	}
+	var cred agentkeys.Credential
+	if err := c.call(ctx, http.MethodPatch, credentialsPath+"/"+p, nil, body, &cred); err != nil {
+		return nil, err
+	}
+	return &cred, nil
+}
+
+// DeleteCredential implements agentkeys.CredentialService: DELETE
+// /api/v1/credentials/{id}. Returns ENOTFOUND for an unknown id.
+func (c *Client) DeleteCredential(ctx context.Context, id string) error {
+	p, ok := pathID(id)
+	if !ok {
+		return agentkeys.Errorf(agentkeys.ENOTFOUND, "no credential with id %q: see `agentkeys credentials list`", id)
+	}
+	return c.call(ctx, http.MethodDelete, credentialsPath+"/"+p, nil, nil, nil)
+}
