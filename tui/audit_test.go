@@ -76,11 +76,18 @@ func TestAudit_PollAddsNewEvents(t *testing.T) {
 	d.keys("3")
 	d.mustSee("0 events", "No requests yet")
 	proxied(t, v, tok, "GET", "https://api.resend.com/domains")
-	d.send(tui.PollNow(d.m))
-	d.mustSee("1 event", "GET api.resend.com/domains", "200")
+	// The outcome is written after the response (queued), so a poll may
+	// first see the row as pending; a later poll replaces it in place.
+	pollUntil(d, "1 event", "GET api.resend.com/domains", "200")
 	proxied(t, v, tok, "DELETE", "https://api.resend.com/domains/1")
-	d.send(tui.PollNow(d.m))
-	d.mustSee("2 events", "DELETE api.resend.com/domains/1")
+	pollUntil(d, "2 events", "DELETE api.resend.com/domains/1")
+	for deadline := time.Now().Add(5 * time.Second); strings.Contains(d.view(), "pending") && time.Now().Before(deadline); {
+		d.send(tui.PollNow(d.m))
+		time.Sleep(5 * time.Millisecond)
+	}
+	if strings.Count(d.view(), " 200 ") != 2 {
+		t.Fatalf("pending rows were not completed in place:\n%s", d.view())
+	}
 	// Newest first.
 	view := d.view()
 	if strings.Index(view, "DELETE") > strings.Index(view, "GET api.resend.com/domains") {
@@ -121,4 +128,25 @@ func TestAudit_StopsPollingWhenLeft(t *testing.T) {
 		t.Fatalf("a tick after leaving the screen made %d vault calls", n)
 	}
 	_ = context.Background()
+}
+
+// pollUntil delivers poll ticks until the view shows every string (5 s at
+// most).
+func pollUntil(d *driver, want ...string) {
+	d.tb.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		d.send(tui.PollNow(d.m))
+		ok := true
+		for _, w := range want {
+			ok = ok && strings.Contains(d.view(), w)
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			d.mustSee(want...)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
