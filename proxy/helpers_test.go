@@ -34,6 +34,7 @@ type memBackend struct {
 	rows         map[string]*agentkeys.AuditEvent // by event id
 	order        []string
 	failBegin    bool
+	failOpen     error // OpenSecret fails with it when set
 	openedSecret int
 	ended        int
 }
@@ -120,6 +121,9 @@ func (b *memBackend) OpenSecret(_ context.Context, r *agentkeys.Route) (*agentke
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.openedSecret++
+	if b.failOpen != nil {
+		return nil, b.failOpen
+	}
 	s, ok := b.secrets[r.Credential.ID]
 	if !ok {
 		return nil, agentkeys.Errorf(agentkeys.ENOTFOUND, "credential deleted")
