@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime/debug"
 
 	"github.com/spf13/cobra"
 
@@ -76,6 +77,7 @@ Run without arguments in a terminal to open the terminal UI.`,
 			return cmd.Help()
 		},
 	}
+	root.Version = version()
 	root.SetIn(f.IOStreams.In)
 	root.SetOut(f.IOStreams.Out)
 	root.SetErr(f.IOStreams.ErrOut)
@@ -98,6 +100,22 @@ Run without arguments in a terminal to open the terminal UI.`,
 		newCmdCompletion(f),
 	)
 	return root
+}
+
+// version is the module version the binary was built from ("(devel)" for
+// a build from a clone), with the VCS revision when known.
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v := bi.Main.Version
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			v += " " + s.Value[:12]
+		}
+	}
+	return v
 }
 
 // groupCmd is a command that only holds subcommands: without arguments it
