@@ -62,7 +62,9 @@ func runTUI(ctx context.Context, f *Factory) error {
 	)
 	if _, err := p.Run(); err != nil {
 		if errors.Is(err, tea.ErrProgramKilled) && ctx.Err() != nil {
-			return nil // cancelled (SIGINT/SIGTERM to the process): a normal way out
+			// SIGINT/SIGTERM to the process: the terminal is restored; exit
+			// like any interrupted command.
+			return ctx.Err()
 		}
 		return err
 	}
