@@ -1,0 +1,360 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/agentkeys/agentkeys"
+)
+
+// Audit writes go through one writer goroutine per process that commits
+// them in groups: it takes every row queued at that moment (up to
+// maxAuditBatch) and commits them in one transaction with one multi-row
+// INSERT, so while one commit is in flight the next group gathers.
+// BeginAudit returns once its row is committed; EndAudit queues the outcome
+// and returns at once. Sequence numbers are handed out per workspace from
+// workspaces.audit_seq inside the same transaction, so replicas never hand
+// out the same number and a follower (AfterSeq) sees rows in commit order
+// within a workspace.
+
+const (
+	maxAuditBatch = 500
+	auditQueue    = 8192
+	maxAuditList  = 1000
+	auditCols     = 18
+)
+
+type auditResult struct {
+	seq int64
+	err error
+}
+
+type auditOp struct {
+	begin bool
+	e     agentkeys.AuditEvent
+	res   chan auditResult // begin only
+}
+
+type auditWriter struct {
+	s    *Store
+	in   chan *auditOp
+	done chan struct{}
+
+	mu     sync.RWMutex // held for reading while sending, for writing to close
+	closed bool
+}
+
+func newAuditWriter(s *Store) *auditWriter {
+	w := &auditWriter{s: s, in: make(chan *auditOp, auditQueue), done: make(chan struct{})}
+	go w.run()
+	return w
+}
+
+func (w *auditWriter) send(op *auditOp) bool {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if w.closed {
+		return false
+	}
+	w.in <- op
+	return true
+}
+
+func (w *auditWriter) close() error {
+	w.mu.Lock()
+	if !w.closed {
+		w.closed = true
+		close(w.in)
+	}
+	w.mu.Unlock()
+	<-w.done
+	return nil
+}
+
+func (w *auditWriter) run() {
+	defer close(w.done)
+	batch := make([]*auditOp, 0, maxAuditBatch)
+	for op := range w.in {
+		batch = append(batch[:0], op)
+	gather:
+		for len(batch) < maxAuditBatch {
+			select {
+			case op, ok := <-w.in:
+				if !ok {
+					break gather
+				}
+				batch = append(batch, op)
+			default:
+				break gather
+			}
+		}
+		w.commit(batch)
+	}
+}
+
+// commit writes a group in one transaction; if it fails as a whole for a
+// reason other than a busy database, each row is retried on its own so one
+// bad row cannot take the others down.
+func (w *auditWriter) commit(batch []*auditOp) {
+	err := w.write(batch)
+	if err != nil && len(batch) > 1 && !w.s.dialect.isBusy(err) {
+		for _, op := range batch {
+			w.commit([]*auditOp{op})
+		}
+		return
+	}
+	for _, op := range batch {
+		if err != nil && !op.begin {
+			w.s.log.Error("audit: outcome not written", "event", op.e.ID, "error", agentkeys.ErrorMessage(w.s.storeErr("audit", err)))
+		}
+		if op.res != nil {
+			r := auditResult{err: err}
+			if err == nil {
+				r.seq = op.e.Seq
+			}
+			op.res <- r
+		}
+	}
+}
+
+// write assigns sequence numbers (per workspace) and inserts or completes
+// every row of the batch, and stamps last_used_at of the credentials and
+// grants that forwarded requests used.
+func (w *auditWriter) write(batch []*auditOp) error {
+	ctx := context.Background()
+	return w.s.withTx(ctx, func(tx *sql.Tx) error {
+		perWS := map[string]int64{}
+		var order []string
+		for _, op := range batch {
+			if perWS[op.e.WorkspaceID] == 0 {
+				order = append(order, op.e.WorkspaceID)
+			}
+			perWS[op.e.WorkspaceID]++
+		}
+		next := map[string]int64{}
+		sort.Strings(order) // workspace rows are locked in one order by every replica
+		for _, ws := range order {
+			var last int64
+			if err := tx.QueryRowContext(ctx, `UPDATE workspaces SET audit_seq = audit_seq + $1 WHERE id = $2 RETURNING audit_seq`,
+				perWS[ws], ws).Scan(&last); err != nil {
+				return fmt.Errorf("audit sequence of %s: %w", ws, err)
+			}
+			next[ws] = last - perWS[ws]
+		}
+		for _, op := range batch {
+			next[op.e.WorkspaceID]++
+			op.e.Seq = next[op.e.WorkspaceID]
+		}
+		// One statement per run of distinct ids: an upsert may not touch a
+		// row twice.
+		for start := 0; start < len(batch); {
+			seen := map[string]bool{}
+			end := start
+			for end < len(batch) && !seen[batch[end].e.ID] {
+				seen[batch[end].e.ID] = true
+				end++
+			}
+			if err := insertAudit(ctx, tx, batch[start:end]); err != nil {
+				return err
+			}
+			start = end
+		}
+		return touchLastUsed(ctx, tx, batch)
+	})
+}
+
+func insertAudit(ctx context.Context, tx *sql.Tx, ops []*auditOp) error {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO audit_events (id, workspace_id, seq, time, request_id, agent_id, agent_name, credential_id,
+		credential_name, method, host, path, status, decision, code, duration_us, bytes_in, bytes_out) VALUES `)
+	args := make([]any, 0, len(ops)*auditCols)
+	for i, op := range ops {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('(')
+		for j := 1; j <= auditCols; j++ {
+			if j > 1 {
+				b.WriteString(", ")
+			}
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(i*auditCols + j))
+		}
+		b.WriteByte(')')
+		e := &op.e
+		args = append(args, e.ID, e.WorkspaceID, e.Seq, e.Time.UnixMicro(), e.RequestID, e.AgentID, e.AgentName, e.CredentialID,
+			e.CredentialName, e.Method, e.Host, e.Path, e.Status, e.Decision, e.Code, e.Duration.Microseconds(), e.BytesIn, e.BytesOut)
+	}
+	b.WriteString(` ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, status = excluded.status, decision = excluded.decision,
+		code = excluded.code, duration_us = excluded.duration_us, bytes_in = excluded.bytes_in, bytes_out = excluded.bytes_out
+		WHERE audit_events.workspace_id = excluded.workspace_id`)
+	if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+		return fmt.Errorf("audit events: %w", err)
+	}
+	return nil
+}
+
+// touchLastUsed records when forwarded requests last used a credential and
+// a grant. It does not bump the workspace revision: routes do not depend on it.
+func touchLastUsed(ctx context.Context, tx *sql.Tx, batch []*auditOp) error {
+	type credKey struct{ ws, cred string }
+	type grantKey struct{ ws, agent, cred string }
+	credUsed := map[credKey]int64{}
+	grantUsed := map[grantKey]int64{}
+	for _, op := range batch {
+		e := &op.e
+		if op.begin || e.CredentialID == "" || (e.Decision != agentkeys.DecisionAllowed && e.Decision != agentkeys.DecisionError) {
+			continue
+		}
+		used := e.Time.Add(e.Duration).UnixMicro()
+		ck := credKey{e.WorkspaceID, e.CredentialID}
+		credUsed[ck] = max(credUsed[ck], used)
+		if e.AgentID != "" {
+			gk := grantKey{e.WorkspaceID, e.AgentID, e.CredentialID}
+			grantUsed[gk] = max(grantUsed[gk], used)
+		}
+	}
+	const newer = `CASE WHEN last_used_at IS NULL OR last_used_at < $1 THEN $1 ELSE last_used_at END`
+	for k, t := range credUsed {
+		if _, err := tx.ExecContext(ctx, `UPDATE credentials SET last_used_at = `+newer+` WHERE workspace_id = $2 AND id = $3`,
+			t, k.ws, k.cred); err != nil {
+			return err
+		}
+	}
+	for k, t := range grantUsed {
+		if _, err := tx.ExecContext(ctx, `UPDATE grants SET last_used_at = `+newer+` WHERE workspace_id = $2 AND agent_id = $3 AND credential_id = $4`,
+			t, k.ws, k.agent, k.cred); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// prepareEvent fills what the store assigns and the caller may leave out.
+func (s *Store) prepareEvent(e *agentkeys.AuditEvent) {
+	if e.ID == "" {
+		e.ID = agentkeys.NewID("evt")
+	}
+	if e.Time.IsZero() {
+		e.Time = s.stamp()
+	}
+	if e.Decision == "" {
+		e.Decision = agentkeys.DecisionPending
+	}
+	if e.Duration == 0 && e.DurationMs > 0 {
+		e.Duration = time.Duration(e.DurationMs * float64(time.Millisecond))
+	}
+}
+
+// BeginAudit implements agentkeys.ProxyBackend: it records e and returns
+// once the row is committed (concurrent calls share one commit), with e.Seq
+// set. An event without a workspace (a request refused before its token
+// resolved) is not stored: no workspace could read it. Returns EUNAVAILABLE
+// after Close, ctx's error when ctx ends first, or the store's error: the
+// proxy then refuses the request.
+func (s *Store) BeginAudit(ctx context.Context, e *agentkeys.AuditEvent) error {
+	s.prepareEvent(e)
+	if e.WorkspaceID == "" {
+		return nil
+	}
+	op := &auditOp{begin: true, e: *e, res: make(chan auditResult, 1)}
+	if !s.audit.send(op) {
+		return agentkeys.Errorf(agentkeys.EUNAVAILABLE, "the server is shutting down")
+	}
+	select {
+	case r := <-op.res:
+		if r.err != nil {
+			return s.storeErr("write audit event", r.err)
+		}
+		e.Seq = r.seq
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// EndAudit implements agentkeys.ProxyBackend: it queues the outcome of an
+// event (or the whole row, if it was never begun) and returns at once. For a
+// forwarded request it also sets last_used_at of the credential and grant.
+// Failures are logged; Close waits for queued outcomes.
+func (s *Store) EndAudit(ctx context.Context, e *agentkeys.AuditEvent) {
+	s.prepareEvent(e)
+	if e.WorkspaceID == "" {
+		return
+	}
+	if !s.audit.send(&auditOp{e: *e}) {
+		s.log.Warn("audit: outcome dropped, store closed", "event", e.ID)
+	}
+}
+
+// ListAudit implements agentkeys.AuditLog: the workspace's events matching
+// f, newest first by Seq (oldest first when f.AfterSeq is set). Limit 0
+// means 100; at most 1000 are returned. Returns EINVALID for negative
+// numbers.
+func (w *Workspace) ListAudit(ctx context.Context, f agentkeys.AuditFilter) ([]*agentkeys.AuditEvent, error) {
+	if f.Limit < 0 || f.BeforeSeq < 0 || f.AfterSeq < 0 || f.Status < 0 {
+		return nil, agentkeys.Errorf(agentkeys.EINVALID, "audit limit, status and sequence numbers may not be negative")
+	}
+	limit := f.Limit
+	if limit == 0 {
+		limit = 100
+	}
+	limit = min(limit, maxAuditList)
+	where := []string{"workspace_id = $1"}
+	args := []any{w.id}
+	add := func(cond string, arg any) {
+		args = append(args, arg)
+		where = append(where, strings.Replace(cond, "?", "$"+strconv.Itoa(len(args)), 1))
+	}
+	if f.AgentID != "" {
+		add("agent_id = ?", f.AgentID)
+	}
+	if f.CredentialID != "" {
+		add("credential_id = ?", f.CredentialID)
+	}
+	if f.Status != 0 {
+		add("status = ?", f.Status)
+	}
+	if f.Decision != "" {
+		add("decision = ?", f.Decision)
+	}
+	if f.BeforeSeq > 0 {
+		add("seq < ?", f.BeforeSeq)
+	}
+	order := "DESC"
+	if f.AfterSeq > 0 {
+		add("seq > ?", f.AfterSeq)
+		order = "ASC"
+	}
+	args = append(args, limit)
+	rows, err := w.s.db.QueryContext(ctx, `SELECT id, seq, time, request_id, workspace_id, agent_id, agent_name, credential_id,
+		credential_name, method, host, path, status, decision, code, duration_us, bytes_in, bytes_out
+		FROM audit_events WHERE `+strings.Join(where, " AND ")+` ORDER BY seq `+order+` LIMIT $`+strconv.Itoa(len(args)), args...)
+	if err != nil {
+		return nil, w.s.storeErr("list audit", err)
+	}
+	defer rows.Close()
+	out := []*agentkeys.AuditEvent{}
+	for rows.Next() {
+		var e agentkeys.AuditEvent
+		var t, dur int64
+		if err := rows.Scan(&e.ID, &e.Seq, &t, &e.RequestID, &e.WorkspaceID, &e.AgentID, &e.AgentName, &e.CredentialID,
+			&e.CredentialName, &e.Method, &e.Host, &e.Path, &e.Status, &e.Decision, &e.Code, &dur, &e.BytesIn, &e.BytesOut); err != nil {
+			return nil, w.s.storeErr("list audit", err)
+		}
+		e.Time = fromMicros(t)
+		e.Duration = time.Duration(dur) * time.Microsecond
+		e.DurationMs = float64(dur) / 1000
+		out = append(out, &e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, w.s.storeErr("list audit", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,459 @@
+// Package store is the server's storage: one implementation over
+// database/sql used with two drivers, SQLite (modernc.org/sqlite, the
+// default: one file in the data directory) and PostgreSQL
+// (github.com/jackc/pgx/v5, for several replicas). The SQL is shared; the two
+// dialects differ only in their embedded migrations, in how a driver error is
+// recognised and in how concurrent migrations are serialised.
+//
+// The store is multi-tenant: every row carries workspace_id and every query
+// is scoped by it. Credential values are sealed (AES-256-GCM) under a data key
+// per workspace, wrapped by the server key; workspace keys and proxy tokens
+// are stored as HMAC-SHA256 with a pepper derived from the server key, so a
+// row inserted by someone without the key authenticates nothing.
+//
+// *Store implements agentkeys.ProxyBackend for the hosted /v1/proxy;
+// Store.Workspace returns a workspace-scoped *Workspace that implements
+// agentkeys.Vault.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/agentkeys/agentkeys"
+)
+
+// DBFileName is the SQLite database in the data directory.
+const DBFileName = "server.db"
+
+// Config says where the store is and how to unlock it.
+type Config struct {
+	// DatabaseURL selects PostgreSQL when it starts with postgres:// or
+	// postgresql:// (a search_path parameter picks the schema). Empty: SQLite
+	// in DataDir.
+	DatabaseURL string
+	// DataDir holds server.db (created 0700; the file 0600) when DatabaseURL
+	// is empty.
+	DataDir string
+	// ServerKey wraps every workspace's data key and derives the token
+	// pepper. Required; see ParseServerKey.
+	ServerKey agentkeys.Key
+	// Logger gets diagnostics (never a secret). nil: discard.
+	Logger *slog.Logger
+	// Now is the clock (nil: time.Now).
+	Now func() time.Time
+	// MaxOpenConns caps the connection pool (default 8 for SQLite, 32 for
+	// PostgreSQL).
+	MaxOpenConns int
+}
+
+// Store is an open server database. It is safe for concurrent use.
+type Store struct {
+	db       *sql.DB
+	dialect  dialect
+	log      *slog.Logger
+	now      func() time.Time
+	location string
+
+	root   agentkeys.Key
+	pepper []byte
+
+	keysMu sync.RWMutex
+	keys   map[dataKeyID]agentkeys.Key // unwrapped data keys (immutable per version)
+
+	cache *routeCache
+	audit *auditWriter
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ agentkeys.ProxyBackend = (*Store)(nil)
+
+// dialect is what differs between the two databases.
+type dialect struct {
+	name       string // "sqlite" or "postgres"
+	migrations string // directory in migrationFS
+	isUnique   func(error) bool
+	isBusy     func(error) bool
+}
+
+var (
+	sqliteDialect = dialect{name: "sqlite", migrations: "migrations/sqlite", isUnique: sqliteUnique, isBusy: sqliteBusy}
+	pgDialect     = dialect{name: "postgres", migrations: "migrations/postgres", isUnique: pgUnique, isBusy: pgBusy}
+)
+
+// Open opens (and creates or migrates) the store. Returns EINVALID for a
+// bad configuration, EUNAVAILABLE when the database cannot be reached or when
+// the server key is not the one the database was created with (nothing is
+// written then).
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	if cfg.ServerKey == (agentkeys.Key{}) {
+		return nil, agentkeys.Errorf(agentkeys.EINVALID, "no server key: set AGENTKEYS_SERVER_KEY (base64 of 32 random bytes, e.g. `openssl rand -base64 32`) or --server-key-file")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Store{log: cfg.Logger, now: cfg.Now, root: cfg.ServerKey, keys: map[dataKeyID]agentkeys.Key{}}
+	s.pepper = derive(cfg.ServerKey, "agentkeys token pepper")
+	var err error
+	switch {
+	case strings.HasPrefix(cfg.DatabaseURL, "postgres://") || strings.HasPrefix(cfg.DatabaseURL, "postgresql://"):
+		s.dialect = pgDialect
+		s.location = redactURL(cfg.DatabaseURL)
+		s.db, err = sql.Open("pgx", cfg.DatabaseURL)
+		if err != nil {
+			return nil, agentkeys.Errorf(agentkeys.EINVALID, "--database-url is not a valid PostgreSQL URL")
+		}
+		n := cfg.MaxOpenConns
+		if n <= 0 {
+			n = 32
+		}
+		s.db.SetMaxOpenConns(n)
+		s.db.SetMaxIdleConns(n)
+		s.db.SetConnMaxIdleTime(5 * time.Minute)
+	case cfg.DatabaseURL != "":
+		return nil, agentkeys.Errorf(agentkeys.EINVALID, "--database-url must start with postgres:// (leave it empty for SQLite in the data directory)")
+	default:
+		s.dialect = sqliteDialect
+		if s.db, s.location, err = openSQLite(cfg.DataDir, cfg.MaxOpenConns); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.start(ctx); err != nil {
+		s.db.Close()
+		return nil, err
+	}
+	s.cache = newRouteCache()
+	s.audit = newAuditWriter(s)
+	return s, nil
+}
+
+func (s *Store) start(ctx context.Context) error {
+	pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := s.db.PingContext(pctx); err != nil {
+		return agentkeys.Errorf(agentkeys.EUNAVAILABLE, "cannot reach the %s database at %s: %s", s.dialect.name, s.location, driverMessage(err))
+	}
+	// The key is checked before anything is written to an existing database.
+	if err := s.checkKey(ctx, false); err != nil {
+		return err
+	}
+	if err := s.migrate(ctx); err != nil {
+		return err
+	}
+	return s.checkKey(ctx, true)
+}
+
+// openSQLite creates the directory (0700) and the file (0600) before the
+// driver does, so the -wal and -shm files inherit 0600 whatever the umask.
+func openSQLite(dir string, maxConns int) (*sql.DB, string, error) {
+	if dir == "" {
+		return nil, "", agentkeys.Errorf(agentkeys.EINVALID, "no data directory: give --data-dir (or --database-url postgres://…)")
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, "", fmt.Errorf("data dir: %w", err)
+	}
+	if err := os.MkdirAll(abs, 0o700); err != nil {
+		return nil, "", agentkeys.Errorf(agentkeys.EUNAVAILABLE, "cannot create the data directory %s: %v", abs, err)
+	}
+	file := filepath.Join(abs, DBFileName)
+	if strings.ContainsAny(file, "?#") {
+		return nil, "", agentkeys.Errorf(agentkeys.EINVALID, "data directory %s contains '?' or '#': choose another", abs)
+	}
+	f, err := os.OpenFile(file, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, "", agentkeys.Errorf(agentkeys.EUNAVAILABLE, "cannot create %s: %v", file, err)
+	}
+	f.Close()
+	// Every pragma is in the DSN: db.Exec("PRAGMA …") reaches one pooled
+	// connection only. _txlock=immediate takes the write lock at BEGIN so
+	// busy_timeout applies to every writer.
+	db, err := sql.Open("sqlite", file+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(ON)"+
+		"&_pragma=synchronous(NORMAL)&_txlock=immediate")
+	if err != nil {
+		return nil, "", fmt.Errorf("open %s: %w", file, err)
+	}
+	if maxConns <= 0 {
+		maxConns = 8
+	}
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns)
+	db.SetConnMaxIdleTime(0)
+	return db, file, nil
+}
+
+// redactURL drops the password from a database URL, for messages.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "the configured database"
+	}
+	if u.User != nil {
+		u.User = url.User(u.User.Username())
+	}
+	u.RawQuery = ""
+	return u.String()
+}
+
+// Close stops the audit writer (committing what is queued) and closes the
+// database. Calls after the first return the first result.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		var errs []error
+		if s.audit != nil {
+			errs = append(errs, s.audit.close())
+		}
+		errs = append(errs, s.db.Close())
+		s.keysMu.Lock()
+		for k := range s.keys {
+			s.keys[k] = agentkeys.Key{}
+		}
+		s.keysMu.Unlock()
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
+}
+
+// Dialect is "sqlite" or "postgres".
+func (s *Store) Dialect() string { return s.dialect.name }
+
+// Location is the SQLite file's path or the PostgreSQL URL without its
+// password.
+func (s *Store) Location() string { return s.location }
+
+// DB returns the underlying pool (tests and benchmarks inspect rows).
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Ping checks that the database answers (for /readyz).
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	if err := s.db.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
+		return agentkeys.Errorf(agentkeys.EUNAVAILABLE, "the database does not answer")
+	}
+	return nil
+}
+
+func (s *Store) stamp() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+
+func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
+
+func nullTime(n sql.NullInt64) *time.Time {
+	if !n.Valid {
+		return nil
+	}
+	t := fromMicros(n.Int64)
+	return &t
+}
+
+// ---- migrations ----
+
+//go:embed migrations
+var migrationFS embed.FS
+
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+func (d dialect) loadMigrations() ([]migration, error) {
+	entries, err := fs.ReadDir(migrationFS, d.migrations)
+	if err != nil {
+		return nil, err
+	}
+	var out []migration
+	for _, e := range entries {
+		num, _, ok := strings.Cut(e.Name(), "_")
+		n, err := strconv.Atoi(num)
+		if !ok || err != nil || n <= 0 {
+			return nil, fmt.Errorf("migration %s: name must start with a number", e.Name())
+		}
+		b, err := migrationFS.ReadFile(path.Join(d.migrations, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, migration{version: n, name: e.Name(), sql: string(b)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
+	for i, m := range out {
+		if m.version != i+1 {
+			return nil, fmt.Errorf("migration %s: expected number %d", m.name, i+1)
+		}
+	}
+	return out, nil
+}
+
+// migrationLock is the pg_advisory_lock key serialising migrations of
+// replicas that start at once ("agentkeys" in ASCII, truncated).
+const migrationLock = 0x6167656e746b6579
+
+// migrate applies the missing migrations, each in its own transaction, on
+// one connection. PostgreSQL replicas take an advisory lock first; SQLite
+// transactions take the write lock at BEGIN. The applied set is re-read
+// under the lock, so no step runs twice.
+func (s *Store) migrate(ctx context.Context) error {
+	ms, err := s.dialect.loadMigrations()
+	if err != nil {
+		return err
+	}
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return s.storeErr("migrate", err)
+	}
+	defer conn.Close()
+	if s.dialect.name == "postgres" {
+		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, int64(migrationLock)); err != nil {
+			return s.storeErr("migrate: lock", err)
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, int64(migrationLock))
+	}
+	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+		return s.storeErr("migrate", err)
+	}
+	for _, m := range ms {
+		tx, err := conn.BeginTx(ctx, nil)
+		if err != nil {
+			return s.storeErr("migrate", err)
+		}
+		var newest int
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&newest); err != nil {
+			tx.Rollback()
+			return s.storeErr("migrate", err)
+		}
+		if newest > len(ms) {
+			tx.Rollback()
+			return agentkeys.Errorf(agentkeys.EUNAVAILABLE, "the database was written by a newer agentkeys (schema %d, this binary knows %d): upgrade agentkeys", newest, len(ms))
+		}
+		if newest >= m.version {
+			tx.Rollback()
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %s: %w", m.name, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`, m.version, s.stamp().UnixMicro()); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %s: %w", m.name, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return s.storeErr("migrate", err)
+		}
+		s.log.Info("database migrated", "dialect", s.dialect.name, "migration", m.name)
+	}
+	return nil
+}
+
+// ---- transactions and errors ----
+
+// querier is what *sql.DB, *sql.Tx and *sql.Conn share.
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// withTx runs fn in a transaction, committing when it returns nil.
+func (s *Store) withTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return s.storeErr("begin transaction", err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return s.storeErr("commit", err)
+	}
+	return nil
+}
+
+// storeErr translates a driver error at the store boundary: *agentkeys.Error
+// and context errors pass through; a busy or conflicting database becomes
+// EUNAVAILABLE; anything else is wrapped (ErrorCode reports EINTERNAL and
+// ErrorMessage hides the text).
+func (s *Store) storeErr(what string, err error) error {
+	var ae *agentkeys.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ae):
+		return err
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	case s.dialect.isBusy(err):
+		return agentkeys.Errorf(agentkeys.EUNAVAILABLE, "the database is busy: try again")
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+func sqliteUnique(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		c := se.Code()
+		return c == sqlite3.SQLITE_CONSTRAINT_UNIQUE || c == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	return false
+}
+
+func sqliteBusy(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		c := se.Code() & 0xff
+		return c == sqlite3.SQLITE_BUSY || c == sqlite3.SQLITE_LOCKED
+	}
+	return false
+}
+
+func pgUnique(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
+}
+
+func pgBusy(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01" || pe.Code == "55P03")
+}
+
+// driverMessage is a driver error's text without anything that could be a
+// password (pgx never prints one; SQLite errors name files).
+func driverMessage(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Message
+	}
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return "connection failed"
+	}
+	msg := err.Error()
+	if len(msg) > 200 {
+		msg = msg[:200]
+	}
+	return msg
+}

@@ -1,0 +1,241 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"net/http"
+	"net/mail"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/agentkeys/agentkeys"
+)
+
+// PlanUnlimited is the plan of every workspace until plans and billing
+// exist: no limits (Limits are all 0).
+const PlanUnlimited = "unlimited"
+
+// RoleOwner is the role of the user who created a workspace.
+const RoleOwner = "owner"
+
+// NewWorkspace is what creating a workspace takes.
+type NewWorkspace struct {
+	Email string
+	// Password is required for sign-up (RequirePassword); the server host's
+	// create-workspace command makes an owner without one.
+	Password        string
+	RequirePassword bool
+	Name            string
+}
+
+// CreatedWorkspace is a new workspace and its ak_ws_ key, returned once
+// (only its HMAC is stored).
+type CreatedWorkspace struct {
+	ID     string
+	Name   string
+	Email  string
+	APIKey string
+}
+
+// Password length bounds for sign-up.
+const (
+	MinPasswordLen = 8
+	MaxPasswordLen = 1024
+)
+
+// CreateWorkspace creates a workspace, its owner (a new user, or the
+// existing user with that email when no password is required), its data key
+// and its first workspace key. Returns EINVALID for a bad email, password or
+// name and ECONFLICT when sign-up names an email that has an account;
+// nothing is written then.
+func (s *Store) CreateWorkspace(ctx context.Context, in NewWorkspace) (*CreatedWorkspace, error) {
+	email := strings.ToLower(strings.TrimSpace(in.Email))
+	if a, err := mail.ParseAddress(email); err != nil || a.Address != email || len(email) > 254 {
+		return nil, agentkeys.Errorf(agentkeys.EINVALID, "email must be a plain address such as you@example.com")
+	}
+	if in.RequirePassword || in.Password != "" {
+		if n := len([]rune(in.Password)); n < MinPasswordLen || len(in.Password) > MaxPasswordLen {
+			return nil, agentkeys.Errorf(agentkeys.EINVALID, "password must be %d to %d characters long", MinPasswordLen, MaxPasswordLen)
+		}
+	}
+	name, err := agentkeys.ValidateName("workspace", in.Name)
+	if err != nil {
+		return nil, err
+	}
+	pwHash := ""
+	if in.Password != "" {
+		if pwHash, err = hashPassword(in.Password); err != nil {
+			return nil, err
+		}
+	}
+	out := &CreatedWorkspace{ID: agentkeys.NewID("ws"), Name: name, Email: email, APIKey: agentkeys.NewWorkspaceKey()}
+	dataKey, err := agentkeys.NewKey()
+	if err != nil {
+		return nil, err
+	}
+	wrapped, err := agentkeys.WrapKey(s.root, dataKey, agentkeys.DataKeyAAD(out.ID, 1))
+	clear(dataKey[:])
+	if err != nil {
+		return nil, err
+	}
+	now := s.stamp().UnixMicro()
+	err = s.withTx(ctx, func(tx *sql.Tx) error {
+		var userID string
+		err := tx.QueryRowContext(ctx, `SELECT id FROM users WHERE email = $1`, email).Scan(&userID)
+		switch {
+		case err == nil && in.RequirePassword:
+			return agentkeys.Errorf(agentkeys.ECONFLICT, "an account with this email already exists")
+		case errors.Is(err, sql.ErrNoRows):
+			userID = agentkeys.NewID("user")
+			_, err = tx.ExecContext(ctx, `INSERT INTO users (id, email, password_hash, created_at) VALUES ($1, $2, $3, $4)`,
+				userID, email, pwHash, now)
+			if s.dialect.isUnique(err) {
+				return agentkeys.Errorf(agentkeys.ECONFLICT, "an account with this email already exists")
+			}
+			if err != nil {
+				return err
+			}
+		case err != nil:
+			return err
+		}
+		stmts := []struct {
+			q    string
+			args []any
+		}{
+			{`INSERT INTO workspaces (id, name, plan, revision, audit_seq, created_at) VALUES ($1, $2, $3, 0, 0, $4)`,
+				[]any{out.ID, name, PlanUnlimited, now}},
+			{`INSERT INTO members (workspace_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)`,
+				[]any{out.ID, userID, RoleOwner, now}},
+			{`INSERT INTO data_keys (workspace_id, version, wrapped, created_at) VALUES ($1, 1, $2, $3)`,
+				[]any{out.ID, wrapped, now}},
+			{`INSERT INTO workspace_keys (key_hash, workspace_id, created_at) VALUES ($1, $2, $3)`,
+				[]any{s.hashToken(out.APIKey), out.ID, now}},
+		}
+		for _, st := range stmts {
+			if _, err := tx.ExecContext(ctx, st.q, st.args...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, s.storeErr("create workspace", err)
+	}
+	s.log.Info("workspace created", "workspace", out.ID)
+	return out, nil
+}
+
+// AuthenticateKey returns the id of the workspace whose ak_ws_ key this is.
+// Returns EUNAUTHORIZED for anything else.
+func (s *Store) AuthenticateKey(ctx context.Context, key string) (string, error) {
+	if !agentkeys.IsWorkspaceKey(key) {
+		return "", agentkeys.Errorf(agentkeys.EUNAUTHORIZED, "invalid API key: send Authorization: Bearer ak_ws_…")
+	}
+	var wsID string
+	err := s.db.QueryRowContext(ctx, `SELECT workspace_id FROM workspace_keys WHERE key_hash = $1`, s.hashToken(key)).Scan(&wsID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", agentkeys.Errorf(agentkeys.EUNAUTHORIZED, "invalid API key")
+	}
+	if err != nil {
+		return "", s.storeErr("authenticate", err)
+	}
+	return wsID, nil
+}
+
+// Workspace is one workspace seen through the store: it implements
+// agentkeys.Vault (every call scoped to the workspace) and
+// agentkeys.ProxyBackend (tokens of this workspace only; RouteByName with the
+// authority of whoever holds the view, i.e. the workspace key's holder).
+type Workspace struct {
+	s  *Store
+	id string
+
+	mu       sync.RWMutex
+	proxier  Proxier
+	location string
+}
+
+// Proxier makes one proxied request; proxy.Handler implements it.
+type Proxier interface {
+	Do(ctx context.Context, req *agentkeys.ProxyRequest) (*http.Response, error)
+}
+
+var (
+	_ agentkeys.Vault        = (*Workspace)(nil)
+	_ agentkeys.ProxyBackend = (*Workspace)(nil)
+)
+
+// Workspace returns the view of workspace id. It does not check that the
+// workspace exists: calls on an unknown one find nothing (Status returns
+// ENOTFOUND).
+func (s *Store) Workspace(id string) *Workspace { return &Workspace{s: s, id: id, location: s.location} }
+
+// ID is the workspace's id.
+func (w *Workspace) ID() string { return w.id }
+
+// UseProxy wires Proxy to p (a proxy.Handler built on this view).
+func (w *Workspace) UseProxy(p Proxier) {
+	w.mu.Lock()
+	w.proxier = p
+	w.mu.Unlock()
+}
+
+// SetLocation sets what Status reports as Location (the server's URL).
+func (w *Workspace) SetLocation(loc string) {
+	w.mu.Lock()
+	w.location = loc
+	w.mu.Unlock()
+}
+
+// Proxy implements agentkeys.Vault through the Proxier given to UseProxy.
+// Returns EUNAVAILABLE before UseProxy is called.
+func (w *Workspace) Proxy(ctx context.Context, req *agentkeys.ProxyRequest) (*http.Response, error) {
+	w.mu.RLock()
+	p := w.proxier
+	w.mu.RUnlock()
+	if p == nil {
+		return nil, agentkeys.Errorf(agentkeys.EUNAVAILABLE, "no proxy is wired to this workspace view")
+	}
+	return p.Do(ctx, req)
+}
+
+// Status implements agentkeys.Vault: mode "remote", plan and limits (0:
+// unlimited), counts, and forwarded requests since the first of the month
+// (UTC). Returns ENOTFOUND for an unknown workspace.
+func (w *Workspace) Status(ctx context.Context) (*agentkeys.WorkspaceStatus, error) {
+	now := w.s.now().UTC()
+	month := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC).UnixMicro()
+	w.mu.RLock()
+	st := &agentkeys.WorkspaceStatus{ID: w.id, Mode: agentkeys.ModeRemote, Location: w.location}
+	w.mu.RUnlock()
+	err := w.s.db.QueryRowContext(ctx, `SELECT name, plan,
+		(SELECT COUNT(*) FROM credentials WHERE workspace_id = $1),
+		(SELECT COUNT(*) FROM agents WHERE workspace_id = $1),
+		(SELECT COUNT(*) FROM audit_events WHERE workspace_id = $1 AND time >= $2 AND decision <> $3)
+		FROM workspaces WHERE id = $1`, w.id, month, agentkeys.DecisionDenied).
+		Scan(&st.Name, &st.Plan, &st.Usage.Credentials, &st.Usage.Agents, &st.Usage.RequestsThisMonth)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, agentkeys.Errorf(agentkeys.ENOTFOUND, "no workspace %s", w.id)
+	}
+	if err != nil {
+		return nil, w.s.storeErr("status", err)
+	}
+	return st, nil
+}
+
+// write runs fn in a transaction that also bumps the workspace's revision,
+// so every replica's route cache (this one's included) notices the change
+// on its next request.
+func (w *Workspace) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	err := w.s.withTx(ctx, func(tx *sql.Tx) error {
+		// The workspace row is locked first, as the audit writer does, so the
+		// two never wait on each other in opposite orders (PostgreSQL).
+		if _, err := tx.ExecContext(ctx, `UPDATE workspaces SET revision = revision + 1 WHERE id = $1`, w.id); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
+	return err
+}
