@@ -10,6 +10,7 @@ import (
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
@@ -54,6 +55,10 @@ func runTUI(ctx context.Context, f *Factory) error {
 	if fd, ok := ios.ErrOut.(interface{ Fd() uintptr }); ok && term.IsTerminal(int(fd.Fd())) {
 		opts.Clipboard = ios.ErrOut
 	}
+	// Ask the terminal for its background colour now, before Bubble Tea reads
+	// stdin: the styles' adaptive colours need it, and the answer must not
+	// arrive as keystrokes.
+	lipgloss.HasDarkBackground()
 	p := tea.NewProgram(tui.New(v, opts),
 		tea.WithContext(ctx),
 		tea.WithAltScreen(),

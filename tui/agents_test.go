@@ -15,6 +15,8 @@ import (
 var tokenRE = regexp.MustCompile(`pxr_[0-9A-Za-z]+`)
 
 func TestAgents_CreateAssignTokenShownOnce(t *testing.T) {
+	t.Setenv("TMUX", "") // the plain OSC 52 sequence, not a multiplexer's wrapping
+	t.Setenv("TERM", "xterm-256color")
 	v := mustOpenVault(t)
 	mustCreateCredential(t, v, "Resend Production", agentkeys.APIKey, nil, agentkeys.Secret{Value: "re_CANARY"})
 	mustCreateCredential(t, v, "Stripe", agentkeys.APIKey, nil, agentkeys.Secret{Value: "sk_CANARY"})
