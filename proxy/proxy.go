@@ -113,10 +113,13 @@ type exchange struct {
 	route  *agentkeys.Route
 	target *url.URL
 	method string
-	secret *agentkeys.Secret
-	body   *limitedBody
-	w      *countingWriter
-	begun  bool // BeginAudit succeeded: EndAudit must follow
+	// rawTarget is X-Target-Url after the IDNA step, for attributing
+	// refusals that come before (or from) the destination check.
+	rawTarget string
+	secret    *agentkeys.Secret
+	body      *limitedBody
+	w         *countingWriter
+	begun     bool // BeginAudit succeeded: EndAudit must follow
 	// Set by the ReverseProxy callbacks (same goroutine as serve).
 	failure   *agentkeys.Error // answer the proxy made after forwarding failed
 	streamErr error            // the upstream body broke mid-stream
@@ -151,13 +154,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, auth authority) 
 	}
 	x.ev.Method = x.method
 	rawTarget, nerr := normalizeTarget(r.Header.Get(agentkeys.HeaderTargetURL))
-	if nerr == nil {
-		// Best effort, so refused requests are attributed too; the checked
-		// URL replaces it below.
-		if u, err := agentkeys.ParseTarget(rawTarget); err == nil {
-			x.ev.Host, x.ev.Path = u.Host, auditPath(u)
-		}
-	}
+	x.rawTarget = rawTarget
 
 	route, err := h.resolve(r, auth)
 	if err != nil {
@@ -304,6 +301,13 @@ func (x *exchange) refuse(ctx context.Context, err error, decision string) {
 	e := asError(err)
 	status := agentkeys.StatusForCode(e.Code)
 	x.ev.Status, x.ev.Decision, x.ev.Code = status, decision, e.Code
+	if x.target == nil {
+		// Best effort, so requests refused before the destination check
+		// (or by it) still name the host and path they were aimed at.
+		if u, err := agentkeys.ParseTarget(x.rawTarget); err == nil {
+			x.ev.Host, x.ev.Path = u.Host, auditPath(u)
+		}
+	}
 	if !x.begun {
 		if aerr := x.h.backend.BeginAudit(ctx, x.ev); aerr != nil {
 			x.h.log.LogAttrs(ctx, slog.LevelError, "proxy: audit write failed for a refused request",

@@ -214,6 +214,9 @@ func TestProxy_Errors(t *testing.T) {
 			if tt.attributed && row.CredentialID != c.ID {
 				t.Errorf("audit row not attributed to the credential: %+v", row)
 			}
+			if tt.name == "EvilHost" && (row.Host != "evil.example.net" || row.Path != "/steal") {
+				t.Errorf("refused row names %q %q, want the host and path aimed at", row.Host, row.Path)
+			}
 		})
 	}
 }

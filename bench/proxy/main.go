@@ -61,6 +61,9 @@ func main() {
 		case "serve-agentkeys":
 			serveAgentkeys(os.Args[2])
 			return
+		case "serve-memory":
+			serveMemory(os.Args[2], os.Args[3])
+			return
 		}
 	}
 	dur := flag.Duration("d", 4*time.Second, "measuring time per target and concurrency")
@@ -68,8 +71,9 @@ func main() {
 	streamSize := flag.Int64("stream", 1<<30, "size of the streamed response for the RSS measurement")
 	bin := flag.String("bin", "", "agentkeys binary to run `up` with (default: build ./cmd/agentkeys)")
 	inproc := flag.Bool("inproc", false, "serve agentkeys from this program (localvault + proxy.New) instead of `agentkeys up`")
+	memory := flag.Bool("memory", true, "also measure proxy.New over an in-memory vault (no SQLite, no audit writes): the proxy code's own cost")
 	flag.Parse()
-	if err := run(*dur, *concs, *streamSize, *bin, *inproc); err != nil {
+	if err := run(*dur, *concs, *streamSize, *bin, *inproc, *memory); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -82,7 +86,7 @@ type target struct {
 	pid  int // the proxy process measured for CPU and RSS; 0 for direct
 }
 
-func run(dur time.Duration, concList string, streamSize int64, bin string, inproc bool) error {
+func run(dur time.Duration, concList string, streamSize int64, bin string, inproc, memory bool) error {
 	var concs []int
 	for _, s := range strings.Split(concList, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -176,10 +180,26 @@ func run(dur time.Duration, concList string, streamSize int64, bin string, inpro
 		return err
 	}
 	defer ak.stop()
-	for _, p := range []struct {
+	procs := []struct {
 		proc *proc
 		addr string
-	}{{bare, barePort}, {ak, akPort}} {
+	}{{bare, barePort}, {ak, akPort}}
+	var memPort string
+	var mem *proc
+	if memory {
+		if memPort, err = freePort(); err != nil {
+			return err
+		}
+		if mem, err = startProc(exec.Command(self, "serve-memory", memPort, upLn.Addr().String()), nil); err != nil {
+			return err
+		}
+		defer mem.stop()
+		procs = append(procs, struct {
+			proc *proc
+			addr string
+		}{mem, memPort})
+	}
+	for _, p := range procs {
 		if err := waitListening(p.addr, p.proc); err != nil {
 			return err
 		}
@@ -192,6 +212,12 @@ func run(dur time.Duration, concList string, streamSize int64, bin string, inpro
 			"Authorization":           {"Bearer " + token},
 			agentkeys.HeaderTargetURL: {upURL + "/emails"},
 		}},
+	}
+	if memory {
+		targets = append(targets, target{name: "proxy, memory vault", url: "http://" + memPort + "/v1/proxy", pid: mem.cmd.Process.Pid, hdr: http.Header{
+			"Authorization":           {"Bearer " + memToken},
+			agentkeys.HeaderTargetURL: {upURL + "/emails"},
+		}})
 	}
 	// Check every target answers correctly before measuring.
 	for _, t := range targets {
@@ -207,7 +233,7 @@ func run(dur time.Duration, concList string, streamSize int64, bin string, inpro
 	// Streaming first, so the proxy's VmHWM is the streaming peak.
 	var akPeak float64
 	fmt.Printf("streaming a %d MiB response through the proxy:\n", streamSize>>20)
-	for _, t := range targets[1:] {
+	for _, t := range targets[1:3] {
 		st := t
 		if t.name == "agentkeys" {
 			st.hdr = http.Header{"Authorization": t.hdr["Authorization"], agentkeys.HeaderTargetURL: {fmt.Sprintf("%s/big?n=%d", upURL, streamSize)}}
@@ -226,7 +252,7 @@ func run(dur time.Duration, concList string, streamSize int64, bin string, inpro
 	fmt.Println()
 
 	results := map[string]map[int]result{}
-	fmt.Printf("%-18s %5s %10s %9s %9s %12s\n", "target", "conc", "req/s", "p50 ms", "p99 ms", "proxy CPU/req")
+	fmt.Printf("%-20s %5s %10s %9s %9s %12s\n", "target", "conc", "req/s", "p50 ms", "p99 ms", "proxy CPU/req")
 	for _, c := range concs {
 		for _, t := range targets {
 			r, err := load(t, c, dur)
@@ -241,7 +267,7 @@ func run(dur time.Duration, concList string, streamSize int64, bin string, inpro
 			if t.pid != 0 {
 				cpu = fmt.Sprintf("%.0f µs", r.cpuPerReq)
 			}
-			fmt.Printf("%-18s %5d %10.0f %9.3f %9.3f %12s\n", t.name, c, r.rps, ms(r.p50), ms(r.p99), cpu)
+			fmt.Printf("%-20s %5d %10.0f %9.3f %9.3f %12s\n", t.name, c, r.rps, ms(r.p50), ms(r.p99), cpu)
 		}
 	}
 	fmt.Println()
@@ -251,6 +277,9 @@ func run(dur time.Duration, concList string, streamSize int64, bin string, inpro
 		line := fmt.Sprintf("  c=%-3d agentkeys/bare throughput %.2f×, agentkeys/direct %.2f×, bare/direct %.2f×; p50 added over direct: agentkeys %+.3f ms, bare %+.3f ms",
 			c, ak.rps/b.rps, ak.rps/d.rps, b.rps/d.rps, ms(ak.p50-d.p50), ms(b.p50-d.p50))
 		fmt.Println(line)
+		if m, ok := results["proxy, memory vault"][c]; ok {
+			fmt.Printf("        proxy code alone (memory vault)/bare %.2f×; the local vault's share (auth, audit rows) is the rest\n", m.rps/b.rps)
+		}
 	}
 	if ak, b := results["agentkeys"][64], results["bare ReverseProxy"][64]; b.rps > 0 {
 		fmt.Printf("  target: agentkeys ≥ 0.8× bare at c=64: %.2f× %s\n", ak.rps/b.rps, verdict(ak.rps/b.rps >= 0.8))
@@ -338,6 +367,78 @@ func serveBare(addr, upstream string) {
 	}
 }
 
+// memToken is the proxy token the in-memory vault accepts.
+var memToken = "pxr_" + strings.Repeat("b", 43)
+
+// memVault is an agentkeys.ProxyBackend held in memory with audit writes
+// that cost nothing: what the proxy code costs without SQLite.
+type memVault struct {
+	route  agentkeys.Route
+	secret agentkeys.Secret
+	rows   atomic.Int64
+}
+
+func (m *memVault) Authorize(_ context.Context, token, _ string) (*agentkeys.Route, error) {
+	if !agentkeys.EqualHash(agentkeys.HashToken(token), agentkeys.HashToken(memToken)) {
+		return nil, agentkeys.Errorf(agentkeys.EUNAUTHORIZED, "invalid token")
+	}
+	r := m.route
+	return &r, nil
+}
+
+func (m *memVault) RouteByName(context.Context, string) (*agentkeys.Route, error) {
+	r := m.route
+	return &r, nil
+}
+
+func (m *memVault) OpenSecret(context.Context, *agentkeys.Route) (*agentkeys.Secret, error) {
+	s := m.secret
+	return &s, nil
+}
+
+func (m *memVault) BeginAudit(context.Context, *agentkeys.AuditEvent) error {
+	m.rows.Add(1)
+	return nil
+}
+func (m *memVault) EndAudit(context.Context, *agentkeys.AuditEvent) { m.rows.Add(1) }
+
+func serveMemory(addr, upstreamHost string) {
+	v := &memVault{
+		route:  agentkeys.Route{WorkspaceID: "ws_bench", AgentID: "agent_bench", AgentName: "bench", Credential: &agentkeys.Credential{ID: "cred_bench", Name: "Bench API", Type: agentkeys.APIKey, AllowedHosts: []string{upstreamHost}}},
+		secret: agentkeys.Secret{Value: "re_bench_secret_value"},
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/v1/proxy", proxy.LoopbackOnly(proxy.New(v, proxy.Config{})))
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10}
+	profile(srv)
+	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		fmt.Fprintln(os.Stderr, "memory proxy:", err)
+		os.Exit(1)
+	}
+}
+
+// profile writes a CPU profile of this proxy process to $BENCH_CPUPROFILE
+// (with the process's role appended), stopped when the benchmark ends the
+// process (SIGTERM).
+func profile(srv *http.Server) {
+	file := os.Getenv("BENCH_CPUPROFILE")
+	if file == "" {
+		return
+	}
+	f, err := os.Create(file + "." + os.Args[1])
+	if err != nil || pprof.StartCPUProfile(f) != nil {
+		return
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM)
+	go func() {
+		<-sig
+		pprof.StopCPUProfile()
+		f.Close()
+		srv.Close()
+	}()
+}
+
 type pool struct{}
 
 var bufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
@@ -361,21 +462,7 @@ func serveAgentkeys(addr string) {
 	mux.Handle("/v1/proxy", proxy.LoopbackOnly(h))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10}
-	// BENCH_CPUPROFILE=file writes a CPU profile of the proxy process,
-	// stopped when the benchmark ends it (SIGTERM).
-	if file := os.Getenv("BENCH_CPUPROFILE"); file != "" {
-		f, err := os.Create(file)
-		if err == nil && pprof.StartCPUProfile(f) == nil {
-			sig := make(chan os.Signal, 1)
-			signal.Notify(sig, syscall.SIGTERM)
-			go func() {
-				<-sig
-				pprof.StopCPUProfile()
-				f.Close()
-				srv.Close()
-			}()
-		}
-	}
+	profile(srv)
 	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		fmt.Fprintln(os.Stderr, "agentkeys proxy:", err)
 		os.Exit(1)
