@@ -11,7 +11,16 @@
 // never follows redirects and never uses an inherited HTTP(S)_PROXY) → stream
 // the answer back → complete the audit row with status, bytes and duration.
 //
-// Every answer carries X-Agentkeys-Request-Id; answers the proxy made itself
+// Audit: every request, allowed or refused, is recorded. A forwarded request's
+// row is written with Backend.BeginAudit (decision "pending") before anything
+// is decrypted or forwarded — if that fails the agent gets 503 UNAVAILABLE and
+// nothing is sent — and completed with Backend.EndAudit (status, bytes in and
+// out, duration, decision allowed/error and code) when the response stream
+// ends. A refused request's row is written with its final status before the
+// refusal is sent. Rows hold the method, host and path (never the query
+// string), never a header value or body.
+//
+// Every answer carries X-Agentkeys-Request-Id (the audit row's RequestID); answers the proxy made itself
 // also carry X-Agentkeys-Error and a JSON body {"error","code","status"}. No
 // response, log line or audit row ever holds a credential value: transport
 // errors are classified, never printed (a *url.Error prints the outbound URL,

@@ -190,7 +190,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, auth authority) 
 	// Fail closed: nothing is forwarded unless the row is durable.
 	if err := h.backend.BeginAudit(r.Context(), x.ev); err != nil {
 		h.log.LogAttrs(r.Context(), slog.LevelError, "proxy: audit write failed; request refused",
-			slog.String("request_id", reqID), slog.String("error", agentkeys.ErrorMessage(err)))
+			slog.String("request_id", reqID), slog.String("error", err.Error())) // an audit event holds no secret
 		x.refuse(r.Context(), agentkeys.Errorf(agentkeys.EUNAVAILABLE,
 			"the audit log cannot be written, so the request was not forwarded: check the vault's disk and try again"),
 			agentkeys.DecisionDenied)
@@ -311,7 +311,7 @@ func (x *exchange) refuse(ctx context.Context, err error, decision string) {
 	if !x.begun {
 		if aerr := x.h.backend.BeginAudit(ctx, x.ev); aerr != nil {
 			x.h.log.LogAttrs(ctx, slog.LevelError, "proxy: audit write failed for a refused request",
-				slog.String("request_id", x.ev.RequestID), slog.String("error", agentkeys.ErrorMessage(aerr)))
+				slog.String("request_id", x.ev.RequestID), slog.String("error", aerr.Error()))
 		} else {
 			x.begun = true
 		}
