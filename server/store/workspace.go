@@ -170,7 +170,9 @@ var (
 // Workspace returns the view of workspace id. It does not check that the
 // workspace exists: calls on an unknown one find nothing (Status returns
 // ENOTFOUND).
-func (s *Store) Workspace(id string) *Workspace { return &Workspace{s: s, id: id, location: s.location} }
+func (s *Store) Workspace(id string) *Workspace {
+	return &Workspace{s: s, id: id, location: s.location}
+}
 
 // ID is the workspace's id.
 func (w *Workspace) ID() string { return w.id }
