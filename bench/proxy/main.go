@@ -228,7 +228,7 @@ func run(dur time.Duration, concList string, streamSize int64, bin string, inpro
 
 	fmt.Printf("agentkeys proxy benchmark — %s, %d CPUs (%s), %s\n", cpuModel(), runtime.NumCPU(), runtime.GOARCH, runtime.Version())
 	fmt.Printf("agentkeys served by: %s\n", how)
-	fmt.Printf("keep-alive clients, %s per run, loopback upstream answering %d bytes of JSON\n\n", dur, len(body))
+	fmt.Printf("keep-alive clients, %s per target and concurrency (in 4 interleaved rounds), loopback upstream answering %d bytes of JSON\n\n", dur, len(body))
 
 	// Streaming first, so the proxy's VmHWM is the streaming peak.
 	var akPeak float64
@@ -253,21 +253,34 @@ func run(dur time.Duration, concList string, streamSize int64, bin string, inpro
 
 	results := map[string]map[int]result{}
 	fmt.Printf("%-20s %5s %10s %9s %9s %12s\n", "target", "conc", "req/s", "p50 ms", "p99 ms", "proxy CPU/req")
+	// Targets take turns in short rounds, so a neighbour's burst of load on
+	// a shared machine hits them all alike.
+	const rounds = 4
 	for _, c := range concs {
-		for _, t := range targets {
-			r, err := load(t, c, dur)
+		loaders := make([]*loader, len(targets))
+		for i, t := range targets {
+			loaders[i] = newLoader(t, c)
+			loaders[i].round(300*time.Millisecond, false)
+		}
+		for range rounds {
+			for _, l := range loaders {
+				l.round(dur/rounds, true)
+			}
+		}
+		for _, l := range loaders {
+			r, err := l.result()
 			if err != nil {
-				return fmt.Errorf("%s c=%d: %w", t.name, c, err)
+				return fmt.Errorf("%s c=%d: %w", l.t.name, c, err)
 			}
-			if results[t.name] == nil {
-				results[t.name] = map[int]result{}
+			if results[l.t.name] == nil {
+				results[l.t.name] = map[int]result{}
 			}
-			results[t.name][c] = r
+			results[l.t.name][c] = r
 			cpu := "-"
-			if t.pid != 0 {
+			if l.t.pid != 0 {
 				cpu = fmt.Sprintf("%.0f µs", r.cpuPerReq)
 			}
-			fmt.Printf("%-20s %5d %10.0f %9.3f %9.3f %12s\n", t.name, c, r.rps, ms(r.p50), ms(r.p99), cpu)
+			fmt.Printf("%-20s %5d %10.0f %9.3f %9.3f %12s\n", l.t.name, c, r.rps, ms(r.p50), ms(r.p99), cpu)
 		}
 	}
 	fmt.Println()
@@ -558,68 +571,82 @@ type result struct {
 	cpuPerReq float64 // µs of the proxy process's CPU per request
 }
 
-// load runs conc keep-alive clients for dur (after a short warm-up).
-func load(t target, conc int, dur time.Duration) (result, error) {
-	client := newClient(conc)
-	defer client.CloseIdleConnections()
-	var failed atomic.Int64
-	var firstErr atomic.Value
-	runFor := func(d time.Duration, record bool) ([][]time.Duration, int64) {
-		lat := make([][]time.Duration, conc)
-		var n atomic.Int64
-		stop := time.Now().Add(d)
-		var wg sync.WaitGroup
-		for i := 0; i < conc; i++ {
-			wg.Add(1)
-			go func(i int) {
-				defer wg.Done()
-				for time.Now().Before(stop) {
-					req := newReq(t)
-					start := time.Now()
-					resp, err := client.Do(req)
-					if err == nil {
-						_, err = io.Copy(io.Discard, resp.Body)
-						resp.Body.Close()
-						if err == nil && resp.StatusCode != 200 {
-							err = fmt.Errorf("status %d", resp.StatusCode)
-						}
-					}
-					if err != nil {
-						failed.Add(1)
-						firstErr.CompareAndSwap(nil, err.Error())
-						continue
-					}
-					if record {
-						lat[i] = append(lat[i], time.Since(start))
-					}
-					n.Add(1)
-				}
-			}(i)
-		}
-		wg.Wait()
-		return lat, n.Load()
-	}
-	runFor(300*time.Millisecond, false)
-	cpu0 := procCPU(t.pid)
+// loader drives conc keep-alive clients against one target and
+// accumulates what it measures over several rounds.
+type loader struct {
+	t        target
+	conc     int
+	client   *http.Client
+	lat      []time.Duration
+	n        int64
+	elapsed  time.Duration
+	cpu      time.Duration
+	failed   atomic.Int64
+	firstErr atomic.Value
+}
+
+func newLoader(t target, conc int) *loader {
+	return &loader{t: t, conc: conc, client: newClient(conc)}
+}
+
+// round runs the clients for d; with record false it only warms up.
+func (l *loader) round(d time.Duration, record bool) {
+	lat := make([][]time.Duration, l.conc)
+	var n atomic.Int64
+	cpu0 := procCPU(l.t.pid)
 	t0 := time.Now()
-	lat, n := runFor(dur, true)
-	elapsed := time.Since(t0)
-	cpu1 := procCPU(t.pid)
-	if f := failed.Load(); f > 0 {
-		return result{}, fmt.Errorf("%d requests failed (first: %v)", f, firstErr.Load())
+	stop := t0.Add(d)
+	var wg sync.WaitGroup
+	for i := 0; i < l.conc; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			for time.Now().Before(stop) {
+				req := newReq(l.t)
+				start := time.Now()
+				resp, err := l.client.Do(req)
+				if err == nil {
+					_, err = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if err == nil && resp.StatusCode != 200 {
+						err = fmt.Errorf("status %d", resp.StatusCode)
+					}
+				}
+				if err != nil {
+					l.failed.Add(1)
+					l.firstErr.CompareAndSwap(nil, err.Error())
+					continue
+				}
+				lat[i] = append(lat[i], time.Since(start))
+				n.Add(1)
+			}
+		}(i)
 	}
-	all := slices.Concat(lat...)
-	slices.Sort(all)
-	if len(all) == 0 {
+	wg.Wait()
+	if record {
+		l.elapsed += time.Since(t0)
+		l.cpu += procCPU(l.t.pid) - cpu0
+		l.n += n.Load()
+		l.lat = append(l.lat, slices.Concat(lat...)...)
+	}
+}
+
+func (l *loader) result() (result, error) {
+	defer l.client.CloseIdleConnections()
+	if f := l.failed.Load(); f > 0 {
+		return result{}, fmt.Errorf("%d requests failed (first: %v)", f, l.firstErr.Load())
+	}
+	if len(l.lat) == 0 {
 		return result{}, errors.New("no requests completed")
 	}
+	slices.Sort(l.lat)
 	r := result{
-		rps: float64(n) / elapsed.Seconds(),
-		p50: all[len(all)/2],
-		p99: all[len(all)*99/100],
+		rps: float64(l.n) / l.elapsed.Seconds(),
+		p50: l.lat[len(l.lat)/2],
+		p99: l.lat[len(l.lat)*99/100],
 	}
-	if t.pid != 0 && n > 0 {
-		r.cpuPerReq = float64((cpu1 - cpu0).Microseconds()) / float64(n)
+	if l.t.pid != 0 {
+		r.cpuPerReq = float64(l.cpu.Microseconds()) / float64(l.n)
 	}
 	return r, nil
 }
