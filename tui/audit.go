@@ -308,7 +308,7 @@ func (s *auditScreen) handleKey(msg tea.KeyMsg) tea.Cmd {
 	case auditFiltering:
 		switch {
 		case msg.Type == tea.KeyEsc:
-			s.mode = auditList
+			s.mode, s.err = auditList, ""
 			s.restoreInputs()
 			return nil
 		case msg.Type == tea.KeyEnter:
@@ -442,17 +442,9 @@ func (s *auditScreen) View() string {
 	}
 	b.WriteString(st.Title.Render("Audit") + "  " + st.Dim.Render(count) + "\n")
 	if s.mode == auditFiltering {
-		labels := []string{"Agent", "Credential", "Status"}
-		var parts []string
-		for i, in := range s.inputs {
-			l := st.Label
-			if i == s.focus {
-				l = st.FocusLabel
-			}
-			parts = append(parts, l.Render(labels[i])+" ["+in.View()+"]")
-		}
-		b.WriteString(truncate(strings.Join(parts, " "), s.width) + "\n")
-	} else if !s.filter.empty() {
+		return b.String() + s.filterView()
+	}
+	if !s.filter.empty() {
 		b.WriteString(st.Warning.Render(truncate("Filter: "+s.filter.String()+"  (x clears)", s.width)) + "\n")
 	} else {
 		b.WriteString(st.Dim.Render(truncate("Every proxied request, newest first. Header values and bodies are never recorded.", s.width)) + "\n")
@@ -494,4 +486,24 @@ func (s *auditScreen) detailView() string {
 	b.WriteString(row("Event", e.ID+st.Dim.Render("  seq "+strconv.FormatInt(e.Seq, 10))))
 	b.WriteString("\n" + st.Dim.Render("The query string, header values and bodies are never recorded."))
 	return st.Box.Render(wrap(b.String(), min(s.width-4, 96)))
+}
+
+// filterView is the filter form, one field a line.
+func (s *auditScreen) filterView() string {
+	st := s.st
+	var b strings.Builder
+	b.WriteString("\n" + st.Title.Render("Filter the audit log") + "\n\n")
+	labels := []string{"Agent", "Credential", "Status"}
+	for i, in := range s.inputs {
+		marker, l := "  ", st.Label
+		if i == s.focus {
+			marker, l = "› ", st.FocusLabel
+		}
+		b.WriteString(truncate(marker+l.Render(pad(labels[i], 12))+"["+in.View()+"]", s.width) + "\n")
+	}
+	b.WriteString("\n" + st.Dim.Render(wrap("Names match exactly (any case). Status: a code (404), a class (4xx), or allowed, denied, error, pending. Leave a field empty to match everything.", s.width)))
+	if s.err != "" {
+		b.WriteString("\n\n" + st.Error.Render(wrap("✗ "+s.err, s.width)))
+	}
+	return b.String()
 }

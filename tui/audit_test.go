@@ -42,12 +42,13 @@ func TestAudit_ListFilterDetail(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			d.tb = t
 			d.keys("f")
-			d.mustSee("Agent [", "Credential [", "Status [")
+			d.mustSee("Filter the audit log", "Agent       [", "Credential  [", "Status      [")
 			d.keys(tt.agent + "<tab>" + tt.cred + "<tab>" + tt.status + "<enter>")
 			if tt.err != "" {
-				d.mustSee(tt.err)
+				d.mustSee(tt.err, "Filter the audit log")
 				d.keys("<esc>")
 				d.mustSee("3 events")
+				d.mustNotSee(tt.err)
 				return
 			}
 			d.mustSee(append(tt.see, "Filter: ", "x clears")...)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,7 +23,10 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-var randomToken = regexp.MustCompile(`pxr_[0-9A-Za-z]+`)
+var (
+	randomToken = regexp.MustCompile(`pxr_[0-9A-Za-z]+`)
+	randomID    = regexp.MustCompile(`\b(evt|agent|cred|req)_[0-9a-z]+`)
+)
 
 // TestGolden renders each screen in a real Bubble Tea program at 80×24 and
 // 120×40 over a seeded vault and compares the final frame with
@@ -42,6 +46,8 @@ func TestGolden(t *testing.T) {
 		{"agents_assign", "ga", tui.ScreenAgents, "Assign a credential to deploy-script"},
 		{"agents_token", "ga\r", tui.ScreenAgents, "will not be shown again"},
 		{"audit", "", tui.ScreenAudit, "3 events"},
+		{"audit_detail", "\r", tui.ScreenAudit, "Decision"},
+		{"audit_filter", "fsupport-bot\t\t2xx", tui.ScreenAudit, "[2xx"},
 		{"status", "", tui.ScreenStatus, "running"},
 		{"help", "?", tui.ScreenCredentials, "previous screen"},
 	}
@@ -65,6 +71,8 @@ func TestGolden(t *testing.T) {
 					out.wait(t, "5 credentials")
 				} else if sc.start == tui.ScreenAgents {
 					out.wait(t, "3 agents")
+				} else if sc.start == tui.ScreenAudit {
+					out.wait(t, "3 events")
 				}
 				for _, r := range sc.keys {
 					switch r {
@@ -88,6 +96,12 @@ func TestGolden(t *testing.T) {
 				}
 				// The one secret a view may show is a new token; it is random.
 				view = randomToken.ReplaceAllString(view, "pxr_TOKEN")
+				// Ids are random too; keep their length so the layout shows.
+				view = randomID.ReplaceAllStringFunc(view, func(id string) string {
+					prefix, rest, _ := strings.Cut(id, "_")
+					return prefix + "_" + strings.Repeat("x", len(rest))
+				})
+				view = regexp.MustCompile(`seq \d+`).ReplaceAllString(view, "seq N")
 				teatest.RequireEqualOutput(t, []byte(view))
 			})
 		}
