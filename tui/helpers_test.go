@@ -76,6 +76,28 @@ func (okTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // by okTransport) and the fixed clock.
 func mustOpenVault(tb testing.TB) *localvault.Vault {
 	tb.Helper()
+	v, _ := mustOpenVaultConfig(tb)
+	return v
+}
+
+// reopen closes v (which flushes its queued audit writes) and opens the
+// same vault again: what a golden needs for settled data.
+func reopen(tb testing.TB, v *localvault.Vault, cfg localvault.Config) *localvault.Vault {
+	tb.Helper()
+	if err := v.Close(); err != nil {
+		tb.Fatalf("close vault: %v", err)
+	}
+	nv, err := localvault.Open(context.Background(), cfg)
+	if err != nil {
+		tb.Fatalf("reopen vault: %v", err)
+	}
+	tb.Cleanup(func() { nv.Close() })
+	nv.UseProxy(proxy.New(nv, proxy.Config{Transport: okTransport{}, Now: fixedNow}))
+	return nv
+}
+
+func mustOpenVaultConfig(tb testing.TB) (*localvault.Vault, localvault.Config) {
+	tb.Helper()
 	ctx := context.Background()
 	key := make([]byte, 32)
 	rand.Read(key)
@@ -94,7 +116,7 @@ func mustOpenVault(tb testing.TB) *localvault.Vault {
 	}
 	tb.Cleanup(func() { v.Close() })
 	v.UseProxy(proxy.New(v, proxy.Config{Transport: okTransport{}, Now: fixedNow}))
-	return v
+	return v, cfg
 }
 
 func mustCreateCredential(tb testing.TB, v agentkeys.Vault, name string, t agentkeys.CredentialType, hosts []string, s agentkeys.Secret) *agentkeys.Credential {
