@@ -9,15 +9,23 @@ import (
 	"github.com/agentkeys/agentkeys/server/store"
 )
 
-// TestReplicas: two servers on one PostgreSQL database. What is created
+// TestReplicas: two servers on one database (PostgreSQL, or one SQLite
+// file). What is created
 // through one is usable through the other at once; what is revoked,
 // deleted or changed through one is refused (or changed) by the other on
 // its very next request, although the other had the route cached.
 func TestReplicas(t *testing.T) {
-	dbURL := pgtest.Schema(t)
+	for _, db := range dbKinds() {
+		t.Run(db.name, func(t *testing.T) { testReplicas(t, db.url(t), t.TempDir()) })
+	}
+}
+
+// testReplicas runs two servers on one database: dbURL, or one SQLite file
+// in dir (two processes on one machine).
+func testReplicas(t *testing.T, dbURL, dir string) {
 	key := mustKey(t)
-	r1 := newTestServer(t, serverOpts{databaseURL: dbURL, key: key, allowLoopback: true})
-	r2 := newTestServer(t, serverOpts{databaseURL: dbURL, key: key, allowLoopback: true})
+	r1 := newTestServer(t, serverOpts{databaseURL: dbURL, dataDir: dir, key: key, allowLoopback: true})
+	r2 := newTestServer(t, serverOpts{databaseURL: dbURL, dataDir: dir, key: key, allowLoopback: true})
 	up := newUpstream(t)
 
 	_, wsKey := r1.signup("Acme")

@@ -1,0 +1,193 @@
+package store_test
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/agentkeys/agentkeys"
+	"github.com/agentkeys/agentkeys/server/store"
+)
+
+// TestOpen_WrongKey: a database created with one server key refuses to
+// open with another, with a message that says so, and nothing is written.
+func TestOpen_WrongKey(t *testing.T) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			cfg := b.config(t)
+			s := mustOpen(t, cfg)
+			ws := mustWorkspace(t, s, "Acme")
+			if _, err := s.Workspace(ws.ID).CreateAgent(t.Context(), "bot"); err != nil {
+				t.Fatal(err)
+			}
+			before := snapshot(t, s)
+			s.Close()
+
+			wrong := cfg
+			wrong.ServerKey = testKey(t)
+			_, err := store.Open(t.Context(), wrong)
+			wantCode(t, err, agentkeys.EUNAVAILABLE)
+			if !strings.Contains(err.Error(), "server key does not match") {
+				t.Fatalf("message = %q", err)
+			}
+			s2 := mustOpen(t, cfg)
+			if after := snapshot(t, s2); after != before {
+				t.Fatalf("database changed by the refused start:\nbefore %s\nafter  %s", before, after)
+			}
+		})
+	}
+}
+
+// snapshot summarises every row count and the schema version.
+func snapshot(t *testing.T, s *store.Store) string {
+	t.Helper()
+	var out []string
+	for _, tb := range []string{"meta", "workspaces", "users", "members", "workspace_keys", "data_keys", "credentials", "agents", "grants", "audit_events", "schema_migrations"} {
+		var n int
+		if err := s.DB().QueryRow(`SELECT COUNT(*) FROM ` + tb).Scan(&n); err != nil {
+			t.Fatalf("count %s: %v", tb, err)
+		}
+		out = append(out, fmt.Sprintf("%s=%d", tb, n))
+	}
+	var rev int64
+	s.DB().QueryRow(`SELECT COALESCE(SUM(revision), 0) FROM workspaces`).Scan(&rev)
+	return fmt.Sprintf("%s rev=%d", strings.Join(out, " "), rev)
+}
+
+func TestOpen_NoKey(t *testing.T) {
+	dir := t.TempDir()
+	_, err := store.Open(t.Context(), store.Config{DataDir: dir})
+	wantCode(t, err, agentkeys.EINVALID)
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("files created without a key: %v", entries)
+	}
+}
+
+func TestParseServerKey(t *testing.T) {
+	raw := make([]byte, 32)
+	for i := range raw {
+		raw[i] = byte(i * 7)
+	}
+	good := []string{
+		base64.StdEncoding.EncodeToString(raw),
+		base64.RawStdEncoding.EncodeToString(raw),
+		base64.URLEncoding.EncodeToString(raw),
+		"  " + base64.StdEncoding.EncodeToString(raw) + "\n",
+	}
+	for _, s := range good {
+		k, err := store.ParseServerKey(s)
+		if err != nil || string(k[:]) != string(raw) {
+			t.Fatalf("ParseServerKey(%q) = %v", s, err)
+		}
+	}
+	for _, s := range []string{"", "not base64!", base64.StdEncoding.EncodeToString(raw[:16]), base64.StdEncoding.EncodeToString(append(raw, 1))} {
+		_, err := store.ParseServerKey(s)
+		wantCode(t, err, agentkeys.EINVALID)
+		if s != "" && strings.Contains(err.Error(), s) {
+			t.Fatalf("the message quotes the key: %v", err)
+		}
+	}
+}
+
+// TestSQLiteFileModes: the data directory is 0700, the database 0600.
+func TestSQLiteFileModes(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	s := mustOpen(t, store.Config{DataDir: dir, ServerKey: testKey(t)})
+	mustWorkspace(t, s, "Acme")
+	for name, want := range map[string]os.FileMode{dir: 0o700, filepath.Join(dir, store.DBFileName): 0o600} {
+		fi, err := os.Stat(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != want {
+			t.Fatalf("%s mode = %o, want %o", name, fi.Mode().Perm(), want)
+		}
+	}
+	matches, _ := filepath.Glob(filepath.Join(dir, store.DBFileName+"-*"))
+	for _, m := range matches {
+		if fi, err := os.Stat(m); err == nil && fi.Mode().Perm() != 0o600 {
+			t.Fatalf("%s mode = %o, want 600", m, fi.Mode().Perm())
+		}
+	}
+}
+
+// TestTokenPepper: a row inserted by someone who can write the database
+// but lacks the server key does not authenticate — neither a workspace key
+// stored as its plain SHA-256, nor a proxy token.
+func TestTokenPepper(t *testing.T) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			s := mustOpen(t, b.config(t))
+			ws := mustWorkspace(t, s, "Acme")
+			v := s.Workspace(ws.ID)
+			c, err := v.CreateCredential(t.Context(), &agentkeys.CredentialInput{Name: "c", Type: agentkeys.APIKey, AllowedHosts: []string{"api.example.com"}, Secret: agentkeys.Secret{Value: "v"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, err := v.CreateAgent(t.Context(), "bot")
+			if err != nil {
+				t.Fatal(err)
+			}
+			forgedKey := agentkeys.NewWorkspaceKey()
+			forgedToken := agentkeys.NewProxyToken()
+			sha := func(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }
+			if _, err := s.DB().Exec(`INSERT INTO workspace_keys (key_hash, workspace_id, created_at) VALUES ($1, $2, 0)`, sha(forgedKey), ws.ID); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.DB().Exec(`INSERT INTO grants (workspace_id, agent_id, credential_id, token_hash, created_at) VALUES ($1, $2, $3, $4, 0)`,
+				ws.ID, a.ID, c.ID, sha(forgedToken)); err != nil {
+				t.Fatal(err)
+			}
+			_, err = s.AuthenticateKey(t.Context(), forgedKey)
+			wantCode(t, err, agentkeys.EUNAUTHORIZED)
+			_, err = s.Authorize(t.Context(), forgedToken, "")
+			wantCode(t, err, agentkeys.EUNAUTHORIZED)
+			_, err = s.Authorize(t.Context(), forgedKey, "c")
+			wantCode(t, err, agentkeys.EUNAUTHORIZED)
+			// The real key still works.
+			if id, err := s.AuthenticateKey(t.Context(), ws.APIKey); err != nil || id != ws.ID {
+				t.Fatalf("AuthenticateKey(real) = %q, %v", id, err)
+			}
+		})
+	}
+}
+
+// TestCreateWorkspace_Refusals: bad input and a taken email write nothing.
+func TestCreateWorkspace_Refusals(t *testing.T) {
+	s := mustOpen(t, sqliteConfig(t))
+	if _, err := s.CreateWorkspace(t.Context(), store.NewWorkspace{Email: "a@example.com", Password: "long enough", RequirePassword: true, Name: "A"}); err != nil {
+		t.Fatal(err)
+	}
+	before := snapshot(t, s)
+	cases := []struct {
+		name string
+		in   store.NewWorkspace
+		code string
+	}{
+		{"BadEmail", store.NewWorkspace{Email: "nope", Password: "long enough", RequirePassword: true, Name: "B"}, agentkeys.EINVALID},
+		{"DisplayNameEmail", store.NewWorkspace{Email: "Bob <b@example.com>", Password: "long enough", RequirePassword: true, Name: "B"}, agentkeys.EINVALID},
+		{"ShortPassword", store.NewWorkspace{Email: "b@example.com", Password: "short", RequirePassword: true, Name: "B"}, agentkeys.EINVALID},
+		{"NoPassword", store.NewWorkspace{Email: "b@example.com", RequirePassword: true, Name: "B"}, agentkeys.EINVALID},
+		{"NoName", store.NewWorkspace{Email: "b@example.com", Password: "long enough", RequirePassword: true}, agentkeys.EINVALID},
+		{"TakenEmail", store.NewWorkspace{Email: "A@Example.com", Password: "long enough", RequirePassword: true, Name: "B"}, agentkeys.ECONFLICT},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := s.CreateWorkspace(t.Context(), tc.in)
+			wantCode(t, err, tc.code)
+			if after := snapshot(t, s); after != before {
+				t.Fatalf("written: %s -> %s", before, after)
+			}
+		})
+	}
+	// The host's create-workspace (no password) may add a workspace for an
+	// existing user.
+	if _, err := s.CreateWorkspace(t.Context(), store.NewWorkspace{Email: "a@example.com", Name: "Second"}); err != nil {
+		t.Fatal(err)
+	}
+}
