@@ -262,7 +262,7 @@ func (s *auditScreen) rows() {
 	loc := s.be.opts.Location
 	for i, e := range s.events {
 		rows[i] = []string{
-			e.Time.In(loc).Format("15:04:05"),
+			clockOrDate(e.Time.In(loc), s.now().In(loc)),
 			orDash(e.AgentName), orDash(e.CredentialName),
 			e.Method + " " + e.Host + e.Path,
 			statusText(e),
@@ -506,4 +506,13 @@ func (s *auditScreen) filterView() string {
 		b.WriteString("\n\n" + st.Error.Render(wrap("✗ "+s.err, s.width)))
 	}
 	return b.String()
+}
+
+// clockOrDate is the time of day for today's events and the date for older
+// ones (the details show both).
+func clockOrDate(t, now time.Time) string {
+	if y, m, d := t.Date(); y == now.Year() && m == now.Month() && d == now.Day() {
+		return t.Format("15:04:05")
+	}
+	return t.Format("Jan 02")
 }

@@ -18,6 +18,7 @@ const (
 	credFiltering
 	credAdding
 	credConfirmDelete
+	credDetail
 )
 
 // credentialsScreen lists credentials (metadata only), filters them, adds
@@ -76,7 +77,7 @@ func (s *credentialsScreen) SetSize(w, h int) {
 	}
 }
 
-func (s *credentialsScreen) Capturing() bool { return s.mode != credList }
+func (s *credentialsScreen) Capturing() bool { return s.mode != credList && s.mode != credDetail }
 
 func (s *credentialsScreen) ShortHelp() []key.Binding {
 	switch s.mode {
@@ -86,10 +87,12 @@ func (s *credentialsScreen) ShortHelp() []key.Binding {
 		return s.form.helpKeys()
 	case credConfirmDelete:
 		return []key.Binding{keys.Confirm, keys.Cancel}
+	case credDetail:
+		return []key.Binding{keys.Delete, keys.Back}
 	}
 	ks := []key.Binding{keys.Up, keys.Down, keys.Filter, keys.Add}
 	if len(s.shown) > 0 {
-		ks = append(ks, keys.Delete)
+		ks = append(ks, keys.Open, keys.Delete)
 	}
 	if s.filter.Value() != "" {
 		ks = append(ks, keys.Back)
@@ -103,7 +106,7 @@ func (s *credentialsScreen) FullHelp() [][]key.Binding {
 	}
 	return [][]key.Binding{
 		{keys.Up, keys.Down, keys.PageUp, keys.PageDown, keys.Top, keys.Bottom},
-		{keys.Filter, keys.Add, keys.Delete, keys.Refresh, keys.Back},
+		{keys.Filter, keys.Open, keys.Add, keys.Delete, keys.Refresh, keys.Back},
 	}
 }
 
@@ -178,6 +181,14 @@ func (s *credentialsScreen) handleKey(msg tea.KeyMsg) tea.Cmd {
 			return s.be.createCredential(in)
 		}
 		return cmd
+	case credDetail:
+		switch {
+		case key.Matches(msg, keys.Back), msg.Type == tea.KeyEnter:
+			s.mode, s.target = credList, nil
+		case key.Matches(msg, keys.Delete):
+			s.mode = credConfirmDelete
+		}
+		return nil
 	case credConfirmDelete:
 		switch {
 		case key.Matches(msg, keys.Confirm):
@@ -205,6 +216,11 @@ func (s *credentialsScreen) handleKey(msg tea.KeyMsg) tea.Cmd {
 	case key.Matches(msg, keys.Delete):
 		if c := s.selected(); c != nil {
 			s.target, s.mode = c, credConfirmDelete
+			s.notice, s.err = "", ""
+		}
+	case key.Matches(msg, keys.Open):
+		if c := s.selected(); c != nil {
+			s.target, s.mode = c, credDetail
 			s.notice, s.err = "", ""
 		}
 	case key.Matches(msg, keys.Back):
@@ -286,6 +302,8 @@ func (s *credentialsScreen) View() string {
 		return s.form.view()
 	case credConfirmDelete:
 		return s.confirmView()
+	case credDetail:
+		return s.detailView()
 	}
 	var b strings.Builder
 	count := plural(len(s.creds), "credential")
@@ -348,4 +366,28 @@ func (s *credentialsScreen) confirmView() string {
 	b.WriteString("\nThe sealed value is erased. This cannot be undone.\n\n")
 	b.WriteString(st.Warning.Render("Press y to delete, n or esc to keep it."))
 	return st.Box.Render(wrap(b.String(), min(s.width-4, 76)))
+}
+
+// detailView shows one credential's metadata in full (never its value).
+func (s *credentialsScreen) detailView() string {
+	st := s.st
+	c := s.target
+	loc := s.be.opts.Location
+	w := min(s.width-4, 96)
+	row := func(k, v string) string { return st.Dim.Render(pad(k, 15)) + v + "\n" }
+	var b strings.Builder
+	b.WriteString(st.Title.Render(c.Name) + "  " + st.Dim.Render(c.ID) + "\n\n")
+	b.WriteString(row("Type", string(c.Type)+st.Dim.Render("  "+typeHelp[c.Type])))
+	b.WriteString(row("Allowed hosts", strings.Join(c.AllowedHosts, ", ")))
+	b.WriteString(row("Created", c.CreatedAt.In(loc).Format("2006-01-02 15:04")))
+	b.WriteString(row("Updated", c.UpdatedAt.In(loc).Format("2006-01-02 15:04")))
+	b.WriteString(row("Last used", ago(s.now(), c.LastUsedAt)))
+	names := agentsUsing(s.agents, c.ID)
+	agents := "none"
+	if len(names) > 0 {
+		agents = strings.Join(names, ", ")
+	}
+	b.WriteString(row("Agents", agents))
+	b.WriteString("\n" + st.Dim.Render("The value is sealed in the vault; only the proxy opens it, per request."))
+	return st.Box.Render(wrap(b.String(), w))
 }

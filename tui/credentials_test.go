@@ -263,3 +263,18 @@ func TestCredentials_DeleteUnassigned(t *testing.T) {
 	d.keys("/Maps<enter>d")
 	d.mustSee(`Delete credential "Maps"?`, "No agent is assigned to it.")
 }
+
+func TestCredentials_Details(t *testing.T) {
+	v := mustOpenVault(t)
+	seed(t, v)
+	d := start(t, newApp(v, tui.Options{}), 80, 24)
+	d.keys("/stripe<enter><enter>")
+	d.mustSee("Stripe test", "BASIC_AUTH", "api.stripe.com, files.stripe.com", "support-bot", "Last used", "never")
+	d.mustNotSee(seedCanaries...)
+	d.keys("<esc>")
+	d.mustSee("1 of 5 credentials")
+	// d from the details asks to delete that credential.
+	d.keys("<enter>d")
+	d.mustSee(`Delete credential "Stripe test"?`, "support-bot")
+	d.keys("n")
+}
