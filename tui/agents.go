@@ -98,7 +98,7 @@ func (s *agentsScreen) ShortHelp() []key.Binding {
 		}
 		return []key.Binding{keys.Close}
 	}
-	ks := []key.Binding{keys.Up, keys.Down, keys.Add}
+	ks := []key.Binding{keys.Move, keys.Add}
 	if a := s.selected(); a != nil {
 		ks = append(ks, keys.Assign)
 		if len(a.Credentials) > 0 {

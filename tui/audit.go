@@ -149,7 +149,7 @@ func (s *auditScreen) ShortHelp() []key.Binding {
 	case auditDetail:
 		return []key.Binding{keys.Back}
 	}
-	ks := []key.Binding{keys.Up, keys.Down, keys.Open, auditFilterKey}
+	ks := []key.Binding{keys.Move, keys.Open, auditFilterKey}
 	if !s.filter.empty() {
 		ks = append(ks, keys.ClearFil)
 	}

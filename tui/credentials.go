@@ -90,7 +90,7 @@ func (s *credentialsScreen) ShortHelp() []key.Binding {
 	case credDetail:
 		return []key.Binding{keys.Delete, keys.Back}
 	}
-	ks := []key.Binding{keys.Up, keys.Down, keys.Filter, keys.Add}
+	ks := []key.Binding{keys.Move, keys.Filter, keys.Add}
 	if len(s.shown) > 0 {
 		ks = append(ks, keys.Open, keys.Delete)
 	}

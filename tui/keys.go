@@ -19,6 +19,7 @@ type keyMap struct {
 	Back      key.Binding
 
 	// lists
+	Move     key.Binding // help only: the short form of Up and Down
 	Up       key.Binding
 	Down     key.Binding
 	PageUp   key.Binding
@@ -65,6 +66,7 @@ var keys = keyMap{
 	Screen4:   key.NewBinding(key.WithKeys("4"), key.WithHelp("4", "status")),
 	Back:      key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back")),
 
+	Move:     key.NewBinding(key.WithKeys("up", "down", "k", "j"), key.WithHelp("↑/↓", "move")),
 	Up:       key.NewBinding(key.WithKeys("up", "k"), key.WithHelp("↑/k", "up")),
 	Down:     key.NewBinding(key.WithKeys("down", "j"), key.WithHelp("↓/j", "down")),
 	PageUp:   key.NewBinding(key.WithKeys("pgup", "ctrl+u"), key.WithHelp("pgup", "page up")),
@@ -77,8 +79,8 @@ var keys = keyMap{
 
 	Add:      key.NewBinding(key.WithKeys("n"), key.WithHelp("n", "new")),
 	Delete:   key.NewBinding(key.WithKeys("d", "delete"), key.WithHelp("d", "delete")),
-	Assign:   key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "assign credential")),
-	Revoke:   key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "revoke assignment")),
+	Assign:   key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "assign")),
+	Revoke:   key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "revoke")),
 	Copy:     key.NewBinding(key.WithKeys("c"), key.WithHelp("c", "copy token")),
 	Confirm:  key.NewBinding(key.WithKeys("y"), key.WithHelp("y", "yes, do it")),
 	Cancel:   key.NewBinding(key.WithKeys("n", "esc"), key.WithHelp("n/esc", "cancel")),
