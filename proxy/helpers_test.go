@@ -342,7 +342,7 @@ func (p *testProxy) do(tb testing.TB, c call) *http.Response {
 		}
 	}
 	if c.Target != "" {
-		req.Header.Set(agentkeys.HeaderTargetURL, c.Target)
+		req.Header.Add(agentkeys.HeaderTargetURL, c.Target)
 	}
 	switch {
 	case c.Auth != "":

@@ -174,6 +174,12 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, auth authority) 
 		x.refuse(r.Context(), nerr, agentkeys.DecisionDenied)
 		return
 	}
+	for _, name := range []string{agentkeys.HeaderTargetURL, agentkeys.HeaderTargetMethod, agentkeys.HeaderCredentialName} {
+		if len(r.Header.Values(name)) > 1 {
+			x.refuse(r.Context(), agentkeys.Errorf(agentkeys.EINVALID, "send exactly one %s header", name), agentkeys.DecisionDenied)
+			return
+		}
+	}
 	// The destination is checked before anything is decrypted or dialled.
 	target, err := agentkeys.CheckTarget(rawTarget, route.Credential.AllowedHosts)
 	if err != nil {

@@ -189,6 +189,8 @@ func TestProxy_Errors(t *testing.T) {
 		{"FtpTarget", call{Token: tok, Target: "ftp://api.example.com/x"}, 400, agentkeys.EINVALID, true},
 		{"BadTargetMethod", call{Token: tok, Target: target, Header: http.Header{agentkeys.HeaderTargetMethod: {"GE T"}}}, 400, agentkeys.EINVALID, true},
 		{"TraceEchoesCredential", call{Token: tok, Target: target, Header: http.Header{agentkeys.HeaderTargetMethod: {"TRACE"}}}, 400, agentkeys.EINVALID, true},
+		{"TwoTargets", call{Token: tok, Target: target, Header: http.Header{agentkeys.HeaderTargetURL: {"https://evil.example.net/"}}}, 400, agentkeys.EINVALID, true},
+		{"TwoMethods", call{Token: tok, Target: target, Header: http.Header{agentkeys.HeaderTargetMethod: {"GET", "DELETE"}}}, 400, agentkeys.EINVALID, true},
 		{"EvilHost", call{Token: tok, Target: "https://evil.example.net/steal"}, 403, agentkeys.EDESTINATION, true},
 		{"PlainHTTPToPublicHost", call{Token: tok, Target: "http://api.example.com/x"}, 403, agentkeys.EDESTINATION, true},
 		{"WrongPort", call{Token: tok, Target: "http://127.0.0.1:1/x"}, 403, agentkeys.EDESTINATION, true},
