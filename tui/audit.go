@@ -156,7 +156,7 @@ func (s *auditScreen) ShortHelp() []key.Binding {
 	return ks
 }
 
-var auditFilterKey = key.NewBinding(key.WithKeys("f", "/"), key.WithHelp("f", "filter agent/credential/status"))
+var auditFilterKey = key.NewBinding(key.WithKeys("f", "/"), key.WithHelp("f", "filter"))
 
 func (s *auditScreen) FullHelp() [][]key.Binding {
 	if s.mode != auditList {
