@@ -40,7 +40,6 @@ type keyMap struct {
 	Cancel   key.Binding
 	Close    key.Binding
 	Select   key.Binding
-	Pause    key.Binding
 	ClearFil key.Binding
 
 	// forms
@@ -86,7 +85,6 @@ var keys = keyMap{
 	Cancel:   key.NewBinding(key.WithKeys("n", "esc"), key.WithHelp("n/esc", "cancel")),
 	Close:    key.NewBinding(key.WithKeys("esc", "enter"), key.WithHelp("enter/esc", "close")),
 	Select:   key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "choose")),
-	Pause:    key.NewBinding(key.WithKeys("p"), key.WithHelp("p", "pause/follow")),
 	ClearFil: key.NewBinding(key.WithKeys("x"), key.WithHelp("x", "clear filter")),
 
 	NextField:  key.NewBinding(key.WithKeys("tab", "down"), key.WithHelp("tab/↓", "next field")),

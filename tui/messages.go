@@ -84,9 +84,6 @@ type revokedMsg struct {
 // clipboardMsg reports an OSC 52 copy.
 type clipboardMsg struct{ err error }
 
-// switchScreenMsg asks the root to show another screen.
-type switchScreenMsg struct{ screen Screen }
-
 // changed is implemented by messages after which the credential and agent
 // lists must be reloaded.
 type changed interface{ changesData() bool }

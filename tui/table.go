@@ -112,7 +112,7 @@ func (t *table) move(msg tea.KeyMsg) bool {
 	return true
 }
 
-func (t *table) line(cells []string, st *styles, header bool) string {
+func (t *table) line(cells []string) string {
 	var b strings.Builder
 	for i, w := range t.widths {
 		if i > 0 {
@@ -134,13 +134,13 @@ func (t *table) view(st *styles, empty string) string {
 	for i, c := range t.cols {
 		titles[i] = c.title
 	}
-	lines := []string{st.Header.Render("  " + t.line(titles, st, true))}
+	lines := []string{st.Header.Render("  " + t.line(titles))}
 	if len(t.rows) == 0 {
 		lines = append(lines, st.Dim.Render("  "+empty))
 	}
 	end := min(t.offset+t.height, len(t.rows))
 	for i := t.offset; i < end; i++ {
-		l := t.line(t.rows[i], st, false)
+		l := t.line(t.rows[i])
 		if i == t.cursor {
 			lines = append(lines, st.Selected.Render("› "+l))
 		} else {

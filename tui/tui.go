@@ -177,8 +177,6 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tea.WindowSizeMsg:
 		m.SetSize(msg.Width, msg.Height)
 		return m, nil
-	case switchScreenMsg:
-		return m, m.switchTo(msg.screen)
 	case tea.KeyMsg:
 		return m, m.handleKey(msg)
 	}
