@@ -49,6 +49,8 @@ type Handler struct {
 	rp      *httputil.ReverseProxy
 }
 
+var _ http.Handler = (*Handler)(nil)
+
 // New returns a Handler that authorises, checks, injects and audits through
 // b, and forwards through cfg.Transport.
 func New(b agentkeys.ProxyBackend, cfg Config) *Handler {
