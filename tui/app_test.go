@@ -9,7 +9,9 @@ import (
 	"github.com/agentkeys/agentkeys"
 	"github.com/agentkeys/agentkeys/tui"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
+	"github.com/muesli/termenv"
 )
 
 func TestApp_SwitchScreensAndQuit(t *testing.T) {
@@ -218,5 +220,30 @@ func TestStatus(t *testing.T) {
 			d.mustSee(tt.see...)
 			d.mustNotSee(tt.miss...)
 		})
+	}
+}
+
+// TestApp_NoColor: with NO_COLOR set the app renders no escape sequences
+// even on a terminal that could show colour; without it, it does.
+func TestApp_NoColor(t *testing.T) {
+	v := mustOpenVault(t)
+	seed(t, v)
+	defer lipgloss.SetColorProfile(termenv.Ascii)
+
+	lipgloss.SetColorProfile(termenv.TrueColor)
+	t.Setenv("NO_COLOR", "")
+	d := start(t, newApp(v, tui.Options{}), 100, 30)
+	if !strings.Contains(d.view(), "\x1b[") {
+		t.Fatal("no colour on a true-colour terminal without NO_COLOR")
+	}
+
+	lipgloss.SetColorProfile(termenv.TrueColor)
+	t.Setenv("NO_COLOR", "1")
+	d = start(t, newApp(v, tui.Options{}), 100, 30)
+	for _, k := range []string{"", "2", "3", "4", "1", "n"} {
+		d.keys(k)
+		if view := d.view(); strings.Contains(view, "\x1b[") {
+			t.Fatalf("escape sequences under NO_COLOR on screen %q:\n%q", k, view)
+		}
 	}
 }
