@@ -424,6 +424,9 @@ func rewrite(pr *httputil.ProxyRequest) {
 			delete(out.Header, k)
 		}
 	}
+	// Request trailers are dropped: a trailing "Authorization" would give
+	// the upstream a second value beside the injected one.
+	out.Trailer = nil
 	x.secret.Inject(x.route.Credential.Type, out)
 	x.secret = nil
 }

@@ -417,3 +417,32 @@ func TestProxy_BrokenStreamIsAudited(t *testing.T) {
 		t.Fatalf("audit row = %+v", row)
 	}
 }
+
+func TestProxy_RequestTrailersDropped(t *testing.T) {
+	gotTrailer := make(chan http.Header, 1)
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) { gotTrailer <- r.Trailer })
+	b := newMemBackend()
+	tok := b.assign(b.addCredential(t, "k", agentkeys.APIKey, []string{up.hostPort()}, agentkeys.Secret{Value: "real"}), "a")
+	p := newTestProxy(t, b, proxy.Config{})
+
+	pr, pw := io.Pipe()
+	req, _ := http.NewRequest("POST", p.URL+"/v1/proxy", pr)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set(agentkeys.HeaderTargetURL, up.URL)
+	req.Trailer = http.Header{"Authorization": nil, "X-Checksum": nil}
+	go func() {
+		io.WriteString(pw, "body")
+		req.Trailer.Set("Authorization", "Bearer agents-own")
+		req.Trailer.Set("X-Checksum", "1")
+		pw.Close()
+	}()
+	resp, err := p.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readAll(t, resp)
+	if tr := <-gotTrailer; len(tr) != 0 {
+		t.Fatalf("upstream got request trailers %v", tr)
+	}
+	wantValues(t, up.last(t).Header, "Authorization", "Bearer real")
+}
