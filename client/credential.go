@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/agentkeys/agentkeys"
 )
@@ -14,7 +13,9 @@ const credentialsPath = "/api/v1/credentials"
 
 // credentialRequest is the body of POST /api/v1/credentials: the seed's
 // {"name","type","value"} plus the allowlist, the preset and the
-// type-specific secret fields.
+// type-specific secret fields. The API has no field for an OAuth refresh
+// token or expiry yet: Secret.RefreshToken and Secret.ExpiresAt are not sent
+// (the access token in Value is what the proxy injects).
 type credentialRequest struct {
 	Name         string             `json:"name"`
 	Type         string             `json:"type"`
@@ -25,8 +26,6 @@ type credentialRequest struct {
 	Password     string             `json:"password,omitempty"`
 	Headers      []agentkeys.Header `json:"headers,omitempty"`
 	Param        string             `json:"param,omitempty"`
-	RefreshToken string             `json:"refreshToken,omitempty"`
-	ExpiresAt    *time.Time         `json:"expiresAt,omitempty"`
 }
 
 // ListCredentials implements agentkeys.CredentialService: GET
@@ -82,6 +81,11 @@ func (c *Client) CreateCredential(ctx context.Context, in *agentkeys.CredentialI
 	if in == nil {
 		return nil, agentkeys.Errorf(agentkeys.EINVALID, "missing credential")
 	}
+	// The REST API takes a missing type as API_KEY (the seed's examples);
+	// the Vault contract wants the type named, as the local vault does.
+	if _, err := agentkeys.ParseCredentialType(string(in.Type)); err != nil {
+		return nil, err
+	}
 	body := credentialRequest{
 		Name:         in.Name,
 		Type:         string(in.Type),
@@ -92,11 +96,6 @@ func (c *Client) CreateCredential(ctx context.Context, in *agentkeys.CredentialI
 		Password:     in.Secret.Password,
 		Headers:      in.Secret.Headers,
 		Param:        in.Secret.Param,
-		RefreshToken: in.Secret.RefreshToken,
-	}
-	if !in.Secret.ExpiresAt.IsZero() {
-		t := in.Secret.ExpiresAt
-		body.ExpiresAt = &t
 	}
 	var cred agentkeys.Credential
 	if err := c.call(ctx, http.MethodPost, credentialsPath, nil, &body, &cred); err != nil {
@@ -137,12 +136,6 @@ func (c *Client) UpdateCredential(ctx context.Context, id string, upd *agentkeys
 			}
 			if s.Param != "" {
 				body["param"] = s.Param
-			}
-			if s.RefreshToken != "" {
-				body["refreshToken"] = s.RefreshToken
-			}
-			if !s.ExpiresAt.IsZero() {
-				body["expiresAt"] = s.ExpiresAt
 			}
 		}
 	}

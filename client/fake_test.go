@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/agentkeys/agentkeys"
 	"github.com/agentkeys/agentkeys/localvault"
@@ -99,20 +98,16 @@ func (f *fakeServer) handler(ph http.Handler) http.Handler {
 	})
 	api.HandleFunc("POST /api/v1/credentials", func(w http.ResponseWriter, r *http.Request) {
 		var in struct {
-			Name, Type, Value, Service, Username, Password, Param, RefreshToken string
-			AllowedHosts                                                        []string
-			Headers                                                             []agentkeys.Header
-			ExpiresAt                                                           *time.Time
+			Name, Type, Value, Service, Username, Password, Param string
+			AllowedHosts                                          []string
+			Headers                                               []agentkeys.Header
 		}
 		if err := decode(r, &in); err != nil {
 			writeErr(w, err)
 			return
 		}
 		ci := &agentkeys.CredentialInput{Name: in.Name, Type: agentkeys.CredentialType(in.Type), AllowedHosts: in.AllowedHosts, Service: in.Service,
-			Secret: agentkeys.Secret{Value: in.Value, Username: in.Username, Password: in.Password, Headers: in.Headers, Param: in.Param, RefreshToken: in.RefreshToken}}
-		if in.ExpiresAt != nil {
-			ci.Secret.ExpiresAt = *in.ExpiresAt
-		}
+			Secret: agentkeys.Secret{Value: in.Value, Username: in.Username, Password: in.Password, Headers: in.Headers, Param: in.Param}}
 		c, err := v.CreateCredential(r.Context(), ci)
 		if err != nil {
 			writeErr(w, err)
@@ -137,11 +132,10 @@ func (f *fakeServer) handler(ph http.Handler) http.Handler {
 	})
 	api.HandleFunc("PATCH /api/v1/credentials/{id}", func(w http.ResponseWriter, r *http.Request) {
 		var in struct {
-			Name                                           *string
-			AllowedHosts                                   *[]string
-			Value, Username, Password, Param, RefreshToken *string
-			Headers                                        *[]agentkeys.Header
-			ExpiresAt                                      *time.Time
+			Name                             *string
+			AllowedHosts                     *[]string
+			Value, Username, Password, Param *string
+			Headers                          *[]agentkeys.Header
 		}
 		if err := decode(r, &in); err != nil {
 			writeErr(w, err)
@@ -159,7 +153,7 @@ func (f *fakeServer) handler(ph http.Handler) http.Handler {
 				}
 				return *p
 			}
-			s.Value, s.Username, s.Password, s.Param, s.RefreshToken = str(in.Value), str(in.Username), str(in.Password), str(in.Param), str(in.RefreshToken)
+			s.Value, s.Username, s.Password, s.Param = str(in.Value), str(in.Username), str(in.Password), str(in.Param)
 			if in.Headers != nil {
 				s.Headers = *in.Headers
 			}
