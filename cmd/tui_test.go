@@ -48,11 +48,14 @@ func TestTUI_NoVault(t *testing.T) {
 type tmuxSession struct {
 	t      *testing.T
 	socket string
+	env    []string // the tmux server's environment: the test's, scrubbed
 }
 
 func (s *tmuxSession) tmux(args ...string) string {
 	s.t.Helper()
-	out, err := exec.Command("tmux", append([]string{"-S", s.socket, "-f", "/dev/null"}, args...)...).CombinedOutput()
+	c := exec.Command("tmux", append([]string{"-S", s.socket, "-f", "/dev/null"}, args...)...)
+	c.Env = s.env
+	out, err := c.CombinedOutput()
 	if err != nil {
 		s.t.Fatalf("tmux %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
@@ -104,7 +107,9 @@ func TestTUI_Tmux(t *testing.T) {
 	bin := agentkeysBinary(t)
 	e := newEnv(t)
 	e.init()
-	s := &tmuxSession{t: t, socket: filepath.Join(t.TempDir(), "tmux.sock")}
+	// The server gets no AGENTKEYS_*, HOME or D-Bus variables from this
+	// process: only the temporary vault's, also set on the session (-e).
+	s := &tmuxSession{t: t, socket: filepath.Join(t.TempDir(), "tmux.sock"), env: e.environ()}
 	args := []string{"new-session", "-d", "-s", "tui", "-x", "100", "-y", "30"}
 	for k, v := range e.vars {
 		args = append(args, "-e", k+"="+v)
