@@ -9,13 +9,18 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/spf13/cobra"
 
 	"github.com/agentkeys/agentkeys"
+	"github.com/agentkeys/agentkeys/client"
 	"github.com/agentkeys/agentkeys/cmd"
+	"github.com/agentkeys/agentkeys/server"
+	"github.com/agentkeys/agentkeys/server/store"
 )
 
 // statusServer answers GET /api/v1/workspace/status for one key, as a
@@ -295,4 +300,247 @@ func TestLogout(t *testing.T) {
 			t.Fatalf("config.json changed: %s", got)
 		}
 	})
+}
+
+// liveServer is `agentkeys serve` (server.New on a fresh SQLite store,
+// loopback targets allowed for the test upstreams) behind httptest, with
+// one workspace signed up.
+func liveServer(t *testing.T) (url, key string) {
+	t.Helper()
+	k, err := agentkeys.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(t.Context(), store.Config{DataDir: t.TempDir(), ServerKey: k})
+	if err != nil {
+		t.Fatalf("store.Open: %v", err)
+	}
+	srv, err := server.New(server.Config{Store: st, AllowLoopbackTargets: true})
+	if err != nil {
+		st.Close()
+		t.Fatalf("server.New: %v", err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() {
+		hs.Close()
+		st.Close()
+	})
+	res, err := client.Signup(t.Context(), client.Config{BaseURL: hs.URL}, client.SignupInput{Email: "owner@example.com", Password: "correct horse battery", Workspace: "Acme"})
+	if err != nil {
+		t.Fatalf("Signup: %v", err)
+	}
+	return hs.URL, res.APIKey
+}
+
+// recordingUpstream is an API on 127.0.0.1 that records the Authorization
+// header it received.
+func recordingUpstream(t *testing.T) (srv *httptest.Server, seen func() []string) {
+	t.Helper()
+	var mu sync.Mutex
+	var auths []string
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		auths = append(auths, r.Header.Get("Authorization"))
+		mu.Unlock()
+		io.WriteString(w, "hello from "+r.URL.Path)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), auths...)
+	}
+}
+
+func requireRegistered(t *testing.T, e *testEnv) {
+	t.Helper()
+	ios, _, _, _ := cmd.Test()
+	if c, _, err := cmd.NewCmdRoot(cmd.NewFactory(ios, e.getenv)).Find([]string{"login"}); err != nil || c.Name() != "login" {
+		t.Skip("login/logout are not registered in cmd/root.go yet (see the client helper's report)")
+	}
+}
+
+// TestRemoteMode_EndToEnd: login → credentials add → agents create with a
+// credential → one-off proxy (token, and by name) → status → up refused →
+// logout → status is the local vault again, which never saw the remote
+// workspace's rows. No output ever carries the API key or the secret.
+func TestRemoteMode_EndToEnd(t *testing.T) {
+	e := newEnv(t)
+	requireRegistered(t, e)
+	url, key := liveServer(t)
+	up, seen := recordingUpstream(t)
+	upHost := strings.TrimPrefix(up.URL, "http://")
+	const secret = "sk-remote-e2e-5f1c"
+	e.init()
+	var outputs []result
+	step := func(stdin string, args ...string) result {
+		t.Helper()
+		r := e.runWith(func(_ *cmd.IOStreams, in *bytes.Buffer) { in.WriteString(stdin) }, args...)
+		outputs = append(outputs, r)
+		if r.code != 0 {
+			t.Fatalf("agentkeys %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+		}
+		return r
+	}
+	status := func() agentkeys.WorkspaceStatus {
+		t.Helper()
+		var st struct{ Workspace agentkeys.WorkspaceStatus }
+		if err := json.Unmarshal([]byte(step("", "status", "--json").stdout), &st); err != nil {
+			t.Fatal(err)
+		}
+		return st.Workspace
+	}
+	local := status()
+	if local.Mode != agentkeys.ModeLocal {
+		t.Fatalf("before login: %+v", local)
+	}
+
+	step(key+"\n", "login", "--server", url, "--api-key", "-")
+	st := status()
+	if st.Mode != agentkeys.ModeRemote || st.Location != url || st.Name != "Acme" || st.ID == local.ID {
+		t.Fatalf("after login: status %+v", st)
+	}
+	step(secret+"\n", "credentials", "add", "--name", "Upstream", "--value", "-", "--allow-host", upHost)
+	var created struct {
+		Agent agentkeys.Agent
+		Grant agentkeys.Grant
+	}
+	if err := json.Unmarshal([]byte(step("", "agents", "create", "--name", "bot", "--credential", "upstream", "--json").stdout), &created); err != nil {
+		t.Fatal(err)
+	}
+	if !agentkeys.IsProxyToken(created.Grant.ProxyToken) || len(created.Agent.Credentials) != 1 {
+		t.Fatalf("agents create: %+v", created)
+	}
+	if r := step("", "proxy", created.Grant.ProxyToken, up.URL+"/by-token"); r.stdout != "hello from /by-token" {
+		t.Fatalf("proxy by token: %q", r.stdout)
+	}
+	if r := step("", "proxy", "--credential", "Upstream", up.URL+"/by-name"); r.stdout != "hello from /by-name" {
+		t.Fatalf("proxy by name: %q", r.stdout)
+	}
+	if got := seen(); len(got) != 2 || got[0] != "Bearer "+secret || got[1] != "Bearer "+secret {
+		t.Fatalf("upstream received %q", got)
+	}
+	// Refusals come from the server's proxy with the CLI's exit codes.
+	r := e.run("proxy", created.Grant.ProxyToken, "http://evil.example/")
+	outputs = append(outputs, r)
+	if r.code != cmd.ExitUnauthorized || !strings.Contains(r.stderr, "not on this credential's allowed hosts") {
+		t.Fatalf("proxy to another host: exit %d %s", r.code, r.stderr)
+	}
+	if st := status(); st.Usage.Credentials != 1 || st.Usage.Agents != 1 || st.Usage.RequestsThisMonth < 2 {
+		t.Fatalf("remote usage = %+v", st.Usage)
+	}
+	var audit []map[string]any
+	auditOut := step("", "audit", "--json").stdout
+	if err := json.Unmarshal([]byte(auditOut), &audit); err != nil {
+		var wrapped struct{ Events []map[string]any }
+		if err2 := json.Unmarshal([]byte(auditOut), &wrapped); err2 != nil {
+			t.Fatalf("audit --json: %v\n%s", err, auditOut)
+		}
+		audit = wrapped.Events
+	}
+	if len(audit) < 3 {
+		t.Fatalf("remote audit has %d events, want 3:\n%s", len(audit), auditOut)
+	}
+	// `up` serves the local vault only.
+	r = e.run("up", "--listen", "127.0.0.1:0")
+	outputs = append(outputs, r)
+	if r.code != cmd.ExitUnavailable || !strings.Contains(r.stderr, "agentkeys logout") {
+		t.Fatalf("up while logged in: exit %d %s", r.code, r.stderr)
+	}
+	cfgBefore, _ := e.readConfig() // holds the key while logged in
+
+	step("", "logout")
+	st = status()
+	if st.Mode != agentkeys.ModeLocal || st.ID != local.ID || st.Usage.Credentials != 0 || st.Usage.Agents != 0 {
+		t.Fatalf("after logout: status %+v", st)
+	}
+	if out := step("", "credentials", "list", "--json").stdout; strings.Contains(out, "Upstream") {
+		t.Fatalf("the local vault lists the remote credential: %s", out)
+	}
+	if !strings.Contains(cfgBefore, key) {
+		t.Fatalf("config.json while logged in lacks the key")
+	}
+	for _, r := range outputs {
+		wantNoKey(t, r, key, secret)
+	}
+}
+
+// TestRemoteMode_BadLogin: a saved key the server no longer accepts makes
+// every command fail with exit 5 and a message naming `agentkeys login`.
+func TestRemoteMode_BadLogin(t *testing.T) {
+	e := newEnv(t)
+	requireRegistered(t, e)
+	url, _ := liveServer(t)
+	stale := agentkeys.NewWorkspaceKey()
+	os.MkdirAll(e.home, 0o700)
+	os.WriteFile(e.home+"/config.json", []byte(`{"apiKey":"`+stale+`","apiUrl":"`+url+`","workspaceId":"ws_x"}`), 0o600)
+	for _, args := range [][]string{{"status"}, {"credentials", "list"}, {"agents", "list"}, {"audit"}} {
+		r := e.run(args...)
+		if r.code != cmd.ExitUnauthorized || !strings.Contains(r.stderr, "agentkeys login") {
+			t.Fatalf("%v: exit %d %s", args, r.code, r.stderr)
+		}
+		wantNoKey(t, r, stale)
+	}
+	// Environment variables select the server just as config.json does.
+	e2 := newEnv(t)
+	e2.vars["AGENTKEYS_API_URL"] = url
+	e2.vars["AGENTKEYS_API_KEY"] = stale
+	if r := e2.run("status"); r.code != cmd.ExitUnauthorized {
+		t.Fatalf("status with the environment: exit %d %s", r.code, r.stderr)
+	}
+	// An API key without a URL is not remote mode (the local workspace key
+	// is an ak_ws_ key too).
+	e3 := newEnv(t)
+	e3.init()
+	e3.vars["AGENTKEYS_API_KEY"] = stale
+	if r := e3.run("status"); r.code != 0 || !strings.Contains(r.stdout, "Mode:         local") {
+		t.Fatalf("status with only AGENTKEYS_API_KEY: exit %d %s %s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestRemoteMode_Binary drives the built binary: login, status, list,
+// logout, against a live server.
+func TestRemoteMode_Binary(t *testing.T) {
+	e := newEnv(t)
+	requireRegistered(t, e)
+	bin := agentkeysBinary(t)
+	url, key := liveServer(t)
+	run := func(stdin string, args ...string) (string, string, int) {
+		t.Helper()
+		c := exec.Command(bin, args...)
+		c.Env = e.environ()
+		c.Stdin = strings.NewReader(stdin)
+		var out, errOut bytes.Buffer
+		c.Stdout, c.Stderr = &out, &errOut
+		err := c.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(out.String()+errOut.String(), key) {
+			t.Fatalf("agentkeys %v printed the key", args)
+		}
+		return out.String(), errOut.String(), code
+	}
+	if _, stderr, code := run(key+"\n", "login", "--server", url, "--api-key", "-"); code != 0 {
+		t.Fatalf("login: exit %d %s", code, stderr)
+	}
+	out, stderr, code := run("", "status")
+	if code != 0 || !strings.Contains(out, "Mode:         remote") || !strings.Contains(out, "Location:     "+url) || !strings.Contains(out, "Acme") {
+		t.Fatalf("status: exit %d\n%s%s", code, out, stderr)
+	}
+	if _, stderr, code := run("v-1\n", "credentials", "add", "--name", "Resend Production", "--value", "-"); code != 0 {
+		t.Fatalf("credentials add: exit %d %s", code, stderr)
+	}
+	if out, _, code := run("", "credentials", "list"); code != 0 || !strings.Contains(out, "Resend Production") {
+		t.Fatalf("credentials list: exit %d %s", code, out)
+	}
+	if _, stderr, code := run("", "logout"); code != 0 {
+		t.Fatalf("logout: exit %d %s", code, stderr)
+	}
+	if out, stderr, code := run("", "status"); code == 0 && strings.Contains(out, "remote") {
+		t.Fatalf("status after logout is still remote: %s %s", out, stderr)
+	}
 }
