@@ -27,7 +27,7 @@ func TestProxy_BodyTooLarge(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, body := range []io.Reader{
-		bytes.NewReader(make([]byte, 11<<20)),                // known length
+		bytes.NewReader(make([]byte, 11<<20)),                 // known length
 		io.MultiReader(bytes.NewReader(make([]byte, 11<<20))), // streamed
 	} {
 		resp, err := c.Proxy(t.Context(), &agentkeys.ProxyRequest{CredentialName: "Up", Method: "POST", URL: up.URL + "/big", Body: body})
