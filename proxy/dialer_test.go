@@ -241,3 +241,25 @@ func TestHostedTransport_RefusesLoopbackTargets(t *testing.T) {
 		t.Fatalf("with loopback allowed: %d %s", resp.StatusCode, body)
 	}
 }
+
+// TestTransport_Refuse: the Refuse hook is asked before connecting, so a
+// refused address (the hosted server's own, say) gets 403 and no connection.
+func TestTransport_Refuse(t *testing.T) {
+	up := newUpstream(t, nil)
+	self := netip.MustParseAddrPort(up.hostPort())
+	var asked []netip.AddrPort
+	tr := proxy.NewTransport(proxy.TransportConfig{BlockPrivate: true, AllowLoopback: true, Refuse: func(ap netip.AddrPort) error {
+		asked = append(asked, ap)
+		if ap == self {
+			return &proxy.AddressError{Addr: ap.Addr(), Reason: "this server's own address"}
+		}
+		return nil
+	}})
+	b := newMemBackend()
+	tok := b.assign(b.addCredential(t, "k", agentkeys.APIKey, []string{up.hostPort()}, agentkeys.Secret{Value: "v"}), "a")
+	p := newTestProxy(t, b, proxy.Config{Transport: tr})
+	e := wantProxyError(t, p.do(t, call{Token: tok, Target: up.URL}), http.StatusForbidden, agentkeys.EDESTINATION)
+	if !strings.Contains(e.Error, "own address") || up.conns.Load() != 0 || len(asked) != 1 || asked[0] != self {
+		t.Fatalf("message %q, %d connections, asked %v", e.Error, up.conns.Load(), asked)
+	}
+}

@@ -32,6 +32,12 @@ type TransportConfig struct {
 	// and tests only).
 	BlockPrivate  bool
 	AllowLoopback bool
+	// Refuse, when set, is asked about every address just before the
+	// connection is made (after the BlockPrivate checks, also without them);
+	// a non-nil error refuses it — return an *AddressError so the agent gets
+	// 403 DESTINATION_NOT_ALLOWED. The hosted server refuses its own listening
+	// address this way.
+	Refuse func(netip.AddrPort) error
 	// Resolver resolves host names when dialing (nil: the default resolver).
 	Resolver *net.Resolver
 }
@@ -75,6 +81,21 @@ func NewTransport(cfg TransportConfig) *http.Transport {
 		dialer = &net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}
 	}
 	dialer.Resolver = cfg.Resolver
+	if refuse := cfg.Refuse; refuse != nil {
+		check := dialer.ControlContext
+		dialer.ControlContext = func(ctx context.Context, network, address string, c syscall.RawConn) error {
+			if check != nil {
+				if err := check(ctx, network, address, c); err != nil {
+					return err
+				}
+			}
+			ap, err := netip.ParseAddrPort(address)
+			if err != nil {
+				return &AddressError{Reason: "unparsable"}
+			}
+			return refuse(netip.AddrPortFrom(ap.Addr().WithZone(""), ap.Port()))
+		}
+	}
 	return &http.Transport{
 		Proxy:                  nil,
 		DialContext:            dialer.DialContext,
