@@ -420,13 +420,32 @@ func TestRemoteMode_EndToEnd(t *testing.T) {
 	if got := seen(); len(got) != 2 || got[0] != "Bearer "+secret || got[1] != "Bearer "+secret {
 		t.Fatalf("upstream received %q", got)
 	}
+	// assign gives a second agent its own token; revoke stops it at once.
+	step("", "agents", "create", "--name", "bot2")
+	var assigned struct{ Grant agentkeys.Grant }
+	if err := json.Unmarshal([]byte(step("", "agents", "assign", "bot2", "--credential", "Upstream", "--json").stdout), &assigned); err != nil {
+		t.Fatal(err)
+	}
+	if r := step("", "proxy", assigned.Grant.ProxyToken, up.URL+"/assigned"); r.stdout != "hello from /assigned" {
+		t.Fatalf("proxy with the assigned token: %q", r.stdout)
+	}
+	step("", "agents", "revoke", "bot2", "--credential", "Upstream")
+	r := e.run("proxy", assigned.Grant.ProxyToken, up.URL+"/revoked")
+	outputs = append(outputs, r)
+	if r.code != cmd.ExitUnauthorized {
+		t.Fatalf("proxy with a revoked token: exit %d %s", r.code, r.stderr)
+	}
+	if n := len(seen()); n != 3 {
+		t.Fatalf("upstream got %d requests, want 3", n)
+	}
+	step("", "agents", "remove", "bot2")
 	// Refusals come from the server's proxy with the CLI's exit codes.
-	r := e.run("proxy", created.Grant.ProxyToken, "http://evil.example/")
+	r = e.run("proxy", created.Grant.ProxyToken, "http://evil.example/")
 	outputs = append(outputs, r)
 	if r.code != cmd.ExitUnauthorized || !strings.Contains(r.stderr, "not on this credential's allowed hosts") {
 		t.Fatalf("proxy to another host: exit %d %s", r.code, r.stderr)
 	}
-	if st := status(); st.Usage.Credentials != 1 || st.Usage.Agents != 1 || st.Usage.RequestsThisMonth < 2 {
+	if st := status(); st.Usage.Credentials != 1 || st.Usage.Agents != 1 || st.Usage.RequestsThisMonth < 3 {
 		t.Fatalf("remote usage = %+v", st.Usage)
 	}
 	var audit []map[string]any
@@ -438,8 +457,8 @@ func TestRemoteMode_EndToEnd(t *testing.T) {
 		}
 		audit = wrapped.Events
 	}
-	if len(audit) < 3 {
-		t.Fatalf("remote audit has %d events, want 3:\n%s", len(audit), auditOut)
+	if len(audit) < 4 {
+		t.Fatalf("remote audit has %d events, want 4 (3 forwarded, 1 denied):\n%s", len(audit), auditOut)
 	}
 	// `up` serves the local vault only.
 	r = e.run("up", "--listen", "127.0.0.1:0")
