@@ -76,7 +76,9 @@ func (c *Client) FindCredential(ctx context.Context, ref string) (*agentkeys.Cre
 // CreateCredential implements agentkeys.CredentialService: POST
 // /api/v1/credentials. The server normalises and validates the input
 // exactly as the local vault does (agentkeys.CredentialInput.Normalize), so
-// the errors are the same: EINVALID, ECONFLICT.
+// the errors are the same: EINVALID, ECONFLICT. A missing or unknown type
+// is refused here, before anything is sent. Secret.RefreshToken and
+// Secret.ExpiresAt are not sent: the REST API has no fields for them yet.
 func (c *Client) CreateCredential(ctx context.Context, in *agentkeys.CredentialInput) (*agentkeys.Credential, error) {
 	if in == nil {
 		return nil, agentkeys.Errorf(agentkeys.EINVALID, "missing credential")
