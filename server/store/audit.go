@@ -42,16 +42,17 @@ type auditOp struct {
 }
 
 type auditWriter struct {
-	s    *Store
-	in   chan *auditOp
-	done chan struct{}
+	s     *Store
+	stmts map[int]*sql.Stmt // prepared inserts by row count; writer goroutine only
+	in    chan *auditOp
+	done  chan struct{}
 
 	mu     sync.RWMutex // held for reading while sending, for writing to close
 	closed bool
 }
 
 func newAuditWriter(s *Store) *auditWriter {
-	w := &auditWriter{s: s, in: make(chan *auditOp, auditQueue), done: make(chan struct{})}
+	w := &auditWriter{s: s, stmts: map[int]*sql.Stmt{}, in: make(chan *auditOp, auditQueue), done: make(chan struct{})}
 	go w.run()
 	return w
 }
@@ -74,6 +75,9 @@ func (w *auditWriter) close() error {
 	}
 	w.mu.Unlock()
 	<-w.done
+	for _, st := range w.stmts {
+		st.Close()
+	}
 	return nil
 }
 
@@ -141,8 +145,7 @@ func (w *auditWriter) write(batch []*auditOp) error {
 		sort.Strings(order) // workspace rows are locked in one order by every replica
 		for _, ws := range order {
 			var last int64
-			if err := tx.QueryRowContext(ctx, `UPDATE workspaces SET audit_seq = audit_seq + $1 WHERE id = $2 RETURNING audit_seq`,
-				perWS[ws], ws).Scan(&last); err != nil {
+			if err := tx.StmtContext(ctx, w.s.stmts.auditSeq).QueryRowContext(ctx, perWS[ws], ws).Scan(&last); err != nil {
 				return fmt.Errorf("audit sequence of %s: %w", ws, err)
 			}
 			next[ws] = last - perWS[ws]
@@ -160,21 +163,48 @@ func (w *auditWriter) write(batch []*auditOp) error {
 				seen[batch[end].e.ID] = true
 				end++
 			}
-			if err := insertAudit(ctx, tx, batch[start:end]); err != nil {
+			if err := w.insert(ctx, tx, batch[start:end]); err != nil {
 				return err
 			}
 			start = end
 		}
-		return touchLastUsed(ctx, tx, batch)
+		return w.touchLastUsed(ctx, tx, batch)
 	})
 }
 
-func insertAudit(ctx context.Context, tx *sql.Tx, ops []*auditOp) error {
+// insert writes ops (distinct ids) in statements of up to
+// dialect.auditChunk rows, each prepared once per process.
+func (w *auditWriter) insert(ctx context.Context, tx *sql.Tx, ops []*auditOp) error {
+	for len(ops) > 0 {
+		n := min(len(ops), w.s.dialect.auditChunk)
+		stmt, err := w.statement(ctx, n)
+		if err != nil {
+			return err
+		}
+		args := make([]any, 0, n*auditCols)
+		for _, op := range ops[:n] {
+			e := &op.e
+			args = append(args, e.ID, e.WorkspaceID, e.Seq, e.Time.UnixMicro(), e.RequestID, e.AgentID, e.AgentName, e.CredentialID,
+				e.CredentialName, e.Method, e.Host, e.Path, e.Status, e.Decision, e.Code, e.Duration.Microseconds(), e.BytesIn, e.BytesOut)
+		}
+		if _, err := tx.StmtContext(ctx, stmt).ExecContext(ctx, args...); err != nil {
+			return fmt.Errorf("audit events: %w", err)
+		}
+		ops = ops[n:]
+	}
+	return nil
+}
+
+// statement returns the prepared upsert of n audit rows. Only the writer
+// goroutine calls it.
+func (w *auditWriter) statement(ctx context.Context, n int) (*sql.Stmt, error) {
+	if st := w.stmts[n]; st != nil {
+		return st, nil
+	}
 	var b strings.Builder
 	b.WriteString(`INSERT INTO audit_events (id, workspace_id, seq, time, request_id, agent_id, agent_name, credential_id,
 		credential_name, method, host, path, status, decision, code, duration_us, bytes_in, bytes_out) VALUES `)
-	args := make([]any, 0, len(ops)*auditCols)
-	for i, op := range ops {
+	for i := 0; i < n; i++ {
 		if i > 0 {
 			b.WriteString(", ")
 		}
@@ -183,26 +213,24 @@ func insertAudit(ctx context.Context, tx *sql.Tx, ops []*auditOp) error {
 			if j > 1 {
 				b.WriteString(", ")
 			}
-			b.WriteByte('$')
-			b.WriteString(strconv.Itoa(i*auditCols + j))
+			b.WriteString("$" + strconv.Itoa(i*auditCols+j))
 		}
 		b.WriteByte(')')
-		e := &op.e
-		args = append(args, e.ID, e.WorkspaceID, e.Seq, e.Time.UnixMicro(), e.RequestID, e.AgentID, e.AgentName, e.CredentialID,
-			e.CredentialName, e.Method, e.Host, e.Path, e.Status, e.Decision, e.Code, e.Duration.Microseconds(), e.BytesIn, e.BytesOut)
 	}
 	b.WriteString(` ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, status = excluded.status, decision = excluded.decision,
 		code = excluded.code, duration_us = excluded.duration_us, bytes_in = excluded.bytes_in, bytes_out = excluded.bytes_out
 		WHERE audit_events.workspace_id = excluded.workspace_id`)
-	if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
-		return fmt.Errorf("audit events: %w", err)
+	st, err := w.s.db.PrepareContext(ctx, b.String())
+	if err != nil {
+		return nil, fmt.Errorf("prepare audit insert: %w", err)
 	}
-	return nil
+	w.stmts[n] = st
+	return st, nil
 }
 
 // touchLastUsed records when forwarded requests last used a credential and
 // a grant. It does not bump the workspace revision: routes do not depend on it.
-func touchLastUsed(ctx context.Context, tx *sql.Tx, batch []*auditOp) error {
+func (w *auditWriter) touchLastUsed(ctx context.Context, tx *sql.Tx, batch []*auditOp) error {
 	type credKey struct{ ws, cred string }
 	type grantKey struct{ ws, agent, cred string }
 	credUsed := map[credKey]int64{}
@@ -220,16 +248,13 @@ func touchLastUsed(ctx context.Context, tx *sql.Tx, batch []*auditOp) error {
 			grantUsed[gk] = max(grantUsed[gk], used)
 		}
 	}
-	const newer = `CASE WHEN last_used_at IS NULL OR last_used_at < $1 THEN $1 ELSE last_used_at END`
 	for k, t := range credUsed {
-		if _, err := tx.ExecContext(ctx, `UPDATE credentials SET last_used_at = `+newer+` WHERE workspace_id = $2 AND id = $3`,
-			t, k.ws, k.cred); err != nil {
+		if _, err := tx.StmtContext(ctx, w.s.stmts.credUsed).ExecContext(ctx, t, k.ws, k.cred); err != nil {
 			return err
 		}
 	}
 	for k, t := range grantUsed {
-		if _, err := tx.ExecContext(ctx, `UPDATE grants SET last_used_at = `+newer+` WHERE workspace_id = $2 AND agent_id = $3 AND credential_id = $4`,
-			t, k.ws, k.agent, k.cred); err != nil {
+		if _, err := tx.StmtContext(ctx, w.s.stmts.grantUsed).ExecContext(ctx, t, k.ws, k.agent, k.cred); err != nil {
 			return err
 		}
 	}

@@ -117,7 +117,7 @@ func (s *Store) revision(ctx context.Context, ws string) (int64, error) {
 	}
 	started := wc.ticket.Add(1)
 	var rev int64
-	err := s.db.QueryRowContext(ctx, `SELECT revision FROM workspaces WHERE id = $1`, ws).Scan(&rev)
+	err := s.stmts.revision.QueryRowContext(ctx, ws).Scan(&rev)
 	if errors.Is(err, sql.ErrNoRows) {
 		rev = -1
 	} else if err != nil {

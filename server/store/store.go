@@ -82,6 +82,7 @@ type Store struct {
 
 	cache *routeCache
 	audit *auditWriter
+	stmts *statements
 
 	closeOnce sync.Once
 	closeErr  error
@@ -95,11 +96,15 @@ type dialect struct {
 	migrations string // directory in migrationFS
 	isUnique   func(error) bool
 	isBusy     func(error) bool
+	// auditChunk is how many audit rows one INSERT carries: PostgreSQL
+	// saves a round trip per row with multi-row statements; SQLite, in
+	// process, is fastest with one prepared single-row statement.
+	auditChunk int
 }
 
 var (
-	sqliteDialect = dialect{name: "sqlite", migrations: "migrations/sqlite", isUnique: sqliteUnique, isBusy: sqliteBusy}
-	pgDialect     = dialect{name: "postgres", migrations: "migrations/postgres", isUnique: pgUnique, isBusy: pgBusy}
+	sqliteDialect = dialect{name: "sqlite", migrations: "migrations/sqlite", isUnique: sqliteUnique, isBusy: sqliteBusy, auditChunk: 1}
+	pgDialect     = dialect{name: "postgres", migrations: "migrations/postgres", isUnique: pgUnique, isBusy: pgBusy, auditChunk: 64}
 )
 
 // Open opens (and creates or migrates) the store. Returns EINVALID for a
@@ -146,9 +151,53 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		s.db.Close()
 		return nil, err
 	}
+	if s.stmts, err = prepareStatements(ctx, s.db); err != nil {
+		s.db.Close()
+		return nil, s.storeErr("prepare statements", err)
+	}
 	s.cache = newRouteCache()
 	s.audit = newAuditWriter(s)
 	return s, nil
+}
+
+// statements are the hot-path statements, prepared once (modernc's SQLite
+// driver and database/sql would otherwise parse them on every call).
+type statements struct {
+	revision  *sql.Stmt // the workspace revision check of every cached proxy request
+	auditSeq  *sql.Stmt
+	credUsed  *sql.Stmt
+	grantUsed *sql.Stmt
+}
+
+// newer keeps the later of a stored last_used_at and $1.
+const newer = `CASE WHEN last_used_at IS NULL OR last_used_at < $1 THEN $1 ELSE last_used_at END`
+
+func prepareStatements(ctx context.Context, db *sql.DB) (*statements, error) {
+	st := &statements{}
+	for _, p := range []struct {
+		dst **sql.Stmt
+		q   string
+	}{
+		{&st.revision, `SELECT revision FROM workspaces WHERE id = $1`},
+		{&st.auditSeq, `UPDATE workspaces SET audit_seq = audit_seq + $1 WHERE id = $2 RETURNING audit_seq`},
+		{&st.credUsed, `UPDATE credentials SET last_used_at = ` + newer + ` WHERE workspace_id = $2 AND id = $3`},
+		{&st.grantUsed, `UPDATE grants SET last_used_at = ` + newer + ` WHERE workspace_id = $2 AND agent_id = $3 AND credential_id = $4`},
+	} {
+		var err error
+		if *p.dst, err = db.PrepareContext(ctx, p.q); err != nil {
+			st.close()
+			return nil, err
+		}
+	}
+	return st, nil
+}
+
+func (st *statements) close() {
+	for _, s := range []*sql.Stmt{st.revision, st.auditSeq, st.credUsed, st.grantUsed} {
+		if s != nil {
+			s.Close()
+		}
+	}
 }
 
 func (s *Store) start(ctx context.Context) error {
@@ -226,6 +275,9 @@ func (s *Store) Close() error {
 		var errs []error
 		if s.audit != nil {
 			errs = append(errs, s.audit.close())
+		}
+		if s.stmts != nil {
+			s.stmts.close()
 		}
 		errs = append(errs, s.db.Close())
 		s.keysMu.Lock()
