@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/agentkeys/agentkeys"
@@ -139,11 +138,6 @@ func (p *pipeWriter) WriteHeader(code int) {
 			Header:        h,
 			Body:          &pipeBody{pr: p.pr, cancel: p.cancel},
 			ContentLength: cl,
-			Uncompressed:  false,
-			Close:         false,
-		}
-		if strings.EqualFold(h.Get("Transfer-Encoding"), "chunked") {
-			p.resp.TransferEncoding = []string{"chunked"}
 		}
 		close(p.ready)
 	})
