@@ -71,6 +71,12 @@ func (h *Handler) Do(ctx context.Context, req *agentkeys.ProxyRequest) (*http.Re
 			if p := recover(); p != nil {
 				h.log.Error("proxy: in-process request panicked", "panic", fmt.Sprint(p))
 				streamErr = errStreamBroken
+				select {
+				case <-pw.ready:
+				default: // nothing answered yet: answer with an error, not an empty 200
+					writeError(pw, http.StatusInternalServerError, agentkeys.EINTERNAL, "internal error")
+					streamErr = nil
+				}
 			}
 			pw.finish(streamErr)
 		}()

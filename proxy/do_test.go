@@ -304,3 +304,19 @@ func TestLoopbackOnly(t *testing.T) {
 		})
 	}
 }
+
+type panickyBackend struct{ *memBackend }
+
+func (panickyBackend) Authorize(context.Context, string, string) (*agentkeys.Route, error) {
+	panic("store bug")
+}
+
+func TestDo_PanicBecomesInternalError(t *testing.T) {
+	b := newMemBackend()
+	tok := b.assign(b.addCredential(t, "k", agentkeys.APIKey, []string{"api.example.com"}, agentkeys.Secret{Value: "v"}), "a")
+	h := proxy.New(panickyBackend{b}, proxy.Config{})
+	resp, err := h.Do(context.Background(), &agentkeys.ProxyRequest{Token: tok, URL: "https://api.example.com/"})
+	if agentkeys.ErrorCode(err) != agentkeys.EINTERNAL || resp != nil {
+		t.Fatalf("Do = %v, %v; want EINTERNAL", resp, err)
+	}
+}
