@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/agentkeys/agentkeys"
 )
@@ -301,5 +302,26 @@ func TestCredentialInputNormalize(t *testing.T) {
 		if err := in.Normalize(); agentkeys.ErrorCode(err) != agentkeys.EINVALID {
 			t.Errorf("%s: err = %v, want EINVALID", name, err)
 		}
+	}
+}
+
+func TestNewID_TimeOrdered(t *testing.T) {
+	prev := agentkeys.NewID("evt")
+	for i := 0; i < 50; i++ {
+		time.Sleep(2 * time.Millisecond)
+		next := agentkeys.NewID("evt")
+		if next <= prev {
+			t.Fatalf("ids not time-ordered: %s then %s", prev, next)
+		}
+		if strings.Trim(next[4:], "0123456789abcdefghjkmnpqrstvwxyz") != "" {
+			t.Fatalf("not Crockford base32: %s", next)
+		}
+		prev = next
+	}
+}
+
+func BenchmarkNewID(b *testing.B) {
+	for b.Loop() {
+		agentkeys.NewID("evt")
 	}
 }

@@ -67,21 +67,22 @@ func EqualHash(a, b string) bool {
 // (48-bit millisecond time and 80 random bits, Crockford base32, as ULID).
 func NewID(prefix string) string { return prefix + "_" + newULID(time.Now()) }
 
-const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+const crockford = "0123456789abcdefghjkmnpqrstvwxyz"
 
+// newULID encodes 48 bits of milliseconds and 80 random bits as 26
+// Crockford base32 characters (5 bits each, the first carrying 3).
 func newULID(t time.Time) string {
 	var b [16]byte
 	binary.BigEndian.PutUint64(b[:8], uint64(t.UnixMilli())<<16)
 	if _, err := rand.Read(b[6:]); err != nil {
 		panic("agentkeys: crypto/rand failed: " + err.Error())
 	}
-	n := new(big.Int).SetBytes(b[:])
-	out := make([]byte, 26)
-	base := big.NewInt(32)
-	mod := new(big.Int)
+	hi, lo := binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
+	var out [26]byte
 	for i := 25; i >= 0; i-- {
-		n.DivMod(n, base, mod)
-		out[i] = crockford[mod.Int64()]
+		out[i] = crockford[lo&31]
+		lo = lo>>5 | hi<<59
+		hi >>= 5
 	}
-	return strings.ToLower(string(out))
+	return string(out[:])
 }
