@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"time"
 
 	"github.com/agentkeys/agentkeys"
 	"github.com/agentkeys/agentkeys/localvault"
@@ -50,14 +49,12 @@ func wireVault(f *Factory) {
 		if err != nil {
 			return nil, nil, err
 		}
-		backend := &auditWaiter{ProxyBackend: lv}
-		ph := proxy.New(backend, proxy.Config{Logger: f.Logger})
+		ph := proxy.New(lv, proxy.Config{Logger: f.Logger})
 		lv.UseProxy(ph)
 		v, h = lv, ph
 		f.onClose(func() error {
 			mu.Lock()
 			defer mu.Unlock()
-			backend.wait(5 * time.Second)
 			err := v.Close()
 			v, h = nil, nil
 			return err
@@ -100,38 +97,4 @@ func isPassphraseLocked(cfg *Config, err error) bool {
 	}
 	_, serr := os.Stat(filepath.Join(cfg.Home, localvault.KeyFileName))
 	return !errors.Is(serr, os.ErrNotExist) && serr == nil
-}
-
-// auditWaiter counts proxied requests whose audit row was begun but whose
-// outcome is not yet recorded. proxy.Handler.Do returns as soon as the
-// answer is known and records the outcome a moment later, so a one-off
-// `agentkeys proxy` must wait for it before closing the vault, or the row
-// would stay "pending".
-type auditWaiter struct {
-	agentkeys.ProxyBackend
-	wg sync.WaitGroup
-}
-
-func (a *auditWaiter) BeginAudit(ctx context.Context, e *agentkeys.AuditEvent) error {
-	a.wg.Add(1)
-	if err := a.ProxyBackend.BeginAudit(ctx, e); err != nil {
-		a.wg.Done()
-		return err
-	}
-	return nil
-}
-
-func (a *auditWaiter) EndAudit(ctx context.Context, e *agentkeys.AuditEvent) {
-	defer a.wg.Done()
-	a.ProxyBackend.EndAudit(ctx, e)
-}
-
-// wait waits up to d for every begun request to record its outcome.
-func (a *auditWaiter) wait(d time.Duration) {
-	done := make(chan struct{})
-	go func() { a.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(d):
-	}
 }

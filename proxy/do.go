@@ -26,7 +26,9 @@ import (
 // ETOOLARGE, EUPSTREAM, ETIMEOUT, EUNAVAILABLE); any upstream answer, whatever
 // its status, comes back as the *http.Response. When ctx ends before the
 // header is known, Do returns ctx.Err(). A stream that breaks off later
-// makes a Body read fail instead of ending cleanly.
+// makes a Body read fail instead of ending cleanly. Once Body has been read
+// to its end or closed, the request is over: its audit outcome has been
+// handed to Backend.EndAudit.
 func (h *Handler) Do(ctx context.Context, req *agentkeys.ProxyRequest) (*http.Response, error) {
 	if req == nil {
 		return nil, agentkeys.Errorf(agentkeys.EINVALID, "no request given")
@@ -79,6 +81,7 @@ func (h *Handler) Do(ctx context.Context, req *agentkeys.ProxyRequest) (*http.Re
 				}
 			}
 			pw.finish(streamErr)
+			close(pw.done)
 		}()
 		streamErr = h.serve(pw, r, auth)
 	}()
@@ -111,13 +114,14 @@ type pipeWriter struct {
 	pw     *io.PipeWriter
 	cancel context.CancelFunc
 	ready  chan struct{}
+	done   chan struct{} // closed when serve has returned (and ended the audit)
 	once   sync.Once
 	resp   *http.Response
 }
 
 func newPipeWriter(cancel context.CancelFunc) *pipeWriter {
 	pr, pw := io.Pipe()
-	return &pipeWriter{header: http.Header{}, pr: pr, pw: pw, cancel: cancel, ready: make(chan struct{})}
+	return &pipeWriter{header: http.Header{}, pr: pr, pw: pw, cancel: cancel, ready: make(chan struct{}), done: make(chan struct{})}
 }
 
 func (p *pipeWriter) Header() http.Header { return p.header }
@@ -142,7 +146,7 @@ func (p *pipeWriter) WriteHeader(code int) {
 			ProtoMajor:    1,
 			ProtoMinor:    1,
 			Header:        h,
-			Body:          &pipeBody{pr: p.pr, cancel: p.cancel},
+			Body:          &pipeBody{pr: p.pr, cancel: p.cancel, done: p.done},
 			ContentLength: cl,
 		}
 		close(p.ready)
@@ -172,10 +176,13 @@ func (p *pipeWriter) finish(err error) {
 // will read.
 func (p *pipeWriter) abandon(err error) { p.pr.CloseWithError(err) }
 
-// pipeBody is the response body Do returns. Close stops the request.
+// pipeBody is the response body Do returns. Close stops the request and
+// waits until the handler has returned, so its audit outcome is recorded
+// before the caller goes on (and, say, closes the vault).
 type pipeBody struct {
 	pr     *io.PipeReader
 	cancel context.CancelFunc
+	done   <-chan struct{}
 }
 
 func (b *pipeBody) Read(p []byte) (int, error) { return b.pr.Read(p) }
@@ -183,5 +190,6 @@ func (b *pipeBody) Read(p []byte) (int, error) { return b.pr.Read(p) }
 func (b *pipeBody) Close() error {
 	b.pr.Close()
 	b.cancel()
+	<-b.done
 	return nil
 }
