@@ -204,6 +204,8 @@ func RunServe(ctx context.Context, opts *ServeOptions) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	// The store's lines carry the request id of the request they belong to.
+	log = slog.New(server.WithRequestID(log.Handler()))
 	st, err := opts.Store.open(ctx, opts.Getenv, log)
 	if err != nil {
 		return err

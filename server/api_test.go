@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -205,4 +206,44 @@ func TestAPI_Health(t *testing.T) {
 	}
 	s.store.Close()
 	s.do("GET", "/readyz", "", nil).want(t, 503, agentkeys.EUNAVAILABLE)
+}
+
+// TestLogs_RequestIDOnEveryLine: every log line written while serving a
+// request (API calls, sign-up, proxied requests, refusals) carries its
+// request_id; none carries a secret.
+func TestLogs_RequestIDOnEveryLine(t *testing.T) {
+	s := newTestServer(t, serverOpts{allowLoopback: true})
+	up := newUpstream(t)
+	_, key := s.signup("Acme")
+	c := s.createCredential(key, "svc", "log-secret-value", up.host())
+	ag := s.createAgent(key, "bot")
+	g := s.assign(key, ag.ID, c.ID)
+	proxyGet(t, s.url, g.ProxyToken, "", up.URL+"/ok").want(t, 200, "")
+	proxyGet(t, s.url, g.ProxyToken, "", "https://evil.example/").want(t, 403, agentkeys.EDESTINATION)
+	s.do("GET", "/api/v1/nothing", key, nil).want(t, 404, agentkeys.ENOTFOUND)
+	s.do("GET", "/api/v1/credentials", "", nil).want(t, 401, agentkeys.EUNAUTHORIZED)
+	waitAudit(t, s, key, 2)
+	lines := strings.Split(strings.TrimSpace(s.logs.String()), "\n")
+	served := 0
+	for _, l := range lines {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(l), &rec); err != nil {
+			t.Fatalf("log line is not JSON: %s", l)
+		}
+		for _, secret := range []string{"log-secret-value", key, g.ProxyToken, "correct horse"} {
+			if strings.Contains(l, secret) {
+				t.Fatalf("log line carries a secret: %s", l)
+			}
+		}
+		if rec["msg"] == "database migrated" {
+			continue // startup, before any request
+		}
+		served++
+		if id, _ := rec["request_id"].(string); !strings.HasPrefix(id, "req_") {
+			t.Errorf("log line without request_id: %s", l)
+		}
+	}
+	if served < 8 {
+		t.Fatalf("only %d request log lines: %s", served, s.logs.String())
+	}
 }

@@ -77,7 +77,7 @@ func newTestServer(t *testing.T, o serverOpts) *testServer {
 		o.dataDir = t.TempDir()
 	}
 	logs := &syncBuffer{}
-	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log := slog.New(server.WithRequestID(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	st, err := store.Open(t.Context(), store.Config{DatabaseURL: o.databaseURL, DataDir: o.dataDir, ServerKey: o.key, Logger: log})
 	if err != nil {
 		t.Fatalf("store.Open: %v", err)

@@ -27,7 +27,15 @@ func RequestID(ctx context.Context) string {
 // context, unless the record already names one (the proxy's lines do).
 type ridHandler struct{ slog.Handler }
 
-func withRequestID(h slog.Handler) slog.Handler { return ridHandler{h} }
+// WithRequestID wraps h so every record logged with the context of a
+// request this server serves carries that request's request_id. Give the
+// store a logger built on it too, so its lines carry the id as well.
+func WithRequestID(h slog.Handler) slog.Handler {
+	if _, ok := h.(ridHandler); ok {
+		return h
+	}
+	return ridHandler{h}
+}
 
 func (h ridHandler) Handle(ctx context.Context, r slog.Record) error {
 	if id := RequestID(ctx); id != "" {

@@ -96,7 +96,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	log := slog.New(withRequestID(cfg.Logger.Handler()))
+	log := slog.New(WithRequestID(cfg.Logger.Handler()))
 	s := &Server{cfg: cfg, store: cfg.Store, log: log, signups: make(chan struct{}, 2)}
 	tr := cfg.Transport
 	if tr == nil {

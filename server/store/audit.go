@@ -42,17 +42,18 @@ type auditOp struct {
 }
 
 type auditWriter struct {
-	s     *Store
-	stmts map[int]*sql.Stmt // prepared inserts by row count; writer goroutine only
-	in    chan *auditOp
-	done  chan struct{}
+	s        *Store
+	stmts    map[int]*sql.Stmt // prepared inserts by row count; writer goroutine only
+	lastUsed map[string]int64  // last-used times written, by workspace/agent/credential; writer goroutine only
+	in       chan *auditOp
+	done     chan struct{}
 
 	mu     sync.RWMutex // held for reading while sending, for writing to close
 	closed bool
 }
 
 func newAuditWriter(s *Store) *auditWriter {
-	w := &auditWriter{s: s, stmts: map[int]*sql.Stmt{}, in: make(chan *auditOp, auditQueue), done: make(chan struct{})}
+	w := &auditWriter{s: s, stmts: map[int]*sql.Stmt{}, lastUsed: map[string]int64{}, in: make(chan *auditOp, auditQueue), done: make(chan struct{})}
 	go w.run()
 	return w
 }
@@ -132,7 +133,7 @@ func (w *auditWriter) commit(batch []*auditOp) {
 // grants that forwarded requests used.
 func (w *auditWriter) write(batch []*auditOp) error {
 	ctx := context.Background()
-	return w.s.withTx(ctx, func(tx *sql.Tx) error {
+	err := w.s.withTx(ctx, func(tx *sql.Tx) error {
 		perWS := map[string]int64{}
 		var order []string
 		for _, op := range batch {
@@ -170,6 +171,10 @@ func (w *auditWriter) write(batch []*auditOp) error {
 		}
 		return w.touchLastUsed(ctx, tx, batch)
 	})
+	if err != nil {
+		clear(w.lastUsed) // what was noted was not written
+	}
+	return err
 }
 
 // insert writes ops (distinct ids) in statements of up to
@@ -229,7 +234,8 @@ func (w *auditWriter) statement(ctx context.Context, n int) (*sql.Stmt, error) {
 }
 
 // touchLastUsed records when forwarded requests last used a credential and
-// a grant. It does not bump the workspace revision: routes do not depend on it.
+// a grant (at most once a second each, see due). It does not bump the
+// workspace revision: routes do not depend on it.
 func (w *auditWriter) touchLastUsed(ctx context.Context, tx *sql.Tx, batch []*auditOp) error {
 	type credKey struct{ ws, cred string }
 	type grantKey struct{ ws, agent, cred string }
@@ -249,16 +255,41 @@ func (w *auditWriter) touchLastUsed(ctx context.Context, tx *sql.Tx, batch []*au
 		}
 	}
 	for k, t := range credUsed {
+		if !w.due(k.ws+"\x00\x00"+k.cred, t) {
+			continue
+		}
 		if _, err := tx.StmtContext(ctx, w.s.stmts.credUsed).ExecContext(ctx, t, k.ws, k.cred); err != nil {
 			return err
 		}
 	}
 	for k, t := range grantUsed {
+		if !w.due(k.ws+"\x00"+k.agent+"\x00"+k.cred, t) {
+			continue
+		}
 		if _, err := tx.StmtContext(ctx, w.s.stmts.grantUsed).ExecContext(ctx, t, k.ws, k.agent, k.cred); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// lastUsedResolution is how stale a stored last_used_at may be: this
+// process writes it at most once per interval per credential and grant, so
+// a busy credential does not cost two UPDATEs in every audit commit.
+const lastUsedResolution = int64(time.Second / time.Microsecond)
+
+// due reports whether last-used time t (µs) of key should be written, and
+// notes that it will be. The writer goroutine forgets what it noted when a
+// commit fails (see write).
+func (w *auditWriter) due(key string, t int64) bool {
+	if prev, ok := w.lastUsed[key]; ok && t < prev+lastUsedResolution {
+		return false
+	}
+	if len(w.lastUsed) > 100_000 {
+		clear(w.lastUsed)
+	}
+	w.lastUsed[key] = t
+	return true
 }
 
 // prepareEvent fills what the store assigns and the caller may leave out.
@@ -314,7 +345,7 @@ func (s *Store) EndAudit(ctx context.Context, e *agentkeys.AuditEvent) {
 		return
 	}
 	if !s.audit.send(&auditOp{e: *e}) {
-		s.log.Warn("audit: outcome dropped, store closed", "event", e.ID)
+		s.log.WarnContext(ctx, "audit: outcome dropped, store closed", "event", e.ID)
 	}
 }
 

@@ -303,7 +303,7 @@ func (s *Store) OpenSecret(ctx context.Context, r *agentkeys.Route) (*agentkeys.
 	}
 	secret, err := agentkeys.OpenSecret(key, sealed, ws, id, ver)
 	if err != nil {
-		s.log.Error("credential does not decrypt", "workspace", ws, "credential", id, "keyVersion", ver)
+		s.log.ErrorContext(ctx, "credential does not decrypt", "workspace", ws, "credential", id, "keyVersion", ver)
 		return nil, fmt.Errorf("credential %s: %w", id, err)
 	}
 	return secret, nil

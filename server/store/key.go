@@ -117,7 +117,7 @@ func (s *Store) dataKey(ctx context.Context, q querier, wsID string, version int
 	}
 	k, err = agentkeys.UnwrapKey(s.root, wrapped, agentkeys.DataKeyAAD(wsID, version))
 	if err != nil {
-		s.log.Error("a workspace data key does not unwrap", "workspace", wsID, "version", version)
+		s.log.ErrorContext(ctx, "a workspace data key does not unwrap", "workspace", wsID, "version", version)
 		return agentkeys.Key{}, fmt.Errorf("workspace %s data key %d: %w", wsID, version, err)
 	}
 	s.keysMu.Lock()

@@ -123,7 +123,7 @@ func (s *Store) CreateWorkspace(ctx context.Context, in NewWorkspace) (*CreatedW
 	if err != nil {
 		return nil, s.storeErr("create workspace", err)
 	}
-	s.log.Info("workspace created", "workspace", out.ID)
+	s.log.InfoContext(ctx, "workspace created", "workspace", out.ID)
 	return out, nil
 }
 
