@@ -21,9 +21,10 @@ import (
 // streams and a temporary AGENTKEYS_HOME.
 //
 // Vault is the seam between local and remote mode: it returns an
-// agentkeys.Vault and commands never know which kind it is. Today it always
-// opens the local vault in Config.Home; `agentkeys login` (a later issue)
-// will make it return a client for Config.APIURL instead.
+// agentkeys.Vault and commands never know which kind it is. It opens the
+// local vault in Config.Home, or, after `agentkeys login` (an apiKey and
+// apiUrl in config.json or the environment), a client for that server's
+// workspace (see wireRemote in remote.go).
 type Factory struct {
 	IOStreams *IOStreams
 
@@ -84,6 +85,7 @@ func NewFactory(ios *IOStreams, getenv func(string) string) *Factory {
 	f.Logger = slog.New(slog.NewTextHandler(ios.ErrOut, &slog.HandlerOptions{Level: f.logLevel}))
 	f.Config = func() (*Config, error) { return loadConfig(f.homeFlag, f.Getenv) }
 	wireVault(f)
+	wireRemote(f) // after `agentkeys login`: the server's workspace instead
 	return f
 }
 

@@ -90,6 +90,8 @@ Run without arguments in a terminal to open the terminal UI.`,
 	root.AddCommand(
 		NewCmdInit(f, nil),
 		NewCmdStatus(f, nil),
+		NewCmdLogin(f, nil),
+		NewCmdLogout(f, nil),
 		newCmdCredentials(f),
 		newCmdAgents(f),
 		NewCmdUp(f, nil),
