@@ -455,6 +455,15 @@ func TestRemoteMode_BadLogin(t *testing.T) {
 		}
 		wantNoKey(t, r, stale)
 	}
+	// A server that is down: exit 6, naming the way back to the local vault.
+	e4 := newEnv(t)
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close()
+	e4.vars["AGENTKEYS_API_URL"] = down.URL
+	e4.vars["AGENTKEYS_API_KEY"] = stale
+	if r := e4.run("credentials", "list"); r.code != cmd.ExitUnavailable || !strings.Contains(r.stderr, "cannot reach") || !strings.Contains(r.stderr, "agentkeys logout") {
+		t.Fatalf("server down: exit %d %s", r.code, r.stderr)
+	}
 	// Environment variables select the server just as config.json does.
 	e2 := newEnv(t)
 	e2.vars["AGENTKEYS_API_URL"] = url

@@ -56,14 +56,19 @@ type remoteVault struct {
 
 var _ agentkeys.Vault = (*remoteVault)(nil)
 
-// hint adds what to do next to an error about the API key itself. Proxy
-// errors are left alone: there, a 401 is about the agent's token.
+// hint adds what to do next to an error about the login itself (the key
+// refused, the server unreachable). Proxy errors are left alone: there, a 401
+// is about the agent's token.
 func (r *remoteVault) hint(err error) error {
-	if agentkeys.ErrorCode(err) != agentkeys.EUNAUTHORIZED {
-		return err
+	msg := strings.TrimSuffix(agentkeys.ErrorMessage(err), ".")
+	switch agentkeys.ErrorCode(err) {
+	case agentkeys.EUNAVAILABLE:
+		return agentkeys.Errorf(agentkeys.EUNAVAILABLE, "%s; this CLI is logged in to that server (`agentkeys logout` goes back to the local vault)", msg)
+	case agentkeys.EUNAUTHORIZED:
+		return agentkeys.Errorf(agentkeys.EUNAUTHORIZED, "%s: the server at %s refused the saved API key (revoked or rotated?); run `agentkeys login --server %s` with a current key, or `agentkeys logout` to use the local vault",
+			msg, r.BaseURL(), r.BaseURL())
 	}
-	return agentkeys.Errorf(agentkeys.EUNAUTHORIZED, "%s: the server at %s refused the saved API key (revoked or rotated?); run `agentkeys login --server %s` with a current key, or `agentkeys logout` to use the local vault",
-		strings.TrimSuffix(agentkeys.ErrorMessage(err), "."), r.BaseURL(), r.BaseURL())
+	return err
 }
 
 func (r *remoteVault) ListCredentials(ctx context.Context) ([]*agentkeys.Credential, error) {
