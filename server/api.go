@@ -162,12 +162,7 @@ func (s *Server) updateCredential(w http.ResponseWriter, r *http.Request, ws *st
 	}
 	upd := &agentkeys.CredentialUpdate{Name: p.Name, AllowedHosts: p.AllowedHosts}
 	if p.Value != nil || p.Username != nil || p.Password != nil || p.Headers != nil || p.Param != nil {
-		sec := agentkeys.Secret{}
-		for dst, src := range map[*string]*string{&sec.Value: p.Value, &sec.Username: p.Username, &sec.Password: p.Password, &sec.Param: p.Param} {
-			if src != nil {
-				*dst = *src
-			}
-		}
+		sec := agentkeys.Secret{Value: deref(p.Value), Username: deref(p.Username), Password: deref(p.Password), Param: deref(p.Param)}
 		if p.Headers != nil {
 			sec.Headers = *p.Headers
 		}
@@ -179,6 +174,13 @@ func (s *Server) updateCredential(w http.ResponseWriter, r *http.Request, ws *st
 	}
 	writeJSON(w, http.StatusOK, c)
 	return nil
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
 }
 
 func (s *Server) deleteCredential(w http.ResponseWriter, r *http.Request, ws *store.Workspace) error {

@@ -200,6 +200,9 @@ func (s *Store) routeByToken(ctx context.Context, hash string) (*agentkeys.Route
 		WHERE g.token_hash = $1`, hash)
 	cred, err := scanCredential(row, &e.sealed, &e.keyVersion, &e.rev, &e.route.WorkspaceID, &e.route.AgentID, &e.route.AgentName)
 	if errors.Is(err, sql.ErrNoRows) {
+		s.cache.mu.Lock()
+		delete(s.cache.tokens, hash) // revoked: forget the stale route
+		s.cache.mu.Unlock()
 		return nil, unauthorized("invalid or revoked proxy token")
 	}
 	if err != nil {
