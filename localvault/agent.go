@@ -15,6 +15,7 @@ func (v *Vault) ListAgents(ctx context.Context) ([]*agentkeys.Agent, error) {
 	if err := v.usable(); err != nil {
 		return nil, err
 	}
+	v.flushAudit(ctx, false) // last_used_at of this process's requests
 	return v.agents(ctx, v.db, "")
 }
 
@@ -63,6 +64,7 @@ func (v *Vault) FindAgent(ctx context.Context, ref string) (*agentkeys.Agent, er
 	if err := v.usable(); err != nil {
 		return nil, err
 	}
+	v.flushAudit(ctx, false) // last_used_at of this process's requests
 	ref = strings.TrimSpace(ref)
 	var id string
 	err := v.db.QueryRowContext(ctx, `SELECT id FROM agents WHERE workspace_id = ?1 AND (id = ?2 OR name_key = ?3)

@@ -2,179 +2,636 @@ package localvault
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/agentkeys/agentkeys"
 )
 
-// Audit writes go through one writer goroutine that commits them in groups:
-// it takes every row queued at that moment (up to maxAuditBatch) and
-// commits them in one transaction, so while one commit is in flight the
-// next group gathers. Requests are never serialised behind each other's
-// commits and an idle vault adds no waiting. BeginAudit returns once its
-// row is committed (WAL with synchronous=NORMAL: it survives the process
-// being killed; a power loss may take the last few commits); EndAudit
-// queues the outcome and returns at once.
+// Audit durability: a journal per process, imported into SQLite in batches.
+//
+// BeginAudit and EndAudit append one line (journal_codec.go) to this
+// process's own append-only journal, Home/audit/<pid>-<random>.journal
+// (directory 0700, file 0600), with one write(2) per line under a mutex.
+// BeginAudit returns once write(2) has returned: the line is then in the
+// kernel's page cache and survives the process being killed; an OS crash or
+// power loss may lose the last lines. A failed write fails BeginAudit, and
+// the proxy refuses the request (fail closed).
+//
+// The process holds an exclusive lock (flock) on its journal for its
+// lifetime, so other processes can tell a live journal from one left by a
+// dead process. The journal is created as *.tmp, locked, then renamed, so
+// no scanner ever sees an unlocked live journal.
+//
+// An importer goroutine moves journal lines into audit_events every
+// importInterval (sooner when many lines are waiting), in one transaction
+// per batch with prepared statements, and then truncates the journal if no
+// line arrived meanwhile. Import is idempotent, so a line imported twice (by
+// this process and by another one reading a live journal, or after a crash
+// between commit and truncation) changes nothing:
+//   - a Begin line inserts the row unless its id exists (INSERT … DO NOTHING);
+//   - an End line inserts the whole row, or updates the outcome columns of
+//     the existing row only when they differ;
+//   - last_used_at only ever moves forward (max).
+//
+// Seq is assigned at import, inside the write transaction: each insert or
+// outcome change takes MAX(seq)+1, so Seq still increases whenever a row is
+// written or completed. Lines of one batch are merged per event first (a
+// Begin and its End become one insert).
+//
+// ListAudit and Status flush first: they import this process's journal up
+// to its end, and read (and import) the journals of other live processes, so
+// a row is visible at once to its own process and to `agentkeys audit` run
+// beside a running `agentkeys up`. Open, and the importer every
+// deadScanInterval, import the journals of dead processes and remove them.
+// Close imports everything and removes this process's journal.
 
 const (
-	maxAuditBatch = 500
-	auditQueue    = 4096
 	// maxAuditList caps ListAudit's Limit.
 	maxAuditList = 1000
+	// auditDirName is the journals' directory in Home.
+	auditDirName = "audit"
+	// journalExt and journalTmpExt name live/dead journals and journals
+	// being created.
+	journalExt    = ".journal"
+	journalTmpExt = ".tmp"
+	// kickBytes of unimported lines wake the importer before its tick.
+	kickBytes = 512 << 10
+	// maxImportChunk bounds one read of a journal (one or more transactions).
+	maxImportChunk = 4 << 20
+	// staleTmpAge: an unlocked *.tmp journal older than this was left by a
+	// process that died while creating it.
+	staleTmpAge = time.Minute
 )
 
-type auditResult struct {
-	seq int64
-	err error
-}
+// Tunables (tests change them through export_test.go).
+var (
+	importInterval   = 50 * time.Millisecond
+	deadScanInterval = 5 * time.Second
+)
 
-type auditOp struct {
-	begin bool
-	e     agentkeys.AuditEvent
-	res   chan auditResult // begin only
+var linePool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+type flushReq struct {
+	others bool // also read other processes' journals
+	done   chan error
 }
 
 type auditWriter struct {
-	db   *sql.DB
-	log  *slog.Logger
-	in   chan *auditOp
-	done chan struct{}
+	db  *sql.DB
+	log *slog.Logger
+	dir string
 
-	mu     sync.RWMutex // held for reading while sending, for writing to close
-	closed bool
+	// mu guards the journal file and is held across each write(2), so
+	// lines never interleave and written is exact.
+	mu      sync.Mutex
+	f       *os.File
+	name    string
+	written atomic.Int64 // bytes in the journal (since the last truncation)
+	broken  error        // set when a failed write could not be undone
+	closed  bool
+
+	// imported is how much of the journal is in the database. Only the
+	// importer goroutine (or close, after it stopped) changes it.
+	imported atomic.Int64
+
+	kick    chan struct{}
+	flushCh chan *flushReq
+	quit    chan struct{}
+	done    chan struct{}
+
+	every, scanEvery time.Duration // importInterval, deadScanInterval at creation
+	stmts            importStmts
+	readBuf          []byte
+	lastScan         time.Time
 }
 
-func newAuditWriter(db *sql.DB, log *slog.Logger) *auditWriter {
-	w := &auditWriter{db: db, log: log, in: make(chan *auditOp, auditQueue), done: make(chan struct{})}
+type importStmts struct {
+	maxSeq, insertBegin, upsertEnd, credUsed, grantUsed *sql.Stmt
+}
+
+const auditCols = `id, seq, time, request_id, workspace_id, agent_id, agent_name,
+	credential_id, credential_name, method, host, path, status, decision, code, duration_us, bytes_in, bytes_out`
+
+func (s *importStmts) prepare(ctx context.Context, db *sql.DB) error {
+	const values = ` VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	for _, p := range []struct {
+		st **sql.Stmt
+		q  string
+	}{
+		{&s.maxSeq, `SELECT COALESCE(MAX(seq), 0) FROM audit_events`},
+		{&s.insertBegin, `INSERT INTO audit_events (` + auditCols + `)` + values + ` ON CONFLICT (id) DO NOTHING`},
+		{&s.upsertEnd, `INSERT INTO audit_events (` + auditCols + `)` + values + `
+			ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, status = excluded.status, decision = excluded.decision,
+				code = excluded.code, duration_us = excluded.duration_us, bytes_in = excluded.bytes_in, bytes_out = excluded.bytes_out
+			WHERE NOT (audit_events.status = excluded.status AND audit_events.decision = excluded.decision
+				AND audit_events.code = excluded.code AND audit_events.duration_us = excluded.duration_us
+				AND audit_events.bytes_in = excluded.bytes_in AND audit_events.bytes_out = excluded.bytes_out)`},
+		{&s.credUsed, `UPDATE credentials SET last_used_at = ?1 WHERE id = ?2 AND COALESCE(last_used_at, 0) < ?1`},
+		{&s.grantUsed, `UPDATE grants SET last_used_at = ?1 WHERE agent_id = ?2 AND credential_id = ?3 AND COALESCE(last_used_at, 0) < ?1`},
+	} {
+		st, err := db.PrepareContext(ctx, p.q)
+		if err != nil {
+			s.close()
+			return storeErr("prepare audit import", err)
+		}
+		*p.st = st
+	}
+	return nil
+}
+
+func (s *importStmts) close() {
+	for _, st := range []*sql.Stmt{s.maxSeq, s.insertBegin, s.upsertEnd, s.credUsed, s.grantUsed} {
+		if st != nil {
+			st.Close()
+		}
+	}
+}
+
+// newAuditWriter prepares the import statements, imports the journals left
+// by dead processes (failures are logged: the journals stay for a later
+// import) and starts the importer. This process's journal is created on
+// its first audit line.
+func newAuditWriter(ctx context.Context, db *sql.DB, home string, log *slog.Logger) (*auditWriter, error) {
+	w := &auditWriter{
+		db: db, log: log, dir: filepath.Join(home, auditDirName),
+		every: importInterval, scanEvery: deadScanInterval,
+		kick: make(chan struct{}, 1), flushCh: make(chan *flushReq), quit: make(chan struct{}), done: make(chan struct{}),
+	}
+	if err := w.stmts.prepare(ctx, db); err != nil {
+		return nil, err
+	}
+	if err := w.scan(false); err != nil {
+		w.log.Warn("audit: journals of earlier processes not imported yet", "err", err)
+	}
 	go w.run()
-	return w
+	return w, nil
 }
 
-// send queues op; false after close.
-func (w *auditWriter) send(op *auditOp) bool {
-	w.mu.RLock()
-	defer w.mu.RUnlock()
-	if w.closed {
-		return false
-	}
-	w.in <- op
-	return true
-}
-
-// close stops accepting rows, commits everything queued and waits.
-func (w *auditWriter) close() error {
+// append writes one journal line for e and returns once write(2) returned.
+func (w *auditWriter) append(kind byte, e *agentkeys.AuditEvent) error {
+	bp := linePool.Get().(*[]byte)
+	line := appendJournalLine((*bp)[:0], kind, e)
 	w.mu.Lock()
-	if !w.closed {
-		w.closed = true
-		close(w.in)
-	}
+	err := w.appendLocked(line)
+	pending := w.written.Load() - w.imported.Load()
 	w.mu.Unlock()
-	<-w.done
+	*bp = line
+	linePool.Put(bp)
+	if err == nil && pending >= kickBytes {
+		select {
+		case w.kick <- struct{}{}:
+		default:
+		}
+	}
+	return err
+}
+
+func (w *auditWriter) appendLocked(line []byte) error {
+	switch {
+	case w.closed:
+		return agentkeys.Errorf(agentkeys.EUNAVAILABLE, "the vault is closed")
+	case w.broken != nil:
+		return w.broken
+	case w.f == nil:
+		if err := w.createJournal(); err != nil {
+			return err
+		}
+	}
+	n, err := w.f.Write(line)
+	if err == nil && n == len(line) {
+		w.written.Add(int64(n))
+		return nil
+	}
+	if err == nil {
+		err = io.ErrShortWrite
+	}
+	if n > 0 {
+		// Cut the partial line off, or every later line would be glued to it.
+		if terr := w.f.Truncate(w.written.Load()); terr != nil {
+			w.broken = fmt.Errorf("audit journal %s is damaged (a write failed and could not be undone: %v): reopen the vault", w.name, terr)
+		}
+	}
+	return fmt.Errorf("write audit journal: %w", err)
+}
+
+// createJournal creates, locks and publishes this process's journal.
+func (w *auditWriter) createJournal() error {
+	if err := os.MkdirAll(w.dir, 0o700); err != nil {
+		return fmt.Errorf("create audit journal directory: %w", err)
+	}
+	if err := os.Chmod(w.dir, 0o700); err != nil {
+		return fmt.Errorf("create audit journal directory: %w", err)
+	}
+	var rnd [8]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		return err
+	}
+	base := filepath.Join(w.dir, fmt.Sprintf("%d-%s", os.Getpid(), hex.EncodeToString(rnd[:])))
+	f, err := os.OpenFile(base+journalTmpExt, os.O_RDWR|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("create audit journal: %w", err)
+	}
+	fail := func(err error) error {
+		f.Close()
+		os.Remove(base + journalTmpExt)
+		return fmt.Errorf("create audit journal: %w", err)
+	}
+	if err := f.Chmod(0o600); err != nil {
+		return fail(err)
+	}
+	ok, err := tryLock(f)
+	if errors.Is(err, errors.ErrUnsupported) {
+		ok, err = true, nil
+	}
+	if err != nil {
+		return fail(err)
+	}
+	if !ok {
+		return fail(errors.New("the new journal is locked by another process"))
+	}
+	if err := os.Rename(base+journalTmpExt, base+journalExt); err != nil {
+		return fail(err)
+	}
+	w.f, w.name = f, base+journalExt
+	w.written.Store(0)
+	w.imported.Store(0)
 	return nil
 }
 
 func (w *auditWriter) run() {
 	defer close(w.done)
-	batch := make([]*auditOp, 0, maxAuditBatch)
-	for op := range w.in {
-		batch = append(batch[:0], op)
-	gather:
-		for len(batch) < maxAuditBatch {
-			select {
-			case op, ok := <-w.in:
-				if !ok {
-					break gather
+	tick := time.NewTicker(w.every)
+	defer tick.Stop()
+	w.lastScan = time.Now()
+	for {
+		select {
+		case <-w.quit:
+			return
+		case <-tick.C:
+		case <-w.kick:
+		case r := <-w.flushCh:
+			reqs := []*flushReq{r}
+		more:
+			for {
+				select {
+				case r := <-w.flushCh:
+					reqs = append(reqs, r)
+				default:
+					break more
 				}
-				batch = append(batch, op)
-			default:
-				break gather
 			}
-		}
-		w.commit(batch)
-	}
-}
-
-// commit writes a group in one transaction. If the group fails as a whole
-// for a reason other than a busy database, each row is retried on its own
-// so one bad row cannot take the others down.
-func (w *auditWriter) commit(batch []*auditOp) {
-	seqs, err := w.write(batch)
-	if err != nil && len(batch) > 1 && !isBusy(err) {
-		for _, op := range batch {
-			w.commit([]*auditOp{op})
-		}
-		return
-	}
-	for i, op := range batch {
-		if err != nil && !op.begin {
-			w.log.Error("audit: outcome not written", "event", op.e.ID, "err", err)
-		}
-		if op.res != nil {
-			r := auditResult{err: err}
-			if err == nil {
-				r.seq = seqs[i]
+			err := w.importOwn()
+			others := false
+			for _, r := range reqs {
+				others = others || r.others
 			}
-			op.res <- r
+			if others {
+				err = errors.Join(err, w.scan(true))
+			}
+			for _, r := range reqs {
+				r.done <- err
+			}
+			continue
+		}
+		if err := w.importOwn(); err != nil {
+			w.log.Warn("audit: journal import failed, will retry", "err", err)
+		}
+		if time.Since(w.lastScan) >= w.scanEvery {
+			if err := w.scan(false); err != nil {
+				w.log.Warn("audit: journals of other processes not imported", "err", err)
+			}
 		}
 	}
 }
 
-func (w *auditWriter) write(batch []*auditOp) ([]int64, error) {
-	ctx := context.Background()
-	seqs := make([]int64, len(batch))
-	err := withTx(ctx, w.db, func(tx *sql.Tx) error {
-		var seq int64
-		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM audit_events`).Scan(&seq); err != nil {
-			return err
+// flush imports this process's journal up to its current end (and, with
+// others, every other journal in the directory) before returning.
+func (w *auditWriter) flush(ctx context.Context, others bool) error {
+	if !others && w.written.Load() == w.imported.Load() {
+		return nil
+	}
+	r := &flushReq{others: others, done: make(chan error, 1)}
+	select {
+	case w.flushCh <- r:
+	case <-w.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-r.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// importOwn imports this process's journal up to its end, then truncates
+// it when no line arrived meanwhile. Importer goroutine (or close) only.
+func (w *auditWriter) importOwn() error {
+	w.mu.Lock()
+	f, end := w.f, w.written.Load()
+	w.mu.Unlock()
+	if f == nil {
+		return nil
+	}
+	for start := w.imported.Load(); start < end; start = w.imported.Load() {
+		n := min(end-start, maxImportChunk)
+		if int64(cap(w.readBuf)) < n {
+			w.readBuf = make([]byte, n)
 		}
-		ins, err := tx.PrepareContext(ctx, `INSERT INTO audit_events (id, seq, time, request_id, workspace_id, agent_id, agent_name,
-			credential_id, credential_name, method, host, path, status, decision, code, duration_us, bytes_in, bytes_out)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, status = excluded.status, decision = excluded.decision,
-				code = excluded.code, duration_us = excluded.duration_us, bytes_in = excluded.bytes_in, bytes_out = excluded.bytes_out`)
+		buf := w.readBuf[:n]
+		if _, err := f.ReadAt(buf, start); err != nil {
+			return fmt.Errorf("read audit journal: %w", err)
+		}
+		used, err := w.importLines(buf)
 		if err != nil {
 			return err
 		}
-		defer ins.Close()
-		credUsed := map[string]int64{}
-		grantUsed := map[[2]string]int64{}
-		for i, op := range batch {
+		if used == 0 { // a line longer than the chunk: cannot happen with our lines
+			return fmt.Errorf("audit journal %s: line longer than %d bytes at offset %d", w.name, maxImportChunk, start)
+		}
+		w.imported.Add(int64(used))
+	}
+	if cap(w.readBuf) > 1<<20 {
+		w.readBuf = nil // do not keep a burst's buffer
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.f == f && w.written.Load() == w.imported.Load() && w.written.Load() > 0 {
+		if err := f.Truncate(0); err != nil {
+			w.log.Warn("audit: journal not truncated", "journal", w.name, "err", err)
+			return nil
+		}
+		w.written.Store(0)
+		w.imported.Store(0)
+	}
+	return nil
+}
+
+// scan imports the journals of other processes: those of dead processes
+// (their lock can be taken) are imported whole and removed; with live,
+// those of running processes are imported too (and left in place).
+func (w *auditWriter) scan(live bool) error {
+	w.lastScan = time.Now()
+	entries, err := os.ReadDir(w.dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read audit journal directory: %w", err)
+	}
+	w.mu.Lock()
+	own := w.name
+	w.mu.Unlock()
+	var errs []error
+	for _, ent := range entries {
+		name := ent.Name()
+		path := filepath.Join(w.dir, name)
+		if path == own || !ent.Type().IsRegular() {
+			continue
+		}
+		switch {
+		case strings.HasSuffix(name, journalExt):
+			errs = append(errs, w.importForeign(path, live))
+		case strings.HasSuffix(name, journalTmpExt):
+			w.removeStaleTmp(path)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (w *auditWriter) importForeign(path string, live bool) error {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // imported and removed by someone else meanwhile
+	}
+	if err != nil {
+		return fmt.Errorf("open audit journal: %w", err)
+	}
+	defer f.Close()
+	dead, err := tryLock(f)
+	if err != nil && !errors.Is(err, errors.ErrUnsupported) {
+		return fmt.Errorf("lock audit journal %s: %w", filepath.Base(path), err)
+	}
+	if !dead && !live {
+		return nil
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return fmt.Errorf("read audit journal %s: %w", filepath.Base(path), err)
+	}
+	for rest := data; len(rest) > 0; {
+		used, err := w.importLines(rest[:min(len(rest), maxImportChunk)])
+		if err != nil {
+			return err
+		}
+		if used == 0 {
+			break // a trailing partial line: the write never returned
+		}
+		rest = rest[used:]
+	}
+	if dead {
+		// Everything it holds is in the database: it can go (while we hold
+		// its lock; a concurrent importer re-imports idempotently).
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove imported audit journal: %w", err)
+		}
+		w.log.Debug("audit: imported the journal of an ended process", "journal", filepath.Base(path))
+	}
+	return nil
+}
+
+func (w *auditWriter) removeStaleTmp(path string) {
+	f, err := os.Open(path)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || time.Since(fi.ModTime()) < staleTmpAge {
+		return
+	}
+	if ok, _ := tryLock(f); ok {
+		os.Remove(path)
+	}
+}
+
+// journalEntry is one event of a batch, its lines merged.
+type journalEntry struct {
+	kind byte // kindEnd if any End line of the event was in the batch
+	e    agentkeys.AuditEvent
+}
+
+// importLines imports the complete lines at the start of data and returns
+// how many bytes they span. Lines that do not decode are skipped (logged).
+func (w *auditWriter) importLines(data []byte) (int, error) {
+	last := -1
+	for i := len(data) - 1; i >= 0; i-- {
+		if data[i] == '\n' {
+			last = i
+			break
+		}
+	}
+	if last < 0 {
+		return 0, nil
+	}
+	used := last + 1
+	var order []*journalEntry
+	byID := map[string]*journalEntry{}
+	bad := 0
+	for rest := data[:used]; len(rest) > 0; {
+		i := 0
+		for rest[i] != '\n' {
+			i++
+		}
+		line := rest[:i]
+		rest = rest[i+1:]
+		kind, e, err := parseJournalLine(line)
+		if err != nil {
+			bad++
+			continue
+		}
+		if je := byID[e.ID]; je != nil {
+			if kind == kindEnd {
+				je.kind, je.e = kindEnd, e
+			}
+			continue
+		}
+		je := &journalEntry{kind: kind, e: e}
+		byID[e.ID] = je
+		order = append(order, je)
+	}
+	if bad > 0 {
+		w.log.Warn("audit: journal lines that do not decode were skipped", "count", bad)
+	}
+	if len(order) == 0 {
+		return used, nil
+	}
+	err := w.writeEntries(order)
+	if err == nil {
+		return used, nil
+	}
+	if !isDataErr(err) {
+		return 0, err // busy, I/O, full disk: retried later, idempotently
+	}
+	// An event the database refuses must not hold up the others: import
+	// one by one, and drop (log) only the refused ones.
+	for _, je := range order {
+		if err := w.writeEntries([]*journalEntry{je}); err != nil {
+			if !isDataErr(err) {
+				return 0, err
+			}
+			w.log.Error("audit: event refused by the database, not imported", "event", je.e.ID, "err", err)
+		}
+	}
+	return used, nil
+}
+
+// writeEntries imports entries in one transaction.
+func (w *auditWriter) writeEntries(entries []*journalEntry) error {
+	ctx := context.Background()
+	return withTx(ctx, w.db, func(tx *sql.Tx) error {
+		var seq int64
+		if err := tx.StmtContext(ctx, w.stmts.maxSeq).QueryRowContext(ctx).Scan(&seq); err != nil {
+			return err
+		}
+		begin := tx.StmtContext(ctx, w.stmts.insertBegin)
+		end := tx.StmtContext(ctx, w.stmts.upsertEnd)
+		type grantKey struct{ agent, cred string }
+		var credUsed map[string]int64
+		var grantUsed map[grantKey]int64
+		for _, je := range entries {
+			e := &je.e
+			st := begin
+			if je.kind == kindEnd {
+				st = end
+			}
 			seq++
-			seqs[i] = seq
-			e := &op.e
-			_, err := ins.ExecContext(ctx, e.ID, seq, e.Time.UnixMicro(), e.RequestID, e.WorkspaceID, e.AgentID, e.AgentName,
+			res, err := st.ExecContext(ctx, e.ID, seq, e.Time.UnixMicro(), e.RequestID, e.WorkspaceID, e.AgentID, e.AgentName,
 				e.CredentialID, e.CredentialName, e.Method, e.Host, e.Path, e.Status, e.Decision, e.Code,
 				e.Duration.Microseconds(), e.BytesIn, e.BytesOut)
 			if err != nil {
 				return fmt.Errorf("audit event %s: %w", e.ID, err)
 			}
-			if !op.begin && e.CredentialID != "" && (e.Decision == agentkeys.DecisionAllowed || e.Decision == agentkeys.DecisionError) {
+			if n, err := res.RowsAffected(); err == nil && n == 0 {
+				seq-- // already imported: nothing changed
+			}
+			if je.kind == kindEnd && e.CredentialID != "" && (e.Decision == agentkeys.DecisionAllowed || e.Decision == agentkeys.DecisionError) {
 				used := e.Time.Add(e.Duration).UnixMicro()
+				if credUsed == nil {
+					credUsed, grantUsed = map[string]int64{}, map[grantKey]int64{}
+				}
 				credUsed[e.CredentialID] = max(credUsed[e.CredentialID], used)
 				if e.AgentID != "" {
-					k := [2]string{e.AgentID, e.CredentialID}
+					k := grantKey{e.AgentID, e.CredentialID}
 					grantUsed[k] = max(grantUsed[k], used)
 				}
 			}
 		}
-		for id, t := range credUsed {
-			if _, err := tx.ExecContext(ctx, `UPDATE credentials SET last_used_at = max(COALESCE(last_used_at, 0), ?) WHERE id = ?`, t, id); err != nil {
-				return err
+		if len(credUsed) > 0 {
+			st := tx.StmtContext(ctx, w.stmts.credUsed)
+			for id, t := range credUsed {
+				if _, err := st.ExecContext(ctx, t, id); err != nil {
+					return err
+				}
 			}
-		}
-		for k, t := range grantUsed {
-			if _, err := tx.ExecContext(ctx, `UPDATE grants SET last_used_at = max(COALESCE(last_used_at, 0), ?) WHERE agent_id = ? AND credential_id = ?`, t, k[0], k[1]); err != nil {
-				return err
+			st = tx.StmtContext(ctx, w.stmts.grantUsed)
+			for k, t := range grantUsed {
+				if _, err := st.ExecContext(ctx, t, k.agent, k.cred); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
 	})
-	return seqs, err
+}
+
+// close stops taking lines, stops the importer, imports what is left and
+// removes this process's journal once it is all in the database (if not,
+// it stays, and the next Open imports it).
+func (w *auditWriter) close() error {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		<-w.done
+		return nil
+	}
+	w.closed = true
+	w.mu.Unlock()
+	close(w.quit)
+	<-w.done
+	err := w.importOwn()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.f != nil {
+		if err == nil && w.written.Load() == w.imported.Load() {
+			if rerr := os.Remove(w.name); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+				err = fmt.Errorf("remove audit journal: %w", rerr)
+			}
+		}
+		if cerr := w.f.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close audit journal: %w", cerr)
+		}
+		w.f = nil
+	}
+	w.stmts.close()
+	if err != nil {
+		return fmt.Errorf("audit: %w (the journal stays and is imported by the next open)", err)
+	}
+	return nil
 }
 
 // prepareEvent fills what the store assigns and the caller may leave out.
@@ -197,47 +654,58 @@ func (v *Vault) prepareEvent(e *agentkeys.AuditEvent) {
 }
 
 // BeginAudit implements agentkeys.ProxyBackend: it records e (assigning ID,
-// Time and Decision "pending" when empty) and returns once the row is
-// committed, with e.Seq set. Concurrent calls share one commit. Returns
-// EUNAVAILABLE after Close, the context's error if ctx ends first (the row
-// may still be written), or the store's error: the proxy must then refuse
-// the request.
+// Time and Decision "pending" when empty) in this process's audit journal
+// and returns once the line is written (write(2) returned: it survives the
+// process being killed, not an OS crash). The row reaches the database
+// within about importInterval, or at once for this process's ListAudit and
+// Status; Seq is assigned then, so e.Seq is not set here. Returns
+// EUNAVAILABLE after Close, or the journal's write error: the proxy must
+// then refuse the request. Concurrent calls do not wait for each other
+// beyond one write(2).
 func (v *Vault) BeginAudit(ctx context.Context, e *agentkeys.AuditEvent) error {
 	if err := v.usable(); err != nil {
 		return err
 	}
 	v.prepareEvent(e)
-	op := &auditOp{begin: true, e: *e, res: make(chan auditResult, 1)}
-	if !v.audit.send(op) {
-		return agentkeys.Errorf(agentkeys.EUNAVAILABLE, "the vault is closed")
-	}
-	select {
-	case r := <-op.res:
-		if r.err != nil {
-			return storeErr("write audit event", r.err)
+	if err := v.audit.append(kindBegin, e); err != nil {
+		var ae *agentkeys.Error
+		if errors.As(err, &ae) {
+			return err
 		}
-		e.Seq = r.seq
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+		return fmt.Errorf("write audit event: %w", err)
+	}
+	return nil
+}
+
+// EndAudit implements agentkeys.ProxyBackend: it appends the outcome
+// (status, bytes, duration, decision, code) of an event begun earlier — or
+// the whole row, if it was never begun — to the journal and returns. On
+// import the row's outcome is replaced (and it gets a new Seq) unless it
+// already holds the same outcome; for a forwarded request last_used_at of
+// the credential and the grant moves forward. A failed write is logged
+// (the row then stays "pending").
+func (v *Vault) EndAudit(ctx context.Context, e *agentkeys.AuditEvent) {
+	v.prepareEvent(e)
+	if err := v.audit.append(kindEnd, e); err != nil {
+		v.log.Warn("audit: outcome not written", "event", e.ID, "err", err)
 	}
 }
 
-// EndAudit implements agentkeys.ProxyBackend: it queues the outcome
-// (status, bytes, duration, decision, code; a new Seq) of an event begun
-// earlier — or the whole row, if it was never begun — and returns at once.
-// For a forwarded request it also sets last_used_at of the credential and
-// the grant. Failures are logged; Close waits for queued outcomes.
-func (v *Vault) EndAudit(ctx context.Context, e *agentkeys.AuditEvent) {
-	v.prepareEvent(e)
-	if !v.audit.send(&auditOp{e: *e}) {
-		v.log.Warn("audit: outcome dropped, vault closed", "event", e.ID)
+// flushAudit makes audit lines written so far visible in the database:
+// this process's own, and with others those of other processes' journals.
+// A failure is logged, not returned: the read goes on with what the
+// database holds (the lines stay in their journals for a later import).
+func (v *Vault) flushAudit(ctx context.Context, others bool) {
+	if err := v.audit.flush(ctx, others); err != nil {
+		v.log.Warn("audit: journal import before a read failed", "err", err)
 	}
 }
 
 // ListAudit implements agentkeys.AuditLog: events matching f, newest first
 // by Seq (oldest first when f.AfterSeq is set). Limit 0 means 100; at most
-// 1000 are returned.
+// 1000 are returned. Journaled events are imported first: every event this
+// process began or ended before the call, and the lines other running
+// processes had written, are included.
 func (v *Vault) ListAudit(ctx context.Context, f agentkeys.AuditFilter) ([]*agentkeys.AuditEvent, error) {
 	if err := v.usable(); err != nil {
 		return nil, err
@@ -250,6 +718,7 @@ func (v *Vault) ListAudit(ctx context.Context, f agentkeys.AuditFilter) ([]*agen
 		limit = 100
 	}
 	limit = min(limit, maxAuditList)
+	v.flushAudit(ctx, true)
 	where := []string{"1 = 1"}
 	var args []any
 	add := func(cond string, arg any) {

@@ -40,6 +40,7 @@ func (v *Vault) ListCredentials(ctx context.Context) ([]*agentkeys.Credential, e
 	if err := v.usable(); err != nil {
 		return nil, err
 	}
+	v.flushAudit(ctx, false) // last_used_at of this process's requests
 	rows, err := v.db.QueryContext(ctx, `SELECT `+credentialCols+` FROM credentials WHERE workspace_id = ? ORDER BY name_key, id`, v.wsID)
 	if err != nil {
 		return nil, storeErr("list credentials", err)
@@ -65,6 +66,7 @@ func (v *Vault) FindCredential(ctx context.Context, ref string) (*agentkeys.Cred
 	if err := v.usable(); err != nil {
 		return nil, err
 	}
+	v.flushAudit(ctx, false) // last_used_at of this process's requests
 	c, err := findCredential(ctx, v.db, v.wsID, ref)
 	if err != nil {
 		return nil, err

@@ -1,5 +1,35 @@
 package localvault
 
+import (
+	"os"
+	"time"
+
+	"github.com/agentkeys/agentkeys"
+)
+
 // DropCache empties the proxy-path cache, so benchmarks can measure the
 // uncached path (tests only).
 func DropCache(v *Vault) { v.cache.invalidate() }
+
+// AuditDirName is the journals' directory in Home.
+const AuditDirName = auditDirName
+
+// SetImportIntervals changes how often the importer runs and looks for
+// dead processes' journals (tests and helper processes only; call before
+// Open).
+func SetImportIntervals(importEvery, scanEvery time.Duration) {
+	importInterval, deadScanInterval = importEvery, scanEvery
+}
+
+// SwapJournalFile makes the vault's journal write to f and returns the file
+// it wrote to (tests only: f may be /dev/full to make writes fail).
+func SwapJournalFile(v *Vault, f *os.File) *os.File {
+	v.audit.mu.Lock()
+	defer v.audit.mu.Unlock()
+	old := v.audit.f
+	v.audit.f = f
+	return old
+}
+
+// JournalLine encodes one journal line (kind 'B' or 'E').
+func JournalLine(kind byte, e *agentkeys.AuditEvent) []byte { return appendJournalLine(nil, kind, e) }

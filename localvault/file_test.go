@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -50,9 +51,22 @@ func TestFiles_Modes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer v.Close()
-	// Write something so the WAL and shared-memory files exist.
+	// Write something so the WAL, shared-memory and journal files exist.
 	if _, err := v.CreateAgent(context.Background(), "bot"); err != nil {
 		t.Fatal(err)
+	}
+	if err := v.BeginAudit(context.Background(), &agentkeys.AuditEvent{Method: "GET"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := mode(t, filepath.Join(cfg.Home, localvault.AuditDirName)); got != 0o700 {
+		t.Errorf("audit journal directory mode = %o, want 700", got)
+	}
+	journals := journalFiles(t, cfg.Home)
+	if len(journals) != 1 {
+		t.Fatalf("journals = %v, want one", journals)
+	}
+	if got := mode(t, journals[0]); got != 0o600 {
+		t.Errorf("journal mode = %o, want 600", got)
 	}
 	if got := mode(t, cfg.Home); got != 0o700 {
 		t.Errorf("home mode = %o, want 700", got)
@@ -117,20 +131,25 @@ func TestOpen_NotAVault(t *testing.T) {
 	wantCode(t, err, agentkeys.EUNAVAILABLE)
 }
 
-// snapshot reads every file in home.
+// snapshot reads every file under home (audit journals included), by path
+// relative to home.
 func snapshot(t *testing.T, home string) map[string][]byte {
 	t.Helper()
 	out := map[string][]byte{}
-	entries, err := os.ReadDir(home)
+	err := filepath.WalkDir(home, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(home, path)
+		out[rel] = b
+		return err
+	})
 	if err != nil {
 		t.Fatal(err)
-	}
-	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join(home, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[e.Name()] = b
 	}
 	return out
 }
@@ -162,6 +181,7 @@ func wantSnapshot(t *testing.T, home string, before map[string][]byte) {
 
 func TestCanary_NotInFiles(t *testing.T) {
 	ctx := context.Background()
+	slowImport(t) // so the journal still holds the lines when the files are read
 	v, cfg := mustOpenVault(t)
 	canary := "canary-" + strings.ReplaceAll(agentkeys.NewID("x"), "_", "")
 	inputs := []*agentkeys.CredentialInput{
@@ -180,6 +200,23 @@ func TestCanary_NotInFiles(t *testing.T) {
 	if _, err := v.UpdateCredential(ctx, c.ID, &agentkeys.CredentialUpdate{Secret: &agentkeys.Secret{Value: canary + "2"}}); err != nil {
 		t.Fatal(err)
 	}
+	// The proxy path, with its audit journal: the values are opened in
+	// memory, the journal holds the event.
+	for _, in := range inputs {
+		r, err := v.RouteByName(ctx, in.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := v.OpenSecret(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		e := &agentkeys.AuditEvent{CredentialID: r.Credential.ID, CredentialName: r.Credential.Name, Method: "GET", Host: "api.example.com", Path: "/x"}
+		if err := v.BeginAudit(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+		e.Decision, e.Status = agentkeys.DecisionAllowed, 200
+		v.EndAudit(ctx, e)
+	}
 	forms := func(s string) [][]byte {
 		return [][]byte{
 			[]byte(s),
@@ -194,6 +231,15 @@ func TestCanary_NotInFiles(t *testing.T) {
 		files := snapshot(t, cfg.Home)
 		if len(files[localvault.DBFileName+"-wal"]) == 0 && when == "open" {
 			t.Fatalf("no WAL content while open: the test would not look at recent writes")
+		}
+		journal := 0
+		for name, b := range files {
+			if strings.HasPrefix(name, localvault.AuditDirName+string(filepath.Separator)) {
+				journal += len(b)
+			}
+		}
+		if journal == 0 && when == "open" {
+			t.Fatalf("no journal content while open: the test would not look at the audit journal")
 		}
 		for name, b := range files {
 			for _, f := range forms(canary) {

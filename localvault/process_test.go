@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/agentkeys/agentkeys"
 	"github.com/agentkeys/agentkeys/localvault"
@@ -25,6 +26,9 @@ func TestHelperProcess(t *testing.T) {
 		t.Skip("helper process for other tests")
 	}
 	ctx := context.Background()
+	if mode == "journal-and-wait" {
+		localvault.SetImportIntervals(time.Hour, time.Hour) // the journal alone must carry the lines
+	}
 	cfg := localvault.Config{Home: os.Getenv("AGENTKEYS_TEST_HOME"), MasterKey: os.Getenv("AGENTKEYS_TEST_MASTER_KEY"), Keychain: &memKeyStore{failErr: errTouched}}
 	v, err := localvault.Open(ctx, cfg)
 	if err != nil {
@@ -82,6 +86,12 @@ func TestHelperProcess(t *testing.T) {
 			}()
 		}
 		wg.Wait()
+	case "journal-and-wait": // arg: count; never returns
+		n, _ := strconv.Atoi(arg)
+		if err := journalAndWait(ctx, v, n); err != nil {
+			fmt.Fprintln(os.Stderr, "journal:", err)
+			os.Exit(1)
+		}
 	default:
 		fmt.Fprintln(os.Stderr, "unknown helper mode", mode)
 		os.Exit(2)

@@ -331,7 +331,10 @@ func open(ctx context.Context, cfg Config, db *sql.DB, dbPath string) (*Vault, e
 	if v.cache, err = newRouteCache(ctx, db); err != nil {
 		return nil, err
 	}
-	v.audit = newAuditWriter(db, v.log)
+	if v.audit, err = newAuditWriter(ctx, db, cfg.Home, v.log); err != nil {
+		v.cache.close()
+		return nil, err
+	}
 	v.log.Debug("vault opened", "path", dbPath, "keySource", source)
 	return v, nil
 }
@@ -397,11 +400,13 @@ func (v *Vault) usable() error {
 
 // Status implements agentkeys.Vault: mode "local", the vault path, the key
 // source, plan "local" with no limits, and counts (requests this month are
-// audit rows since the first of the month, UTC, that were forwarded).
+// audit rows since the first of the month, UTC, that were forwarded;
+// journaled rows are imported first, as for ListAudit).
 func (v *Vault) Status(ctx context.Context) (*agentkeys.WorkspaceStatus, error) {
 	if err := v.usable(); err != nil {
 		return nil, err
 	}
+	v.flushAudit(ctx, true)
 	now := v.now().UTC()
 	month := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC).UnixMicro()
 	st := &agentkeys.WorkspaceStatus{

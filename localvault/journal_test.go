@@ -1,0 +1,357 @@
+package localvault_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/agentkeys/agentkeys"
+	"github.com/agentkeys/agentkeys/localvault"
+	"github.com/agentkeys/agentkeys/proxy"
+)
+
+// slowImport makes vaults opened by this test import their journals only
+// when asked (ListAudit, Status, Close), so a test can see lines that are in
+// a journal and not yet in the database.
+func slowImport(t *testing.T) {
+	t.Helper()
+	localvault.SetImportIntervals(time.Hour, time.Hour)
+	t.Cleanup(func() { localvault.SetImportIntervals(50*time.Millisecond, 5*time.Second) })
+}
+
+// journalFiles lists the journal files under home.
+func journalFiles(t *testing.T, home string) []string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(home, localvault.AuditDirName, "*.journal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(m)
+	return m
+}
+
+// auditRow is what the tests compare of a stored audit row.
+type auditRow struct {
+	seq              int64
+	decision, method string
+	status           int
+}
+
+func auditRows(t *testing.T, home string) map[string]auditRow {
+	t.Helper()
+	rows, err := rawDB(t, home).Query("SELECT id, seq, decision, method, status FROM audit_events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string]auditRow{}
+	for rows.Next() {
+		var id string
+		var r auditRow
+		if err := rows.Scan(&id, &r.seq, &r.decision, &r.method, &r.status); err != nil {
+			t.Fatal(err)
+		}
+		out[id] = r
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// startJournaling starts a helper process that begins n events (ending the
+// even ones), prints "ready" once every BeginAudit has returned, and then
+// waits to be killed, importing nothing by itself.
+func startJournaling(t *testing.T, cfg localvault.Config, n int) *exec.Cmd {
+	t.Helper()
+	cmd := helper(t, cfg, "journal-and-wait", fmt.Sprint(n))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || line != "ready\n" {
+		t.Fatalf("helper said %q (%v)\n%s", line, err, stderr.String())
+	}
+	return cmd
+}
+
+// journalAndWait is the helper process's side of startJournaling.
+func journalAndWait(ctx context.Context, v *localvault.Vault, n int) error {
+	for i := 0; i < n; i++ {
+		e := &agentkeys.AuditEvent{Method: "GET", Host: "api.example.com", Path: fmt.Sprintf("/n/%d", i)}
+		if err := v.BeginAudit(ctx, e); err != nil {
+			return err
+		}
+		if i%2 == 0 {
+			e.Decision, e.Status = agentkeys.DecisionAllowed, 200
+			v.EndAudit(ctx, e)
+		}
+	}
+	fmt.Println("ready")
+	select {}
+}
+
+func kill(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err == nil {
+		t.Fatal("the helper exited cleanly: it was meant to be killed")
+	}
+}
+
+// wantJournaledRows checks the rows of startJournaling helpers: n per
+// helper, even ones completed, odd ones pending.
+func wantJournaledRows(t *testing.T, rows map[string]auditRow, helpers, n int) {
+	t.Helper()
+	if len(rows) != helpers*n {
+		t.Fatalf("%d audit rows, want %d", len(rows), helpers*n)
+	}
+	counts := map[string]int{}
+	for _, r := range rows {
+		counts[r.decision]++
+	}
+	if counts[agentkeys.DecisionAllowed] != helpers*((n+1)/2) || counts[agentkeys.DecisionPending] != helpers*(n/2) {
+		t.Fatalf("decisions = %v", counts)
+	}
+}
+
+func openVault(t *testing.T, cfg localvault.Config) *localvault.Vault {
+	t.Helper()
+	v, err := localvault.Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { v.Close() })
+	return v
+}
+
+// TestJournal_SurvivesKill: a process killed (SIGKILL) right after
+// BeginAudit returned leaves a journal whose rows the next Open imports;
+// then the journal is gone.
+func TestJournal_SurvivesKill(t *testing.T) {
+	cfg := testConfig(t)
+	mustInit(t, cfg)
+	const n = 41
+	cmd := startJournaling(t, cfg, n)
+	if rows := auditRows(t, cfg.Home); len(rows) != 0 {
+		t.Fatalf("%d rows in the database before the kill: the test would not show the journal's worth", len(rows))
+	}
+	kill(t, cmd)
+	if j := journalFiles(t, cfg.Home); len(j) != 1 {
+		t.Fatalf("journals after the kill = %v, want one", j)
+	}
+	v := openVault(t, cfg)
+	wantJournaledRows(t, auditRows(t, cfg.Home), 1, n)
+	if j := journalFiles(t, cfg.Home); len(j) != 0 {
+		t.Fatalf("journals after Open = %v, want none", j)
+	}
+	evs, err := v.ListAudit(context.Background(), agentkeys.AuditFilter{Limit: 1000})
+	if err != nil || len(evs) != n {
+		t.Fatalf("ListAudit = %d events (%v), want %d", len(evs), err, n)
+	}
+}
+
+// TestJournal_ImportIsIdempotent: importing the same journal twice leaves
+// the same rows with the same sequence numbers.
+func TestJournal_ImportIsIdempotent(t *testing.T) {
+	cfg := testConfig(t)
+	mustInit(t, cfg)
+	const n = 30
+	kill(t, startJournaling(t, cfg, n))
+	j := journalFiles(t, cfg.Home)
+	if len(j) != 1 {
+		t.Fatalf("journals = %v", j)
+	}
+	saved, err := os.ReadFile(j[0])
+	if err != nil || len(saved) == 0 {
+		t.Fatalf("journal: %d bytes (%v)", len(saved), err)
+	}
+	v, err := localvault.Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.Close()
+	first := auditRows(t, cfg.Home)
+	wantJournaledRows(t, first, 1, n)
+	// The same lines again, as a dead process's journal.
+	if err := os.WriteFile(filepath.Join(cfg.Home, localvault.AuditDirName, "1-again.journal"), saved, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	v = openVault(t, cfg)
+	second := auditRows(t, cfg.Home)
+	if fmt.Sprint(first) != fmt.Sprint(second) {
+		t.Fatalf("rows changed on the second import:\nfirst  %v\nsecond %v", first, second)
+	}
+	if j := journalFiles(t, cfg.Home); len(j) != 0 {
+		t.Fatalf("journals after the second import = %v", j)
+	}
+}
+
+// TestJournal_TwoKilledProcesses: journals of two processes killed at once
+// are both imported.
+func TestJournal_TwoKilledProcesses(t *testing.T) {
+	cfg := testConfig(t)
+	mustInit(t, cfg)
+	const n = 25
+	a, b := startJournaling(t, cfg, n), startJournaling(t, cfg, n)
+	kill(t, a)
+	kill(t, b)
+	if j := journalFiles(t, cfg.Home); len(j) != 2 {
+		t.Fatalf("journals = %v, want two", j)
+	}
+	openVault(t, cfg)
+	wantJournaledRows(t, auditRows(t, cfg.Home), 2, n)
+}
+
+// TestJournal_LiveProcessSeenByAnother: ListAudit in one process shows the
+// rows another, running process has journaled but not imported; when that
+// process dies its journal is imported again without duplicates.
+func TestJournal_LiveProcessSeenByAnother(t *testing.T) {
+	cfg := testConfig(t)
+	mustInit(t, cfg)
+	const n = 20
+	cmd := startJournaling(t, cfg, n)
+	v := openVault(t, cfg)
+	evs, err := v.ListAudit(context.Background(), agentkeys.AuditFilter{})
+	if err != nil || len(evs) != n {
+		t.Fatalf("ListAudit beside a live process = %d events (%v), want %d", len(evs), err, n)
+	}
+	before := auditRows(t, cfg.Home)
+	wantJournaledRows(t, before, 1, n)
+	if j := journalFiles(t, cfg.Home); len(j) != 1 {
+		t.Fatalf("the live process's journal was removed: %v", j)
+	}
+	kill(t, cmd)
+	v.Close()
+	openVault(t, cfg)
+	if after := auditRows(t, cfg.Home); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Fatalf("rows changed when the dead journal was imported again:\nbefore %v\nafter  %v", before, after)
+	}
+}
+
+// TestJournal_WriteFailureRefuses: when the journal cannot be written (a
+// full disk), BeginAudit fails and the proxy refuses the request without
+// contacting the upstream; once writes work again, requests go through.
+func TestJournal_WriteFailureRefuses(t *testing.T) {
+	ctx := context.Background()
+	var hits atomic.Int64
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	defer up.Close()
+	v, cfg := mustOpenVault(t)
+	host := strings.TrimPrefix(up.URL, "http://")
+	in := &agentkeys.CredentialInput{Name: "c", Type: agentkeys.APIKey, AllowedHosts: []string{host}, Secret: agentkeys.Secret{Value: "v"}}
+	if _, err := v.CreateCredential(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	h := proxy.New(v, proxy.Config{})
+	v.UseProxy(h)
+	call := func() (int, error) {
+		resp, err := v.Proxy(ctx, &agentkeys.ProxyRequest{CredentialName: "c", URL: up.URL + "/x"})
+		if err != nil {
+			return 0, err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	if st, err := call(); err != nil || st != 200 {
+		t.Fatalf("first request: %d %v", st, err)
+	}
+	if _, err := v.ListAudit(ctx, agentkeys.AuditFilter{}); err != nil { // imported: the journal is empty again
+		t.Fatal(err)
+	}
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Skip("no /dev/full here:", err)
+	}
+	defer full.Close()
+	journal := localvault.SwapJournalFile(v, full)
+	if journal == nil {
+		t.Fatal("no journal after the first request")
+	}
+	if err := v.BeginAudit(ctx, &agentkeys.AuditEvent{Method: "GET"}); err == nil {
+		t.Fatal("BeginAudit succeeded with a full disk")
+	} else if !strings.Contains(err.Error(), "no space left") {
+		t.Fatalf("BeginAudit error = %v", err)
+	}
+	_, err = call()
+	wantCode(t, err, agentkeys.EUNAVAILABLE)
+	if hits.Load() != 1 {
+		t.Fatalf("upstream hits = %d, want 1: a request went out without its audit line", hits.Load())
+	}
+	localvault.SwapJournalFile(v, journal)
+	if st, err := call(); err != nil || st != 200 {
+		t.Fatalf("after the disk has room again: %d %v", st, err)
+	}
+	if err := v.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rows := auditRows(t, cfg.Home)
+	if len(rows) != 2 {
+		t.Fatalf("%d audit rows, want 2 (the refused request's row could not be written)", len(rows))
+	}
+}
+
+// TestJournal_Encoding: field values with tabs, newlines and backslashes
+// come back unchanged; a damaged line in a journal is skipped, the others
+// imported.
+func TestJournal_Encoding(t *testing.T) {
+	ctx := context.Background()
+	cfg := testConfig(t)
+	mustInit(t, cfg)
+	at := time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC)
+	odd := &agentkeys.AuditEvent{ID: "evt_odd", Time: at, RequestID: "req_odd", WorkspaceID: "ws", AgentName: "a\tb\\c\nd\re",
+		Method: "GET", Host: "h.example.com", Path: "/p%20q\\t", Status: 200, Decision: agentkeys.DecisionAllowed,
+		Duration: 1234 * time.Microsecond, BytesIn: 5, BytesOut: 6}
+	good := &agentkeys.AuditEvent{ID: "evt_good", Time: at, Method: "POST", Decision: agentkeys.DecisionDenied, Status: 403, Code: agentkeys.EDESTINATION}
+	damaged := localvault.JournalLine('B', &agentkeys.AuditEvent{ID: "evt_damaged", Time: at, Method: "GET"})
+	damaged[len(damaged)/2] ^= 1
+	var j []byte
+	j = append(j, localvault.JournalLine('E', odd)...)
+	j = append(j, damaged...)
+	j = append(j, localvault.JournalLine('E', good)...)
+	j = append(j, "0000"...) // a line cut off by the kill
+	if err := os.MkdirAll(filepath.Join(cfg.Home, localvault.AuditDirName), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(cfg.Home, localvault.AuditDirName, "2-x.journal"), j, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	v := openVault(t, cfg)
+	evs, err := v.ListAudit(ctx, agentkeys.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 2 {
+		t.Fatalf("events = %+v, want evt_odd and evt_good", evs)
+	}
+	got := evs[1]
+	odd.Seq, odd.DurationMs = got.Seq, 1.234
+	if fmt.Sprintf("%+v", *got) != fmt.Sprintf("%+v", *odd) {
+		t.Fatalf("round trip:\ngot  %+v\nwant %+v", *got, *odd)
+	}
+	if evs[0].ID != "evt_good" || evs[0].Code != agentkeys.EDESTINATION {
+		t.Fatalf("second event = %+v", evs[0])
+	}
+}
