@@ -169,6 +169,9 @@ func (w *auditWriter) write(batch []*auditOp) error {
 			}
 			start = end
 		}
+		if err := w.countUsage(ctx, tx, batch); err != nil {
+			return err
+		}
 		return w.touchLastUsed(ctx, tx, batch)
 	})
 	if err != nil {
@@ -231,6 +234,28 @@ func (w *auditWriter) statement(ctx context.Context, n int) (*sql.Stmt, error) {
 	}
 	w.stmts[n] = st
 	return st, nil
+}
+
+// usageMonth is the usage counter's month of t: "2026-11" (UTC).
+func usageMonth(t time.Time) string { return t.UTC().Format("2006-01") }
+
+// countUsage adds the batch's forwarded requests — events begun with a
+// decision other than denied — to the monthly usage counters, in the
+// transaction that makes their rows durable.
+func (w *auditWriter) countUsage(ctx context.Context, tx *sql.Tx, batch []*auditOp) error {
+	type key struct{ ws, month string }
+	counts := map[key]int64{}
+	for _, op := range batch {
+		if op.begin && op.e.Decision != agentkeys.DecisionDenied {
+			counts[key{op.e.WorkspaceID, usageMonth(op.e.Time)}]++
+		}
+	}
+	for k, n := range counts {
+		if _, err := tx.StmtContext(ctx, w.s.stmts.usage).ExecContext(ctx, k.ws, k.month, n); err != nil {
+			return fmt.Errorf("usage of %s: %w", k.ws, err)
+		}
+	}
+	return nil
 }
 
 // touchLastUsed records when forwarded requests last used a credential and

@@ -47,7 +47,7 @@ func TestOpen_WrongKey(t *testing.T) {
 func snapshot(t *testing.T, s *store.Store) string {
 	t.Helper()
 	var out []string
-	for _, tb := range []string{"meta", "workspaces", "users", "members", "workspace_keys", "data_keys", "credentials", "agents", "grants", "audit_events", "schema_migrations"} {
+	for _, tb := range []string{"meta", "workspaces", "users", "members", "workspace_keys", "data_keys", "credentials", "agents", "grants", "audit_events", "usage", "schema_migrations"} {
 		var n int
 		if err := s.DB().QueryRow(`SELECT COUNT(*) FROM ` + tb).Scan(&n); err != nil {
 			t.Fatalf("count %s: %v", tb, err)

@@ -165,6 +165,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 type statements struct {
 	revision  *sql.Stmt // the workspace revision check of every cached proxy request
 	auditSeq  *sql.Stmt
+	usage     *sql.Stmt
 	credUsed  *sql.Stmt
 	grantUsed *sql.Stmt
 }
@@ -180,6 +181,8 @@ func prepareStatements(ctx context.Context, db *sql.DB) (*statements, error) {
 	}{
 		{&st.revision, `SELECT revision FROM workspaces WHERE id = $1`},
 		{&st.auditSeq, `UPDATE workspaces SET audit_seq = audit_seq + $1 WHERE id = $2 RETURNING audit_seq`},
+		{&st.usage, `INSERT INTO usage (workspace_id, month, requests) VALUES ($1, $2, $3)
+			ON CONFLICT (workspace_id, month) DO UPDATE SET requests = usage.requests + excluded.requests`},
 		{&st.credUsed, `UPDATE credentials SET last_used_at = ` + newer + ` WHERE workspace_id = $2 AND id = $3`},
 		{&st.grantUsed, `UPDATE grants SET last_used_at = ` + newer + ` WHERE workspace_id = $2 AND agent_id = $3 AND credential_id = $4`},
 	} {
@@ -193,7 +196,7 @@ func prepareStatements(ctx context.Context, db *sql.DB) (*statements, error) {
 }
 
 func (st *statements) close() {
-	for _, s := range []*sql.Stmt{st.revision, st.auditSeq, st.credUsed, st.grantUsed} {
+	for _, s := range []*sql.Stmt{st.revision, st.auditSeq, st.usage, st.credUsed, st.grantUsed} {
 		if s != nil {
 			s.Close()
 		}

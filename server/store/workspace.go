@@ -8,7 +8,6 @@ import (
 	"net/mail"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/agentkeys/agentkeys"
 )
@@ -204,19 +203,18 @@ func (w *Workspace) Proxy(ctx context.Context, req *agentkeys.ProxyRequest) (*ht
 }
 
 // Status implements agentkeys.Vault: mode "remote", plan and limits (0:
-// unlimited), counts, and forwarded requests since the first of the month
-// (UTC). Returns ENOTFOUND for an unknown workspace.
+// unlimited), counts, and the requests forwarded this calendar month (UTC;
+// the usage counter, counted when each request's audit row became
+// durable). Returns ENOTFOUND for an unknown workspace.
 func (w *Workspace) Status(ctx context.Context) (*agentkeys.WorkspaceStatus, error) {
-	now := w.s.now().UTC()
-	month := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC).UnixMicro()
 	w.mu.RLock()
 	st := &agentkeys.WorkspaceStatus{ID: w.id, Mode: agentkeys.ModeRemote, Location: w.location}
 	w.mu.RUnlock()
 	err := w.s.db.QueryRowContext(ctx, `SELECT name, plan,
 		(SELECT COUNT(*) FROM credentials WHERE workspace_id = $1),
 		(SELECT COUNT(*) FROM agents WHERE workspace_id = $1),
-		(SELECT COUNT(*) FROM audit_events WHERE workspace_id = $1 AND time >= $2 AND decision <> $3)
-		FROM workspaces WHERE id = $1`, w.id, month, agentkeys.DecisionDenied).
+		(SELECT COALESCE(SUM(requests), 0) FROM usage WHERE workspace_id = $1 AND month = $2)
+		FROM workspaces WHERE id = $1`, w.id, usageMonth(w.s.now())).
 		Scan(&st.Name, &st.Plan, &st.Usage.Credentials, &st.Usage.Agents, &st.Usage.RequestsThisMonth)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, agentkeys.Errorf(agentkeys.ENOTFOUND, "no workspace %s", w.id)

@@ -114,4 +114,13 @@ CREATE TABLE audit_events (
 );
 CREATE INDEX audit_agent ON audit_events (workspace_id, agent_id, seq);
 CREATE INDEX audit_credential ON audit_events (workspace_id, credential_id, seq);
-CREATE INDEX audit_time ON audit_events (workspace_id, time);
+
+-- Forwarded requests per workspace and calendar month (UTC, "2026-11"),
+-- counted by the audit writer in the transaction that makes the request's
+-- audit row durable: what workspace status reports and plans will limit.
+CREATE TABLE usage (
+    workspace_id TEXT NOT NULL REFERENCES workspaces (id) ON DELETE CASCADE,
+    month        TEXT NOT NULL,
+    requests     BIGINT NOT NULL,
+    PRIMARY KEY (workspace_id, month)
+);
