@@ -10,8 +10,8 @@
 // AGENTKEYS_TEST_DATABASE_URL names a PostgreSQL server, on a fresh schema
 // there) run as subprocesses: this program re-executed. Targets take turns
 // in short rounds so a neighbour's burst of load hits them alike. For each it
-// prints req/s, p50, p99, the serving process's CPU per request and the
-// whole machine's CPU per request (which includes PostgreSQL's backends),
+// prints req/s, p50, p99, the serving process's CPU per request, the local
+// PostgreSQL server's (all its processes) and the whole machine's,
 // then the ratio against the bare proxy (target: hosted on PostgreSQL ≥ 0.6×
 // at c=64). Everything is on 127.0.0.1 and stops by itself.
 package main
@@ -194,7 +194,7 @@ func run(dur time.Duration, concList string, nCreds int, pgBase string) error {
 	fmt.Printf("keep-alive clients, %s per target and concurrency (in 4 interleaved rounds), loopback upstream answering %d bytes of JSON\n\n", dur, len(body))
 
 	results := map[string]map[int]result{}
-	fmt.Printf("%-20s %5s %10s %9s %9s %12s %14s\n", "target", "conc", "req/s", "p50 ms", "p99 ms", "proc CPU/req", "machine CPU/req")
+	fmt.Printf("%-20s %5s %10s %9s %9s %12s %14s %15s\n", "target", "conc", "req/s", "p50 ms", "p99 ms", "proc CPU/req", "postgres CPU/req", "machine CPU/req")
 	const rounds = 4
 	for _, c := range concs {
 		loaders := make([]*loader, len(targets))
@@ -220,7 +220,7 @@ func run(dur time.Duration, concList string, nCreds int, pgBase string) error {
 			if l.t.pid != 0 {
 				cpu = fmt.Sprintf("%.0f µs", r.cpuPerReq)
 			}
-			fmt.Printf("%-20s %5d %10.0f %9.3f %9.3f %12s %11.0f µs\n", l.t.name, c, r.rps, ms(r.p50), ms(r.p99), cpu, r.machinePerReq)
+			fmt.Printf("%-20s %5d %10.0f %9.3f %9.3f %12s %13.0f µs %12.0f µs\n", l.t.name, c, r.rps, ms(r.p50), ms(r.p99), cpu, r.pgPerReq, r.machinePerReq)
 		}
 	}
 	fmt.Println()
@@ -562,6 +562,7 @@ type result struct {
 	rps           float64
 	p50, p99      time.Duration
 	cpuPerReq     float64 // µs of the serving process
+	pgPerReq      float64 // µs of every postgres process on the machine
 	machinePerReq float64 // µs of the whole machine (all CPUs)
 }
 
@@ -573,6 +574,7 @@ type loader struct {
 	errs    int64
 	elapsed time.Duration
 	cpu     time.Duration
+	pg      time.Duration
 	machine time.Duration
 	lats    []time.Duration
 }
@@ -586,7 +588,7 @@ func (l *loader) round(d time.Duration, record bool) {
 	var n, errs atomic.Int64
 	lats := make([][]time.Duration, l.conc)
 	deadline := time.Now().Add(d)
-	cpu0, mach0 := procCPU(l.t.pid), machineCPU()
+	cpu0, pg0, mach0 := procCPU(l.t.pid), postgresCPU(), machineCPU()
 	start := time.Now()
 	var wg sync.WaitGroup
 	for i := 0; i < l.conc; i++ {
@@ -618,6 +620,7 @@ func (l *loader) round(d time.Duration, record bool) {
 	}
 	l.elapsed += time.Since(start)
 	l.cpu += procCPU(l.t.pid) - cpu0
+	l.pg += postgresCPU() - pg0
 	l.machine += machineCPU() - mach0
 	l.n += n.Load()
 	l.errs += errs.Load()
@@ -639,6 +642,7 @@ func (l *loader) result() (result, error) {
 		p50:           l.lats[len(l.lats)/2],
 		p99:           l.lats[len(l.lats)*99/100],
 		cpuPerReq:     float64(l.cpu.Microseconds()) / float64(l.n),
+		pgPerReq:      float64(l.pg.Microseconds()) / float64(l.n),
 		machinePerReq: float64(l.machine.Microseconds()) / float64(l.n),
 	}, nil
 }
@@ -660,6 +664,26 @@ func procCPU(pid int) time.Duration {
 	ut, _ := strconv.ParseInt(fields[11], 10, 64)
 	st, _ := strconv.ParseInt(fields[12], 10, 64)
 	return time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ = 100
+}
+
+// postgresCPU is the CPU time of every process named postgres (a local
+// PostgreSQL server's backends), 0 when there is none.
+func postgresCPU() time.Duration {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	var total time.Duration
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err == nil && strings.TrimSpace(string(comm)) == "postgres" {
+			total += procCPU(pid)
+		}
+	}
+	return total
 }
 
 // machineCPU is the busy CPU time of the whole machine (all CPUs).
