@@ -14,12 +14,19 @@ import (
 // The proxy path (Authorize, RouteByName, OpenSecret) answers from memory:
 // resolved routes and sealed rows are cached, and values are decrypted per
 // request (never cached in the clear). Before each Authorize the cache is
-// checked against the database: PRAGMA data_version on a dedicated
-// connection changes whenever any other connection — of this process or
-// another — commits; only then is cache_gen read, which triggers bump on
-// every change a route depends on (not on audit rows), and the cache is
-// dropped if it moved. A revocation committed by the CLI in another process
-// is therefore refused on the very next request.
+// checked against the database, in up to three steps, each run only when
+// the previous one saw a change:
+//  1. the WAL-index header in vault.db-shm (shm_unix.go), read from a
+//     read-only mapping without a lock or a system call: every commit, of
+//     any process, rewrites it before it returns;
+//  2. PRAGMA data_version on a dedicated connection, which changes whenever
+//     any other connection — of this process or another — commits;
+//  3. cache_gen, which triggers bump on every change a route depends on
+//     (not on audit rows or last_used_at); the cache is dropped if it moved.
+//
+// A revocation committed by the CLI in another process is therefore refused
+// on the very next request. Audit rows reach the database in batches
+// (audit.go), so steps 2 and 3 run about once per batch, not per request.
 
 type routeEntry struct {
 	route agentkeys.Route // Credential points at cred
@@ -32,9 +39,11 @@ type sealedEntry struct {
 }
 
 type routeCache struct {
-	conn    *sql.Conn // dedicated: data_version is per connection
-	dvStmt  *sql.Stmt // PRAGMA data_version, prepared on conn
-	genStmt *sql.Stmt // SELECT gen, prepared on conn
+	shm     *shmWatch                 // nil: no mapping, step 1 is skipped
+	lastHdr atomic.Pointer[shmHeader] // header read before the last completed check
+	conn    *sql.Conn                 // dedicated: data_version is per connection
+	dvStmt  *sql.Stmt                 // PRAGMA data_version, prepared on conn
+	genStmt *sql.Stmt                 // SELECT gen, prepared on conn
 
 	// Freshness checks are coalesced: a caller may skip its own check when a
 	// check that began after the caller arrived has finished.
@@ -52,7 +61,7 @@ type routeCache struct {
 	wsKeyHex string // HashToken of the workspace key; "" until loaded
 }
 
-func newRouteCache(ctx context.Context, db *sql.DB) (*routeCache, error) {
+func newRouteCache(ctx context.Context, db *sql.DB, dbPath string) (*routeCache, error) {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return nil, storeErr("open cache connection", err)
@@ -61,10 +70,15 @@ func newRouteCache(ctx context.Context, db *sql.DB) (*routeCache, error) {
 	if c.dvStmt, err = conn.PrepareContext(ctx, "PRAGMA data_version"); err == nil {
 		c.genStmt, err = conn.PrepareContext(ctx, "SELECT gen FROM cache_gen WHERE id = 1")
 	}
+	if err == nil {
+		// The first read creates vault.db-shm if no connection had yet.
+		err = c.dvStmt.QueryRowContext(ctx).Scan(new(int64))
+	}
 	if err != nil {
 		conn.Close()
 		return nil, storeErr("prepare cache checks", err)
 	}
+	c.shm = openShmWatch(dbPath)
 	c.reset()
 	return c, nil
 }
@@ -85,6 +99,7 @@ func (c *routeCache) invalidate() {
 }
 
 func (c *routeCache) close() error {
+	c.shm.close()
 	c.dvStmt.Close()
 	c.genStmt.Close()
 	return c.conn.Close()
@@ -93,6 +108,16 @@ func (c *routeCache) close() error {
 // refresh makes sure the cache holds nothing older than the last commit
 // made before the call began.
 func (c *routeCache) refresh(ctx context.Context) error {
+	var hdr shmHeader
+	if c.shm != nil {
+		c.shm.read(&hdr)
+		if last := c.lastHdr.Load(); last != nil && *last == hdr {
+			return nil // nothing committed since a completed check began
+		}
+	}
+	// The checks are short; without cancellation the driver starts no
+	// goroutine to watch ctx.
+	ctx = context.WithoutCancel(ctx)
 	arrived := c.ticket.Add(1)
 	c.checkMu.Lock()
 	defer c.checkMu.Unlock()
@@ -116,6 +141,11 @@ func (c *routeCache) refresh(ctx context.Context) error {
 		c.dataVersion = dv
 	}
 	c.checkedTicket = started
+	if c.shm != nil {
+		// hdr was read before this check's data_version: a commit after
+		// that read changes the header again.
+		c.lastHdr.Store(&hdr)
+	}
 	return nil
 }
 

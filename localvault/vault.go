@@ -328,7 +328,7 @@ func open(ctx context.Context, cfg Config, db *sql.DB, dbPath string) (*Vault, e
 			return nil, fmt.Errorf("upgrade vault schema: %w", err)
 		}
 	}
-	if v.cache, err = newRouteCache(ctx, db); err != nil {
+	if v.cache, err = newRouteCache(ctx, db, dbPath); err != nil {
 		return nil, err
 	}
 	if v.audit, err = newAuditWriter(ctx, db, cfg.Home, v.log); err != nil {
