@@ -15,13 +15,15 @@ import (
 
 // Audit writes go through one writer goroutine per process that commits
 // them in groups: it takes every row queued at that moment (up to
-// maxAuditBatch) and commits them in one transaction with one multi-row
-// INSERT, so while one commit is in flight the next group gathers.
-// BeginAudit returns once its row is committed; EndAudit queues the outcome
-// and returns at once. Sequence numbers are handed out per workspace from
-// workspaces.audit_seq inside the same transaction, so replicas never hand
-// out the same number and a follower (AfterSeq) sees rows in commit order
-// within a workspace.
+// maxAuditBatch), so while one commit is in flight the next group gathers.
+// On SQLite a group is one transaction (prepared single-row upserts); on
+// PostgreSQL each workspace's part of a group is one statement — sequence
+// numbers, usage count and rows together, one round trip. BeginAudit
+// returns once its row is committed; EndAudit queues the outcome and returns
+// at once. Sequence numbers are handed out per workspace from
+// workspaces.audit_seq in the same transaction as the rows, whose row lock
+// orders the writers of every replica: no number is handed out twice, and a
+// follower (AfterSeq) sees a workspace's rows in commit order.
 
 const (
 	maxAuditBatch = 500
@@ -44,6 +46,7 @@ type auditOp struct {
 type auditWriter struct {
 	s        *Store
 	stmts    map[int]*sql.Stmt // prepared inserts by row count; writer goroutine only
+	cteStmts map[int]*sql.Stmt // prepared one-statement writes by row count (PostgreSQL)
 	lastUsed map[string]int64  // last-used times written, by workspace/agent/credential; writer goroutine only
 	in       chan *auditOp
 	done     chan struct{}
@@ -53,7 +56,7 @@ type auditWriter struct {
 }
 
 func newAuditWriter(s *Store) *auditWriter {
-	w := &auditWriter{s: s, stmts: map[int]*sql.Stmt{}, lastUsed: map[string]int64{}, in: make(chan *auditOp, auditQueue), done: make(chan struct{})}
+	w := &auditWriter{s: s, stmts: map[int]*sql.Stmt{}, cteStmts: map[int]*sql.Stmt{}, lastUsed: map[string]int64{}, in: make(chan *auditOp, auditQueue), done: make(chan struct{})}
 	go w.run()
 	return w
 }
@@ -76,8 +79,10 @@ func (w *auditWriter) close() error {
 	}
 	w.mu.Unlock()
 	<-w.done
-	for _, st := range w.stmts {
-		st.Close()
+	for _, m := range []map[int]*sql.Stmt{w.stmts, w.cteStmts} {
+		for _, st := range m {
+			st.Close()
+		}
 	}
 	return nil
 }
@@ -103,17 +108,39 @@ func (w *auditWriter) run() {
 	}
 }
 
-// commit writes a group in one transaction; if it fails as a whole for a
-// reason other than a busy database, each row is retried on its own so one
-// bad row cannot take the others down.
+// commit writes a group — in one transaction, or on PostgreSQL with one
+// statement per workspace — and answers every BeginAudit waiting on it.
+// When a write fails as a whole for a reason other than a busy database,
+// each row is retried on its own so one bad row cannot take the others down.
 func (w *auditWriter) commit(batch []*auditOp) {
-	err := w.write(batch)
-	if err != nil && len(batch) > 1 && !w.s.dialect.isBusy(err) {
-		for _, op := range batch {
-			w.commit([]*auditOp{op})
+	if w.s.dialect.auditOneStatement {
+		for _, g := range groupByWorkspace(batch, w.s.dialect.auditChunk) {
+			w.retrying(g, w.writeStatement)
+		}
+		if err := w.touchLastUsed(context.Background(), nil, batch); err != nil {
+			w.s.log.Error("audit: last-used times not written", "error", agentkeys.ErrorMessage(w.s.storeErr("audit", err)))
+			clear(w.lastUsed)
 		}
 		return
 	}
+	w.retrying(batch, w.write)
+}
+
+// retrying writes ops with write, retrying them one by one when the write
+// fails as a whole (not for a busy database), and delivers the results.
+func (w *auditWriter) retrying(ops []*auditOp, write func([]*auditOp) error) {
+	err := write(ops)
+	if err != nil && len(ops) > 1 && !w.s.dialect.isBusy(err) {
+		for _, op := range ops {
+			w.retrying([]*auditOp{op}, write)
+		}
+		return
+	}
+	w.deliver(ops, err)
+}
+
+// deliver answers the BeginAudit calls waiting on ops and logs lost outcomes.
+func (w *auditWriter) deliver(batch []*auditOp, err error) {
 	for _, op := range batch {
 		if err != nil && !op.begin {
 			w.s.log.Error("audit: outcome not written", "event", op.e.ID, "error", agentkeys.ErrorMessage(w.s.storeErr("audit", err)))
@@ -236,6 +263,136 @@ func (w *auditWriter) statement(ctx context.Context, n int) (*sql.Stmt, error) {
 	return st, nil
 }
 
+// inTx returns st bound to tx, or st itself (autocommit) when tx is nil.
+func inTx(ctx context.Context, tx *sql.Tx, st *sql.Stmt) *sql.Stmt {
+	if tx == nil {
+		return st
+	}
+	return tx.StmtContext(ctx, st)
+}
+
+// groupByWorkspace splits a batch into groups of one workspace and one
+// usage month, of distinct event ids (an upsert may not touch a row twice)
+// and at most chunk rows, keeping the order of each event's operations.
+func groupByWorkspace(batch []*auditOp, chunk int) [][]*auditOp {
+	type key struct{ ws, month string }
+	var order []key
+	byKey := map[key][]*auditOp{}
+	for _, op := range batch {
+		k := key{op.e.WorkspaceID, usageMonth(op.e.Time)}
+		if _, ok := byKey[k]; !ok {
+			order = append(order, k)
+		}
+		byKey[k] = append(byKey[k], op)
+	}
+	var out [][]*auditOp
+	for _, k := range order {
+		ops := byKey[k]
+		for len(ops) > 0 {
+			seen := map[string]bool{}
+			n := 0
+			for n < len(ops) && n < chunk && !seen[ops[n].e.ID] {
+				seen[ops[n].e.ID] = true
+				n++
+			}
+			out = append(out, ops[:n])
+			ops = ops[n:]
+		}
+	}
+	return out
+}
+
+// writeStatement writes ops — one workspace, one usage month, distinct ids
+// — with one statement (its own transaction): the workspace's sequence
+// numbers, the usage count and the rows together.
+func (w *auditWriter) writeStatement(ops []*auditOp) error {
+	ctx := context.Background()
+	stmt, err := w.cteStatement(ctx, len(ops))
+	if err != nil {
+		return err
+	}
+	var counted int64
+	for _, op := range ops {
+		if op.begin && op.e.Decision != agentkeys.DecisionDenied {
+			counted++
+		}
+	}
+	first := &ops[0].e
+	args := make([]any, 0, 4+len(ops)*(auditCols-2))
+	args = append(args, int64(len(ops)), first.WorkspaceID, usageMonth(first.Time), counted)
+	for _, op := range ops {
+		e := &op.e
+		args = append(args, e.ID, e.Time.UnixMicro(), e.RequestID, e.AgentID, e.AgentName, e.CredentialID,
+			e.CredentialName, e.Method, e.Host, e.Path, e.Status, e.Decision, e.Code, e.Duration.Microseconds(), e.BytesIn, e.BytesOut)
+	}
+	rows, err := stmt.QueryContext(ctx, args...)
+	if err != nil {
+		return fmt.Errorf("audit events: %w", err)
+	}
+	defer rows.Close()
+	seqs := map[string]int64{}
+	for rows.Next() {
+		var id string
+		var seq int64
+		if err := rows.Scan(&id, &seq); err != nil {
+			return fmt.Errorf("audit events: %w", err)
+		}
+		seqs[id] = seq
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("audit events: %w", err)
+	}
+	for _, op := range ops {
+		seq, ok := seqs[op.e.ID]
+		if !ok {
+			return fmt.Errorf("audit event %s was not written (unknown workspace %s, or an id of another workspace)", op.e.ID, op.e.WorkspaceID)
+		}
+		op.e.Seq = seq
+	}
+	return nil
+}
+
+// cteStatement returns the prepared one-statement write of n rows:
+// $1 row count, $2 workspace, $3 usage month, $4 requests to count, then
+// 16 values per row.
+func (w *auditWriter) cteStatement(ctx context.Context, n int) (*sql.Stmt, error) {
+	if st := w.cteStmts[n]; st != nil {
+		return st, nil
+	}
+	var b strings.Builder
+	b.WriteString(`WITH s AS (UPDATE workspaces SET audit_seq = audit_seq + $1 WHERE id = $2 RETURNING audit_seq),
+		u AS (INSERT INTO usage (workspace_id, month, requests) SELECT $2, $3::text, $4::bigint FROM s WHERE $4::bigint > 0
+			ON CONFLICT (workspace_id, month) DO UPDATE SET requests = usage.requests + excluded.requests)
+		INSERT INTO audit_events (id, workspace_id, seq, time, request_id, agent_id, agent_name, credential_id,
+			credential_name, method, host, path, status, decision, code, duration_us, bytes_in, bytes_out)
+		SELECT v.id, $2, s.audit_seq - $1 + v.ord, v.time, v.request_id, v.agent_id, v.agent_name, v.credential_id,
+			v.credential_name, v.method, v.host, v.path, v.status, v.decision, v.code, v.duration_us, v.bytes_in, v.bytes_out
+		FROM s, (VALUES `)
+	types := []string{"text", "bigint", "text", "text", "text", "text", "text", "text", "text", "text", "integer", "text", "text", "bigint", "bigint", "bigint"}
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "(%d", i+1)
+		for j, t := range types {
+			fmt.Fprintf(&b, ", $%d::%s", 5+i*len(types)+j, t)
+		}
+		b.WriteByte(')')
+	}
+	b.WriteString(`) AS v (ord, id, time, request_id, agent_id, agent_name, credential_id, credential_name, method, host, path,
+			status, decision, code, duration_us, bytes_in, bytes_out)
+		ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, status = excluded.status, decision = excluded.decision,
+			code = excluded.code, duration_us = excluded.duration_us, bytes_in = excluded.bytes_in, bytes_out = excluded.bytes_out
+			WHERE audit_events.workspace_id = excluded.workspace_id
+		RETURNING id, seq`)
+	st, err := w.s.db.PrepareContext(ctx, b.String())
+	if err != nil {
+		return nil, fmt.Errorf("prepare audit statement: %w", err)
+	}
+	w.cteStmts[n] = st
+	return st, nil
+}
+
 // usageMonth is the usage counter's month of t: "2026-11" (UTC).
 func usageMonth(t time.Time) string { return t.UTC().Format("2006-01") }
 
@@ -283,7 +440,7 @@ func (w *auditWriter) touchLastUsed(ctx context.Context, tx *sql.Tx, batch []*au
 		if !w.due(k.ws+"\x00\x00"+k.cred, t) {
 			continue
 		}
-		if _, err := tx.StmtContext(ctx, w.s.stmts.credUsed).ExecContext(ctx, t, k.ws, k.cred); err != nil {
+		if _, err := inTx(ctx, tx, w.s.stmts.credUsed).ExecContext(ctx, t, k.ws, k.cred); err != nil {
 			return err
 		}
 	}
@@ -291,7 +448,7 @@ func (w *auditWriter) touchLastUsed(ctx context.Context, tx *sql.Tx, batch []*au
 		if !w.due(k.ws+"\x00"+k.agent+"\x00"+k.cred, t) {
 			continue
 		}
-		if _, err := tx.StmtContext(ctx, w.s.stmts.grantUsed).ExecContext(ctx, t, k.ws, k.agent, k.cred); err != nil {
+		if _, err := inTx(ctx, tx, w.s.stmts.grantUsed).ExecContext(ctx, t, k.ws, k.agent, k.cred); err != nil {
 			return err
 		}
 	}

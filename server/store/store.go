@@ -100,11 +100,15 @@ type dialect struct {
 	// saves a round trip per row with multi-row statements; SQLite, in
 	// process, is fastest with one prepared single-row statement.
 	auditChunk int
+	// auditOneStatement writes a workspace's audit rows, its sequence
+	// numbers and its usage count with one statement (data-modifying CTEs,
+	// PostgreSQL), one round trip instead of a transaction of five.
+	auditOneStatement bool
 }
 
 var (
 	sqliteDialect = dialect{name: "sqlite", migrations: "migrations/sqlite", isUnique: sqliteUnique, isBusy: sqliteBusy, auditChunk: 1}
-	pgDialect     = dialect{name: "postgres", migrations: "migrations/postgres", isUnique: pgUnique, isBusy: pgBusy, auditChunk: 64}
+	pgDialect     = dialect{name: "postgres", migrations: "migrations/postgres", isUnique: pgUnique, isBusy: pgBusy, auditChunk: 64, auditOneStatement: true}
 )
 
 // Open opens (and creates or migrates) the store. Returns EINVALID for a
