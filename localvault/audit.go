@@ -113,34 +113,51 @@ type auditWriter struct {
 
 	every, scanEvery time.Duration // importInterval, deadScanInterval at creation
 	stmts            importStmts
+	args             []any // reused by writeEntries
 	readBuf          []byte
 	lastScan         time.Time
 }
 
+// importChunks are the row counts of the multi-row INSERT statements the
+// importer prepares, largest first; a run of entries is written with as
+// many of the largest as fit, then smaller ones.
+var importChunks = [...]int{64, 8, 1}
+
 type importStmts struct {
-	maxSeq, insertBegin, upsertEnd, credUsed, grantUsed *sql.Stmt
+	maxSeq, credUsed, grantUsed *sql.Stmt
+	// begin[i] and end[i] insert importChunks[i] rows: begin ignores rows
+	// whose id exists; end replaces their outcome when it differs.
+	begin, end [len(importChunks)]*sql.Stmt
 }
 
 const auditCols = `id, seq, time, request_id, workspace_id, agent_id, agent_name,
 	credential_id, credential_name, method, host, path, status, decision, code, duration_us, bytes_in, bytes_out`
 
+const auditColCount = 18
+
 func (s *importStmts) prepare(ctx context.Context, db *sql.DB) error {
-	const values = ` VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	for _, p := range []struct {
+	type todo struct {
 		st **sql.Stmt
 		q  string
-	}{
+	}
+	list := []todo{
 		{&s.maxSeq, `SELECT COALESCE(MAX(seq), 0) FROM audit_events`},
-		{&s.insertBegin, `INSERT INTO audit_events (` + auditCols + `)` + values + ` ON CONFLICT (id) DO NOTHING`},
-		{&s.upsertEnd, `INSERT INTO audit_events (` + auditCols + `)` + values + `
+		{&s.credUsed, `UPDATE credentials SET last_used_at = ?1 WHERE id = ?2 AND COALESCE(last_used_at, 0) < ?1`},
+		{&s.grantUsed, `UPDATE grants SET last_used_at = ?1 WHERE agent_id = ?2 AND credential_id = ?3 AND COALESCE(last_used_at, 0) < ?1`},
+	}
+	row := "(" + strings.Repeat("?, ", auditColCount-1) + "?)"
+	for i, n := range importChunks {
+		values := strings.Repeat(row+", ", n-1) + row
+		list = append(list,
+			todo{&s.begin[i], `INSERT INTO audit_events (` + auditCols + `) VALUES ` + values + ` ON CONFLICT (id) DO NOTHING`},
+			todo{&s.end[i], `INSERT INTO audit_events (` + auditCols + `) VALUES ` + values + `
 			ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, status = excluded.status, decision = excluded.decision,
 				code = excluded.code, duration_us = excluded.duration_us, bytes_in = excluded.bytes_in, bytes_out = excluded.bytes_out
 			WHERE NOT (audit_events.status = excluded.status AND audit_events.decision = excluded.decision
 				AND audit_events.code = excluded.code AND audit_events.duration_us = excluded.duration_us
-				AND audit_events.bytes_in = excluded.bytes_in AND audit_events.bytes_out = excluded.bytes_out)`},
-		{&s.credUsed, `UPDATE credentials SET last_used_at = ?1 WHERE id = ?2 AND COALESCE(last_used_at, 0) < ?1`},
-		{&s.grantUsed, `UPDATE grants SET last_used_at = ?1 WHERE agent_id = ?2 AND credential_id = ?3 AND COALESCE(last_used_at, 0) < ?1`},
-	} {
+				AND audit_events.bytes_in = excluded.bytes_in AND audit_events.bytes_out = excluded.bytes_out)`})
+	}
+	for _, p := range list {
 		st, err := db.PrepareContext(ctx, p.q)
 		if err != nil {
 			s.close()
@@ -152,7 +169,8 @@ func (s *importStmts) prepare(ctx context.Context, db *sql.DB) error {
 }
 
 func (s *importStmts) close() {
-	for _, st := range []*sql.Stmt{s.maxSeq, s.insertBegin, s.upsertEnd, s.credUsed, s.grantUsed} {
+	all := append([]*sql.Stmt{s.maxSeq, s.credUsed, s.grantUsed}, s.begin[:]...)
+	for _, st := range append(all, s.end[:]...) {
 		if st != nil {
 			st.Close()
 		}
@@ -540,7 +558,9 @@ func (w *auditWriter) importLines(data []byte) (int, error) {
 	return used, nil
 }
 
-// writeEntries imports entries in one transaction.
+// writeEntries imports entries in one transaction. Each entry takes the
+// next Seq; an entry that changes nothing (already imported) leaves a gap,
+// which is harmless: Seq only has to increase.
 func (w *auditWriter) writeEntries(entries []*journalEntry) error {
 	ctx := context.Background()
 	return withTx(ctx, w.db, func(tx *sql.Tx) error {
@@ -548,37 +568,51 @@ func (w *auditWriter) writeEntries(entries []*journalEntry) error {
 		if err := tx.StmtContext(ctx, w.stmts.maxSeq).QueryRowContext(ctx).Scan(&seq); err != nil {
 			return err
 		}
-		begin := tx.StmtContext(ctx, w.stmts.insertBegin)
-		end := tx.StmtContext(ctx, w.stmts.upsertEnd)
+		args := w.args[:0]
+		for rest := entries; len(rest) > 0; {
+			kind := rest[0].kind
+			run := 1
+			for run < len(rest) && rest[run].kind == kind {
+				run++
+			}
+			for k, n := range importChunks {
+				for ; run >= n; run -= n {
+					args = args[:0]
+					for _, je := range rest[:n] {
+						e := &je.e
+						seq++
+						args = append(args, e.ID, seq, e.Time.UnixMicro(), e.RequestID, e.WorkspaceID, e.AgentID, e.AgentName,
+							e.CredentialID, e.CredentialName, e.Method, e.Host, e.Path, e.Status, e.Decision, e.Code,
+							e.Duration.Microseconds(), e.BytesIn, e.BytesOut)
+					}
+					st := w.stmts.begin[k]
+					if kind == kindEnd {
+						st = w.stmts.end[k]
+					}
+					if _, err := tx.StmtContext(ctx, st).ExecContext(ctx, args...); err != nil {
+						return fmt.Errorf("audit events from %s: %w", rest[0].e.ID, err)
+					}
+					rest = rest[n:]
+				}
+			}
+		}
+		w.args = args[:0]
 		type grantKey struct{ agent, cred string }
 		var credUsed map[string]int64
 		var grantUsed map[grantKey]int64
 		for _, je := range entries {
 			e := &je.e
-			st := begin
-			if je.kind == kindEnd {
-				st = end
+			if je.kind != kindEnd || e.CredentialID == "" || (e.Decision != agentkeys.DecisionAllowed && e.Decision != agentkeys.DecisionError) {
+				continue
 			}
-			seq++
-			res, err := st.ExecContext(ctx, e.ID, seq, e.Time.UnixMicro(), e.RequestID, e.WorkspaceID, e.AgentID, e.AgentName,
-				e.CredentialID, e.CredentialName, e.Method, e.Host, e.Path, e.Status, e.Decision, e.Code,
-				e.Duration.Microseconds(), e.BytesIn, e.BytesOut)
-			if err != nil {
-				return fmt.Errorf("audit event %s: %w", e.ID, err)
+			used := e.Time.Add(e.Duration).UnixMicro()
+			if credUsed == nil {
+				credUsed, grantUsed = map[string]int64{}, map[grantKey]int64{}
 			}
-			if n, err := res.RowsAffected(); err == nil && n == 0 {
-				seq-- // already imported: nothing changed
-			}
-			if je.kind == kindEnd && e.CredentialID != "" && (e.Decision == agentkeys.DecisionAllowed || e.Decision == agentkeys.DecisionError) {
-				used := e.Time.Add(e.Duration).UnixMicro()
-				if credUsed == nil {
-					credUsed, grantUsed = map[string]int64{}, map[grantKey]int64{}
-				}
-				credUsed[e.CredentialID] = max(credUsed[e.CredentialID], used)
-				if e.AgentID != "" {
-					k := grantKey{e.AgentID, e.CredentialID}
-					grantUsed[k] = max(grantUsed[k], used)
-				}
+			credUsed[e.CredentialID] = max(credUsed[e.CredentialID], used)
+			if e.AgentID != "" {
+				k := grantKey{e.AgentID, e.CredentialID}
+				grantUsed[k] = max(grantUsed[k], used)
 			}
 		}
 		if len(credUsed) > 0 {

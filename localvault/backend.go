@@ -39,7 +39,7 @@ type sealedEntry struct {
 }
 
 type routeCache struct {
-	shm     *shmWatch                 // nil: no mapping, step 1 is skipped
+	shm     *shmWatch                 // set by the vault once open; step 1 is skipped unless shm.ok()
 	lastHdr atomic.Pointer[shmHeader] // header read before the last completed check
 	conn    *sql.Conn                 // dedicated: data_version is per connection
 	dvStmt  *sql.Stmt                 // PRAGMA data_version, prepared on conn
@@ -61,7 +61,7 @@ type routeCache struct {
 	wsKeyHex string // HashToken of the workspace key; "" until loaded
 }
 
-func newRouteCache(ctx context.Context, db *sql.DB, dbPath string) (*routeCache, error) {
+func newRouteCache(ctx context.Context, db *sql.DB) (*routeCache, error) {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return nil, storeErr("open cache connection", err)
@@ -78,7 +78,6 @@ func newRouteCache(ctx context.Context, db *sql.DB, dbPath string) (*routeCache,
 		conn.Close()
 		return nil, storeErr("prepare cache checks", err)
 	}
-	c.shm = openShmWatch(dbPath)
 	c.reset()
 	return c, nil
 }
@@ -99,7 +98,6 @@ func (c *routeCache) invalidate() {
 }
 
 func (c *routeCache) close() error {
-	c.shm.close()
 	c.dvStmt.Close()
 	c.genStmt.Close()
 	return c.conn.Close()
@@ -109,7 +107,8 @@ func (c *routeCache) close() error {
 // made before the call began.
 func (c *routeCache) refresh(ctx context.Context) error {
 	var hdr shmHeader
-	if c.shm != nil {
+	shm := c.shm.ok()
+	if shm {
 		c.shm.read(&hdr)
 		if last := c.lastHdr.Load(); last != nil && *last == hdr {
 			return nil // nothing committed since a completed check began
@@ -141,7 +140,7 @@ func (c *routeCache) refresh(ctx context.Context) error {
 		c.dataVersion = dv
 	}
 	c.checkedTicket = started
-	if c.shm != nil {
+	if shm {
 		// hdr was read before this check's data_version: a commit after
 		// that read changes the header again.
 		c.lastHdr.Store(&hdr)

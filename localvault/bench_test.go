@@ -69,3 +69,29 @@ func BenchmarkBeginAudit(b *testing.B) {
 		})
 	})
 }
+
+// BenchmarkAuditImport measures the whole cost of one proxied request's
+// audit trail: the Begin and End journal lines and their import into
+// SQLite (forced every 500 requests, as the importer's batches would be).
+func BenchmarkAuditImport(b *testing.B) {
+	ctx := context.Background()
+	v, _ := mustOpenVault(b)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		e := &agentkeys.AuditEvent{AgentID: "agent_x", AgentName: "bot", CredentialID: "cred_x", CredentialName: "cred",
+			Method: "GET", Host: "api.example.com", Path: "/x"}
+		if err := v.BeginAudit(ctx, e); err != nil {
+			b.Fatal(err)
+		}
+		e.Decision, e.Status, e.BytesOut = agentkeys.DecisionAllowed, 200, 86
+		v.EndAudit(ctx, e)
+		if i%500 == 499 {
+			if _, err := v.ListAudit(ctx, agentkeys.AuditFilter{Limit: 1}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if _, err := v.ListAudit(ctx, agentkeys.AuditFilter{Limit: 1}); err != nil {
+		b.Fatal(err)
+	}
+}

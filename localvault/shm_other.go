@@ -12,6 +12,8 @@ type shmHeader [shmHeaderWords]uint32
 
 func openShmWatch(dbPath string) *shmWatch { return nil }
 
+func (s *shmWatch) ok() bool { return false }
+
 func (s *shmWatch) read(h *shmHeader) {}
 
 func (s *shmWatch) close() {}

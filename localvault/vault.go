@@ -73,6 +73,7 @@ type Vault struct {
 	keys *keyRing
 
 	cache *routeCache
+	shm   *shmWatch // the WAL-index header mapping the cache checks first
 	audit *auditWriter
 
 	proxyMu sync.RWMutex
@@ -328,13 +329,17 @@ func open(ctx context.Context, cfg Config, db *sql.DB, dbPath string) (*Vault, e
 			return nil, fmt.Errorf("upgrade vault schema: %w", err)
 		}
 	}
-	if v.cache, err = newRouteCache(ctx, db, dbPath); err != nil {
+	if v.cache, err = newRouteCache(ctx, db); err != nil {
 		return nil, err
 	}
 	if v.audit, err = newAuditWriter(ctx, db, cfg.Home, v.log); err != nil {
 		v.cache.close()
 		return nil, err
 	}
+	// Last, as nothing may fail after it: the mapping's descriptor must
+	// outlive the database (see shmWatch), so only Close releases it.
+	v.shm = openShmWatch(dbPath)
+	v.cache.shm = v.shm
 	v.log.Debug("vault opened", "path", dbPath, "keySource", source)
 	return v, nil
 }
@@ -352,6 +357,7 @@ func (v *Vault) Close() error {
 			errs = append(errs, v.cache.close())
 		}
 		errs = append(errs, v.db.Close())
+		v.shm.close() // after the database: see shmWatch
 		v.keys.wipe()
 		v.closeErr = errors.Join(errs...)
 	})
