@@ -1,6 +1,7 @@
 package localvault
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -70,6 +71,8 @@ const (
 	kickBytes = 512 << 10
 	// maxImportChunk bounds one read of a journal (one or more transactions).
 	maxImportChunk = 4 << 20
+	// maxQueued caps the in-memory copy of unimported journal records.
+	maxQueued = 1 << 16
 	// staleTmpAge: an unlocked *.tmp journal older than this was left by a
 	// process that died while creating it.
 	staleTmpAge = time.Minute
@@ -99,7 +102,12 @@ type auditWriter struct {
 	f       *os.File
 	name    string
 	written atomic.Int64 // bytes in the journal (since the last truncation)
-	broken  error        // set when a failed write could not be undone
+	// queue holds the records of the journal's unimported lines, in order,
+	// unless spilled: then the importer reads them back from the file.
+	queue   []journalEntry
+	spare   []journalEntry // the importer's previous queue, reused
+	spilled bool
+	broken  error // set when a failed write could not be undone
 	closed  bool
 
 	// imported is how much of the journal is in the database. Only the
@@ -202,7 +210,7 @@ func (w *auditWriter) append(kind byte, e *agentkeys.AuditEvent) error {
 	bp := linePool.Get().(*[]byte)
 	line := appendJournalLine((*bp)[:0], kind, e)
 	w.mu.Lock()
-	err := w.appendLocked(line)
+	err := w.appendLocked(line, kind, e)
 	pending := w.written.Load() - w.imported.Load()
 	w.mu.Unlock()
 	*bp = line
@@ -216,7 +224,7 @@ func (w *auditWriter) append(kind byte, e *agentkeys.AuditEvent) error {
 	return err
 }
 
-func (w *auditWriter) appendLocked(line []byte) error {
+func (w *auditWriter) appendLocked(line []byte, kind byte, e *agentkeys.AuditEvent) error {
 	switch {
 	case w.closed:
 		return agentkeys.Errorf(agentkeys.EUNAVAILABLE, "the vault is closed")
@@ -230,6 +238,15 @@ func (w *auditWriter) appendLocked(line []byte) error {
 	n, err := w.f.Write(line)
 	if err == nil && n == len(line) {
 		w.written.Add(int64(n))
+		switch {
+		case w.spilled:
+		case len(w.queue) < maxQueued:
+			w.queue = append(w.queue, journalEntry{kind: kind, e: *e})
+		default:
+			// The importer reads the file back from now on, until it has
+			// caught up with it.
+			w.spilled, w.queue = true, nil
+		}
 		return nil
 	}
 	if err == nil {
@@ -357,13 +374,33 @@ func (w *auditWriter) flush(ctx context.Context, others bool) error {
 }
 
 // importOwn imports this process's journal up to its end, then truncates
-// it when no line arrived meanwhile. Importer goroutine (or close) only.
+// it when no line arrived meanwhile. The records come from the in-memory
+// queue that mirrors the journal's unimported lines; only when the queue
+// overflowed (the database was unavailable for long) is the file read back.
+// Importer goroutine (or close) only.
 func (w *auditWriter) importOwn() error {
 	w.mu.Lock()
-	f, end := w.f, w.written.Load()
+	f, end, spilled := w.f, w.written.Load(), w.spilled
+	recs := w.queue
+	w.queue = w.spare[:0]
 	w.mu.Unlock()
 	if f == nil {
 		return nil
+	}
+	if !spilled {
+		if err := w.importRecords(recs); err != nil {
+			w.mu.Lock()
+			if w.spilled {
+				w.spare = recs[:0]
+			} else {
+				w.queue = append(recs, w.queue...)
+			}
+			w.mu.Unlock()
+			return err
+		}
+		clear(recs)
+		w.spare = recs[:0]
+		w.imported.Store(end)
 	}
 	for start := w.imported.Load(); start < end; start = w.imported.Load() {
 		n := min(end-start, maxImportChunk)
@@ -395,6 +432,9 @@ func (w *auditWriter) importOwn() error {
 		}
 		w.written.Store(0)
 		w.imported.Store(0)
+		if w.spilled && len(w.queue) == 0 {
+			w.spilled = false // the file and the (empty) queue agree again
+		}
 	}
 	return nil
 }
@@ -487,7 +527,8 @@ func (w *auditWriter) removeStaleTmp(path string) {
 	}
 }
 
-// journalEntry is one event of a batch, its lines merged.
+// journalEntry is one journal record (a line), or, after merging, one
+// event of a batch with its lines merged.
 type journalEntry struct {
 	kind byte // kindEnd if any End line of the event was in the batch
 	e    agentkeys.AuditEvent
@@ -496,66 +537,70 @@ type journalEntry struct {
 // importLines imports the complete lines at the start of data and returns
 // how many bytes they span. Lines that do not decode are skipped (logged).
 func (w *auditWriter) importLines(data []byte) (int, error) {
-	last := -1
-	for i := len(data) - 1; i >= 0; i-- {
-		if data[i] == '\n' {
-			last = i
-			break
-		}
-	}
+	last := bytes.LastIndexByte(data, '\n')
 	if last < 0 {
 		return 0, nil
 	}
 	used := last + 1
-	var order []*journalEntry
-	byID := map[string]*journalEntry{}
+	var recs []journalEntry
 	bad := 0
 	for rest := data[:used]; len(rest) > 0; {
-		i := 0
-		for rest[i] != '\n' {
-			i++
-		}
-		line := rest[:i]
+		i := bytes.IndexByte(rest, '\n')
+		kind, e, err := parseJournalLine(rest[:i])
 		rest = rest[i+1:]
-		kind, e, err := parseJournalLine(line)
 		if err != nil {
 			bad++
 			continue
 		}
-		if je := byID[e.ID]; je != nil {
-			if kind == kindEnd {
-				je.kind, je.e = kindEnd, e
-			}
-			continue
-		}
-		je := &journalEntry{kind: kind, e: e}
-		byID[e.ID] = je
-		order = append(order, je)
+		recs = append(recs, journalEntry{kind: kind, e: e})
 	}
 	if bad > 0 {
 		w.log.Warn("audit: journal lines that do not decode were skipped", "count", bad)
 	}
-	if len(order) == 0 {
-		return used, nil
+	if err := w.importRecords(recs); err != nil {
+		return 0, err
+	}
+	return used, nil
+}
+
+// importRecords merges records per event (the last End line wins over the
+// Begin line) and imports them. An error means nothing may be taken as
+// imported (the records are retried later, idempotently).
+func (w *auditWriter) importRecords(recs []journalEntry) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	order := make([]*journalEntry, 0, len(recs))
+	byID := make(map[string]*journalEntry, len(recs))
+	for i := range recs {
+		r := &recs[i]
+		if je := byID[r.e.ID]; je != nil {
+			if r.kind == kindEnd {
+				*je = *r
+			}
+			continue
+		}
+		byID[r.e.ID] = r
+		order = append(order, r)
 	}
 	err := w.writeEntries(order)
 	if err == nil {
-		return used, nil
+		return nil
 	}
 	if !isDataErr(err) {
-		return 0, err // busy, I/O, full disk: retried later, idempotently
+		return err // busy, I/O, full disk: retried later, idempotently
 	}
 	// An event the database refuses must not hold up the others: import
 	// one by one, and drop (log) only the refused ones.
 	for _, je := range order {
 		if err := w.writeEntries([]*journalEntry{je}); err != nil {
 			if !isDataErr(err) {
-				return 0, err
+				return err
 			}
 			w.log.Error("audit: event refused by the database, not imported", "event", je.e.ID, "err", err)
 		}
 	}
-	return used, nil
+	return nil
 }
 
 // writeEntries imports entries in one transaction. Each entry takes the

@@ -73,7 +73,7 @@ func SchemaVersion() int {
 // at once when another process writes).
 func dsn(file string) string {
 	return file + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(ON)" +
-		"&_pragma=synchronous(NORMAL)&_txlock=immediate"
+		"&_pragma=synchronous(NORMAL)&_pragma=temp_store(MEMORY)&_txlock=immediate"
 }
 
 // openDB opens the pool on an existing vault file.
