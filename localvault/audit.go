@@ -71,8 +71,6 @@ const (
 	kickBytes = 512 << 10
 	// maxImportChunk bounds one read of a journal (one or more transactions).
 	maxImportChunk = 4 << 20
-	// maxQueued caps the in-memory copy of unimported journal records.
-	maxQueued = 1 << 16
 	// staleTmpAge: an unlocked *.tmp journal older than this was left by a
 	// process that died while creating it.
 	staleTmpAge = time.Minute
@@ -80,6 +78,8 @@ const (
 
 // Tunables (tests change them through export_test.go).
 var (
+	// maxQueued caps the in-memory copy of unimported journal records.
+	maxQueued        = 1 << 16
 	importInterval   = 50 * time.Millisecond
 	deadScanInterval = 5 * time.Second
 )

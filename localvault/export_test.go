@@ -33,3 +33,12 @@ func SwapJournalFile(v *Vault, f *os.File) *os.File {
 
 // JournalLine encodes one journal line (kind 'B' or 'E').
 func JournalLine(kind byte, e *agentkeys.AuditEvent) []byte { return appendJournalLine(nil, kind, e) }
+
+// SetMaxQueued caps the in-memory copy of unimported journal records
+// (tests only; call before Open and restore afterwards). It returns the old
+// cap.
+func SetMaxQueued(n int) int {
+	old := maxQueued
+	maxQueued = n
+	return old
+}
