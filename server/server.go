@@ -12,7 +12,6 @@
 package server
 
 import (
-	"context"
 	"log/slog"
 	"net"
 	"net/http"
@@ -112,26 +111,20 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 // outboundTransport is the proxy package's SSRF-safe transport (loopback,
 // private, link-local, CGNAT and other special addresses refused at
-// connect time; no proxy from the environment), with one more check: a
-// connection to this server's own listening address is refused, so the
-// hosted proxy cannot be pointed at itself.
+// connect time; no proxy from the environment), with one more refusal made
+// before connecting: this server's own listening address, so the hosted
+// proxy cannot be pointed at itself.
 func (s *Server) outboundTransport() *http.Transport {
-	t := proxy.NewTransport(proxy.TransportConfig{BlockPrivate: true, AllowLoopback: s.cfg.AllowLoopbackTargets})
-	dial := t.DialContext
-	t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := dial(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		if ap, ok := c.RemoteAddr().(*net.TCPAddr); ok {
-			if self := s.self.Load(); self != nil && self.has(ap.AddrPort()) {
-				c.Close()
-				return nil, &proxy.AddressError{Addr: ap.AddrPort().Addr(), Reason: "this agentkeys server's own address"}
+	return proxy.NewTransport(proxy.TransportConfig{
+		BlockPrivate:  true,
+		AllowLoopback: s.cfg.AllowLoopbackTargets,
+		Refuse: func(ap netip.AddrPort) error {
+			if self := s.self.Load(); self != nil && self.has(ap) {
+				return &proxy.AddressError{Addr: ap.Addr(), Reason: "this agentkeys server's own address"}
 			}
-		}
-		return c, nil
-	}
-	return t
+			return nil
+		},
+	})
 }
 
 // selfAddrs is the address the server listens on: a port and the IPs it
