@@ -1,15 +1,22 @@
 package cmd_test
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -219,5 +226,104 @@ func TestServe_Run(t *testing.T) {
 	err := cmd.RunServe(t.Context(), opts)
 	if cmd.ExitCode(err) != cmd.ExitUnavailable || !strings.Contains(err.Error(), "server key does not match") {
 		t.Fatalf("restart with another key = %v", err)
+	}
+}
+
+// TestServe_Binary runs the built agentkeys: serve on a free port, sign up,
+// proxy through the hosted proxy, SIGTERM (exit 0 with a stream in flight
+// finishing), then a restart with another key exits 6. It skips until
+// `serve` is registered in the root command.
+func TestServe_Binary(t *testing.T) {
+	bin := agentkeysBinary(t)
+	e := serveEnv(t)
+	if out, _ := exec.Command(bin, "serve", "--help").CombinedOutput(); !strings.Contains(string(out), "--database-url") {
+		t.Skip("`agentkeys serve` is not registered in the root command yet")
+	}
+	release := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "first, ")
+		w.(http.Flusher).Flush()
+		<-release
+		io.WriteString(w, "last")
+	}))
+	defer up.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	c := exec.Command(bin, "serve", "--listen", addr, "--allow-loopback-targets", "--shutdown-timeout", "20s")
+	c.Env = e.environ()
+	var stderr bytes.Buffer
+	stdout, _ := c.StdoutPipe()
+	c.Stderr = &stderr
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Process.Kill()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || !strings.Contains(line, "listening on http://"+addr) {
+		t.Fatalf("first line %q (%v); stderr: %s", line, err, stderr.String())
+	}
+	go io.Copy(io.Discard, stdout)
+	base := "http://" + addr
+	post := func(path, key, body string) map[string]any {
+		req, _ := http.NewRequest("POST", base+path, strings.NewReader(body))
+		if key != "" {
+			req.Header.Set("Authorization", "Bearer "+key)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		json.NewDecoder(resp.Body).Decode(&out)
+		if resp.StatusCode != 201 {
+			t.Fatalf("POST %s = %d %v", path, resp.StatusCode, out)
+		}
+		return out
+	}
+	key := post("/api/v1/signup", "", `{"email":"a@example.com","password":"long enough pw","workspace":"A"}`)["apiKey"].(string)
+	post("/api/v1/credentials", key, `{"name":"up","value":"binary-secret","allowedHosts":["`+strings.TrimPrefix(up.URL, "http://")+`"]}`)
+
+	req, _ := http.NewRequest("GET", base+"/v1/proxy", nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set(agentkeys.HeaderCredentialName, "up")
+	req.Header.Set(agentkeys.HeaderTargetURL, up.URL+"/stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	first := make([]byte, 7)
+	if _, err := io.ReadFull(resp.Body, first); err != nil {
+		t.Fatal(err)
+	}
+	c.Process.Signal(syscall.SIGTERM)
+	time.Sleep(200 * time.Millisecond)
+	close(release)
+	rest, _ := io.ReadAll(resp.Body)
+	if string(first)+string(rest) != "first, last" {
+		t.Fatalf("stream across SIGTERM = %q", string(first)+string(rest))
+	}
+	if err := c.Wait(); err != nil {
+		t.Fatalf("serve after SIGTERM: %v; stderr: %s", err, stderr.String())
+	}
+	if strings.Contains(stderr.String(), "binary-secret") || strings.Contains(stderr.String(), key) {
+		t.Fatal("serve logged a secret")
+	}
+
+	// Another server key: refused at start, exit 6.
+	k := make([]byte, 32)
+	rand.Read(k)
+	e.vars["AGENTKEYS_SERVER_KEY"] = base64.StdEncoding.EncodeToString(k)
+	c2 := exec.Command(bin, "serve", "--listen", addr)
+	c2.Env = e.environ()
+	out, err := c2.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != cmd.ExitUnavailable || !strings.Contains(string(out), "server key does not match") {
+		t.Fatalf("restart with another key: %v\n%s", err, out)
 	}
 }
