@@ -22,13 +22,17 @@ import (
 
 // Audit durability: a journal per process, imported into SQLite in batches.
 //
-// BeginAudit and EndAudit append one line (journal_codec.go) to this
+// BeginAudit and EndAudit each add one line (journal_codec.go) to this
 // process's own append-only journal, Home/audit/<pid>-<random>.journal
-// (directory 0700, file 0600), with one write(2) per line under a mutex.
-// BeginAudit returns once write(2) has returned: the line is then in the
-// kernel's page cache and survives the process being killed; an OS crash or
-// power loss may lose the last lines. A failed write fails BeginAudit, and
-// the proxy refuses the request (fail closed).
+// (directory 0700, file 0600). BeginAudit writes its line at once, under a
+// mutex, in one write(2) together with the End lines waiting, and returns
+// once write(2) has returned: the line is then in the kernel's page cache
+// and survives the process being killed; an OS crash or power loss may
+// lose the last lines. A failed write fails BeginAudit, and the proxy
+// refuses the request (fail closed). EndAudit's line waits in memory for
+// the next write — the next BeginAudit, or the importer within
+// importInterval — so a kill may lose the outcome of the last requests:
+// their rows stay "pending", as the contract allows ("it may queue").
 //
 // The process holds an exclusive lock (flock) on its journal for its
 // lifetime, so other processes can tell a live journal from one left by a
@@ -67,6 +71,8 @@ const (
 	// being created.
 	journalExt    = ".journal"
 	journalTmpExt = ".tmp"
+	// maxPendingEnd bytes of waiting End lines are written at once.
+	maxPendingEnd = 64 << 10
 	// kickBytes of unimported lines wake the importer before its tick.
 	kickBytes = 512 << 10
 	// maxImportChunk bounds one read of a journal (one or more transactions).
@@ -84,8 +90,6 @@ var (
 	deadScanInterval = 5 * time.Second
 )
 
-var linePool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
-
 type flushReq struct {
 	others bool // also read other processes' journals
 	done   chan error
@@ -102,6 +106,10 @@ type auditWriter struct {
 	f       *os.File
 	name    string
 	written atomic.Int64 // bytes in the journal (since the last truncation)
+	// pendEnd holds encoded End lines not yet written, pendRecs their
+	// records (see append).
+	pendEnd  []byte
+	pendRecs []journalEntry
 	// queue holds the records of the journal's unimported lines, in order,
 	// unless spilled: then the importer reads them back from the file.
 	queue   []journalEntry
@@ -205,16 +213,32 @@ func newAuditWriter(ctx context.Context, db *sql.DB, home string, log *slog.Logg
 	return w, nil
 }
 
-// append writes one journal line for e and returns once write(2) returned.
+// append records e. A Begin line is written at once — with the End lines
+// waiting, in one write(2) — and append returns once write(2) returned. An
+// End line waits in memory for the next write: the next Begin, the
+// importer's next run (within importInterval), a flush, Close, or
+// maxPendingEnd bytes of End lines.
 func (w *auditWriter) append(kind byte, e *agentkeys.AuditEvent) error {
-	bp := linePool.Get().(*[]byte)
-	line := appendJournalLine((*bp)[:0], kind, e)
 	w.mu.Lock()
-	err := w.appendLocked(line, kind, e)
+	var err error
+	switch {
+	case w.closed:
+		err = agentkeys.Errorf(agentkeys.EUNAVAILABLE, "the vault is closed")
+	case w.broken != nil:
+		err = w.broken
+	default:
+		start, recs := len(w.pendEnd), len(w.pendRecs)
+		w.pendEnd = appendJournalLine(w.pendEnd, kind, e)
+		w.pendRecs = append(w.pendRecs, journalEntry{kind: kind, e: *e})
+		if kind == kindBegin || len(w.pendEnd) >= maxPendingEnd {
+			if err = w.writePendingLocked(); err != nil && kind == kindBegin {
+				// Not in the journal: the caller refuses the request.
+				w.pendEnd, w.pendRecs = w.pendEnd[:start], w.pendRecs[:recs]
+			}
+		}
+	}
 	pending := w.written.Load() - w.imported.Load()
 	w.mu.Unlock()
-	*bp = line
-	linePool.Put(bp)
 	if err == nil && pending >= kickBytes {
 		select {
 		case w.kick <- struct{}{}:
@@ -224,28 +248,39 @@ func (w *auditWriter) append(kind byte, e *agentkeys.AuditEvent) error {
 	return err
 }
 
-func (w *auditWriter) appendLocked(line []byte, kind byte, e *agentkeys.AuditEvent) error {
-	switch {
-	case w.closed:
-		return agentkeys.Errorf(agentkeys.EUNAVAILABLE, "the vault is closed")
-	case w.broken != nil:
+// writePendingLocked writes the waiting lines in one write(2) and moves
+// their records to the import queue. On failure nothing of them is left in
+// the journal and they stay waiting. w.mu held.
+func (w *auditWriter) writePendingLocked() error {
+	if len(w.pendEnd) == 0 {
+		return nil
+	}
+	if w.broken != nil {
 		return w.broken
-	case w.f == nil:
+	}
+	if w.f == nil {
 		if err := w.createJournal(); err != nil {
 			return err
 		}
 	}
-	n, err := w.f.Write(line)
-	if err == nil && n == len(line) {
+	n, err := w.f.Write(w.pendEnd)
+	if err == nil && n == len(w.pendEnd) {
 		w.written.Add(int64(n))
-		switch {
-		case w.spilled:
-		case len(w.queue) < maxQueued:
-			w.queue = append(w.queue, journalEntry{kind: kind, e: *e})
-		default:
-			// The importer reads the file back from now on, until it has
-			// caught up with it.
-			w.spilled, w.queue = true, nil
+		for _, r := range w.pendRecs {
+			switch {
+			case w.spilled:
+			case len(w.queue) < maxQueued:
+				w.queue = append(w.queue, r)
+			default:
+				// The importer reads the file back from now on, until it
+				// has caught up with it.
+				w.spilled, w.queue = true, nil
+			}
+		}
+		clear(w.pendRecs)
+		w.pendEnd, w.pendRecs = w.pendEnd[:0], w.pendRecs[:0]
+		if cap(w.pendEnd) > 4*maxPendingEnd {
+			w.pendEnd = nil
 		}
 		return nil
 	}
@@ -253,7 +288,7 @@ func (w *auditWriter) appendLocked(line []byte, kind byte, e *agentkeys.AuditEve
 		err = io.ErrShortWrite
 	}
 	if n > 0 {
-		// Cut the partial line off, or every later line would be glued to it.
+		// Cut the partial write off, or later lines would be glued to it.
 		if terr := w.f.Truncate(w.written.Load()); terr != nil {
 			w.broken = fmt.Errorf("audit journal %s is damaged (a write failed and could not be undone: %v): reopen the vault", w.name, terr)
 		}
@@ -354,8 +389,13 @@ func (w *auditWriter) run() {
 // flush imports this process's journal up to its current end (and, with
 // others, every other journal in the directory) before returning.
 func (w *auditWriter) flush(ctx context.Context, others bool) error {
-	if !others && w.written.Load() == w.imported.Load() {
-		return nil
+	if !others {
+		w.mu.Lock()
+		idle := len(w.pendEnd) == 0 && w.written.Load() == w.imported.Load()
+		w.mu.Unlock()
+		if idle {
+			return nil
+		}
 	}
 	r := &flushReq{others: others, done: make(chan error, 1)}
 	select {
@@ -380,6 +420,9 @@ func (w *auditWriter) flush(ctx context.Context, others bool) error {
 // Importer goroutine (or close) only.
 func (w *auditWriter) importOwn() error {
 	w.mu.Lock()
+	if err := w.writePendingLocked(); err != nil {
+		w.log.Warn("audit: outcome lines not written yet", "err", err)
+	}
 	f, end, spilled := w.f, w.written.Load(), w.spilled
 	recs := w.queue
 	w.queue = w.spare[:0]
@@ -734,8 +777,9 @@ func (v *Vault) prepareEvent(e *agentkeys.AuditEvent) {
 
 // BeginAudit implements agentkeys.ProxyBackend: it records e (assigning ID,
 // Time and Decision "pending" when empty) in this process's audit journal
-// and returns once the line is written (write(2) returned: it survives the
-// process being killed, not an OS crash). The row reaches the database
+// and returns once the line is written (write(2) returned, together with
+// any waiting outcome lines: it survives the process being killed, not an
+// OS crash). The row reaches the database
 // within about importInterval, or at once for this process's ListAudit and
 // Status; Seq is assigned then, so e.Seq is not set here. Returns
 // EUNAVAILABLE after Close, or the journal's write error: the proxy must
@@ -756,13 +800,14 @@ func (v *Vault) BeginAudit(ctx context.Context, e *agentkeys.AuditEvent) error {
 	return nil
 }
 
-// EndAudit implements agentkeys.ProxyBackend: it appends the outcome
+// EndAudit implements agentkeys.ProxyBackend: it queues the outcome
 // (status, bytes, duration, decision, code) of an event begun earlier — or
-// the whole row, if it was never begun — to the journal and returns. On
-// import the row's outcome is replaced (and it gets a new Seq) unless it
-// already holds the same outcome; for a forwarded request last_used_at of
-// the credential and the grant moves forward. A failed write is logged
-// (the row then stays "pending").
+// the whole row, if it was never begun — and returns without a system
+// call; the line reaches the journal with the next BeginAudit, or within
+// about importInterval. On import the row's outcome is replaced (and it
+// gets a new Seq) unless it already holds the same outcome; for a
+// forwarded request last_used_at of the credential and the grant moves
+// forward. A failed write is logged (the row then stays "pending").
 func (v *Vault) EndAudit(ctx context.Context, e *agentkeys.AuditEvent) {
 	v.prepareEvent(e)
 	if err := v.audit.append(kindEnd, e); err != nil {

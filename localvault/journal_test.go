@@ -72,8 +72,10 @@ func auditRows(t *testing.T, home string) map[string]auditRow {
 }
 
 // startJournaling starts a helper process that begins n events (ending the
-// even ones), prints "ready" once every BeginAudit has returned, and then
-// waits to be killed, importing nothing by itself.
+// even ones) and then one more, still in flight, prints "ready" once every
+// BeginAudit has returned, and then waits to be killed, importing nothing
+// by itself. (End lines are written with the next Begin line, so the last
+// Begin also carries the outcomes before it.)
 func startJournaling(t *testing.T, cfg localvault.Config, n int) *exec.Cmd {
 	t.Helper()
 	cmd := helper(t, cfg, "journal-and-wait", fmt.Sprint(n))
@@ -106,6 +108,9 @@ func journalAndWait(ctx context.Context, v *localvault.Vault, n int) error {
 			v.EndAudit(ctx, e)
 		}
 	}
+	if err := v.BeginAudit(ctx, &agentkeys.AuditEvent{Method: "POST", Path: "/in-flight"}); err != nil {
+		return err
+	}
 	fmt.Println("ready")
 	select {}
 }
@@ -120,18 +125,18 @@ func kill(t *testing.T, cmd *exec.Cmd) {
 	}
 }
 
-// wantJournaledRows checks the rows of startJournaling helpers: n per
-// helper, even ones completed, odd ones pending.
+// wantJournaledRows checks the rows of startJournaling helpers: n+1 per
+// helper, even ones completed, odd ones and the one in flight pending.
 func wantJournaledRows(t *testing.T, rows map[string]auditRow, helpers, n int) {
 	t.Helper()
-	if len(rows) != helpers*n {
-		t.Fatalf("%d audit rows, want %d", len(rows), helpers*n)
+	if len(rows) != helpers*(n+1) {
+		t.Fatalf("%d audit rows, want %d", len(rows), helpers*(n+1))
 	}
 	counts := map[string]int{}
 	for _, r := range rows {
 		counts[r.decision]++
 	}
-	if counts[agentkeys.DecisionAllowed] != helpers*((n+1)/2) || counts[agentkeys.DecisionPending] != helpers*(n/2) {
+	if counts[agentkeys.DecisionAllowed] != helpers*((n+1)/2) || counts[agentkeys.DecisionPending] != helpers*(n/2+1) {
 		t.Fatalf("decisions = %v", counts)
 	}
 }
@@ -167,8 +172,12 @@ func TestJournal_SurvivesKill(t *testing.T) {
 		t.Fatalf("journals after Open = %v, want none", j)
 	}
 	evs, err := v.ListAudit(context.Background(), agentkeys.AuditFilter{Limit: 1000})
-	if err != nil || len(evs) != n {
-		t.Fatalf("ListAudit = %d events (%v), want %d", len(evs), err, n)
+	if err != nil || len(evs) != n+1 {
+		t.Fatalf("ListAudit = %d events (%v), want %d", len(evs), err, n+1)
+	}
+	// The request cut off by the kill stays pending.
+	if evs[0].Path != "/in-flight" || evs[0].Decision != agentkeys.DecisionPending {
+		t.Fatalf("newest event = %+v, want the in-flight request, pending", evs[0])
 	}
 }
 
@@ -234,8 +243,8 @@ func TestJournal_LiveProcessSeenByAnother(t *testing.T) {
 	cmd := startJournaling(t, cfg, n)
 	v := openVault(t, cfg)
 	evs, err := v.ListAudit(context.Background(), agentkeys.AuditFilter{})
-	if err != nil || len(evs) != n {
-		t.Fatalf("ListAudit beside a live process = %d events (%v), want %d", len(evs), err, n)
+	if err != nil || len(evs) != n+1 {
+		t.Fatalf("ListAudit beside a live process = %d events (%v), want %d", len(evs), err, n+1)
 	}
 	before := auditRows(t, cfg.Home)
 	wantJournaledRows(t, before, 1, n)
