@@ -23,9 +23,9 @@ type Config struct {
 	// --home, else AGENTKEYS_HOME, else ~/.agentkeys.
 	Home string
 	// APIKey, APIURL and WorkspaceID come from config.json or
-	// AGENTKEYS_API_KEY, AGENTKEYS_API_URL, AGENTKEYS_WORKSPACE_ID. With an
-	// APIKey and APIURL the CLI will act on a remote workspace (a later
-	// release; today they are read and shown by `status` only).
+	// AGENTKEYS_API_KEY, AGENTKEYS_API_URL, AGENTKEYS_WORKSPACE_ID. With both
+	// an APIKey and an APIURL the CLI acts on that server's workspace (see
+	// remote.go); `agentkeys login` writes them and `logout` removes them.
 	APIKey      string
 	APIURL      string
 	WorkspaceID string

@@ -13,11 +13,10 @@ import (
 	"github.com/agentkeys/agentkeys/proxy"
 )
 
-// wireVault sets f.Vault and f.ProxyHandler. This is the one place that
-// decides local versus remote mode; today every command works on the local
-// vault in Config.Home. (When `agentkeys login` arrives, a config with an
-// apiKey and apiUrl will make Vault return a REST client instead, and
-// ProxyHandler will refuse.)
+// wireVault sets f.Vault and f.ProxyHandler to open the local vault in
+// Config.Home (with the in-process proxy wired into it). wireRemote wraps
+// both afterwards, switching to a server's workspace when the configuration
+// names one.
 func wireVault(f *Factory) {
 	var (
 		mu sync.Mutex
