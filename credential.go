@@ -92,6 +92,32 @@ type CredentialUpdate struct {
 	Secret       *Secret  // re-sealed under the current key
 }
 
+// Normalize validates the name and allowed hosts an update gives and
+// normalises them in place (a trimmed name; parsed, deduplicated host
+// patterns). The secret, if any, is checked by Validate against the
+// credential's type, which only the store knows. Returns EINVALID saying
+// what to fix; an empty non-nil AllowedHosts is refused.
+func (upd *CredentialUpdate) Normalize() error {
+	if upd.Name != nil {
+		name, err := ValidateName("credential", *upd.Name)
+		if err != nil {
+			return err
+		}
+		upd.Name = &name
+	}
+	if upd.AllowedHosts != nil {
+		if len(upd.AllowedHosts) == 0 {
+			return Errorf(EINVALID, "a credential needs at least one allowed host, such as api.example.com or *.example.com")
+		}
+		hosts, err := ParseAllowedHosts(upd.AllowedHosts)
+		if err != nil {
+			return err
+		}
+		upd.AllowedHosts = hosts
+	}
+	return nil
+}
+
 // Header is one header name and value of a CUSTOM_HEADER credential.
 type Header struct {
 	Name  string `json:"name"`

@@ -325,3 +325,27 @@ func BenchmarkNewID(b *testing.B) {
 		agentkeys.NewID("evt")
 	}
 }
+
+func TestCredentialUpdateNormalize(t *testing.T) {
+	name := "  New Name "
+	upd := &agentkeys.CredentialUpdate{Name: &name, AllowedHosts: []string{"API.example.com.", "api.example.com"}}
+	if err := upd.Normalize(); err != nil {
+		t.Fatal(err)
+	}
+	if *upd.Name != "New Name" || strings.Join(upd.AllowedHosts, ",") != "api.example.com" {
+		t.Fatalf("normalised to %q %v", *upd.Name, upd.AllowedHosts)
+	}
+	blank := " "
+	for what, bad := range map[string]*agentkeys.CredentialUpdate{
+		"blank name":  {Name: &blank},
+		"empty hosts": {AllowedHosts: []string{}},
+		"bad host":    {AllowedHosts: []string{"*"}},
+	} {
+		if err := bad.Normalize(); agentkeys.ErrorCode(err) != agentkeys.EINVALID {
+			t.Errorf("%s: err = %v, want EINVALID", what, err)
+		}
+	}
+	if err := (&agentkeys.CredentialUpdate{}).Normalize(); err != nil {
+		t.Errorf("empty update: %v", err)
+	}
+}
