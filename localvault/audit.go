@@ -309,13 +309,19 @@ func (w *auditWriter) createJournal() error {
 		return err
 	}
 	base := filepath.Join(w.dir, fmt.Sprintf("%d-%s", os.Getpid(), hex.EncodeToString(rnd[:])))
-	f, err := os.OpenFile(base+journalTmpExt, os.O_RDWR|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
+	first := base + journalTmpExt
+	if !renameOpenFiles {
+		// Windows: no rename of an open file; a scanner that opened the new
+		// file before it was locked cannot remove it while it is open.
+		first = base + journalExt
+	}
+	f, err := os.OpenFile(first, os.O_RDWR|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("create audit journal: %w", err)
 	}
 	fail := func(err error) error {
 		f.Close()
-		os.Remove(base + journalTmpExt)
+		os.Remove(first)
 		return fmt.Errorf("create audit journal: %w", err)
 	}
 	if err := f.Chmod(0o600); err != nil {
@@ -331,8 +337,10 @@ func (w *auditWriter) createJournal() error {
 	if !ok {
 		return fail(errors.New("the new journal is locked by another process"))
 	}
-	if err := os.Rename(base+journalTmpExt, base+journalExt); err != nil {
-		return fail(err)
+	if first != base+journalExt {
+		if err := os.Rename(first, base+journalExt); err != nil {
+			return fail(err)
+		}
 	}
 	w.f, w.name = f, base+journalExt
 	w.written.Store(0)
@@ -545,8 +553,10 @@ func (w *auditWriter) importForeign(path string, live bool) error {
 		rest = rest[used:]
 	}
 	if dead {
-		// Everything it holds is in the database: it can go (while we hold
-		// its lock; a concurrent importer re-imports idempotently).
+		// Everything it holds is in the database: it can go. Closed first
+		// (Windows cannot remove an open file); a process that imports it
+		// meanwhile does so idempotently.
+		f.Close()
 		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("remove imported audit journal: %w", err)
 		}
@@ -739,15 +749,18 @@ func (w *auditWriter) close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.f != nil {
-		if err == nil && w.written.Load() == w.imported.Load() {
-			if rerr := os.Remove(w.name); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
-				err = fmt.Errorf("remove audit journal: %w", rerr)
-			}
-		}
+		done := err == nil && len(w.pendEnd) == 0 && w.written.Load() == w.imported.Load()
 		if cerr := w.f.Close(); cerr != nil && err == nil {
 			err = fmt.Errorf("close audit journal: %w", cerr)
 		}
 		w.f = nil
+		// Removed after closing (Windows cannot remove an open file); a
+		// process that imports it meanwhile does so idempotently.
+		if done {
+			if rerr := os.Remove(w.name); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+				err = fmt.Errorf("remove audit journal: %w", rerr)
+			}
+		}
 	}
 	w.stmts.close()
 	if err != nil {
@@ -777,14 +790,13 @@ func (v *Vault) prepareEvent(e *agentkeys.AuditEvent) {
 
 // BeginAudit implements agentkeys.ProxyBackend: it records e (assigning ID,
 // Time and Decision "pending" when empty) in this process's audit journal
-// and returns once the line is written (write(2) returned, together with
-// any waiting outcome lines: it survives the process being killed, not an
-// OS crash). The row reaches the database
-// within about importInterval, or at once for this process's ListAudit and
-// Status; Seq is assigned then, so e.Seq is not set here. Returns
-// EUNAVAILABLE after Close, or the journal's write error: the proxy must
-// then refuse the request. Concurrent calls do not wait for each other
-// beyond one write(2).
+// and returns once the line is written — write(2) returned, in one call
+// with any queued outcome lines — so it survives the process being killed,
+// not an OS crash. The row reaches the database within about
+// importInterval, or at once for this process's ListAudit and Status; Seq
+// is assigned then, so e.Seq is not set here. Returns EUNAVAILABLE after
+// Close, or the journal's write error: the proxy must then refuse the
+// request. Concurrent calls wait for each other only for one write(2).
 func (v *Vault) BeginAudit(ctx context.Context, e *agentkeys.AuditEvent) error {
 	if err := v.usable(); err != nil {
 		return err

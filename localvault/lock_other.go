@@ -12,3 +12,7 @@ import (
 func tryLock(f *os.File) (bool, error) { return false, errors.ErrUnsupported }
 
 func lockedRename(from, to string) error { return os.Rename(from, to) }
+
+// renameOpenFiles reports whether an open file can be renamed (journals
+// are created under a temporary name, locked, then renamed).
+const renameOpenFiles = true

@@ -27,3 +27,7 @@ func tryLock(f *os.File) (bool, error) {
 		}
 	}
 }
+
+// renameOpenFiles reports whether an open file can be renamed (journals
+// are created under a temporary name, locked, then renamed).
+const renameOpenFiles = true

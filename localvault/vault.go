@@ -9,6 +9,8 @@
 // agentkeys.ProxyBackend (for the proxy). Several processes may use one vault
 // at a time: every transaction takes the write lock at BEGIN, and a proxy's
 // in-memory caches notice commits made by other processes on the next call.
+// Audit events go first to a per-process journal in Home/audit and reach
+// the database in batches (audit.go).
 package localvault
 
 import (
