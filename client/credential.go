@@ -83,8 +83,8 @@ func (c *Client) CreateCredential(ctx context.Context, in *agentkeys.CredentialI
 	if in == nil {
 		return nil, agentkeys.Errorf(agentkeys.EINVALID, "missing credential")
 	}
-	// The REST API takes a missing type as API_KEY (the seed's examples);
-	// the Vault contract wants the type named, as the local vault does.
+	// The server refuses a missing type too (400); checking here saves the
+	// round trip and keeps the value off the wire for a request bound to fail.
 	if _, err := agentkeys.ParseCredentialType(string(in.Type)); err != nil {
 		return nil, err
 	}

@@ -286,7 +286,7 @@ func TestServe_Binary(t *testing.T) {
 		return out
 	}
 	key := post("/api/v1/signup", "", `{"email":"a@example.com","password":"long enough pw","workspace":"A"}`)["apiKey"].(string)
-	post("/api/v1/credentials", key, `{"name":"up","value":"binary-secret","allowedHosts":["`+strings.TrimPrefix(up.URL, "http://")+`"]}`)
+	post("/api/v1/credentials", key, `{"name":"up","type":"API_KEY","value":"binary-secret","allowedHosts":["`+strings.TrimPrefix(up.URL, "http://")+`"]}`)
 
 	req, _ := http.NewRequest("GET", base+"/v1/proxy", nil)
 	req.Header.Set("Authorization", "Bearer "+key)

@@ -124,17 +124,28 @@ func (s *Server) listCredentials(w http.ResponseWriter, r *http.Request, ws *sto
 	return nil
 }
 
+// credentialTypeList is "API_KEY, COOKIE, …" for messages.
+func credentialTypeList() string {
+	names := make([]string, len(agentkeys.CredentialTypes))
+	for i, t := range agentkeys.CredentialTypes {
+		names[i] = string(t)
+	}
+	return strings.Join(names, ", ")
+}
+
 func (s *Server) createCredential(w http.ResponseWriter, r *http.Request, ws *store.Workspace) error {
 	var in credentialRequest
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	t := agentkeys.CredentialType(in.Type)
+	// The type is required (the seed's example names it; the Vault
+	// contract refuses an empty one): it decides how the value is injected,
+	// so the server does not guess it.
 	if strings.TrimSpace(in.Type) == "" {
-		t = agentkeys.APIKey // the seed's examples; every other type must be named
+		return agentkeys.Errorf(agentkeys.EINVALID, "missing type: give one of %s", credentialTypeList())
 	}
 	c, err := ws.CreateCredential(r.Context(), &agentkeys.CredentialInput{
-		Name: in.Name, Type: t, AllowedHosts: in.AllowedHosts, Service: in.Service,
+		Name: in.Name, Type: agentkeys.CredentialType(in.Type), AllowedHosts: in.AllowedHosts, Service: in.Service,
 		Secret: agentkeys.Secret{Value: in.Value, Username: in.Username, Password: in.Password, Headers: in.Headers, Param: in.Param},
 	})
 	if err != nil {

@@ -130,9 +130,13 @@ func TestAPI_Refusals(t *testing.T) {
 		{"WrongType", "POST", "/api/v1/agents", key, `{"name":5}`, 400, agentkeys.EINVALID},
 		{"NoBody", "POST", "/api/v1/agents", key, nil, 400, agentkeys.EINVALID},
 		{"TooLarge", "POST", "/api/v1/credentials", key, big, 413, agentkeys.ETOOLARGE},
-		{"NoHosts", "POST", "/api/v1/credentials", key, map[string]any{"name": "Unknown thing", "value": "v"}, 400, agentkeys.EINVALID},
+		{"NoHosts", "POST", "/api/v1/credentials", key, map[string]any{"name": "Unknown thing", "type": "API_KEY", "value": "v"}, 400, agentkeys.EINVALID},
+		// The type is required, as the Vault contract says: a default would
+		// pick how the secret is injected for the caller.
+		{"NoType", "POST", "/api/v1/credentials", key, map[string]any{"name": "n", "value": "v", "allowedHosts": []string{"a.example.com"}}, 400, agentkeys.EINVALID},
+		{"BlankType", "POST", "/api/v1/credentials", key, map[string]any{"name": "n", "type": " ", "value": "v", "allowedHosts": []string{"a.example.com"}}, 400, agentkeys.EINVALID},
 		{"BadType", "POST", "/api/v1/credentials", key, map[string]any{"name": "n", "type": "PIGEON", "value": "v", "allowedHosts": []string{"a.example.com"}}, 400, agentkeys.EINVALID},
-		{"DuplicateName", "POST", "/api/v1/credentials", key, map[string]any{"name": "MAIN", "value": "v", "allowedHosts": []string{"a.example.com"}}, 409, agentkeys.ECONFLICT},
+		{"DuplicateName", "POST", "/api/v1/credentials", key, map[string]any{"name": "MAIN", "type": "API_KEY", "value": "v", "allowedHosts": []string{"a.example.com"}}, 409, agentkeys.ECONFLICT},
 		{"DuplicateAgent", "POST", "/api/v1/agents", key, map[string]any{"name": "BOT"}, 409, agentkeys.ECONFLICT},
 		{"EmptyHosts", "PATCH", "/api/v1/credentials/" + c.ID, key, map[string]any{"allowedHosts": []string{}}, 400, agentkeys.EINVALID},
 		{"PatchUnknown", "PATCH", "/api/v1/credentials/cred_nope", key, map[string]any{"name": "x"}, 404, agentkeys.ENOTFOUND},

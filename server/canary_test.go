@@ -70,8 +70,8 @@ func TestCanary(t *testing.T) {
 				record(s.do("GET", path, key, nil))
 			}
 			// Refused writes that carry a value.
-			record(s.do("POST", "/api/v1/credentials", key, map[string]any{"name": "k-api", "value": canaries["api"], "allowedHosts": []string{up.host()}}))
-			record(s.do("POST", "/api/v1/credentials", key, map[string]any{"name": "bad", "value": canaries["api"], "allowedHosts": []string{"*"}}))
+			record(s.do("POST", "/api/v1/credentials", key, map[string]any{"name": "k-api", "type": "API_KEY", "value": canaries["api"], "allowedHosts": []string{up.host()}}))
+			record(s.do("POST", "/api/v1/credentials", key, map[string]any{"name": "bad", "type": "API_KEY", "value": canaries["api"], "allowedHosts": []string{"*"}}))
 			record(s.do("PATCH", "/api/v1/credentials/"+list.Credentials[0].ID, key, map[string]any{"value": canaries["api"] + "\n"}))
 			waitAudit(t, s, key, len(bodies)*4)
 			evs := s.do("GET", "/api/v1/audit?limit=1000", key, nil)

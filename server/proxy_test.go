@@ -48,7 +48,7 @@ func TestHostedProxy_SSRF(t *testing.T) {
 	ag := s.createAgent(key, "bot")
 	for i, tc := range targets {
 		t.Run(tc.host, func(t *testing.T) {
-			a := s.do("POST", "/api/v1/credentials", key, map[string]any{"name": "c" + string(rune('a'+i)), "value": "ssrf-secret", "allowedHosts": []string{tc.host}})
+			a := s.do("POST", "/api/v1/credentials", key, map[string]any{"name": "c" + string(rune('a'+i)), "type": "API_KEY", "value": "ssrf-secret", "allowedHosts": []string{tc.host}})
 			a.want(t, 201, "")
 			var c agentkeys.Credential
 			a.decode(t, &c)
