@@ -407,3 +407,37 @@ func TestJournal_QueueOverflow(t *testing.T) {
 		t.Fatalf("%d rows, want 11", len(rows))
 	}
 }
+
+// TestJournal_BackgroundImport: without any read, the importer moves a
+// request's row and its outcome into the database by itself, and the
+// journal is truncated once everything in it is imported.
+func TestJournal_BackgroundImport(t *testing.T) {
+	ctx := context.Background()
+	v, cfg := mustOpenVault(t)
+	e := &agentkeys.AuditEvent{Method: "GET", Path: "/bg"}
+	if err := v.BeginAudit(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	e.Decision, e.Status = agentkeys.DecisionAllowed, 204
+	v.EndAudit(ctx, e)
+	// Polling, not a timing assertion: the deadline is generous.
+	var r auditRow
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if r = auditRows(t, cfg.Home)[e.ID]; r.status == 204 {
+			break
+		}
+	}
+	if r.status != 204 || r.decision != agentkeys.DecisionAllowed {
+		t.Fatalf("row = %+v, want the completed row", r)
+	}
+	j := journalFiles(t, cfg.Home)
+	if len(j) != 1 {
+		t.Fatalf("journals = %v", j)
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if fi, err := os.Stat(j[0]); err == nil && fi.Size() == 0 {
+			return
+		}
+	}
+	t.Fatal("the journal was not truncated after its lines were imported")
+}
