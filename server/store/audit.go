@@ -143,7 +143,7 @@ func (w *auditWriter) retrying(ops []*auditOp, write func([]*auditOp) error) {
 func (w *auditWriter) deliver(batch []*auditOp, err error) {
 	for _, op := range batch {
 		if err != nil && !op.begin {
-			w.s.log.Error("audit: outcome not written", "event", op.e.ID, "error", agentkeys.ErrorMessage(w.s.storeErr("audit", err)))
+			w.s.log.Error("audit: outcome not written", "event", op.e.ID, "request_id", op.e.RequestID, "error", agentkeys.ErrorMessage(w.s.storeErr("audit", err)))
 		}
 		if op.res != nil {
 			r := auditResult{err: err}
@@ -527,7 +527,8 @@ func (s *Store) EndAudit(ctx context.Context, e *agentkeys.AuditEvent) {
 		return
 	}
 	if !s.audit.send(&auditOp{e: *e}) {
-		s.log.WarnContext(ctx, "audit: outcome dropped, store closed", "event", e.ID)
+		// The proxy's request id is on the event, not in ctx.
+		s.log.WarnContext(ctx, "audit: outcome dropped, store closed", "event", e.ID, "request_id", e.RequestID)
 	}
 }
 

@@ -1,6 +1,11 @@
 package store_test
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -80,5 +85,32 @@ func TestAudit_TwoStoresConcurrently(t *testing.T) {
 				t.Fatalf("requestsThisMonth = %d, want %d", st.Usage.RequestsThisMonth, want)
 			}
 		})
+	}
+}
+
+// TestAudit_LogLinesNameTheRequest: the audit writer's lines about a lost
+// outcome carry the request_id of the proxied request it belongs to (the
+// writer runs in the background, without the request's context).
+func TestAudit_LogLinesNameTheRequest(t *testing.T) {
+	var logs bytes.Buffer
+	cfg := sqliteConfig(t)
+	cfg.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+	s := mustOpen(t, cfg)
+	ws := mustWorkspace(t, s, "Acme")
+	s.Close()
+	s.EndAudit(context.Background(), &agentkeys.AuditEvent{WorkspaceID: ws.ID, RequestID: "req_lost1", Method: "GET", Host: "api.example.com", Path: "/"})
+	var rec map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		if strings.Contains(l, "outcome dropped") {
+			if err := json.Unmarshal([]byte(l), &rec); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if rec == nil {
+		t.Fatalf("no line about the dropped outcome: %s", logs.String())
+	}
+	if rec["request_id"] != "req_lost1" {
+		t.Fatalf("line without the request's id: %v", rec)
 	}
 }
