@@ -203,3 +203,54 @@ func TestOpen_BadDatabase(t *testing.T) {
 	_, err = store.Open(t.Context(), store.Config{DatabaseURL: "mysql://db/x", ServerKey: testKey(t)})
 	wantCode(t, err, agentkeys.EINVALID)
 }
+
+// TestSealedValueBoundToRow: a sealed value copied into another
+// credential's row — of the same workspace or of another — does not open:
+// the seal is bound to its workspace and credential id.
+func TestSealedValueBoundToRow(t *testing.T) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			s := mustOpen(t, b.config(t))
+			mk := func(ws *store.CreatedWorkspace, name, value string) *agentkeys.Credential {
+				c, err := s.Workspace(ws.ID).CreateCredential(t.Context(), &agentkeys.CredentialInput{Name: name, Type: agentkeys.APIKey,
+					AllowedHosts: []string{"api.example.com"}, Secret: agentkeys.Secret{Value: value}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return c
+			}
+			a, bws := mustWorkspace(t, s, "Alpha"), mustWorkspace(t, s, "Beta")
+			src := mk(a, "src", "bound-secret-a")
+			same, other := mk(a, "same", "other-value"), mk(bws, "other", "other-value")
+			// The source itself opens: the refusals below are the binding's.
+			r, err := s.Workspace(a.ID).Authorize(t.Context(), a.APIKey, "src")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sec, err := s.OpenSecret(t.Context(), r); err != nil || sec.Value != "bound-secret-a" {
+				t.Fatalf("source: %v", err)
+			}
+			for _, dst := range []struct {
+				ws *store.CreatedWorkspace
+				c  *agentkeys.Credential
+			}{{a, same}, {bws, other}} {
+				if _, err := s.DB().Exec(`UPDATE credentials SET sealed = (SELECT sealed FROM credentials WHERE id = $1),
+					key_version = (SELECT key_version FROM credentials WHERE id = $1) WHERE id = $2`, src.ID, dst.c.ID); err != nil {
+					t.Fatal(err)
+				}
+				// First lookup of this name: the route is read from the row.
+				route, err := s.Workspace(dst.ws.ID).Authorize(t.Context(), dst.ws.APIKey, dst.c.Name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				sec, err := s.OpenSecret(t.Context(), route)
+				if err == nil {
+					t.Fatalf("a value copied into %s opened: %v", dst.c.Name, sec.Value == "bound-secret-a")
+				}
+				if strings.Contains(err.Error(), "bound-secret-a") {
+					t.Fatal("the error carries the value")
+				}
+			}
+		})
+	}
+}
