@@ -1,11 +1,12 @@
 // Command server benchmarks `agentkeys serve`'s hosted proxy side by side
-// with a direct call and a bare httputil.ReverseProxy, in one run, on
+// with a direct call, a bare httputil.ReverseProxy and the local proxy
+// (`agentkeys up`: the proxy package over a local vault), in one run, on
 // loopback; and GET /api/v1/credentials on a workspace with many
 // credentials:
 //
 //	go run ./bench/server [-d 4s] [-c 64] [-n 10000] [-pg postgres://…]
 //
-// The bare proxy and each hosted server (the server package behind
+// The bare proxy, the local proxy and each hosted server (the server package behind
 // http.Server, on SQLite in a temporary directory and, when -pg or
 // AGENTKEYS_TEST_DATABASE_URL names a PostgreSQL server, on a fresh schema
 // there) run as subprocesses: this program re-executed. Targets take turns
@@ -49,6 +50,8 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/agentkeys/agentkeys"
+	"github.com/agentkeys/agentkeys/localvault"
+	"github.com/agentkeys/agentkeys/proxy"
 	"github.com/agentkeys/agentkeys/server"
 	"github.com/agentkeys/agentkeys/server/store"
 )
@@ -63,6 +66,9 @@ func main() {
 			return
 		case "serve-hosted":
 			serveHosted(os.Args[2], os.Args[3], os.Args[4])
+			return
+		case "serve-local":
+			serveLocal(os.Args[2], os.Args[3])
 			return
 		}
 	}
@@ -141,6 +147,21 @@ func run(dur time.Duration, concList string, nCreds int, pgBase string) error {
 	}
 	defer bare.stop()
 
+	localHome := filepath.Join(tmp, "local")
+	localToken, err := setupLocal(localHome, env, upHost)
+	if err != nil {
+		return fmt.Errorf("local vault: %w", err)
+	}
+	localPort, err := freePort()
+	if err != nil {
+		return err
+	}
+	local, err := startProc(exec.Command(self, "serve-local", localPort, localHome), env)
+	if err != nil {
+		return err
+	}
+	defer local.stop()
+
 	servers := []*hosted{{name: "hosted, SQLite", dbArg: "sqlite:" + filepath.Join(tmp, "sqlite")}}
 	if pgBase != "" {
 		dbURL, drop, err := pgSchema(pgBase)
@@ -167,6 +188,9 @@ func run(dur time.Duration, concList string, nCreds int, pgBase string) error {
 	if err := waitListening(barePort, bare); err != nil {
 		return err
 	}
+	if err := waitListening(localPort, local); err != nil {
+		return fmt.Errorf("local proxy: %w", err)
+	}
 	for _, h := range servers {
 		if err := waitListening(h.addr, h.proc); err != nil {
 			return fmt.Errorf("%s: %w", h.name, err)
@@ -176,6 +200,10 @@ func run(dur time.Duration, concList string, nCreds int, pgBase string) error {
 	targets := []target{
 		{name: "direct", url: upURL + "/emails"},
 		{name: "bare ReverseProxy", url: "http://" + barePort + "/emails", pid: bare.cmd.Process.Pid},
+		{name: "local (agentkeys up)", url: "http://" + localPort + "/v1/proxy", pid: local.cmd.Process.Pid, hdr: http.Header{
+			"Authorization":           {"Bearer " + localToken},
+			agentkeys.HeaderTargetURL: {upURL + "/emails"},
+		}},
 	}
 	for _, h := range servers {
 		targets = append(targets, target{name: h.name, url: "http://" + h.addr + "/v1/proxy", pid: h.proc.cmd.Process.Pid, hdr: http.Header{
@@ -227,6 +255,9 @@ func run(dur time.Duration, concList string, nCreds int, pgBase string) error {
 	fmt.Println("ratios (throughput against the bare ReverseProxy, measured in this run):")
 	for _, c := range concs {
 		b := results["bare ReverseProxy"][c]
+		if r := results["local (agentkeys up)"][c]; b.rps > 0 {
+			fmt.Printf("  c=%-3d %-20s %.2f×   p50 added over bare %+.3f ms\n", c, "local (agentkeys up)", r.rps/b.rps, ms(r.p50-b.p50))
+		}
 		for _, h := range servers {
 			r := results[h.name][c]
 			fmt.Printf("  c=%-3d %-20s %.2f×   p50 added over bare %+.3f ms\n", c, h.name, r.rps/b.rps, ms(r.p50-b.p50))
@@ -437,6 +468,83 @@ func serveHosted(addr, dbArg, loopback string) {
 	}
 	if err := srv.Serve(ctx, server.ListenConfig{Addr: addr, ShutdownTimeout: time.Second}); err != nil {
 		fmt.Fprintln(os.Stderr, "hosted:", err)
+		os.Exit(1)
+	}
+}
+
+// noKeychain keeps the benchmark's local vault away from the OS keychain:
+// its key comes from localvault.Config.MasterKey.
+type noKeychain struct{}
+
+func (noKeychain) Get(string, string) (string, error) { return "", localvault.ErrKeyNotFound }
+func (noKeychain) Set(string, string, string) error   { return localvault.ErrKeychainUnavailable }
+func (noKeychain) Delete(string, string) error        { return localvault.ErrKeyNotFound }
+
+// localConfig is the benchmark's local vault in home, keyed by the same
+// random key as the hosted servers (from the environment).
+func localConfig(home string, env []string) localvault.Config {
+	var key string
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, keyEnv+"="); ok {
+			key = v
+		}
+	}
+	return localvault.Config{Home: home, MasterKey: key, Keychain: noKeychain{}}
+}
+
+// setupLocal creates a local vault in home with one credential allowed to
+// reach the upstream and one agent holding it; it returns the proxy token.
+func setupLocal(home string, env []string, upHost string) (string, error) {
+	ctx := context.Background()
+	cfg := localConfig(home, env)
+	if _, err := localvault.Init(ctx, cfg, localvault.InitOptions{}); err != nil {
+		return "", err
+	}
+	v, err := localvault.Open(ctx, cfg)
+	if err != nil {
+		return "", err
+	}
+	defer v.Close()
+	cred, err := v.CreateCredential(ctx, &agentkeys.CredentialInput{Name: "Bench API", Type: agentkeys.APIKey,
+		AllowedHosts: []string{upHost}, Secret: agentkeys.Secret{Value: "re_bench_secret_value"}})
+	if err != nil {
+		return "", err
+	}
+	agent, err := v.CreateAgent(ctx, "bench")
+	if err != nil {
+		return "", err
+	}
+	g, err := v.AssignCredential(ctx, agent.ID, cred.ID)
+	if err != nil {
+		return "", err
+	}
+	return g.ProxyToken, nil
+}
+
+// serveLocal runs what `agentkeys up` runs: the proxy package over the
+// local vault in home, behind the loopback Host guard, on addr.
+func serveLocal(addr, home string) {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	v, err := localvault.Open(ctx, localConfig(home, os.Environ()))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "local:", err)
+		os.Exit(1)
+	}
+	defer v.Close()
+	h := proxy.New(v, proxy.Config{Logger: slog.New(slog.DiscardHandler)})
+	v.UseProxy(h)
+	mux := http.NewServeMux()
+	mux.Handle("/v1/proxy", h)
+	srv := &http.Server{Addr: addr, Handler: proxy.LoopbackOnly(mux), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
+	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		fmt.Fprintln(os.Stderr, "local:", err)
 		os.Exit(1)
 	}
 }
