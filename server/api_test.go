@@ -159,6 +159,26 @@ func TestAPI_Refusals(t *testing.T) {
 	}
 }
 
+// TestAPI_MethodNotAllowed: a known path with a method it does not take is
+// 405 with the Allow header HTTP requires, listing the methods it takes.
+func TestAPI_MethodNotAllowed(t *testing.T) {
+	s := newTestServer(t, serverOpts{})
+	_, key := s.signup("Acme")
+	for path, allow := range map[string]string{
+		"/api/v1/credentials":                "GET, POST",
+		"/api/v1/credentials/cred_x":         "GET, PATCH, DELETE",
+		"/api/v1/agents/agent_x":             "GET, DELETE",
+		"/api/v1/agents/agent_x/credentials": "POST",
+		"/api/v1/signup":                     "POST",
+	} {
+		a := s.do("PUT", path, key, nil)
+		a.want(t, 405, agentkeys.EINVALID)
+		if got := a.header.Get("Allow"); got != allow {
+			t.Errorf("PUT %s: Allow = %q, want %q", path, got, allow)
+		}
+	}
+}
+
 // wantState fails unless the workspace holds exactly these credentials
 // and agents, the agents without assignments.
 func wantState(t *testing.T, s *testServer, key string, creds, agents []string) {

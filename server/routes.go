@@ -76,7 +76,7 @@ func (s *Server) Routes() []Route {
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	paths := http.NewServeMux() // the same paths without methods, to tell 405 from 404
-	seen := map[string]bool{}
+	allow := map[string][]string{} // path pattern -> its methods, for 405's Allow
 	for _, rt := range s.table() {
 		var h http.Handler
 		switch {
@@ -92,13 +92,14 @@ func (s *Server) routes() http.Handler {
 			pattern = rt.Method + " " + rt.Path
 		}
 		mux.Handle(pattern, h)
-		if !seen[rt.Path] {
-			seen[rt.Path] = true
+		if _, seen := allow[rt.Path]; !seen {
 			paths.Handle(rt.Path, http.NotFoundHandler())
 		}
+		allow[rt.Path] = append(allow[rt.Path], rt.Method)
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if _, p := paths.Handler(r); p != "" {
+			w.Header().Set("Allow", strings.Join(allow[p], ", "))
 			s.writeError(w, r, agentkeys.Errorf(agentkeys.EINVALID, "method %s is not allowed on %s", r.Method, r.URL.Path), http.StatusMethodNotAllowed)
 			return
 		}
