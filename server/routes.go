@@ -75,7 +75,7 @@ func (s *Server) Routes() []Route {
 // the table, with JSON 404 and 405 answers for everything else.
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	paths := http.NewServeMux() // the same paths without methods, to tell 405 from 404
+	paths := http.NewServeMux()    // the same paths without methods, to tell 405 from 404
 	allow := map[string][]string{} // path pattern -> its methods, for 405's Allow
 	for _, rt := range s.table() {
 		var h http.Handler
