@@ -440,10 +440,13 @@ func modifyResponse(res *http.Response) error {
 			delete(res.Header, k)
 		}
 	}
+	x := res.Request.Context().Value(exchangeKey{}).(*exchange)
+	// ReverseProxy clears the agent's response header after passing on a
+	// 1xx (100 Continue, 103 Early Hints), request id included: set it again.
+	x.w.Header().Set(agentkeys.HeaderRequestID, x.ev.RequestID)
 	if res.StatusCode == http.StatusSwitchingProtocols {
 		return nil // the body is the upgraded connection; leave it as is
 	}
-	x := res.Request.Context().Value(exchangeKey{}).(*exchange)
 	res.Body = &watchedBody{ReadCloser: res.Body, x: x}
 	return nil
 }
@@ -475,6 +478,7 @@ func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, err erro
 		e = agentkeys.Errorf(agentkeys.EUPSTREAM, "upstream %s unreachable: %s", host, describe(err))
 	}
 	x.failure = e
+	w.Header().Set(agentkeys.HeaderRequestID, x.ev.RequestID) // cleared if a 1xx was passed on
 	writeError(w, agentkeys.StatusForCode(e.Code), e.Code, e.Message)
 }
 
