@@ -247,3 +247,30 @@ func TestApp_NoColor(t *testing.T) {
 		}
 	}
 }
+
+// TestApp_KeysReadTogether: a terminal read can deliver several typed
+// characters as one message (a fast typist, a paste without bracketed
+// paste, a slow machine, SSH). They act as if typed one by one: a key that
+// opens a text field sends the rest into it, and q quits at once.
+func TestApp_KeysReadTogether(t *testing.T) {
+	runes := func(s string) tea.KeyMsg { return tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(s)} }
+	v := mustOpenVault(t)
+	d := start(t, newApp(v, tui.Options{}), 80, 24)
+
+	d.send(runes("2nsupport-bot"))
+	d.mustSee("[2 Agents]", "New agent name", "[support-bot")
+	d.keys("<enter>")
+	d.mustSee("Created agent support-bot")
+
+	d.send(runes("1n"))
+	d.mustSee("[1 Credentials]", "Add a credential")
+	d.keys("<esc>")
+
+	d.send(runes("3q2"))
+	if !d.quit {
+		t.Fatal("q read together with other keys did not quit")
+	}
+	if got := d.m.(*tui.Model).Active(); got != tui.ScreenAudit {
+		t.Fatalf("keys after q were handled: screen %d", got)
+	}
+}

@@ -191,6 +191,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 }
 
 func (m *Model) handleKey(msg tea.KeyMsg) tea.Cmd {
+	if msg.Type == tea.KeyRunes && len(msg.Runes) > 1 && !msg.Paste && !m.screens[m.active].Capturing() {
+		return m.handleRunes(msg)
+	}
 	if key.Matches(msg, keys.ForceQuit) {
 		m.quit = true
 		return tea.Quit
@@ -223,6 +226,29 @@ func (m *Model) handleKey(msg tea.KeyMsg) tea.Cmd {
 		return tea.Batch(m.be.loadCredentials(), m.be.loadAgents(), active.Shown(true))
 	}
 	return active.Update(msg)
+}
+
+// handleRunes handles characters that one terminal read delivered together
+// (typed fast, over a slow link, or on a busy machine): Bubble Tea reports
+// them as one message, which would match no key. Each is handled as if typed
+// alone until a text field takes the keyboard; the rest is typed into it.
+func (m *Model) handleRunes(msg tea.KeyMsg) tea.Cmd {
+	var cmds []tea.Cmd
+	for i, r := range msg.Runes {
+		if m.quit {
+			break
+		}
+		if m.screens[m.active].Capturing() {
+			rest := msg
+			rest.Runes = msg.Runes[i:]
+			cmds = append(cmds, m.screens[m.active].Update(rest))
+			break
+		}
+		one := msg
+		one.Runes = []rune{r}
+		cmds = append(cmds, m.handleKey(one))
+	}
+	return tea.Batch(cmds...)
 }
 
 func (m *Model) switchTo(s Screen) tea.Cmd {
