@@ -72,11 +72,16 @@ func (s *tmuxSession) typeText(text string) { s.tmux("send-keys", "-t", "tui", "
 
 func (s *tmuxSession) screen() string { return s.tmux("capture-pane", "-p", "-t", "tui") }
 
-// waitFor polls the pane until it shows every string (15 s at most) and
+// tmuxWait bounds each wait for the screen. It is generous: on a loaded
+// machine the binary can take seconds to answer a key; a wait ends as soon
+// as the screen shows what it waits for.
+const tmuxWait = 90 * time.Second
+
+// waitFor polls the pane until it shows every string (tmuxWait at most) and
 // returns the screen.
 func (s *tmuxSession) waitFor(want ...string) string {
 	s.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(tmuxWait)
 	for {
 		scr := s.screen()
 		ok := true
@@ -140,6 +145,7 @@ func TestTUI_Tmux(t *testing.T) {
 	s.keys("2")
 	s.waitFor("[2 Agents]", "No agents yet")
 	s.keys("n")
+	s.waitFor("New agent name")
 	s.typeText("support-bot")
 	s.keys("Enter")
 	s.waitFor("Created agent support-bot")
@@ -157,7 +163,7 @@ func TestTUI_Tmux(t *testing.T) {
 		t.Fatalf("token still on screen after closing:\n%s", scr)
 	}
 	s.keys("q")
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(tmuxWait)
 	for {
 		out, _ := exec.Command("tmux", "-S", s.socket, "list-panes", "-t", "tui", "-F", "#{pane_dead}").CombinedOutput()
 		if !strings.Contains(string(out), "0") || time.Now().After(deadline) {
