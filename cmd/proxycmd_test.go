@@ -311,6 +311,18 @@ func TestUp_NonLoopbackListen(t *testing.T) {
 		if resp.StatusCode != want {
 			t.Errorf("Host %s: %d, want %d", host, resp.StatusCode, want)
 		}
+		if resp.Header.Get(agentkeys.HeaderRequestID) == "" {
+			t.Errorf("Host %s: no %s on the answer", host, agentkeys.HeaderRequestID)
+		}
+	}
+	// Other paths: a JSON 404, also with a request id.
+	resp, err := http.Get(base + "/v1/other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound || resp.Header.Get(agentkeys.HeaderRequestID) == "" {
+		t.Errorf("/v1/other: %d %v", resp.StatusCode, resp.Header)
 	}
 	cancel()
 	if r := <-done; r.code != 0 {

@@ -212,8 +212,11 @@ func hostGuard(listenHost string, next http.Handler) http.Handler {
 	})
 }
 
-// writeProxyError writes the proxy protocol's JSON error.
+// writeProxyError writes the proxy protocol's JSON error, with a request id
+// like every answer of the proxy (no audit row: these requests never reach
+// the proxy handler).
 func writeProxyError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set(agentkeys.HeaderRequestID, agentkeys.NewID("req"))
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set(agentkeys.HeaderError, code)
 	w.WriteHeader(status)
