@@ -340,3 +340,71 @@ func TestUp_ListenBusy(t *testing.T) {
 		t.Errorf("busy port: %d %q", r.code, r.stderr)
 	}
 }
+
+// TestUp_ShutdownTimeoutRecordsCutOffRequests: a request still running when
+// --shutdown-timeout runs out is cut off, and its audit outcome is recorded
+// before the vault is closed (the row does not stay "pending").
+func TestUp_ShutdownTimeoutRecordsCutOffRequests(t *testing.T) {
+	release := make(chan struct{})
+	arrived := make(chan struct{}, 1)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer slow.Close()
+	defer close(release)
+	e := newEnv(t)
+	e.init()
+	e.must("credentials", "add", "--name", "Slow", "--value", "sk-x", "--allow-host", strings.TrimPrefix(slow.URL, "http://"))
+	tok := strings.TrimSpace(e.must("agents", "create", "--name", "bot", "--credential", "Slow"))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out, errOut := &syncBuffer{}, &syncBuffer{}
+	done := make(chan result, 1)
+	go func() {
+		done <- e.runCtx(ctx, func(ios *cmd.IOStreams, _ *bytes.Buffer) { ios.Out, ios.ErrOut = out, errOut },
+			"up", "--listen", "127.0.0.1:0", "--shutdown-timeout", "50ms")
+	}()
+	var base string
+	waitFor(t, func() bool {
+		for _, l := range strings.Split(out.String(), "\n") {
+			if v, ok := strings.CutPrefix(l, "export AGENTKEYS_PROXY_URL="); ok {
+				base = v
+				return true
+			}
+		}
+		return false
+	})
+	go func() {
+		req, _ := http.NewRequest("GET", base+"/v1/proxy", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set(agentkeys.HeaderTargetURL, slow.URL+"/slow")
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	<-arrived
+	cancel()
+	if r := <-done; r.code == 0 {
+		t.Errorf("up exit 0 although a request was cut off: %s", errOut.String())
+	}
+	if strings.Contains(errOut.String(), "outcome not written") {
+		t.Errorf("the vault was closed before the cut-off request's outcome was recorded:\n%s", errOut.String())
+	}
+	var audit struct {
+		Events []*agentkeys.AuditEvent `json:"events"`
+	}
+	if err := json.Unmarshal([]byte(e.must("audit", "--json", "--credential", "Slow")), &audit); err != nil {
+		t.Fatal(err)
+	}
+	if len(audit.Events) != 1 || audit.Events[0].Decision == agentkeys.DecisionPending {
+		for _, ev := range audit.Events {
+			t.Logf("row: %+v", ev)
+		}
+		t.Fatalf("want one completed row for the cut-off request, got %d", len(audit.Events))
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -111,6 +112,7 @@ func RunUp(ctx context.Context, opts *UpOptions) error {
 		guarded = hostGuard(host, h)
 	}
 	var inflight atomic.Int64
+	var handlers sync.WaitGroup
 	mux := http.NewServeMux()
 	mux.Handle("/v1/proxy", guarded)
 	mux.Handle("/healthz", hostGuardFor(loopback, host, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -122,6 +124,8 @@ func RunUp(ctx context.Context, opts *UpOptions) error {
 	})
 	counted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		inflight.Add(1)
+		handlers.Add(1)
+		defer handlers.Done()
 		defer inflight.Add(-1)
 		mux.ServeHTTP(w, r)
 	})
@@ -172,6 +176,10 @@ func RunUp(ctx context.Context, opts *UpOptions) error {
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		srv.Close()
+		// Closing the connections cancels the requests still running; let
+		// their handlers return, so their audit outcomes are recorded before
+		// the vault is closed.
+		waitGroup(&handlers, 5*time.Second)
 		if errors.Is(err, context.DeadlineExceeded) {
 			return unavailable("shutdown: %d request(s) still running after %s were cut off", inflight.Load(), opts.ShutdownTimeout)
 		}
@@ -182,6 +190,16 @@ func RunUp(ctx context.Context, opts *UpOptions) error {
 	}
 	fmt.Fprintln(opts.IO.ErrOut, "Stopped.")
 	return nil
+}
+
+// waitGroup waits until wg is done or d has passed.
+func waitGroup(wg *sync.WaitGroup, d time.Duration) {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d):
+	}
 }
 
 func hostGuardFor(loopback bool, host string, h http.Handler) http.Handler {
