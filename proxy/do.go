@@ -25,7 +25,8 @@ import (
 // the protocol's codes (EUNAUTHORIZED, EINVALID, ENOTFOUND, EDESTINATION,
 // ETOOLARGE, EUPSTREAM, ETIMEOUT, EUNAVAILABLE); any upstream answer, whatever
 // its status, comes back as the *http.Response. When ctx ends before the
-// header is known, Do returns ctx.Err(). A stream that breaks off later
+// header is known, Do returns ctx.Err() once the request's audit outcome has
+// been handed to Backend.EndAudit. A stream that breaks off later
 // makes a Body read fail instead of ending cleanly. Once Body has been read
 // to its end or closed, the request is over: its audit outcome has been
 // handed to Backend.EndAudit.
@@ -91,6 +92,10 @@ func (h *Handler) Do(ctx context.Context, req *agentkeys.ProxyRequest) (*http.Re
 	case <-ctx.Done():
 		pw.abandon(ctx.Err())
 		cancel()
+		// The handler returns at once now (its writes fail, its upstream
+		// request is cancelled); wait for it, so the audit outcome has been
+		// handed to EndAudit before the caller goes on (and closes the vault).
+		<-pw.done
 		return nil, ctx.Err()
 	}
 	resp := pw.resp

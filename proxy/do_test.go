@@ -169,6 +169,12 @@ func TestDo_ContextCancelled(t *testing.T) {
 		if !errors.Is(err, context.Canceled) || resp != nil {
 			t.Fatalf("Do = %v, %v; want context.Canceled", resp, err)
 		}
+		// Do has returned: the outcome is already recorded (the caller may
+		// close the vault next, as `agentkeys proxy` does on Ctrl-C).
+		rows := b.auditRows()
+		if len(rows) == 0 || rows[len(rows)-1].Decision == agentkeys.DecisionPending {
+			t.Fatalf("audit row still pending when Do returned: %+v", rows)
+		}
 		waitFor(t, cancelled, "upstream request cancelled")
 	})
 	t.Run("MidStream", func(t *testing.T) {
