@@ -85,8 +85,10 @@ const (
 // Tunables (tests change them through export_test.go).
 var (
 	// maxQueued caps the in-memory copy of unimported journal records.
-	maxQueued        = 1 << 16
-	importInterval   = 50 * time.Millisecond
+	maxQueued      = 1 << 16
+	importInterval = 50 * time.Millisecond
+	// closeGrace is how long Close waits for begun events to end.
+	closeGrace       = 500 * time.Millisecond
 	deadScanInterval = 5 * time.Second
 )
 
@@ -117,6 +119,11 @@ type auditWriter struct {
 	spilled bool
 	broken  error // set when a failed write could not be undone
 	closed  bool
+	// open holds the ids of events begun and not yet ended, so Close can
+	// wait for a response still being finished; drained is closed (and
+	// replaced) when it empties.
+	open    map[string]struct{}
+	drained chan struct{}
 
 	// imported is how much of the journal is in the database. Only the
 	// importer goroutine (or close, after it stopped) changes it.
@@ -201,6 +208,7 @@ func newAuditWriter(ctx context.Context, db *sql.DB, home string, log *slog.Logg
 	w := &auditWriter{
 		db: db, log: log, dir: filepath.Join(home, auditDirName),
 		every: importInterval, scanEvery: deadScanInterval,
+		open: map[string]struct{}{}, drained: make(chan struct{}),
 		kick: make(chan struct{}, 1), flushCh: make(chan *flushReq), quit: make(chan struct{}), done: make(chan struct{}),
 	}
 	if err := w.stmts.prepare(ctx, db); err != nil {
@@ -234,6 +242,18 @@ func (w *auditWriter) append(kind byte, e *agentkeys.AuditEvent) error {
 			if err = w.writePendingLocked(); err != nil && kind == kindBegin {
 				// Not in the journal: the caller refuses the request.
 				w.pendEnd, w.pendRecs = w.pendEnd[:start], w.pendRecs[:recs]
+			}
+		}
+		switch {
+		case kind == kindBegin && err == nil:
+			w.open[e.ID] = struct{}{}
+		case kind == kindEnd:
+			if _, ok := w.open[e.ID]; ok {
+				delete(w.open, e.ID)
+				if len(w.open) == 0 {
+					close(w.drained)
+					w.drained = make(chan struct{})
+				}
 			}
 		}
 	}
@@ -731,15 +751,28 @@ func (w *auditWriter) writeEntries(entries []*journalEntry) error {
 	})
 }
 
-// close stops taking lines, stops the importer, imports what is left and
-// removes this process's journal once it is all in the database (if not,
-// it stays, and the next Open imports it).
+// close waits up to closeGrace for events begun and not yet ended (a
+// response still being finished by a handler), stops taking lines, stops
+// the importer, imports what is left and removes this process's journal
+// once it is all in the database (if not, it stays, and the next Open
+// imports it).
 func (w *auditWriter) close() error {
 	w.mu.Lock()
 	if w.closed {
 		w.mu.Unlock()
 		<-w.done
 		return nil
+	}
+	if len(w.open) > 0 {
+		drained := w.drained
+		w.mu.Unlock()
+		t := time.NewTimer(closeGrace)
+		select {
+		case <-drained:
+		case <-t.C:
+		}
+		t.Stop()
+		w.mu.Lock()
 	}
 	w.closed = true
 	w.mu.Unlock()

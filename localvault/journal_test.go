@@ -441,3 +441,26 @@ func TestJournal_BackgroundImport(t *testing.T) {
 	}
 	t.Fatal("the journal was not truncated after its lines were imported")
 }
+
+// TestJournal_CloseWaitsForInFlight: Close waits briefly for an event begun
+// and not yet ended (a handler still finishing its response), so its
+// outcome is recorded.
+func TestJournal_CloseWaitsForInFlight(t *testing.T) {
+	ctx := context.Background()
+	v, cfg := mustOpenVault(t)
+	e := &agentkeys.AuditEvent{Method: "GET", Path: "/late"}
+	if err := v.BeginAudit(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- v.Close() }()
+	time.Sleep(20 * time.Millisecond) // Close is waiting (or the outcome is simply early)
+	e.Decision, e.Status = agentkeys.DecisionAllowed, 200
+	v.EndAudit(ctx, e)
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	if r := auditRows(t, cfg.Home)[e.ID]; r.decision != agentkeys.DecisionAllowed {
+		t.Fatalf("row = %+v, want the outcome recorded", r)
+	}
+}

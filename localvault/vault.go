@@ -346,8 +346,11 @@ func open(ctx context.Context, cfg Config, db *sql.DB, dbPath string) (*Vault, e
 	return v, nil
 }
 
-// Close flushes queued audit writes and closes the database. Calls after
-// the first return the first result.
+// Close flushes queued audit writes and closes the database. It first
+// waits (up to half a second) for audit events begun and not yet ended, so
+// a response a handler is still finishing gets its outcome recorded; an
+// EndAudit after Close is dropped (logged) and its row stays "pending".
+// Calls after the first return the first result.
 func (v *Vault) Close() error {
 	v.closeOnce.Do(func() {
 		v.closed.Store(true)
