@@ -21,7 +21,7 @@ import (
 )
 
 // TestCanarySweep runs every path — success, denial, upstream refused,
-// untrusted TLS, timeout, broken stream — with canary credentials of every
+// untrusted TLS, timeout, broken stream, a redirect keeping the query — with canary credentials of every
 // type, over HTTP and through Do, and checks that the canary (raw, base64,
 // URL-encoded, and base64 of user:pass) is in no answer to the agent, no
 // log line and no audit row. The upstream does receive it (it must).
@@ -54,6 +54,13 @@ func TestCanarySweep(t *testing.T) {
 			case <-hang:
 			case <-r.Context().Done():
 			}
+		case "/moved":
+			// A redirect that keeps the query string, as many servers do
+			// (trailing slash, http→https): the Location holds whatever
+			// query parameter the proxy injected.
+			w.Header().Set("Location", "/new?"+r.URL.RawQuery)
+			w.Header().Set("Content-Location", "http://"+r.Host+"/here?"+r.URL.RawQuery)
+			w.WriteHeader(http.StatusMovedPermanently)
 		case "/broken":
 			w.Header().Set("Content-Length", "100")
 			io.WriteString(w, "part")
@@ -94,6 +101,7 @@ func TestCanarySweep(t *testing.T) {
 		{"tls", tlsUp.URL + "/x?x=1", 502},
 		{"timeout", up.URL + "/slow?x=1", 504},
 		{"broken", up.URL + "/broken?x=1", 200},
+		{"redirect", up.URL + "/moved?x=1", 301},
 		{"trace", up.URL + "/ok", 400},
 	}
 	var agentSaw strings.Builder

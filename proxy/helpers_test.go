@@ -313,6 +313,8 @@ func newTestProxy(tb testing.TB, b agentkeys.ProxyBackend, cfg proxy.Config) *te
 	h := proxy.New(b, cfg)
 	srv := httptest.NewServer(h)
 	tb.Cleanup(srv.Close)
+	// The agent sees the proxy's answers as they are: no redirect following.
+	srv.Client().CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return &testProxy{Server: srv, H: h, Logs: logs}
 }
 

@@ -119,9 +119,12 @@ type exchange struct {
 	// refusals that come before (or from) the destination check.
 	rawTarget string
 	secret    *agentkeys.Secret
-	body      *limitedBody
-	w         *countingWriter
-	begun     bool // BeginAudit succeeded: EndAudit must follow
+	// queryParam is the name of the query parameter injected (QUERY_PARAM),
+	// to be removed from URLs in the upstream's answer headers.
+	queryParam string
+	body       *limitedBody
+	w          *countingWriter
+	begun      bool // BeginAudit succeeded: EndAudit must follow
 	// Set by the ReverseProxy callbacks (same goroutine as serve).
 	failure   *agentkeys.Error // answer the proxy made after forwarding failed
 	streamErr error            // the upstream body broke mid-stream
@@ -428,6 +431,9 @@ func rewrite(pr *httputil.ProxyRequest) {
 	// the upstream a second value beside the injected one.
 	out.Trailer = nil
 	x.secret.Inject(x.route.Credential.Type, out)
+	if x.route.Credential.Type == agentkeys.QueryParam {
+		x.queryParam = x.secret.Param
+	}
 	x.secret = nil
 }
 
@@ -441,6 +447,16 @@ func modifyResponse(res *http.Response) error {
 		}
 	}
 	x := res.Request.Context().Value(exchangeKey{}).(*exchange)
+	if x.queryParam != "" {
+		// A redirect that keeps the query string (trailing slash, http→https)
+		// would hand the injected secret to the agent. Drop the parameter: a
+		// request to that URL through the proxy gets it injected again.
+		for _, name := range []string{"Location", "Content-Location"} {
+			for i, v := range res.Header[name] {
+				res.Header[name][i] = dropQueryParam(v, x.queryParam)
+			}
+		}
+	}
 	// ReverseProxy clears the agent's response header after passing on a
 	// 1xx (100 Continue, 103 Early Hints), request id included: set it again.
 	x.w.Header().Set(agentkeys.HeaderRequestID, x.ev.RequestID)
@@ -449,6 +465,33 @@ func modifyResponse(res *http.Response) error {
 	}
 	res.Body = &watchedBody{ReadCloser: res.Body, x: x}
 	return nil
+}
+
+// dropQueryParam removes every occurrence of the query parameter name from
+// the URL reference ref (absolute or relative), matching names as
+// Secret.Inject does (raw or unescaped); the rest is kept as it was.
+func dropQueryParam(ref, name string) string {
+	base, query, ok := strings.Cut(ref, "?")
+	if !ok {
+		return ref
+	}
+	query, frag, hasFrag := strings.Cut(query, "#")
+	var kept []string
+	for _, part := range strings.Split(query, "&") {
+		k, _, _ := strings.Cut(part, "=")
+		if dk, err := url.QueryUnescape(k); err == nil && dk == name || k == name {
+			continue
+		}
+		kept = append(kept, part)
+	}
+	out := base
+	if len(kept) > 0 {
+		out += "?" + strings.Join(kept, "&")
+	}
+	if hasFrag {
+		out += "#" + frag
+	}
+	return out
 }
 
 // upstreamError answers when the upstream could not be reached or did not
