@@ -96,6 +96,8 @@ func TestBadInput(t *testing.T) {
 			cmd.ExitUnauthorized, `error: destination evil.example.net is not on this credential's allowed hosts (api.example.com)`},
 		{"proxy to an unknown credential", "", []string{"proxy", "--credential", "ghost", "https://api.example.com/"},
 			cmd.ExitNotFound, `error: *`},
+		{"proxy with a bad header name", "", []string{"proxy", "--credential", "Dup", "https://api.example.com/", "-H", "bad name: 1"},
+			cmd.ExitUsage, `error: header name "bad name" is not a valid HTTP header name`},
 	}
 	before := e.state()
 	for _, tt := range tests {

@@ -121,6 +121,8 @@ func TestDo_Errors(t *testing.T) {
 		{"ControlCharacter", agentkeys.ProxyRequest{Token: tok, URL: up.URL + "/a\x00b"}, agentkeys.EINVALID},
 		{"NewlineInURL", agentkeys.ProxyRequest{Token: tok, URL: up.URL + "/a\r\nX-Injected: 1"}, agentkeys.EINVALID},
 		{"BadMethod", agentkeys.ProxyRequest{Token: tok, Method: "GET /evil", URL: up.URL}, agentkeys.EINVALID},
+		{"BadHeaderName", agentkeys.ProxyRequest{Token: tok, URL: up.URL, Header: http.Header{"Bad Name": {"1"}}}, agentkeys.EINVALID},
+		{"NewlineInHeaderValue", agentkeys.ProxyRequest{Token: tok, URL: up.URL, Header: http.Header{"X-A": {"1\r\nX-Injected: 1"}}}, agentkeys.EINVALID},
 		{"Destination", agentkeys.ProxyRequest{Token: tok, URL: "https://evil.example/"}, agentkeys.EDESTINATION},
 		{"Refused", agentkeys.ProxyRequest{Token: tok, URL: "http://" + closedAddr + "/"}, agentkeys.EUPSTREAM},
 		{"Timeout", agentkeys.ProxyRequest{Token: tok, URL: slow.URL}, agentkeys.ETIMEOUT},

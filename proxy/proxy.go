@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/agentkeys/agentkeys"
 )
 
@@ -185,6 +187,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, auth authority) 
 			return
 		}
 	}
+	if err := checkHeaders(r.Header); err != nil {
+		x.refuse(r.Context(), err, agentkeys.DecisionDenied)
+		return
+	}
 	// The destination is checked before anything is decrypted or dialled.
 	target, err := agentkeys.CheckTarget(rawTarget, route.Credential.AllowedHosts)
 	if err != nil {
@@ -286,6 +292,24 @@ func checkMethod(m string) error {
 		return agentkeys.Errorf(agentkeys.EINVALID, "method %s is not allowed through the proxy: the upstream would echo the injected credential back", strings.ToUpper(m))
 	case "CONNECT":
 		return agentkeys.Errorf(agentkeys.EINVALID, "method CONNECT is not allowed through the proxy")
+	}
+	return nil
+}
+
+// checkHeaders refuses header names and values that cannot be sent (only
+// Do can meet them: an HTTP server has refused them already), so the caller
+// gets a usage error instead of a failed upstream request. A value is never
+// quoted: it may be a secret of the caller's.
+func checkHeaders(h http.Header) error {
+	for k, vv := range h {
+		if !httpguts.ValidHeaderFieldName(k) {
+			return agentkeys.Errorf(agentkeys.EINVALID, "header name %q is not a valid HTTP header name", k)
+		}
+		for _, v := range vv {
+			if !httpguts.ValidHeaderFieldValue(v) {
+				return agentkeys.Errorf(agentkeys.EINVALID, "the value of header %s contains a line break or another control character", k)
+			}
+		}
 	}
 	return nil
 }
