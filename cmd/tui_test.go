@@ -162,12 +162,19 @@ func TestTUI_Tmux(t *testing.T) {
 	if strings.Contains(scr, token) {
 		t.Fatalf("token still on screen after closing:\n%s", scr)
 	}
+	// q quits: the app's process ends, and with it the pane and the tmux
+	// server (list-panes then fails), or the pane shows as dead.
 	s.keys("q")
 	deadline := time.Now().Add(tmuxWait)
 	for {
-		out, _ := exec.Command("tmux", "-S", s.socket, "list-panes", "-t", "tui", "-F", "#{pane_dead}").CombinedOutput()
-		if !strings.Contains(string(out), "0") || time.Now().After(deadline) {
+		c := exec.Command("tmux", "-S", s.socket, "-f", "/dev/null", "list-panes", "-t", "tui", "-F", "#{pane_dead}")
+		c.Env = s.env
+		out, err := c.CombinedOutput()
+		if err != nil || strings.TrimSpace(string(out)) == "1" {
 			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("q did not quit the app; the screen shows:\n%s", s.screen())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
