@@ -80,8 +80,11 @@ type ProxyBackend interface {
 	RouteByName(ctx context.Context, name string) (*Route, error)
 	// OpenSecret decrypts the route's credential value, in memory only.
 	OpenSecret(ctx context.Context, r *Route) (*Secret, error)
-	// BeginAudit records an event and returns once it is durable (batched
-	// with concurrent calls). The proxy refuses the request if it fails.
+	// BeginAudit records an event before the request is forwarded. It
+	// returns once the event is durable, or queued in a way that survives
+	// the process being killed (the local vault's journal); implementations
+	// batch concurrent calls rather than serialise them. The proxy refuses
+	// the request (fail closed) if it returns an error.
 	BeginAudit(ctx context.Context, e *AuditEvent) error
 	// EndAudit records the outcome (status, bytes, duration, decision) of an
 	// event begun earlier. It may queue the write and return at once.
