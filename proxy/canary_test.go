@@ -21,7 +21,8 @@ import (
 )
 
 // TestCanarySweep runs every path — success, denial, upstream refused,
-// untrusted TLS, timeout, broken stream, a redirect keeping the query — with canary credentials of every
+// untrusted TLS, timeout, broken stream, a redirect keeping the query, a Set-Cookie
+// repeating the session cookie — with canary credentials of every
 // type, over HTTP and through Do, and checks that the canary (raw, base64,
 // URL-encoded, and base64 of user:pass) is in no answer to the agent, no
 // log line and no audit row. The upstream does receive it (it must).
@@ -61,6 +62,12 @@ func TestCanarySweep(t *testing.T) {
 			w.Header().Set("Location", "/new?"+r.URL.RawQuery)
 			w.Header().Set("Content-Location", "http://"+r.Host+"/here?"+r.URL.RawQuery)
 			w.WriteHeader(http.StatusMovedPermanently)
+		case "/session":
+			// A session refresh: the upstream sets the cookie it was sent.
+			if c, err := r.Cookie("sid"); err == nil {
+				http.SetCookie(w, &http.Cookie{Name: "sid", Value: c.Value, Path: "/", MaxAge: 3600})
+			}
+			io.WriteString(w, `{"ok":true}`)
 		case "/broken":
 			w.Header().Set("Content-Length", "100")
 			io.WriteString(w, "part")
@@ -102,6 +109,7 @@ func TestCanarySweep(t *testing.T) {
 		{"timeout", up.URL + "/slow?x=1", 504},
 		{"broken", up.URL + "/broken?x=1", 200},
 		{"redirect", up.URL + "/moved?x=1", 301},
+		{"set-cookie", up.URL + "/session", 200},
 		{"trace", up.URL + "/ok", 400},
 	}
 	var agentSaw strings.Builder

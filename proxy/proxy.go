@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -124,9 +125,12 @@ type exchange struct {
 	// queryParam is the name of the query parameter injected (QUERY_PARAM),
 	// to be removed from URLs in the upstream's answer headers.
 	queryParam string
-	body       *limitedBody
-	w          *countingWriter
-	begun      bool // BeginAudit succeeded: EndAudit must follow
+	// cookieNames are the cookies injected (COOKIE), whose Set-Cookie
+	// lines are removed from the upstream's answer.
+	cookieNames []string
+	body        *limitedBody
+	w           *countingWriter
+	begun       bool // BeginAudit succeeded: EndAudit must follow
 	// Set by the ReverseProxy callbacks (same goroutine as serve).
 	failure   *agentkeys.Error // answer the proxy made after forwarding failed
 	streamErr error            // the upstream body broke mid-stream
@@ -455,8 +459,11 @@ func rewrite(pr *httputil.ProxyRequest) {
 	// the upstream a second value beside the injected one.
 	out.Trailer = nil
 	x.secret.Inject(x.route.Credential.Type, out)
-	if x.route.Credential.Type == agentkeys.QueryParam {
+	switch x.route.Credential.Type {
+	case agentkeys.QueryParam:
 		x.queryParam = x.secret.Param
+	case agentkeys.Cookie:
+		x.cookieNames = agentkeys.CookieNames(x.secret.Value)
 	}
 	x.secret = nil
 }
@@ -479,6 +486,17 @@ func modifyResponse(res *http.Response) error {
 			for i, v := range res.Header[name] {
 				res.Header[name][i] = dropQueryParam(v, x.queryParam)
 			}
+		}
+	}
+	if len(x.cookieNames) > 0 {
+		// A session refresh would hand the agent the injected cookie (or its
+		// rotated successor): drop Set-Cookie for the names the proxy sets.
+		res.Header["Set-Cookie"] = slices.DeleteFunc(res.Header["Set-Cookie"], func(line string) bool {
+			name, _, _ := strings.Cut(line, "=")
+			return slices.Contains(x.cookieNames, strings.TrimSpace(name))
+		})
+		if len(res.Header["Set-Cookie"]) == 0 {
+			delete(res.Header, "Set-Cookie")
 		}
 	}
 	// ReverseProxy clears the agent's response header after passing on a

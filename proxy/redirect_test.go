@@ -48,3 +48,25 @@ func TestProxy_RedirectDropsInjectedQueryParam(t *testing.T) {
 		})
 	}
 }
+
+// TestProxy_SetCookieForInjectedCookieDropped: the upstream's Set-Cookie for
+// a cookie the proxy injects (a session refresh or rotation) would give the
+// agent the secret or its successor; it is removed, other cookies are kept.
+func TestProxy_SetCookieForInjectedCookieDropped(t *testing.T) {
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Add("Set-Cookie", "sid=rotated-session; Path=/; HttpOnly")
+		w.Header().Add("Set-Cookie", "csrftoken=new-csrf")
+		w.Header().Add("Set-Cookie", "theme=dark; Path=/")
+		w.Header().Add("Set-Cookie", "sidecar=1")
+	})
+	b := newMemBackend()
+	tok := b.assign(b.addCredential(t, "c", agentkeys.Cookie, []string{up.hostPort()},
+		agentkeys.Secret{Value: "sid=real-session; csrftoken=real-csrf"}), "a")
+	p := newTestProxy(t, b, proxy.Config{})
+	resp := p.do(t, call{Token: tok, Target: up.URL + "/x", Header: http.Header{"Cookie": {"theme=light"}}})
+	readAll(t, resp)
+	if got := up.last(t).Header.Get("Cookie"); got != "theme=light; sid=real-session; csrftoken=real-csrf" {
+		t.Fatalf("upstream Cookie %q", got)
+	}
+	wantValues(t, resp.Header, "Set-Cookie", "theme=dark; Path=/", "sidecar=1")
+}
