@@ -73,7 +73,7 @@ func (s *credentialsScreen) SetSize(w, h int) {
 	// title line, filter line, blank, header; one line for messages below
 	s.tbl.setSize(w, h-5)
 	if s.form != nil {
-		s.form.setWidth(w)
+		s.form.setSize(w, h)
 	}
 }
 
@@ -212,7 +212,7 @@ func (s *credentialsScreen) handleKey(msg tea.KeyMsg) tea.Cmd {
 	case key.Matches(msg, keys.Add):
 		s.mode = credAdding
 		s.notice, s.err = "", ""
-		s.form = newCredForm(s.st, s.width)
+		s.form = newCredForm(s.st, s.width, s.height)
 	case key.Matches(msg, keys.Delete):
 		if c := s.selected(); c != nil {
 			s.target, s.mode = c, credConfirmDelete

@@ -2,6 +2,7 @@ package tui_test
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -206,6 +207,33 @@ func TestCredentials_CustomHeaderRows(t *testing.T) {
 	if len(s.Headers) != 2 || s.Headers[0].Name != "x-one" || s.Headers[0].Value != "v1_CANARY" || s.Headers[1].Value != "v2_CANARY" {
 		t.Fatalf("headers stored: %d", len(s.Headers))
 	}
+}
+
+// TestCredentials_TallFormFitsAndScrolls: a form taller than an 80×24
+// terminal (eight header pairs) keeps the focused field, the message line and
+// the header keys on screen.
+func TestCredentials_TallFormFitsAndScrolls(t *testing.T) {
+	v := mustOpenVault(t)
+	d := start(t, newApp(v, tui.Options{}), 80, 24)
+	d.keys("n").keys("Many headers<tab><right><right><right>")
+	d.mustSee("CUSTOM_HEADER", "ctrl+n add header", "ctrl+s save", "esc back")
+	d.keys("<tab><tab>x-h1<tab>").paste("v1_CANARY")
+	for i := 2; i <= 8; i++ {
+		d.keys("<ctrl+n>").keys("x-h" + strconv.Itoa(i) + "<tab>").paste("v" + strconv.Itoa(i) + "_CANARY")
+		d.mustSee("Header "+strconv.Itoa(i)+" value", "ctrl+x drop header")
+	}
+	d.keys("<tab>")
+	d.mustSee("› Allowed hosts", "Secret fields are hidden")
+	d.keys("<enter>")
+	d.mustSee("› Allowed hosts", "no allowed hosts")
+	d.keys("api.example.com<tab>")
+	d.mustSee("› Name", "[Many headers")
+	if n := len(strings.Split(d.view(), "\n")); n != 24 {
+		t.Fatalf("%d lines in a 24-line terminal", n)
+	}
+	d.keys("<ctrl+s>")
+	d.mustSee("Added Many headers")
+	d.mustNotSee("_CANARY")
 }
 
 func TestCredentials_DuplicateNameShownInPlace(t *testing.T) {

@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/agentkeys/agentkeys"
@@ -8,6 +9,7 @@ import (
 	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
 )
 
 type fieldKind int
@@ -51,10 +53,11 @@ type credForm struct {
 	err         string
 	busy        bool
 	width       int
+	height      int // lines the form may take; 0: no limit
 }
 
-func newCredForm(st *styles, width int) *credForm {
-	f := &credForm{st: st, typ: agentkeys.APIKey, headers: 1, width: width}
+func newCredForm(st *styles, width, height int) *credForm {
+	f := &credForm{st: st, typ: agentkeys.APIKey, headers: 1, width: width, height: height}
 	f.rebuild(nil)
 	f.focusField(0)
 	return f
@@ -140,6 +143,12 @@ func (f *credForm) set(id, v string) {
 			f.fields[i].in.SetValue(v)
 		}
 	}
+}
+
+// setSize sets the width and the number of lines the form may take.
+func (f *credForm) setSize(w, h int) {
+	f.height = h
+	f.setWidth(w)
 }
 
 func (f *credForm) setWidth(w int) {
@@ -364,8 +373,11 @@ func (f *credForm) dropHeader() {
 	f.focusField(f.index("hname" + itoa(min(drop, f.headers))))
 }
 
+// helpKeys lists the form's keys: those of the focused field and the type
+// first, so a narrow help line drops the field moves (tab is what everyone
+// tries) rather than them; save and back are always shown.
 func (f *credForm) helpKeys() []key.Binding {
-	ks := []key.Binding{keys.NextField, keys.PrevField}
+	var ks []key.Binding
 	if f.fields[f.focus].kind == fieldType {
 		ks = append(ks, keys.CycleType)
 	}
@@ -375,14 +387,17 @@ func (f *credForm) helpKeys() []key.Binding {
 			ks = append(ks, keys.DropHeader)
 		}
 	}
-	return append(ks, keys.Submit, keys.Back)
+	return append(ks, keys.NextField, keys.PrevField, keys.Submit, keys.Back)
 }
 
 func (f *credForm) view() string {
 	st := f.st
-	var b strings.Builder
-	b.WriteString(st.Title.Render("Add a credential") + "\n\n")
+	var lines []string
+	focusFrom, focusTo := 0, 0 // the focused field's lines
 	for i, ff := range f.fields {
+		if i == f.focus {
+			focusFrom = len(lines)
+		}
 		marker, label := "  ", st.Label
 		if i == f.focus {
 			marker, label = "› ", st.FocusLabel
@@ -395,29 +410,47 @@ func (f *credForm) view() string {
 			value = "[" + ff.in.View() + "]"
 		}
 		line := marker + label.Render(pad(ff.label, 19)) + value
-		b.WriteString(truncate(line, f.width) + "\n")
+		lines = append(lines, truncate(line, f.width))
 		if ff.id == "value" && f.typ == agentkeys.Cookie && ff.in.Value() != "" {
 			names := cookieNames(ff.in.Value())
 			note := "no cookies recognised yet: paste name=value; name2=value2"
 			if len(names) > 0 {
 				note = itoa(len(names)) + " cookies: " + strings.Join(names, ", ")
 			}
-			b.WriteString(truncate(strings.Repeat(" ", 21)+st.Dim.Render(note), f.width) + "\n")
+			lines = append(lines, truncate(strings.Repeat(" ", 21)+st.Dim.Render(note), f.width))
 		}
 		if i == f.focus && ff.hint != "" {
-			b.WriteString(truncate(strings.Repeat(" ", 21)+st.Dim.Render(ff.hint), f.width) + "\n")
+			lines = append(lines, truncate(strings.Repeat(" ", 21)+st.Dim.Render(ff.hint), f.width))
+		}
+		if i == f.focus {
+			focusTo = len(lines)
 		}
 	}
-	b.WriteString("\n")
+	var footer string
 	switch {
 	case f.busy:
-		b.WriteString(st.Dim.Render("Saving…"))
+		footer = st.Dim.Render("Saving…")
 	case f.err != "":
-		b.WriteString(wrap(st.Error.Render("✗ "+f.err), f.width))
+		footer = wrap(st.Error.Render("✗ "+f.err), f.width)
 	default:
-		b.WriteString(st.Dim.Render("Secret fields are hidden as you type and never shown again."))
+		footer = st.Dim.Render("Secret fields are hidden as you type and never shown again.")
 	}
-	return b.String()
+	// Title, blank line, fields, blank line, footer. When that is taller than
+	// the screen, the fields scroll so the focused one and the footer (where
+	// errors appear) stay in view.
+	if room := f.height - 3 - lipgloss.Height(footer); f.height > 0 && room >= 3 && len(lines) > room {
+		off := max(min(focusTo-room, focusFrom), 0)
+		off = min(off, len(lines)-room)
+		above, below := off > 0, off+room < len(lines)
+		lines = slices.Clone(lines[off : off+room])
+		if above && focusFrom > off {
+			lines[0] = st.Dim.Render("  ↑ more fields")
+		}
+		if below && focusTo < off+room {
+			lines[room-1] = st.Dim.Render("  ↓ more fields")
+		}
+	}
+	return st.Title.Render("Add a credential") + "\n\n" + strings.Join(lines, "\n") + "\n\n" + footer
 }
 
 // cookieNames lists the names of the name=value pairs in a pasted Cookie

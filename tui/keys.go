@@ -92,7 +92,7 @@ var keys = keyMap{
 	Submit:     key.NewBinding(key.WithKeys("ctrl+s"), key.WithHelp("ctrl+s", "save")),
 	CycleType:  key.NewBinding(key.WithKeys("left", "right"), key.WithHelp("←/→", "change type")),
 	AddHeader:  key.NewBinding(key.WithKeys("ctrl+n"), key.WithHelp("ctrl+n", "add header")),
-	DropHeader: key.NewBinding(key.WithKeys("ctrl+x"), key.WithHelp("ctrl+x", "remove header")),
+	DropHeader: key.NewBinding(key.WithKeys("ctrl+x"), key.WithHelp("ctrl+x", "drop header")),
 	Apply:      key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "apply")),
 }
 
