@@ -164,7 +164,7 @@ Config files:
   vscode          .vscode/mcp.json in the project (uses "servers", not "mcpServers")
 
 With --home or AGENTKEYS_HOME set, the entry passes AGENTKEYS_HOME on. It never
-mcpContains a key or passphrase.`,
+contains a key or passphrase.`,
 		Example: `  agentkeys mcp config
   agentkeys mcp config --client claude-desktop --write
   agentkeys mcp config --client vscode --project ~/src/app --write

@@ -222,6 +222,27 @@ func TestMCPConfig_Print(t *testing.T) {
 	}
 }
 
+// TestMCP_Help: the help of both commands names the tools, the clients and
+// the files, in plain words (no Go identifiers leaked into the text).
+func TestMCP_Help(t *testing.T) {
+	e := newEnv(t)
+	out := e.must("mcp", "--help")
+	for _, want := range []string{"list_credentials", "proxy_request", "--read-only", "--tools"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("mcp --help does not mention %s:\n%s", want, out)
+		}
+	}
+	out = e.must("mcp", "config", "--help")
+	for _, want := range []string{"claude_desktop_config.json", "~/.cursor/mcp.json", ".mcp.json", ".vscode/mcp.json", "FILE.bak", "never\ncontains a key or passphrase"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("mcp config --help does not say %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "mcpContains") {
+		t.Errorf("mcp config --help shows a Go identifier:\n%s", out)
+	}
+}
+
 func TestMCPConfigPath(t *testing.T) {
 	env := map[string]string{"HOME": "/home/u", "APPDATA": `C:\Users\u\AppData\Roaming`}
 	getenv := func(k string) string { return env[k] }
