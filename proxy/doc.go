@@ -26,7 +26,8 @@
 // errors are classified, never printed (a *url.Error prints the outbound URL,
 // which carries a QUERY_PARAM secret). Two ways an upstream commonly repeats
 // what was injected are closed: the injected query parameter is removed from
-// Location and Content-Location (a redirect that keeps the query string), and
+// Location and Content-Location (a redirect that keeps the query string) and
+// from Link (pagination), and
 // Set-Cookie lines for injected cookie names are dropped (a session refresh).
 // Other echoes (a body repeating a header) are the upstream's.
 //

@@ -487,6 +487,10 @@ func modifyResponse(res *http.Response) error {
 				res.Header[name][i] = dropQueryParam(v, x.queryParam)
 			}
 		}
+		// Pagination links (RFC 8288) often repeat the query string too.
+		for i, v := range res.Header["Link"] {
+			res.Header["Link"][i] = dropQueryParamInLinks(v, x.queryParam)
+		}
 	}
 	if len(x.cookieNames) > 0 {
 		// A session refresh would hand the agent the injected cookie (or its
@@ -534,6 +538,29 @@ func dropQueryParam(ref, name string) string {
 		out += "#" + frag
 	}
 	return out
+}
+
+// dropQueryParamInLinks applies dropQueryParam to every <URI-reference> of
+// a Link header value.
+func dropQueryParamInLinks(v, name string) string {
+	var b strings.Builder
+	for {
+		start := strings.IndexByte(v, '<')
+		if start < 0 {
+			break
+		}
+		end := strings.IndexByte(v[start:], '>')
+		if end < 0 {
+			break
+		}
+		end += start
+		b.WriteString(v[:start+1])
+		b.WriteString(dropQueryParam(v[start+1:end], name))
+		b.WriteByte('>')
+		v = v[end+1:]
+	}
+	b.WriteString(v)
+	return b.String()
 }
 
 // upstreamError answers when the upstream could not be reached or did not

@@ -70,3 +70,22 @@ func TestProxy_SetCookieForInjectedCookieDropped(t *testing.T) {
 	}
 	wantValues(t, resp.Header, "Set-Cookie", "theme=dark; Path=/", "sidecar=1")
 }
+
+// TestProxy_LinkHeaderDropsInjectedQueryParam: pagination links that repeat
+// the query string (RFC 8288 Link) lose the injected parameter too.
+func TestProxy_LinkHeaderDropsInjectedQueryParam(t *testing.T) {
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.RawQuery
+		w.Header().Add("Link", `<https://api.example.com/items?`+q+`&page=2>; rel="next", </items?page=9&`+q+`>; rel="last"`)
+		w.Header().Add("Link", `<https://api.example.com/docs>; rel="help"`)
+	})
+	b := newMemBackend()
+	tok := b.assign(b.addCredential(t, "q", agentkeys.QueryParam, []string{up.hostPort()},
+		agentkeys.Secret{Param: "api_key", Value: "s3cret-value"}), "a")
+	p := newTestProxy(t, b, proxy.Config{})
+	resp := p.do(t, call{Token: tok, Target: up.URL + "/items?per_page=5"})
+	readAll(t, resp)
+	wantValues(t, resp.Header, "Link",
+		`<https://api.example.com/items?per_page=5&page=2>; rel="next", </items?page=9&per_page=5>; rel="last"`,
+		`<https://api.example.com/docs>; rel="help"`)
+}
