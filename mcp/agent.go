@@ -163,7 +163,9 @@ func (s *Server) assignCredentialTool() toolDef {
 		mcp.WithToolTitle("Assign credential to agent"),
 		mcp.WithDescription("Give an agent access to one credential and return a new proxy token (pxr_…). The agent calls the AgentKeys proxy with `Authorization: Bearer <proxyToken>` and `X-Target-Url: <https URL>` (or proxy_request with proxyToken), and AgentKeys injects the real credential. "+
 			"The token is not the secret and is shown only in this result. Assigning a credential the agent already has issues a new token and the old one stops working."),
-		annotations("Assign credential", false, false, false, false),
+		// Destructive: assigning a credential the agent already has revokes
+		// its previous token (not an additive-only update).
+		annotations("Assign credential", false, true, false, false),
 		mcp.WithString("agent", mcp.Required(), mcp.MinLength(1),
 			mcp.Description("The agent's id (agent_…) or name.")),
 		mcp.WithString("credential", mcp.Required(), mcp.MinLength(1),

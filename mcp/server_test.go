@@ -20,7 +20,7 @@ var wantHints = map[string]struct{ readOnly, destructive, idempotent, openWorld 
 	"list_agents":       {true, false, true, false},
 	"create_credential": {false, false, false, false},
 	"create_agent":      {false, false, false, false},
-	"assign_credential": {false, false, false, false},
+	"assign_credential": {false, true, false, false}, // re-assigning revokes the old token
 	"delete_credential": {false, true, true, false},
 	"delete_agent":      {false, true, true, false},
 	"proxy_request":     {false, true, false, true},

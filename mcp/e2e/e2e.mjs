@@ -33,7 +33,7 @@ const TOOLS = {
   list_agents: [true, false, true, false],
   create_agent: [false, false, false, false],
   delete_agent: [false, true, true, false],
-  assign_credential: [false, false, false, false],
+  assign_credential: [false, true, false, false], // re-assigning revokes the old token
   proxy_request: [false, true, false, true],
 };
 
