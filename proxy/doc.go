@@ -24,12 +24,12 @@
 // also carry X-Agentkeys-Error and a JSON body {"error","code","status"}. No
 // response, log line or audit row ever holds a credential value: transport
 // errors are classified, never printed (a *url.Error prints the outbound URL,
-// which carries a QUERY_PARAM secret). Two ways an upstream commonly repeats
+// which carries a QUERY_PARAM secret). The common ways an upstream repeats
 // what was injected are closed: the injected query parameter is removed from
 // Location and Content-Location (a redirect that keeps the query string) and
-// from Link (pagination), and
-// Set-Cookie lines for injected cookie names are dropped (a session refresh).
-// Other echoes (a body repeating a header) are the upstream's.
+// from Link (pagination), and Set-Cookie lines for injected cookie names are
+// dropped (a session refresh). Other echoes (a body repeating a header) are
+// the upstream's.
 //
 // For the hosted mode, NewTransport can dial through SafeDialer, which
 // refuses loopback, private, link-local, CGNAT and other special addresses at
