@@ -164,23 +164,11 @@ func (v *Vault) UpdateCredential(ctx context.Context, id string, upd *agentkeys.
 	if upd == nil {
 		upd = &agentkeys.CredentialUpdate{}
 	}
-	var name string
-	if upd.Name != nil {
-		var err error
-		if name, err = agentkeys.ValidateName("credential", *upd.Name); err != nil {
-			return nil, err
-		}
+	norm := *upd // Normalize works in place; the caller's value stays as given
+	if err := norm.Normalize(); err != nil {
+		return nil, err
 	}
-	var hosts []string
-	if upd.AllowedHosts != nil {
-		if len(upd.AllowedHosts) == 0 {
-			return nil, agentkeys.Errorf(agentkeys.EINVALID, "a credential needs at least one allowed host: give one with --allow-host api.example.com")
-		}
-		var err error
-		if hosts, err = agentkeys.ParseAllowedHosts(upd.AllowedHosts); err != nil {
-			return nil, err
-		}
-	}
+	upd = &norm
 	var out *agentkeys.Credential
 	err := v.write(ctx, func(tx *sql.Tx) error {
 		c, err := credentialByID(ctx, tx, v.wsID, id)
@@ -194,10 +182,10 @@ func (v *Vault) UpdateCredential(ctx context.Context, id string, upd *agentkeys.
 		}
 		now := v.stamp()
 		if upd.Name != nil {
-			c.Name = name
+			c.Name = *upd.Name
 		}
-		if hosts != nil {
-			c.AllowedHosts = hosts
+		if upd.AllowedHosts != nil {
+			c.AllowedHosts = upd.AllowedHosts
 		}
 		hj, err := json.Marshal(c.AllowedHosts)
 		if err != nil {
