@@ -158,3 +158,23 @@ func TestAgents_DuplicateNameInPlace(t *testing.T) {
 	d.keys("<esc>")
 	d.mustNotSee("New agent name", "✗")
 }
+
+// TestAgents_DeletedElsewhere: an agent removed by another program since the
+// list was loaded is reported as such, and the list reloads.
+func TestAgents_DeletedElsewhere(t *testing.T) {
+	v := mustOpenVault(t)
+	seed(t, v)
+	d := start(t, newApp(v, tui.Options{}), 80, 24)
+	d.keys("2G")
+	d.mustSee("› support-bot")
+	a, err := v.FindAgent(context.Background(), "support-bot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.DeleteAgent(context.Background(), a.ID); err != nil {
+		t.Fatal(err)
+	}
+	d.keys("dy")
+	d.mustSee("support-bot was already deleted", "2 agents")
+	d.mustNotSee("› support-bot")
+}

@@ -139,7 +139,9 @@ func (s *credentialsScreen) Update(msg tea.Msg) tea.Cmd {
 		s.selectName = msg.cred.Name
 	case credentialDeletedMsg:
 		s.busy = false
-		if msg.err != nil {
+		if agentkeys.ErrorCode(msg.err) == agentkeys.ENOTFOUND {
+			s.notice, s.err = msg.name+" was already deleted (by another program); the list is reloaded.", ""
+		} else if msg.err != nil {
 			s.err = "Could not delete " + msg.name + ": " + plainError(msg.err)
 		} else {
 			s.notice, s.err = "Deleted "+msg.name+".", ""

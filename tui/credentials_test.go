@@ -284,6 +284,26 @@ func TestCredentials_DeleteConfirmation(t *testing.T) {
 	}
 }
 
+// TestCredentials_DeletedElsewhere: deleting a credential that another
+// program (the CLI) already removed says so and reloads the list, rather
+// than leave a row that can never be deleted.
+func TestCredentials_DeletedElsewhere(t *testing.T) {
+	v := mustOpenVault(t)
+	seed(t, v)
+	d := start(t, newApp(v, tui.Options{}), 80, 24)
+	d.keys("/Maps<enter>")
+	maps, err := v.FindCredential(context.Background(), "Maps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.DeleteCredential(context.Background(), maps.ID); err != nil {
+		t.Fatal(err)
+	}
+	d.keys("dy")
+	d.mustSee("Maps was already deleted", "0 of 4 credentials")
+	d.mustNotSee("QUERY_PARAM")
+}
+
 func TestCredentials_DeleteUnassigned(t *testing.T) {
 	v := mustOpenVault(t)
 	seed(t, v)

@@ -85,15 +85,20 @@ type revokedMsg struct {
 type clipboardMsg struct{ err error }
 
 // changed is implemented by messages after which the credential and agent
-// lists must be reloaded.
+// lists must be reloaded: after a write, and after a NOT_FOUND, which says
+// another program (the CLI, another TUI) changed the vault since they loaded.
 type changed interface{ changesData() bool }
 
-func (m credentialCreatedMsg) changesData() bool { return m.err == nil }
-func (m credentialDeletedMsg) changesData() bool { return m.err == nil }
-func (m agentCreatedMsg) changesData() bool      { return m.err == nil }
-func (m agentDeletedMsg) changesData() bool      { return m.err == nil }
-func (m grantCreatedMsg) changesData() bool      { return m.err == nil }
-func (m revokedMsg) changesData() bool           { return m.err == nil }
+func reloadAfter(err error) bool {
+	return err == nil || agentkeys.ErrorCode(err) == agentkeys.ENOTFOUND
+}
+
+func (m credentialCreatedMsg) changesData() bool { return reloadAfter(m.err) }
+func (m credentialDeletedMsg) changesData() bool { return reloadAfter(m.err) }
+func (m agentCreatedMsg) changesData() bool      { return reloadAfter(m.err) }
+func (m agentDeletedMsg) changesData() bool      { return reloadAfter(m.err) }
+func (m grantCreatedMsg) changesData() bool      { return reloadAfter(m.err) }
+func (m revokedMsg) changesData() bool           { return reloadAfter(m.err) }
 
 // callTimeout bounds each vault call so a stuck remote never freezes a
 // screen for good; the error is shown in place.
