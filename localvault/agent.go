@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/agentkeys/agentkeys"
+	"github.com/agentkeys/agentkeys/internal/sqlitedb"
 )
 
 // ListAgents implements agentkeys.AgentService: every agent with its
@@ -99,7 +100,7 @@ func (v *Vault) CreateAgent(ctx context.Context, name string) (*agentkeys.Agent,
 	err = v.write(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO agents (id, workspace_id, name, name_key, created_at) VALUES (?, ?, ?, ?, ?)`,
 			a.ID, v.wsID, a.Name, nameKey(a.Name), a.CreatedAt.UnixMicro())
-		if isUnique(err) {
+		if sqlitedb.IsUnique(err) {
 			return agentkeys.Errorf(agentkeys.ECONFLICT, "an agent named %q already exists (names are unique, ignoring case): choose another name", a.Name)
 		}
 		return err

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/agentkeys/agentkeys"
+	"github.com/agentkeys/agentkeys/internal/sqlitedb"
 )
 
 const credentialCols = `id, name, type, allowed_hosts, created_at, updated_at, last_used_at`
@@ -142,7 +143,7 @@ func (v *Vault) CreateCredential(ctx context.Context, in *agentkeys.CredentialIn
 			(id, workspace_id, name, name_key, type, allowed_hosts, sealed, key_version, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			c.ID, v.wsID, c.Name, nameKey(c.Name), string(c.Type), string(hosts), sealed, ver, now.UnixMicro(), now.UnixMicro())
-		if isUnique(err) {
+		if sqlitedb.IsUnique(err) {
 			return credentialConflict(c.Name)
 		}
 		return err
@@ -194,7 +195,7 @@ func (v *Vault) UpdateCredential(ctx context.Context, id string, upd *agentkeys.
 		c.UpdatedAt = now
 		_, err = tx.ExecContext(ctx, `UPDATE credentials SET name = ?, name_key = ?, allowed_hosts = ?, updated_at = ? WHERE id = ?`,
 			c.Name, nameKey(c.Name), string(hj), now.UnixMicro(), c.ID)
-		if isUnique(err) {
+		if sqlitedb.IsUnique(err) {
 			return credentialConflict(c.Name)
 		}
 		if err != nil {

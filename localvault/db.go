@@ -13,9 +13,11 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/agentkeys/agentkeys"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/agentkeys/agentkeys"
+	"github.com/agentkeys/agentkeys/internal/sqlitedb"
 )
 
 //go:embed migrations/*.sql
@@ -66,22 +68,12 @@ func SchemaVersion() int {
 	return len(m)
 }
 
-// dsn builds the connection string: every pragma a connection needs is in
-// it, because db.Exec("PRAGMA …") would reach only one pooled connection.
-// _txlock=immediate makes every transaction take the write lock at BEGIN, so
-// busy_timeout applies (a deferred reader upgrading to writer gets SQLITE_BUSY
-// at once when another process writes).
-func dsn(file string) string {
-	return file + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(ON)" +
-		"&_pragma=synchronous(NORMAL)&_pragma=temp_store(MEMORY)&_txlock=immediate"
-}
-
 // openDB opens the pool on an existing vault file.
 func openDB(file string) (*sql.DB, error) {
 	if strings.ContainsAny(file, "?#") {
 		return nil, agentkeys.Errorf(agentkeys.EINVALID, "vault path %s contains '?' or '#': choose another AGENTKEYS_HOME", file)
 	}
-	db, err := sql.Open("sqlite", dsn(file))
+	db, err := sql.Open("sqlite", sqlitedb.DSN(file))
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", file, err)
 	}
@@ -175,26 +167,6 @@ func withTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
 	return nil
 }
 
-// isUnique reports whether err is a UNIQUE or PRIMARY KEY constraint failure.
-func isUnique(err error) bool {
-	var se *sqlite.Error
-	if errors.As(err, &se) {
-		c := se.Code()
-		return c == sqlite3.SQLITE_CONSTRAINT_UNIQUE || c == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
-	}
-	return false
-}
-
-// isBusy reports whether err is SQLITE_BUSY or SQLITE_LOCKED (any extended code).
-func isBusy(err error) bool {
-	var se *sqlite.Error
-	if errors.As(err, &se) {
-		c := se.Code() & 0xff
-		return c == sqlite3.SQLITE_BUSY || c == sqlite3.SQLITE_LOCKED
-	}
-	return false
-}
-
 // storeErr translates a driver error at the store boundary: *agentkeys.Error
 // passes through; a busy database becomes EUNAVAILABLE; anything else is
 // wrapped (ErrorCode reports EINTERNAL and ErrorMessage hides the text).
@@ -207,7 +179,7 @@ func storeErr(what string, err error) error {
 		return err
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return err
-	case isBusy(err):
+	case sqlitedb.IsBusy(err):
 		return agentkeys.Errorf(agentkeys.EUNAVAILABLE, "the vault is busy (another agentkeys process holds the write lock): try again")
 	}
 	return fmt.Errorf("%s: %w", what, err)

@@ -36,10 +36,9 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
-	"modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/agentkeys/agentkeys"
+	"github.com/agentkeys/agentkeys/internal/sqlitedb"
 )
 
 // DBFileName is the SQLite database in the data directory.
@@ -107,7 +106,7 @@ type dialect struct {
 }
 
 var (
-	sqliteDialect = dialect{name: "sqlite", migrations: "migrations/sqlite", isUnique: sqliteUnique, isBusy: sqliteBusy, auditChunk: 1}
+	sqliteDialect = dialect{name: "sqlite", migrations: "migrations/sqlite", isUnique: sqlitedb.IsUnique, isBusy: sqlitedb.IsBusy, auditChunk: 1}
 	pgDialect     = dialect{name: "postgres", migrations: "migrations/postgres", isUnique: pgUnique, isBusy: pgBusy, auditChunk: 64, auditOneStatement: true}
 )
 
@@ -245,11 +244,7 @@ func openSQLite(dir string, maxConns int) (*sql.DB, string, error) {
 		return nil, "", agentkeys.Errorf(agentkeys.EUNAVAILABLE, "cannot create %s: %v", file, err)
 	}
 	f.Close()
-	// Every pragma is in the DSN: db.Exec("PRAGMA …") reaches one pooled
-	// connection only. _txlock=immediate takes the write lock at BEGIN so
-	// busy_timeout applies to every writer.
-	db, err := sql.Open("sqlite", file+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(ON)"+
-		"&_pragma=synchronous(NORMAL)&_txlock=immediate")
+	db, err := sql.Open("sqlite", sqlitedb.DSN(file))
 	if err != nil {
 		return nil, "", fmt.Errorf("open %s: %w", file, err)
 	}
@@ -469,24 +464,6 @@ func (s *Store) storeErr(what string, err error) error {
 		return agentkeys.Errorf(agentkeys.EUNAVAILABLE, "the database is busy: try again")
 	}
 	return fmt.Errorf("%s: %w", what, err)
-}
-
-func sqliteUnique(err error) bool {
-	var se *sqlite.Error
-	if errors.As(err, &se) {
-		c := se.Code()
-		return c == sqlite3.SQLITE_CONSTRAINT_UNIQUE || c == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
-	}
-	return false
-}
-
-func sqliteBusy(err error) bool {
-	var se *sqlite.Error
-	if errors.As(err, &se) {
-		c := se.Code() & 0xff
-		return c == sqlite3.SQLITE_BUSY || c == sqlite3.SQLITE_LOCKED
-	}
-	return false
 }
 
 func pgUnique(err error) bool {
