@@ -349,3 +349,19 @@ func TestCredentialUpdateNormalize(t *testing.T) {
 		t.Errorf("empty update: %v", err)
 	}
 }
+
+func TestParseKey(t *testing.T) {
+	k, _ := agentkeys.NewKey()
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		got, err := agentkeys.ParseKey("K", " "+enc.EncodeToString(k[:])+"\n")
+		if err != nil || got != k {
+			t.Fatalf("ParseKey: %v", err)
+		}
+	}
+	for _, bad := range []string{"", "not base64!", base64.StdEncoding.EncodeToString(make([]byte, 31)), base64.StdEncoding.EncodeToString(make([]byte, 33))} {
+		_, err := agentkeys.ParseKey("THE_KEY", bad)
+		if agentkeys.ErrorCode(err) != agentkeys.EINVALID || !strings.Contains(err.Error(), "THE_KEY") || (bad != "" && strings.Contains(err.Error(), bad)) {
+			t.Errorf("ParseKey(%q) = %v", bad, err)
+		}
+	}
+}

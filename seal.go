@@ -4,9 +4,11 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -23,6 +25,32 @@ func NewKey() (Key, error) {
 	if _, err := rand.Read(k[:]); err != nil {
 		return Key{}, fmt.Errorf("generate key: %w", err)
 	}
+	return k, nil
+}
+
+// ParseKey decodes a key given as text (AGENTKEYS_MASTER_KEY,
+// AGENTKEYS_SERVER_KEY): standard or URL-safe base64, padded or not, of
+// exactly 32 bytes, surrounding whitespace ignored. what names the key in the
+// EINVALID message, which never quotes the input.
+func ParseKey(what, s string) (Key, error) {
+	s = strings.TrimSpace(s)
+	var b []byte
+	var err error
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err = enc.DecodeString(s); err == nil {
+			break
+		}
+	}
+	defer clear(b)
+	const how = "it must be the base64 encoding of 32 random bytes (generate one with `openssl rand -base64 32`)"
+	if err != nil || s == "" {
+		return Key{}, Errorf(EINVALID, "%s is not valid base64: %s", what, how)
+	}
+	if len(b) != KeySize {
+		return Key{}, Errorf(EINVALID, "%s decodes to %d bytes, not 32: %s", what, len(b), how)
+	}
+	var k Key
+	copy(k[:], b)
 	return k, nil
 }
 

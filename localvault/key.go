@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/agentkeys/agentkeys"
 	"golang.org/x/crypto/argon2"
@@ -53,29 +52,9 @@ const noKeyHelp = "set AGENTKEYS_MASTER_KEY (base64 of 32 random bytes, e.g. fro
 	"or use a passphrase (`agentkeys init --passphrase`, then AGENTKEYS_PASSPHRASE to unlock), " +
 	"or run where an OS keychain is available (macOS Keychain, Windows Credential Manager, or a Secret Service such as gnome-keyring on a D-Bus session)"
 
-// parseMasterKey decodes AGENTKEYS_MASTER_KEY: standard or URL-safe base64,
-// padded or not, of exactly 32 bytes.
+// parseMasterKey decodes AGENTKEYS_MASTER_KEY (see agentkeys.ParseKey).
 func parseMasterKey(s string) (agentkeys.Key, error) {
-	s = strings.TrimSpace(s)
-	var b []byte
-	var err error
-	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
-		if b, err = enc.DecodeString(s); err == nil {
-			break
-		}
-	}
-	defer clear(b)
-	if err != nil {
-		return agentkeys.Key{}, agentkeys.Errorf(agentkeys.EINVALID,
-			"AGENTKEYS_MASTER_KEY is not valid base64: it must be the base64 encoding of 32 random bytes (generate one with `openssl rand -base64 32`)")
-	}
-	if len(b) != agentkeys.KeySize {
-		return agentkeys.Key{}, agentkeys.Errorf(agentkeys.EINVALID,
-			"AGENTKEYS_MASTER_KEY decodes to %d bytes, not 32: it must be the base64 encoding of 32 random bytes (generate one with `openssl rand -base64 32`)", len(b))
-	}
-	var k agentkeys.Key
-	copy(k[:], b)
-	return k, nil
+	return agentkeys.ParseKey("AGENTKEYS_MASTER_KEY", s)
 }
 
 // encodeKey is how a root key is stored in the OS keychain.

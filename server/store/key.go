@@ -11,7 +11,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"strings"
 
 	"golang.org/x/crypto/argon2"
 
@@ -23,26 +22,7 @@ import (
 // 32 bytes, surrounding whitespace ignored. Returns EINVALID otherwise; the
 // message never quotes the input.
 func ParseServerKey(s string) (agentkeys.Key, error) {
-	s = strings.TrimSpace(s)
-	var b []byte
-	var err error
-	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
-		if b, err = enc.DecodeString(s); err == nil {
-			break
-		}
-	}
-	defer clear(b)
-	if err != nil || s == "" {
-		return agentkeys.Key{}, agentkeys.Errorf(agentkeys.EINVALID,
-			"the server key is not valid base64: it must be the base64 encoding of 32 random bytes (generate one with `openssl rand -base64 32`)")
-	}
-	if len(b) != agentkeys.KeySize {
-		return agentkeys.Key{}, agentkeys.Errorf(agentkeys.EINVALID,
-			"the server key decodes to %d bytes, not 32: it must be the base64 encoding of 32 random bytes (generate one with `openssl rand -base64 32`)", len(b))
-	}
-	var k agentkeys.Key
-	copy(k[:], b)
-	return k, nil
+	return agentkeys.ParseKey("the server key", s)
 }
 
 // derive returns HMAC-SHA256(root, label): a subkey for one purpose.
