@@ -409,8 +409,11 @@ func (s *agentsScreen) View() string {
 	}
 	var b strings.Builder
 	count := plural(len(s.agents), "agent")
-	if !s.loaded && s.err == "" {
+	if !s.loaded {
 		count = "loading…"
+		if s.err != "" {
+			count = "not loaded"
+		}
 	}
 	b.WriteString(st.Title.Render("Agents") + "  " + st.Dim.Render(count) + "\n")
 	if s.mode == agentCreating {
@@ -426,7 +429,8 @@ func (s *agentsScreen) View() string {
 	b.WriteString(s.detailView() + "\n")
 	switch {
 	case s.err != "":
-		b.WriteString(st.Error.Render(truncate("✗ "+s.err, s.width)))
+		// The layout leaves two lines spare under the detail for this.
+		b.WriteString(errorLines(st, s.err, s.width, 3))
 	case s.notice != "":
 		b.WriteString(st.Success.Render(truncate("✓ "+s.notice, s.width)))
 	}

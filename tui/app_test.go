@@ -163,6 +163,33 @@ func (f failingVault) CreateAgent(ctx context.Context, name string) (*agentkeys.
 	return f.Vault.CreateAgent(ctx, name)
 }
 
+func (f failingVault) ListAgents(ctx context.Context) ([]*agentkeys.Agent, error) {
+	if err := f.fail["ListAgents"]; err != nil {
+		return nil, err
+	}
+	return f.Vault.ListAgents(ctx)
+}
+
+// TestApp_LongErrorsKeepWhatToDo: at 80 columns an error longer than a line
+// wraps, so its end (what to do next) stays on screen, and the frame still
+// fits.
+func TestApp_LongErrorsKeepWhatToDo(t *testing.T) {
+	v := mustOpenVault(t)
+	long := agentkeys.Errorf(agentkeys.EUNAVAILABLE, "the server at https://agentkeys.example.com did not answer: check your network, or run `agentkeys logout` to use the local vault")
+	fv := failingVault{Vault: v, fail: map[string]error{"ListCredentials": long, "ListAgents": long, "ListAudit": long}}
+	d := start(t, newApp(fv, tui.Options{}), 80, 24)
+	for _, screen := range []string{"1", "2", "3"} {
+		d.keys(screen)
+		view := d.view()
+		if !strings.Contains(strings.Join(strings.Fields(view), " "), "run `agentkeys logout` to use the local vault") {
+			t.Fatalf("screen %s cut the error:\n%s", screen, view)
+		}
+		if n := len(strings.Split(view, "\n")); n != 24 {
+			t.Fatalf("screen %s: %d lines in a 24-line terminal", screen, n)
+		}
+	}
+}
+
 func TestApp_ErrorsInPlace(t *testing.T) {
 	v := mustOpenVault(t)
 	locked := agentkeys.Errorf(agentkeys.EUNAVAILABLE, "the vault is locked: set AGENTKEYS_MASTER_KEY or run `agentkeys init`")

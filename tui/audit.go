@@ -135,8 +135,8 @@ func (s *auditScreen) SetSize(w, h int) {
 	for i := range s.inputs {
 		s.inputs[i].Width = max(min(w-20, 40), 10)
 	}
-	// title, filter line, header; message line below
-	s.tbl.setSize(w, h-4)
+	// title, filter line, header; up to two message lines below
+	s.tbl.setSize(w, h-5)
 	s.rows()
 }
 
@@ -437,8 +437,11 @@ func (s *auditScreen) View() string {
 		state = "paused"
 	}
 	count := plural(len(s.events), "event") + " · " + state
-	if !s.loaded && s.err == "" {
+	if !s.loaded {
 		count = "loading…"
+		if s.err != "" {
+			count = "not loaded"
+		}
 	}
 	b.WriteString(st.Title.Render("Audit") + "  " + st.Dim.Render(count) + "\n")
 	if s.mode == auditFiltering {
@@ -458,7 +461,7 @@ func (s *auditScreen) View() string {
 	}
 	b.WriteString(s.tbl.view(st, empty) + "\n")
 	if s.err != "" {
-		b.WriteString(st.Error.Render(truncate("✗ "+s.err, s.width)))
+		b.WriteString(errorLines(st, s.err, s.width, 2))
 	}
 	return b.String()
 }

@@ -312,8 +312,11 @@ func (s *credentialsScreen) View() string {
 	if s.filter.Value() != "" {
 		count = itoa(len(s.shown)) + " of " + count
 	}
-	if !s.loaded && s.err == "" {
+	if !s.loaded {
 		count = "loading…"
+		if s.err != "" {
+			count = "not loaded"
+		}
 	}
 	b.WriteString(st.Title.Render("Credentials") + "  " + st.Dim.Render(count) + "\n")
 	if s.mode == credFiltering || s.filter.Value() != "" {
@@ -340,7 +343,8 @@ func (s *credentialsScreen) emptyText() string {
 func (s *credentialsScreen) messageLine() string {
 	switch {
 	case s.err != "":
-		return s.st.Error.Render(truncate("✗ "+s.err, s.width))
+		// The layout leaves one line spare under the table for this.
+		return errorLines(s.st, s.err, s.width, 2)
 	case s.notice != "":
 		return s.st.Success.Render(truncate("✓ "+s.notice, s.width))
 	}

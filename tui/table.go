@@ -198,6 +198,24 @@ func plainError(err error) string {
 	}
 }
 
+// errorLines renders "✗ msg" in the error style, word-wrapped to w cells and
+// at most n lines (the last cut with an ellipsis), so the end of a message —
+// what to do next — is seen on narrow terminals.
+func errorLines(st *styles, msg string, w, n int) string {
+	if w <= 0 {
+		return ""
+	}
+	lines := strings.Split(ansi.Wrap("✗ "+msg, w, ""), "\n")
+	if len(lines) > n {
+		lines = lines[:n]
+		lines[n-1] = ansi.Truncate(lines[n-1], w-1, "") + "…"
+	}
+	for i, l := range lines {
+		lines[i] = st.Error.Render(strings.TrimRight(l, " "))
+	}
+	return strings.Join(lines, "\n")
+}
+
 // wrap word-wraps s to width w.
 func wrap(s string, w int) string {
 	if w <= 0 {
