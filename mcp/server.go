@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"reflect"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -417,7 +418,15 @@ func decodeArgs(raw json.RawMessage, dst any) error {
 			if field == "" {
 				return agentkeys.Errorf(agentkeys.EINVALID, "arguments must be a JSON object")
 			}
-			return agentkeys.Errorf(agentkeys.EINVALID, "argument %q must be %s, not a JSON %s", field, jsonKind(typeErr.Type.Kind().String()), typeErr.Value)
+			field, _, _ = strings.Cut(field, ".")
+			want := jsonKind(typeErr.Type.Kind().String())
+			switch elementOf(dst, field, typeErr.Type) {
+			case reflect.Map:
+				return agentkeys.Errorf(agentkeys.EINVALID, "every value in %q must be %s, not a JSON %s", field, want, typeErr.Value)
+			case reflect.Slice:
+				return agentkeys.Errorf(agentkeys.EINVALID, "every item of %q must be %s, not a JSON %s", field, want, typeErr.Value)
+			}
+			return agentkeys.Errorf(agentkeys.EINVALID, "argument %q must be %s, not a JSON %s", field, want, typeErr.Value)
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
 			name := strings.TrimPrefix(err.Error(), "json: unknown field ")
 			return agentkeys.Errorf(agentkeys.EINVALID, "unknown argument %s: see the tool's input schema for the arguments it takes", name)
@@ -426,6 +435,31 @@ func decodeArgs(raw json.RawMessage, dst any) error {
 		}
 	}
 	return nil
+}
+
+// elementOf reports whether t is the element type of the map or slice
+// argument named name (its JSON name) in the struct dst points to: Map or
+// Slice when it is, Invalid otherwise.
+func elementOf(dst any, name string, t reflect.Type) reflect.Kind {
+	st := reflect.TypeOf(dst)
+	for st != nil && st.Kind() == reflect.Pointer {
+		st = st.Elem()
+	}
+	if st == nil || st.Kind() != reflect.Struct {
+		return reflect.Invalid
+	}
+	for i := 0; i < st.NumField(); i++ {
+		f := st.Field(i)
+		if tag, _, _ := strings.Cut(f.Tag.Get("json"), ","); tag != name {
+			continue
+		}
+		ft := f.Type
+		if k := ft.Kind(); (k == reflect.Map || k == reflect.Slice) && ft.Elem() == t {
+			return k
+		}
+		return reflect.Invalid
+	}
+	return reflect.Invalid
 }
 
 func jsonKind(goKind string) string {

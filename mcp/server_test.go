@@ -235,6 +235,10 @@ func TestTools_BadArguments(t *testing.T) {
 		{"create_agent", map[string]any{"name": "a", "credentials": "c"}, `argument "credentials" must be an array, not a JSON string`},
 		{"create_credential", map[string]any{"name": "x", "headers": []string{"a"}}, `argument "headers" must be an object`},
 		{"proxy_request", map[string]any{"url": "https://x.example", "credentialName": true}, `argument "credentialName" must be a string`},
+		// Inside an object or array argument, the message is about its values.
+		{"create_credential", map[string]any{"name": "x", "headers": map[string]any{"X-Api-Key": 1}}, `every value in "headers" must be a string, not a JSON number`},
+		{"create_credential", map[string]any{"name": "x", "allowedHosts": []any{"a.example.com", true}}, `every item of "allowedHosts" must be a string, not a JSON bool`},
+		{"proxy_request", map[string]any{"url": "https://x.example", "headers": map[string]any{"Accept": []string{"a"}}}, `every value in "headers" must be a string, not a JSON array`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.tool+"/"+tt.want, func(t *testing.T) {
