@@ -47,7 +47,8 @@ const (
 	ToolProxyRequest     = "proxy_request"
 )
 
-// ToolNames lists every tool in the order tools/list shows them.
+// ToolNames lists every tool, in the seed's order (tools/list shows them
+// sorted by name).
 var ToolNames = []string{
 	ToolListCredentials, ToolCreateCredential, ToolDeleteCredential,
 	ToolListAgents, ToolCreateAgent, ToolDeleteAgent,
