@@ -169,11 +169,11 @@ var forbiddenHeaders = map[string]bool{
 func (s *Secret) Validate(t CredentialType) error {
 	switch t {
 	case APIKey, OAuth:
-		if err := checkField("value", s.Value, true); err != nil {
+		if err := checkHeaderField("value", s.Value); err != nil {
 			return err
 		}
 	case Cookie:
-		if err := checkField("value", s.Value, true); err != nil {
+		if err := checkHeaderField("value", s.Value); err != nil {
 			return err
 		}
 		if len(CookieNames(s.Value)) == 0 {
@@ -216,13 +216,27 @@ func (s *Secret) Validate(t CredentialType) error {
 				return Errorf(EINVALID, "header %s is given twice", canon)
 			}
 			seen[canon] = true
-			if err := checkField("value of header "+canon, h.Value, true); err != nil {
+			if err := checkHeaderField("value of header "+canon, h.Value); err != nil {
 				return err
 			}
 		}
 	default:
 		_, err := ParseCredentialType(string(t))
 		return err
+	}
+	return nil
+}
+
+// checkHeaderField is checkField for a value sent as a header as it is: no
+// control character but tab may appear (HTTP would refuse the request).
+func checkHeaderField(what, v string) error {
+	if err := checkField(what, v, true); err != nil {
+		return err
+	}
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; (c < 0x20 && c != '\t') || c == 0x7f {
+			return Errorf(EINVALID, "%s contains a control character, which an HTTP header cannot carry", what)
+		}
 	}
 	return nil
 }
@@ -254,6 +268,20 @@ func validHeaderName(s string) bool {
 	return true
 }
 
+// looksLikeID reports whether s has the shape NewID gives: a known prefix,
+// '_' and 26 lowercase Crockford base32 characters.
+func looksLikeID(s string) bool {
+	prefix, rest, ok := strings.Cut(strings.ToLower(s), "_")
+	if !ok || len(rest) != 26 || strings.Trim(rest, crockford) != "" {
+		return false
+	}
+	switch prefix {
+	case "cred", "agent", "ws", "evt", "req", "user":
+		return true
+	}
+	return false
+}
+
 // ParseHeader parses "Name: value" as given on a command line.
 func ParseHeader(s string) (Header, error) {
 	name, value, ok := strings.Cut(s, ":")
@@ -277,6 +305,11 @@ func ValidateName(what, name string) (string, error) {
 		if r < 0x20 || r == 0x7f {
 			return "", Errorf(EINVALID, "%s name contains a control character", what)
 		}
+	}
+	// Commands take an id or a name; a name shaped like an id would make
+	// that ambiguous.
+	if looksLikeID(name) {
+		return "", Errorf(EINVALID, "%s name %q looks like an id: choose another name", what, name)
 	}
 	return name, nil
 }

@@ -163,6 +163,11 @@ func TestSecretValidate(t *testing.T) {
 		{"api key CR", agentkeys.APIKey, agentkeys.Secret{Value: "a\rb"}, false},
 		{"api key LF", agentkeys.APIKey, agentkeys.Secret{Value: "a\nX-Evil: 1"}, false},
 		{"api key NUL", agentkeys.APIKey, agentkeys.Secret{Value: "a\x00"}, false},
+		{"api key control", agentkeys.APIKey, agentkeys.Secret{Value: "a\x01b"}, false},
+		{"api key DEL", agentkeys.APIKey, agentkeys.Secret{Value: "a\x7fb"}, false},
+		{"api key tab", agentkeys.APIKey, agentkeys.Secret{Value: "a\tb"}, true},
+		{"cookie control", agentkeys.Cookie, agentkeys.Secret{Value: "a=\x02"}, false},
+		{"basic control password", agentkeys.BasicAuth, agentkeys.Secret{Username: "u", Password: "p\x01"}, true},
 		{"cookie", agentkeys.Cookie, agentkeys.Secret{Value: "a=b; c=d"}, true},
 		{"cookie no pair", agentkeys.Cookie, agentkeys.Secret{Value: ";;="}, false},
 		{"basic", agentkeys.BasicAuth, agentkeys.Secret{Username: "u", Password: "p"}, true},
@@ -177,6 +182,7 @@ func TestSecretValidate(t *testing.T) {
 		{"header bad name", agentkeys.CustomHeader, agentkeys.Secret{Headers: []agentkeys.Header{{Name: "x y", Value: "1"}}}, false},
 		{"header twice", agentkeys.CustomHeader, agentkeys.Secret{Headers: []agentkeys.Header{{Name: "a", Value: "1"}, {Name: "A", Value: "2"}}}, false},
 		{"header LF value", agentkeys.CustomHeader, agentkeys.Secret{Headers: []agentkeys.Header{{Name: "a", Value: "1\n"}}}, false},
+		{"header control value", agentkeys.CustomHeader, agentkeys.Secret{Headers: []agentkeys.Header{{Name: "a", Value: "1\x1b"}}}, false},
 		{"query", agentkeys.QueryParam, agentkeys.Secret{Param: "key", Value: "v"}, true},
 		{"query no param", agentkeys.QueryParam, agentkeys.Secret{Value: "v"}, false},
 		{"query bad param", agentkeys.QueryParam, agentkeys.Secret{Param: "a&b", Value: "v"}, false},
@@ -298,6 +304,7 @@ func TestCredentialInputNormalize(t *testing.T) {
 		"no value": {Name: "x", Type: agentkeys.APIKey, AllowedHosts: []string{"a.com"}},
 		"control":  {Name: "x\x1b", Type: agentkeys.APIKey, AllowedHosts: []string{"a.com"}, Secret: agentkeys.Secret{Value: "v"}},
 		"too long": {Name: strings.Repeat("x", 101), Type: agentkeys.APIKey, AllowedHosts: []string{"a.com"}, Secret: agentkeys.Secret{Value: "v"}},
+		"id-like":  {Name: agentkeys.NewID("agent"), Type: agentkeys.APIKey, AllowedHosts: []string{"a.com"}, Secret: agentkeys.Secret{Value: "v"}},
 	} {
 		if err := in.Normalize(); agentkeys.ErrorCode(err) != agentkeys.EINVALID {
 			t.Errorf("%s: err = %v, want EINVALID", name, err)
