@@ -146,6 +146,8 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, auth authority) 
 	evtID := agentkeys.NewID("evt")
 	reqID := "req" + strings.TrimPrefix(evtID, "evt")
 	w.Header().Set(agentkeys.HeaderRequestID, reqID)
+	// The backend's calls (and their log lines) see the id through ctx.
+	r = r.WithContext(agentkeys.WithRequestID(r.Context(), reqID))
 	x := &exchange{
 		h:     h,
 		start: start,

@@ -2,111 +2,59 @@ package proxy_test
 
 import (
 	"context"
-	"io"
 	"net/http"
-	"strings"
+	"sync"
 	"testing"
 
 	"github.com/agentkeys/agentkeys"
 	"github.com/agentkeys/agentkeys/proxy"
 )
 
-// TestProxy_RequestIDAfterInformationalResponse checks that the final answer
-// carries X-Agentkeys-Request-Id (exactly once, equal to the audit row's)
-// when the upstream sent a 1xx first. ReverseProxy passes a 1xx on to the
-// agent and then clears the response header map, which took the request id
-// set before forwarding with it.
-func TestProxy_RequestIDAfterInformationalResponse(t *testing.T) {
-	tests := []struct {
-		name   string
-		h      http.HandlerFunc
-		header http.Header
-		body   string
-		status int
-		code   string // X-Agentkeys-Error of a proxy-made answer
-	}{
-		{
-			name: "EarlyHints",
-			h: func(w http.ResponseWriter, r *http.Request) {
-				w.Header().Set("Link", "</style.css>; rel=preload")
-				w.WriteHeader(http.StatusEarlyHints)
-				w.Header().Del("Link")
-				io.WriteString(w, "final")
-			},
-			status: http.StatusOK,
-		},
-		{
-			// The agent's Expect reaches the upstream, whose Go server
-			// answers 100 Continue when the handler reads the body.
-			name:   "ExpectContinue",
-			header: http.Header{"Expect": {"100-continue"}},
-			body:   strings.Repeat("b", 4096),
-			status: http.StatusOK,
-		},
-		{
-			// A proxy-made error after a 1xx: the upstream hangs up.
-			name: "ErrorAfterEarlyHints",
-			h: func(w http.ResponseWriter, r *http.Request) {
-				w.WriteHeader(http.StatusEarlyHints) // written at once; no Flush, which would send a 200
-				conn, _, err := http.NewResponseController(w).Hijack()
-				if err == nil {
-					conn.Close()
-				}
-			},
-			status: http.StatusBadGateway,
-			code:   agentkeys.EUPSTREAM,
-		},
+// ctxBackend records the request id each backend call's context carries.
+type ctxBackend struct {
+	*memBackend
+	mu  sync.Mutex
+	ids map[string][]string // method -> ids seen
+}
+
+func (b *ctxBackend) seen(method string, ctx context.Context) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.ids[method] = append(b.ids[method], agentkeys.RequestID(ctx))
+}
+
+func (b *ctxBackend) Authorize(ctx context.Context, token, name string) (*agentkeys.Route, error) {
+	b.seen("Authorize", ctx)
+	return b.memBackend.Authorize(ctx, token, name)
+}
+
+func (b *ctxBackend) OpenSecret(ctx context.Context, r *agentkeys.Route) (*agentkeys.Secret, error) {
+	b.seen("OpenSecret", ctx)
+	return b.memBackend.OpenSecret(ctx, r)
+}
+
+func (b *ctxBackend) BeginAudit(ctx context.Context, e *agentkeys.AuditEvent) error {
+	b.seen("BeginAudit", ctx)
+	return b.memBackend.BeginAudit(ctx, e)
+}
+
+// TestProxy_RequestIDInContext: the backend's calls see the request's id
+// through their context (agentkeys.RequestID), the same id as the answer's
+// X-Agentkeys-Request-Id, so a store's log lines can name the request.
+func TestProxy_RequestIDInContext(t *testing.T) {
+	b := &ctxBackend{memBackend: newMemBackend(), ids: map[string][]string{}}
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	tok := b.assign(b.addCredential(t, "k", agentkeys.APIKey, []string{up.hostPort()}, agentkeys.Secret{Value: "v"}), "a")
+	p := newTestProxy(t, b, proxy.Config{})
+	resp := p.do(t, call{Token: tok, Target: "http://" + up.hostPort() + "/x"})
+	readAll(t, resp)
+	id := resp.Header.Get(agentkeys.HeaderRequestID)
+	if resp.StatusCode != http.StatusNoContent || id == "" {
+		t.Fatalf("status %d, request id %q", resp.StatusCode, id)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			up := newUpstream(t, tt.h)
-			b := newMemBackend()
-			tok := b.assign(b.addCredential(t, "k", agentkeys.APIKey, []string{up.hostPort()}, agentkeys.Secret{Value: "v"}), "a")
-			p := newTestProxy(t, b, proxy.Config{})
-
-			method, hdr := http.MethodGet, tt.header.Clone()
-			if tt.body != "" {
-				method = http.MethodPost
-			}
-			if hdr == nil {
-				hdr = http.Header{}
-			}
-			var body io.Reader
-			if tt.body != "" {
-				body = strings.NewReader(tt.body)
-			}
-			resp := p.do(t, call{Method: method, Token: tok, Target: up.URL + "/x", Header: hdr, Body: body})
-			readAll(t, resp)
-			if resp.StatusCode != tt.status || resp.Header.Get(agentkeys.HeaderError) != tt.code {
-				t.Fatalf("got %d %v, want %d %q", resp.StatusCode, resp.Header, tt.status, tt.code)
-			}
-			ids := resp.Header.Values(agentkeys.HeaderRequestID)
-			if len(ids) != 1 {
-				t.Fatalf("%s = %q, want exactly one (header %v)", agentkeys.HeaderRequestID, ids, resp.Header)
-			}
-			if row := b.rowByRequestID(t, ids[0]); row.Status != tt.status {
-				t.Errorf("audit row status %d, want %d", row.Status, tt.status)
-			}
-
-			// The same through Do (its 1xx answers are not passed on).
-			if tt.code != "" {
-				return // Do returns proxy-made errors as *agentkeys.Error
-			}
-			req := &agentkeys.ProxyRequest{Token: tok, URL: up.URL + "/x", Method: method, Header: tt.header.Clone()}
-			if tt.body != "" {
-				req.Body = io.NopCloser(strings.NewReader(tt.body))
-			}
-			dr, err := p.H.Do(context.Background(), req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			io.Copy(io.Discard, dr.Body)
-			dr.Body.Close()
-			if ids := dr.Header.Values(agentkeys.HeaderRequestID); len(ids) != 1 {
-				t.Errorf("Do: %s = %q, want exactly one (header %v)", agentkeys.HeaderRequestID, ids, dr.Header)
-			} else if row := b.rowByRequestID(t, ids[0]); row.Status != tt.status {
-				t.Errorf("Do: audit row status %d, want %d", row.Status, tt.status)
-			}
-		})
+	for _, m := range []string{"Authorize", "OpenSecret", "BeginAudit"} {
+		if got := b.ids[m]; len(got) != 1 || got[0] != id {
+			t.Errorf("%s saw request ids %v, want [%s]", m, got, id)
+		}
 	}
 }

@@ -14,14 +14,9 @@ import (
 	"github.com/agentkeys/agentkeys"
 )
 
-type requestIDKey struct{}
-
-// RequestID returns the request id the server gave ctx's request ("" when
-// none).
-func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
-}
+// RequestID returns the request id the server (or, on /v1/proxy, the proxy)
+// gave ctx's request ("" when none).
+func RequestID(ctx context.Context) string { return agentkeys.RequestID(ctx) }
 
 // ridHandler adds request_id to every record logged with a request's
 // context, unless the record already names one (the proxy's lines do).
@@ -90,7 +85,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		}
 		start := time.Now()
 		id := agentkeys.NewID("req")
-		r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
+		r = r.WithContext(agentkeys.WithRequestID(r.Context(), id))
 		w.Header().Set(agentkeys.HeaderRequestID, id)
 		sw := &statusWriter{ResponseWriter: w}
 		defer func() {
