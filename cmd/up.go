@@ -105,12 +105,7 @@ func RunUp(ctx context.Context, opts *UpOptions) error {
 	if err != nil {
 		return err
 	}
-	var guarded http.Handler
-	if loopback {
-		guarded = loopbackOnly(h)
-	} else {
-		guarded = hostGuard(host, h)
-	}
+	guarded := hostGuardFor(loopback, host, h)
 	var inflight atomic.Int64
 	var handlers sync.WaitGroup
 	mux := http.NewServeMux()
@@ -204,7 +199,7 @@ func waitGroup(wg *sync.WaitGroup, d time.Duration) {
 
 func hostGuardFor(loopback bool, host string, h http.Handler) http.Handler {
 	if loopback {
-		return loopbackOnly(h)
+		return proxy.LoopbackOnly(h)
 	}
 	return hostGuard(host, h)
 }
@@ -213,26 +208,24 @@ func hostGuardFor(loopback bool, host string, h http.Handler) http.Handler {
 // Host header must be an IP literal, a loopback name, or the host --listen
 // named. A rebinding attack needs a domain name the attacker controls in
 // Host, so it is refused; clients on other machines use the IP or that name.
+// Refusals by the proxy handler's guard are audited (proxy.GuardHost).
 func hostGuard(listenHost string, next http.Handler) http.Handler {
 	listenHost = strings.ToLower(strings.Trim(listenHost, "[]"))
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := r.Host
+	allowed := func(hostHeader string) bool {
+		h := hostHeader
 		if hh, _, err := net.SplitHostPort(h); err == nil {
 			h = hh
 		}
 		h = strings.ToLower(strings.TrimSuffix(strings.Trim(h, "[]"), "."))
-		if net.ParseIP(h) != nil || agentkeys.IsLoopbackHost(h) || (listenHost != "" && h == listenHost) {
-			next.ServeHTTP(w, r)
-			return
-		}
-		writeProxyError(w, http.StatusForbidden, agentkeys.EFORBIDDEN,
-			"Host "+r.Host+" is not accepted by this proxy: use its IP address or the host name given to --listen")
-	})
+		return net.ParseIP(h) != nil || agentkeys.IsLoopbackHost(h) || (listenHost != "" && h == listenHost)
+	}
+	return proxy.GuardHost(allowed, agentkeys.Errorf(agentkeys.EFORBIDDEN,
+		"the Host header is not accepted by this proxy: use its IP address or the host name given to --listen"), next)
 }
 
 // writeProxyError writes the proxy protocol's JSON error, with a request id
-// like every answer of the proxy (no audit row: these requests never reach
-// the proxy handler).
+// like every answer of the proxy (no audit row: these requests are for no
+// endpoint the proxy serves).
 func writeProxyError(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set(agentkeys.HeaderRequestID, agentkeys.NewID("req"))
 	w.Header().Set("Content-Type", "application/json")
@@ -248,7 +241,3 @@ func unwrapOpError(err error) error {
 	}
 	return err
 }
-
-// loopbackOnly is the proxy package's DNS-rebinding guard for a loopback
-// listener.
-func loopbackOnly(h http.Handler) http.Handler { return proxy.LoopbackOnly(h) }

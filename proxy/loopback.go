@@ -15,20 +15,41 @@ import (
 // A web page the agent's user visits can make the browser send requests to
 // 127.0.0.1 through a DNS name it controls (DNS rebinding); such requests
 // carry that name in Host and are refused here. `agentkeys up` wraps its
-// handler with it.
+// handler with it. When next is a *Handler, refusals are audited (see
+// Handler.Refuse).
 func LoopbackOnly(next http.Handler) http.Handler {
+	return GuardHost(IsLoopbackHostHeader, errNotLoopback, next)
+}
+
+var errNotLoopback = agentkeys.Errorf(agentkeys.EFORBIDDEN,
+	"this proxy only answers requests addressed to localhost, 127.0.0.1 or [::1] (the Host header named another host)")
+
+// GuardHost refuses with err (403 unless err's code says otherwise) every
+// request whose Host header allowed rejects, and passes the others to next.
+// When next is a *Handler the refusal goes through Handler.Refuse, so it has
+// an audit row; otherwise it is answered the same way without one.
+func GuardHost(allowed func(hostHeader string) bool, err error, next http.Handler) http.Handler {
+	refuse := func(w http.ResponseWriter, r *http.Request) {
+		e := asError(err)
+		w.Header().Set(agentkeys.HeaderRequestID, agentkeys.NewID("req"))
+		writeError(w, agentkeys.StatusForCode(e.Code), e.Code, e.Message)
+	}
+	if h, ok := next.(*Handler); ok {
+		refuse = func(w http.ResponseWriter, r *http.Request) { h.Refuse(w, r, err) }
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !isLoopbackHostHeader(r.Host) {
-			w.Header().Set(agentkeys.HeaderRequestID, agentkeys.NewID("req"))
-			writeError(w, http.StatusForbidden, agentkeys.EFORBIDDEN,
-				"this proxy only answers requests addressed to localhost, 127.0.0.1 or [::1] (the Host header named another host)")
+		if !allowed(r.Host) {
+			refuse(w, r)
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
 }
 
-func isLoopbackHostHeader(hostport string) bool {
+// IsLoopbackHostHeader reports whether a Host header names this machine's
+// loopback: "localhost", a dotted-quad address in 127.0.0.0/8, or [::1], with
+// or without a port.
+func IsLoopbackHostHeader(hostport string) bool {
 	host := hostport
 	if h, port, err := net.SplitHostPort(hostport); err == nil {
 		if port == "" || strings.Trim(port, "0123456789") != "" {

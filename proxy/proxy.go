@@ -140,6 +140,21 @@ type exchange struct {
 // error when the response stream broke after its header was written (the
 // in-process caller turns it into a body read error).
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, auth authority) (streamErr error) {
+	return h.serveOrRefuse(w, r, auth, nil)
+}
+
+// Refuse answers r with err the way the proxy answers every refusal (JSON
+// error, X-Agentkeys-Request-Id) and writes its audit row, decision denied,
+// without resolving any token. Guards placed in front of the handler (the
+// Host checks of `agentkeys up`) use it, so that what they refuse is in the
+// audit log like everything else.
+func (h *Handler) Refuse(w http.ResponseWriter, r *http.Request, err error) {
+	h.serveOrRefuse(w, r, tokenAuthority, err)
+}
+
+// serveOrRefuse is serve, or, with a non-nil refusal, the refusal of the
+// request before anything else happens to it.
+func (h *Handler) serveOrRefuse(w http.ResponseWriter, r *http.Request, auth authority, refusal error) (streamErr error) {
 	start := h.now()
 	// One request, one audit event: they share the random part of their ids
 	// (one NewID instead of two on the hot path).
@@ -168,6 +183,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, auth authority) 
 	x.ev.Method = x.method
 	rawTarget, nerr := normalizeTarget(r.Header.Get(agentkeys.HeaderTargetURL))
 	x.rawTarget = rawTarget
+	if refusal != nil {
+		x.refuse(r.Context(), refusal, agentkeys.DecisionDenied)
+		return
+	}
 
 	route, err := h.resolve(r, auth)
 	if err != nil {

@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 
@@ -56,5 +57,35 @@ func TestProxy_RequestIDInContext(t *testing.T) {
 		if got := b.ids[m]; len(got) != 1 || got[0] != id {
 			t.Errorf("%s saw request ids %v, want [%s]", m, got, id)
 		}
+	}
+}
+
+// TestGuardHost_Audited: a request the Host guard refuses in front of the
+// proxy handler is answered like every refusal and has its audit row
+// (decision denied, code FORBIDDEN, the answer's request id); nothing is
+// authorised or decrypted for it.
+func TestGuardHost_Audited(t *testing.T) {
+	b := &ctxBackend{memBackend: newMemBackend(), ids: map[string][]string{}}
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	tok := b.assign(b.addCredential(t, "k", agentkeys.APIKey, []string{up.hostPort()}, agentkeys.Secret{Value: "v"}), "a")
+	h := proxy.LoopbackOnly(proxy.New(b, proxy.Config{}))
+
+	req := httptest.NewRequest(http.MethodPost, "/v1/proxy", nil)
+	req.Host = "rebind.evil.example:8787"
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set(agentkeys.HeaderTargetURL, "http://"+up.hostPort()+"/x?q=1")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+
+	if rec.Code != http.StatusForbidden || rec.Header().Get(agentkeys.HeaderError) != agentkeys.EFORBIDDEN {
+		t.Fatalf("status %d, code %q", rec.Code, rec.Header().Get(agentkeys.HeaderError))
+	}
+	row := b.rowByRequestID(t, rec.Header().Get(agentkeys.HeaderRequestID))
+	if row.Decision != agentkeys.DecisionDenied || row.Code != agentkeys.EFORBIDDEN || row.Status != http.StatusForbidden ||
+		row.Method != http.MethodPost || row.Host != up.hostPort() || row.Path != "/x" || row.AgentID != "" {
+		t.Errorf("audit row: %+v", row)
+	}
+	if len(b.ids["Authorize"]) != 0 || b.secretsOpened() != 0 || len(up.requests()) != 0 {
+		t.Errorf("a refused request was authorised (%d), decrypted (%d) or forwarded (%d)", len(b.ids["Authorize"]), b.secretsOpened(), len(up.requests()))
 	}
 }
