@@ -36,7 +36,8 @@ import (
 // "serve <role> <addr> [arg]", until SIGTERM. Every one reads the
 // benchmark's random key from AGENTKEYS_MASTER_KEY (the local vault's
 // unlock key, also the hosted store's server key) and, when
-// BENCH_CPUPROFILE is set, writes a CPU profile to $BENCH_CPUPROFILE.<role>.
+// BENCH_CPUPROFILE is set, writes a CPU profile to $BENCH_CPUPROFILE.<role>
+// (hosted: .hosted-sqlite, .hosted-postgres).
 
 // secretValue is the credential every proxy injects.
 const secretValue = "re_bench_secret_value"
@@ -53,7 +54,11 @@ func serveMain(args []string) {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	if prefix := os.Getenv("BENCH_CPUPROFILE"); prefix != "" {
-		if f, err := os.Create(prefix + "." + role); err == nil && pprof.StartCPUProfile(f) == nil {
+		name := role
+		if role == "hosted" {
+			name += map[bool]string{true: "-sqlite", false: "-postgres"}[strings.HasPrefix(arg, "sqlite:")]
+		}
+		if f, err := os.Create(prefix + "." + name); err == nil && pprof.StartCPUProfile(f) == nil {
 			defer f.Close()
 			defer pprof.StopCPUProfile()
 		}
