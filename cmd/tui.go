@@ -60,6 +60,11 @@ func runTUI(ctx context.Context, f *Factory) error {
 	// arrive as keystrokes.
 	lipgloss.HasDarkBackground()
 	p := tea.NewProgram(tui.New(v, opts),
+		// SIGINT and SIGTERM reach us through ctx (main's signal context)
+		// only: with Bubble Tea's own handler too, the two raced and the
+		// program could hang on exit (its handler blocks sending to an event
+		// loop that the cancelled context already ended).
+		tea.WithoutSignalHandler(),
 		tea.WithContext(ctx),
 		tea.WithAltScreen(),
 		tea.WithInput(ios.In),
