@@ -307,6 +307,10 @@ func (s *agentsScreen) handleKey(msg tea.KeyMsg) tea.Cmd {
 		return s.name.Focus()
 	case key.Matches(msg, keys.Assign) && a != nil:
 		s.target, s.notice, s.err = a, "", ""
+		if len(s.creds) == 0 {
+			s.err = "No credentials to assign yet: add one on the Credentials screen (press 1, then n)."
+			return nil
+		}
 		var items []pickItem
 		assigned := map[string]bool{}
 		for _, c := range a.Credentials {

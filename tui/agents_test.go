@@ -178,3 +178,14 @@ func TestAgents_DeletedElsewhere(t *testing.T) {
 	d.mustSee("support-bot was already deleted", "2 agents")
 	d.mustNotSee("› support-bot")
 }
+
+// TestAgents_AssignWithoutCredentials: with nothing to assign, a says where
+// to add a credential instead of opening an empty list.
+func TestAgents_AssignWithoutCredentials(t *testing.T) {
+	v := mustOpenVault(t)
+	mustCreateAgent(t, v, "bot")
+	d := start(t, newApp(v, tui.Options{}), 80, 24)
+	d.keys("2a")
+	d.mustSee("No credentials to assign yet", "press 1, then n")
+	d.mustNotSee("Assign a credential to bot")
+}
