@@ -308,7 +308,7 @@ func (s *agentsScreen) handleKey(msg tea.KeyMsg) tea.Cmd {
 	case key.Matches(msg, keys.Assign) && a != nil:
 		s.target, s.notice, s.err = a, "", ""
 		if len(s.creds) == 0 {
-			s.err = "No credentials to assign yet: add one on the Credentials screen (press 1, then n)."
+			s.err = "No credentials to assign yet: press 1, then n to add one."
 			return nil
 		}
 		var items []pickItem
