@@ -410,6 +410,11 @@ func (x *exchange) finish(ctx context.Context, streamErr *error) {
 			if x.failure.Code == agentkeys.EDESTINATION {
 				ev.Decision = agentkeys.DecisionDenied
 			}
+		case x.w.err != nil && x.streamErr == nil && (p == nil || p == http.ErrAbortHandler):
+			// The agent stopped reading (it closed the connection, or a
+			// caller of Do closed the body early): the upstream answered and
+			// nothing failed on its side. BytesOut says how much was taken.
+			*streamErr = errStreamBroken
 		case p != nil, x.streamErr != nil, x.w.err != nil:
 			ev.Decision, ev.Code = agentkeys.DecisionError, agentkeys.EUPSTREAM
 			*streamErr = errStreamBroken
