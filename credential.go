@@ -176,7 +176,7 @@ func (s *Secret) Validate(t CredentialType) error {
 		if err := checkHeaderField("value", s.Value); err != nil {
 			return err
 		}
-		if len(CookieNames(s.Value)) == 0 {
+		if !validCookieValue(s.Value) {
 			return Errorf(EINVALID, "cookie value must look like \"name=value; name2=value2\" (paste the Cookie header from DevTools)")
 		}
 	case QueryParam:
@@ -225,6 +225,24 @@ func (s *Secret) Validate(t CredentialType) error {
 		return err
 	}
 	return nil
+}
+
+// validCookieValue reports whether v is one or more "name=value" pairs
+// separated by ';' (empty parts, as after a trailing ';', are ignored).
+func validCookieValue(v string) bool {
+	pairs := 0
+	for _, part := range strings.Split(v, ";") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		name, _, ok := strings.Cut(part, "=")
+		if !ok || strings.TrimSpace(name) == "" || !validHeaderName(strings.TrimSpace(name)) {
+			return false
+		}
+		pairs++
+	}
+	return pairs > 0
 }
 
 // checkHeaderField is checkField for a value sent as a header as it is: no

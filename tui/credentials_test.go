@@ -79,7 +79,7 @@ func TestCredentials_AddFormPerType(t *testing.T) {
 		{"api key bad host", 0, []string{"X", "", "k_CANARY5", "https://api.x.com/v1"}, agentkeys.APIKey, "not a URL or path", ""},
 		{"cookie paste-all", 1, []string{"Dashboard", "", "sid=CANARY6; csrf=abc", "app.example.com"}, agentkeys.Cookie, "", "app.example.com"},
 		{"cookie not pairs", 1, []string{"Dashboard", "", "=CANARY7", "app.example.com"}, agentkeys.Cookie, "cookie value must look like", ""},
-		{"cookie bare value not echoed", 1, []string{"Dashboard", "", "CANARY7b", "app.example.com"}, agentkeys.Cookie, "", "app.example.com"},
+		{"cookie bare value refused, not echoed", 1, []string{"Dashboard", "", "CANARY7b", "app.example.com"}, agentkeys.Cookie, "cookie value must look like", ""},
 		{"basic auth", 2, []string{"Jira", "", "ada", "pw_CANARY8"}, agentkeys.BasicAuth, "", "*.atlassian.net, api.atlassian.com"},
 		{"basic auth colon in user", 2, []string{"Jira", "", "a:b", "pw_CANARY9"}, agentkeys.BasicAuth, "may not contain ':'", ""},
 		{"basic auth no password", 2, []string{"Jira", "", "ada", ""}, agentkeys.BasicAuth, "missing password", ""},
