@@ -40,6 +40,22 @@ func ParseCredentialType(s string) (CredentialType, error) {
 	return "", Errorf(EINVALID, "unknown credential type %q: use one of %s", s, strings.Join(names, ", "))
 }
 
+// InferCredentialType is the type the given secret fields imply when no
+// type is named: CUSTOM_HEADER when headers are given, BASIC_AUTH with a
+// username or password, QUERY_PARAM with a parameter name, else API_KEY.
+// The CLI and the MCP server both infer with it.
+func InferCredentialType(headers, usernameOrPassword, param bool) CredentialType {
+	switch {
+	case headers:
+		return CustomHeader
+	case usernameOrPassword:
+		return BasicAuth
+	case param:
+		return QueryParam
+	}
+	return APIKey
+}
+
 // Credential is a credential's metadata. It never carries the value: the
 // value lives sealed in the store and is opened only by the proxy.
 type Credential struct {

@@ -376,3 +376,21 @@ func TestParseKey(t *testing.T) {
 		}
 	}
 }
+
+func TestInferCredentialType(t *testing.T) {
+	for _, tt := range []struct {
+		headers, user, param bool
+		want                 agentkeys.CredentialType
+	}{
+		{false, false, false, agentkeys.APIKey},
+		{true, false, false, agentkeys.CustomHeader},
+		{true, true, true, agentkeys.CustomHeader},
+		{false, true, false, agentkeys.BasicAuth},
+		{false, true, true, agentkeys.BasicAuth},
+		{false, false, true, agentkeys.QueryParam},
+	} {
+		if got := agentkeys.InferCredentialType(tt.headers, tt.user, tt.param); got != tt.want {
+			t.Errorf("InferCredentialType(%v, %v, %v) = %s, want %s", tt.headers, tt.user, tt.param, got, tt.want)
+		}
+	}
+}

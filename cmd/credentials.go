@@ -140,16 +140,7 @@ func (o *CredentialsAddOptions) input() (*agentkeys.CredentialInput, string, err
 	}
 	typ := o.Type
 	if strings.TrimSpace(typ) == "" {
-		switch {
-		case len(o.Headers) > 0:
-			typ = string(agentkeys.CustomHeader)
-		case o.Username != "" || o.Password != "":
-			typ = string(agentkeys.BasicAuth)
-		case o.Param != "":
-			typ = string(agentkeys.QueryParam)
-		default:
-			typ = string(agentkeys.APIKey)
-		}
+		typ = string(agentkeys.InferCredentialType(len(o.Headers) > 0, o.Username != "" || o.Password != "", o.Param != ""))
 	}
 	t, err := agentkeys.ParseCredentialType(typ)
 	if err != nil {

@@ -158,21 +158,12 @@ func (s *Server) createCredential(ctx context.Context, raw json.RawMessage) (*mc
 }
 
 // credentialType parses the type, or infers it from the fields given as the
-// CLI does: CUSTOM_HEADER with headers, BASIC_AUTH with username or password,
-// QUERY_PARAM with param, else API_KEY.
+// CLI does (agentkeys.InferCredentialType).
 func credentialType(a *createCredentialArgs) (agentkeys.CredentialType, error) {
 	if strings.TrimSpace(a.Type) != "" {
 		return agentkeys.ParseCredentialType(a.Type)
 	}
-	switch {
-	case len(a.Headers) > 0:
-		return agentkeys.CustomHeader, nil
-	case a.Username != "" || a.Password != "":
-		return agentkeys.BasicAuth, nil
-	case a.Param != "":
-		return agentkeys.QueryParam, nil
-	}
-	return agentkeys.APIKey, nil
+	return agentkeys.InferCredentialType(len(a.Headers) > 0, a.Username != "" || a.Password != "", a.Param != ""), nil
 }
 
 // checkFieldsForType refuses secret fields the type does not use, so a value
