@@ -410,10 +410,12 @@ func (x *exchange) finish(ctx context.Context, streamErr *error) {
 			if x.failure.Code == agentkeys.EDESTINATION {
 				ev.Decision = agentkeys.DecisionDenied
 			}
-		case x.w.err != nil && x.streamErr == nil && (p == nil || p == http.ErrAbortHandler):
+		case (x.w.err != nil || ctx.Err() != nil) && (p == nil || p == http.ErrAbortHandler):
 			// The agent stopped reading (it closed the connection, or a
 			// caller of Do closed the body early): the upstream answered and
-			// nothing failed on its side. BytesOut says how much was taken.
+			// nothing failed on its side — an upstream read that broke off
+			// here broke because the agent's going cancelled it. BytesOut
+			// says how much the agent took.
 			*streamErr = errStreamBroken
 		case p != nil, x.streamErr != nil, x.w.err != nil:
 			ev.Decision, ev.Code = agentkeys.DecisionError, agentkeys.EUPSTREAM
