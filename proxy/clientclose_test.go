@@ -63,3 +63,4 @@ func TestProxy_AgentStopsReading(t *testing.T) {
 		check(t, resp.Header.Get(agentkeys.HeaderRequestID))
 	})
 }
+

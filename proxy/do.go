@@ -90,6 +90,13 @@ func (h *Handler) Do(ctx context.Context, req *agentkeys.ProxyRequest) (*http.Re
 	select {
 	case <-pw.ready:
 	case <-ctx.Done():
+		select {
+		case <-pw.ready:
+			// Answered: the handler cancels ctx itself once it has finished
+			// (a short answer), so both cases can be ready; the answer wins.
+			return doResponse(pw)
+		default:
+		}
 		pw.abandon(ctx.Err())
 		cancel()
 		// The handler returns at once now (its writes fail, its upstream
@@ -98,6 +105,12 @@ func (h *Handler) Do(ctx context.Context, req *agentkeys.ProxyRequest) (*http.Re
 		<-pw.done
 		return nil, ctx.Err()
 	}
+	return doResponse(pw)
+}
+
+// doResponse is Do's result once pw has its response: proxy-made errors
+// become *agentkeys.Error, anything else is the upstream's answer.
+func doResponse(pw *pipeWriter) (*http.Response, error) {
 	resp := pw.resp
 	if code := resp.Header.Get(agentkeys.HeaderError); code != "" {
 		defer resp.Body.Close()
