@@ -63,4 +63,3 @@ func TestProxy_AgentStopsReading(t *testing.T) {
 		check(t, resp.Header.Get(agentkeys.HeaderRequestID))
 	})
 }
-
