@@ -1,0 +1,701 @@
+// Package journal makes audit events durable before a request is forwarded,
+// cheaply: each process appends them to an append-only file of its own,
+// and an importer goroutine moves them into a database in batches.
+//
+// Begin adds one line (codec.go) to this process's journal,
+// Dir/<pid>-<random>.journal (directory 0700, file 0600): at once, under a
+// mutex, in one write(2) together with the End lines waiting, and returns
+// once write(2) has returned. The line is then in the kernel's page cache
+// and survives the process being killed; an OS crash or power loss may lose
+// the last lines. A failed write fails Begin, and the proxy refuses the
+// request (fail closed). End's line waits in memory for the next write —
+// the next Begin, or the importer within Config.Interval — so a kill may
+// lose the outcome of the last requests: their rows stay "pending".
+//
+// The process holds an exclusive lock (flock) on its journal for its
+// lifetime, so other processes can tell a live journal from one left by a
+// dead process. The journal is created as *.tmp, locked, then renamed, so
+// no scanner ever sees an unlocked live journal.
+//
+// The importer calls Config.Import with the lines of a batch merged per
+// event (an event's Begin and End lines become one Entry), every
+// Config.Interval (sooner when many lines are waiting), then truncates the
+// journal if no line arrived meanwhile. Import must be idempotent: a line
+// may be imported twice (by this process and by another one reading a live
+// journal, or after a crash between the database's commit and the
+// truncation). Open, and the importer every Config.ScanInterval, import the
+// journals of dead processes in Dir and remove them; Flush imports this
+// process's lines (and, if asked, the other live journals' lines) before it
+// returns; Close imports everything and removes this process's journal.
+package journal
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/agentkeys/agentkeys"
+)
+
+// Entry is one event of an import batch, its lines merged.
+type Entry struct {
+	// Event is the last End line of the event in the batch, or its Begin
+	// line when the batch holds no End line of it.
+	Event agentkeys.AuditEvent
+	// Ended: the batch holds an End line of the event (Event has its
+	// outcome). Begun: the batch holds its Begin line.
+	Ended, Begun bool
+}
+
+// Config configures a Journal. Zero durations take the defaults.
+type Config struct {
+	// Dir holds the journals of every process sharing the database (created
+	// 0700).
+	Dir string
+	// Import writes entries to the database in one transaction, and must be
+	// idempotent (see the package doc). An error means none of them may be
+	// taken as imported; they are retried later.
+	Import func(entries []Entry) error
+	// Refused reports whether an Import error is the database refusing the
+	// data itself (not a busy or unreachable database): the batch is then
+	// imported one entry at a time, and only the refused entries are
+	// dropped (logged). nil: never.
+	Refused func(error) bool
+	// Log gets warnings about failed imports (never a secret: audit events
+	// hold none). nil: discard.
+	Log *slog.Logger
+	// Interval is how often the importer runs (default 50 ms);
+	// ScanInterval how often it looks for dead processes' journals
+	// (default 5 s); CloseGrace how long Close waits for begun events to
+	// end (default 500 ms).
+	Interval, ScanInterval, CloseGrace time.Duration
+}
+
+const (
+	// journalExt and journalTmpExt name live/dead journals and journals
+	// being created.
+	journalExt    = ".journal"
+	journalTmpExt = ".tmp"
+	// maxPendingEnd bytes of waiting End lines are written at once.
+	maxPendingEnd = 64 << 10
+	// kickBytes of unimported lines wake the importer before its tick.
+	kickBytes = 512 << 10
+	// maxImportChunk bounds one read of a journal (one or more transactions).
+	maxImportChunk = 4 << 20
+	// staleTmpAge: an unlocked *.tmp journal older than this was left by a
+	// process that died while creating it.
+	staleTmpAge = time.Minute
+)
+
+// maxQueued caps the in-memory copy of unimported journal records (a
+// variable: tests lower it).
+var maxQueued = 1 << 16
+
+type flushReq struct {
+	others bool // also read other processes' journals
+	done   chan error
+}
+
+// Journal is one process's audit journal. It is safe for concurrent use.
+type Journal struct {
+	cfg Config
+	log *slog.Logger
+	dir string
+
+	// mu guards the journal file and is held across each write(2), so
+	// lines never interleave and written is exact.
+	mu      sync.Mutex
+	f       *os.File
+	name    string
+	written atomic.Int64 // bytes in the journal (since the last truncation)
+	// pendEnd holds encoded End lines not yet written, pendRecs their
+	// records (see append).
+	pendEnd  []byte
+	pendRecs []record
+	// queue holds the records of the journal's unimported lines, in order,
+	// unless spilled: then the importer reads them back from the file.
+	queue   []record
+	spare   []record // the importer's previous queue, reused
+	spilled bool
+	broken  error // set when a failed write could not be undone
+	closed  bool
+	// open holds the ids of events begun and not yet ended, so Close can
+	// wait for a response still being finished; drained is closed (and
+	// replaced) when it empties.
+	open    map[string]struct{}
+	drained chan struct{}
+
+	// imported is how much of the journal is in the database. Only the
+	// importer goroutine (or close, after it stopped) changes it.
+	imported atomic.Int64
+
+	kick    chan struct{}
+	flushCh chan *flushReq
+	quit    chan struct{}
+	done    chan struct{}
+
+	readBuf  []byte
+	lastScan time.Time
+}
+
+// Open imports the journals that dead processes left in cfg.Dir (a
+// failure is logged: they stay for a later import) and starts the
+// importer. This process's journal is created on its first line.
+func Open(cfg Config) (*Journal, error) {
+	if cfg.Dir == "" || cfg.Import == nil {
+		return nil, errors.New("journal: Config.Dir and Config.Import are required")
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = 50 * time.Millisecond
+	}
+	if cfg.ScanInterval <= 0 {
+		cfg.ScanInterval = 5 * time.Second
+	}
+	if cfg.CloseGrace <= 0 {
+		cfg.CloseGrace = 500 * time.Millisecond
+	}
+	if cfg.Refused == nil {
+		cfg.Refused = func(error) bool { return false }
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	w := &Journal{
+		cfg: cfg, log: cfg.Log, dir: cfg.Dir,
+		open: map[string]struct{}{}, drained: make(chan struct{}),
+		kick: make(chan struct{}, 1), flushCh: make(chan *flushReq), quit: make(chan struct{}), done: make(chan struct{}),
+	}
+	if err := w.scan(false); err != nil {
+		w.log.Warn("audit: journals of earlier processes not imported yet", "err", err)
+	}
+	go w.run()
+	return w, nil
+}
+
+// Begin writes e's Begin line and returns once write(2) returned (with the
+// End lines waiting, in one call). Concurrent calls wait for each other
+// only for that write. Returns EUNAVAILABLE after Close, or the write's
+// error: the caller must then not forward the request.
+func (w *Journal) Begin(e *agentkeys.AuditEvent) error { return w.append(kindBegin, e) }
+
+// End queues e's End line (its outcome, or the whole event if it was never
+// begun) without a system call: it is written with the next Begin, by the
+// importer within Config.Interval, by Flush or Close, or when 64 KiB of End
+// lines wait. Returns EUNAVAILABLE after Close.
+func (w *Journal) End(e *agentkeys.AuditEvent) error { return w.append(kindEnd, e) }
+
+// append records e as a line of the given kind (see Begin and End).
+func (w *Journal) append(kind byte, e *agentkeys.AuditEvent) error {
+	w.mu.Lock()
+	var err error
+	switch {
+	case w.closed:
+		err = agentkeys.Errorf(agentkeys.EUNAVAILABLE, "the audit journal is closed")
+	case w.broken != nil:
+		err = w.broken
+	default:
+		start, recs := len(w.pendEnd), len(w.pendRecs)
+		w.pendEnd = appendJournalLine(w.pendEnd, kind, e)
+		w.pendRecs = append(w.pendRecs, record{kind: kind, e: *e})
+		if kind == kindBegin || len(w.pendEnd) >= maxPendingEnd {
+			if err = w.writePendingLocked(); err != nil && kind == kindBegin {
+				// Not in the journal: the caller refuses the request.
+				w.pendEnd, w.pendRecs = w.pendEnd[:start], w.pendRecs[:recs]
+			}
+		}
+		switch {
+		case kind == kindBegin && err == nil:
+			w.open[e.ID] = struct{}{}
+		case kind == kindEnd:
+			if _, ok := w.open[e.ID]; ok {
+				delete(w.open, e.ID)
+				if len(w.open) == 0 {
+					close(w.drained)
+					w.drained = make(chan struct{})
+				}
+			}
+		}
+	}
+	pending := w.written.Load() - w.imported.Load()
+	w.mu.Unlock()
+	if err == nil && pending >= kickBytes {
+		select {
+		case w.kick <- struct{}{}:
+		default:
+		}
+	}
+	return err
+}
+
+// writePendingLocked writes the waiting lines in one write(2) and moves
+// their records to the import queue. On failure nothing of them is left in
+// the journal and they stay waiting. w.mu held.
+func (w *Journal) writePendingLocked() error {
+	if len(w.pendEnd) == 0 {
+		return nil
+	}
+	if w.broken != nil {
+		return w.broken
+	}
+	if w.f == nil {
+		if err := w.createJournal(); err != nil {
+			return err
+		}
+	}
+	n, err := w.f.Write(w.pendEnd)
+	if err == nil && n == len(w.pendEnd) {
+		w.written.Add(int64(n))
+		for _, r := range w.pendRecs {
+			switch {
+			case w.spilled:
+			case len(w.queue) < maxQueued:
+				w.queue = append(w.queue, r)
+			default:
+				// The importer reads the file back from now on, until it
+				// has caught up with it.
+				w.spilled, w.queue = true, nil
+			}
+		}
+		clear(w.pendRecs)
+		w.pendEnd, w.pendRecs = w.pendEnd[:0], w.pendRecs[:0]
+		if cap(w.pendEnd) > 4*maxPendingEnd {
+			w.pendEnd = nil
+		}
+		return nil
+	}
+	if err == nil {
+		err = io.ErrShortWrite
+	}
+	if n > 0 {
+		// Cut the partial write off, or later lines would be glued to it.
+		if terr := w.f.Truncate(w.written.Load()); terr != nil {
+			w.broken = fmt.Errorf("audit journal %s is damaged (a write failed and could not be undone: %v): restart the process", w.name, terr)
+		}
+	}
+	return fmt.Errorf("write audit journal: %w", err)
+}
+
+// createJournal creates, locks and publishes this process's journal.
+func (w *Journal) createJournal() error {
+	if err := os.MkdirAll(w.dir, 0o700); err != nil {
+		return fmt.Errorf("create audit journal directory: %w", err)
+	}
+	if err := os.Chmod(w.dir, 0o700); err != nil {
+		return fmt.Errorf("create audit journal directory: %w", err)
+	}
+	var rnd [8]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		return err
+	}
+	base := filepath.Join(w.dir, fmt.Sprintf("%d-%s", os.Getpid(), hex.EncodeToString(rnd[:])))
+	first := base + journalTmpExt
+	if !renameOpenFiles {
+		// Windows: no rename of an open file; a scanner that opened the new
+		// file before it was locked cannot remove it while it is open.
+		first = base + journalExt
+	}
+	f, err := os.OpenFile(first, os.O_RDWR|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("create audit journal: %w", err)
+	}
+	fail := func(err error) error {
+		f.Close()
+		os.Remove(first)
+		return fmt.Errorf("create audit journal: %w", err)
+	}
+	if err := f.Chmod(0o600); err != nil {
+		return fail(err)
+	}
+	ok, err := tryLock(f)
+	if errors.Is(err, errors.ErrUnsupported) {
+		ok, err = true, nil
+	}
+	if err != nil {
+		return fail(err)
+	}
+	if !ok {
+		return fail(errors.New("the new journal is locked by another process"))
+	}
+	if first != base+journalExt {
+		if err := os.Rename(first, base+journalExt); err != nil {
+			return fail(err)
+		}
+	}
+	w.f, w.name = f, base+journalExt
+	w.written.Store(0)
+	w.imported.Store(0)
+	return nil
+}
+
+func (w *Journal) run() {
+	defer close(w.done)
+	tick := time.NewTicker(w.cfg.Interval)
+	defer tick.Stop()
+	w.lastScan = time.Now()
+	for {
+		select {
+		case <-w.quit:
+			return
+		case <-tick.C:
+		case <-w.kick:
+		case r := <-w.flushCh:
+			reqs := []*flushReq{r}
+		more:
+			for {
+				select {
+				case r := <-w.flushCh:
+					reqs = append(reqs, r)
+				default:
+					break more
+				}
+			}
+			err := w.importOwn()
+			others := false
+			for _, r := range reqs {
+				others = others || r.others
+			}
+			if others {
+				err = errors.Join(err, w.scan(true))
+			}
+			for _, r := range reqs {
+				r.done <- err
+			}
+			continue
+		}
+		if err := w.importOwn(); err != nil {
+			w.log.Warn("audit: journal import failed, will retry", "err", err)
+		}
+		if time.Since(w.lastScan) >= w.cfg.ScanInterval {
+			if err := w.scan(false); err != nil {
+				w.log.Warn("audit: journals of other processes not imported", "err", err)
+			}
+		}
+	}
+}
+
+// Flush imports this process's journal up to its current end (and, with
+// others, every other journal in the directory) before returning: what
+// this process wrote before the call is then in the database.
+func (w *Journal) Flush(ctx context.Context, others bool) error {
+	if !others {
+		w.mu.Lock()
+		idle := len(w.pendEnd) == 0 && w.written.Load() == w.imported.Load()
+		w.mu.Unlock()
+		if idle {
+			return nil
+		}
+	}
+	r := &flushReq{others: others, done: make(chan error, 1)}
+	select {
+	case w.flushCh <- r:
+	case <-w.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-r.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// importOwn imports this process's journal up to its end, then truncates
+// it when no line arrived meanwhile. The records come from the in-memory
+// queue that mirrors the journal's unimported lines; only when the queue
+// overflowed (the database was unavailable for long) is the file read back.
+// Importer goroutine (or close) only.
+func (w *Journal) importOwn() error {
+	w.mu.Lock()
+	if err := w.writePendingLocked(); err != nil {
+		w.log.Warn("audit: outcome lines not written yet", "err", err)
+	}
+	f, end, spilled := w.f, w.written.Load(), w.spilled
+	recs := w.queue
+	w.queue = w.spare[:0]
+	w.mu.Unlock()
+	if f == nil {
+		return nil
+	}
+	if !spilled {
+		if err := w.importRecords(recs); err != nil {
+			w.mu.Lock()
+			if w.spilled {
+				w.spare = recs[:0]
+			} else {
+				w.queue = append(recs, w.queue...)
+			}
+			w.mu.Unlock()
+			return err
+		}
+		clear(recs)
+		w.spare = recs[:0]
+		w.imported.Store(end)
+	}
+	for start := w.imported.Load(); start < end; start = w.imported.Load() {
+		n := min(end-start, maxImportChunk)
+		if int64(cap(w.readBuf)) < n {
+			w.readBuf = make([]byte, n)
+		}
+		buf := w.readBuf[:n]
+		if _, err := f.ReadAt(buf, start); err != nil {
+			return fmt.Errorf("read audit journal: %w", err)
+		}
+		used, err := w.importLines(buf)
+		if err != nil {
+			return err
+		}
+		if used == 0 { // a line longer than the chunk: cannot happen with our lines
+			return fmt.Errorf("audit journal %s: line longer than %d bytes at offset %d", w.name, maxImportChunk, start)
+		}
+		w.imported.Add(int64(used))
+	}
+	if cap(w.readBuf) > 1<<20 {
+		w.readBuf = nil // do not keep a burst's buffer
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.f == f && w.written.Load() == w.imported.Load() && w.written.Load() > 0 {
+		if err := f.Truncate(0); err != nil {
+			w.log.Warn("audit: journal not truncated", "journal", w.name, "err", err)
+			return nil
+		}
+		w.written.Store(0)
+		w.imported.Store(0)
+		if w.spilled && len(w.queue) == 0 {
+			w.spilled = false // the file and the (empty) queue agree again
+		}
+	}
+	return nil
+}
+
+// scan imports the journals of other processes: those of dead processes
+// (their lock can be taken) are imported whole and removed; with live,
+// those of running processes are imported too (and left in place).
+func (w *Journal) scan(live bool) error {
+	w.lastScan = time.Now()
+	entries, err := os.ReadDir(w.dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read audit journal directory: %w", err)
+	}
+	w.mu.Lock()
+	own := w.name
+	w.mu.Unlock()
+	var errs []error
+	for _, ent := range entries {
+		name := ent.Name()
+		path := filepath.Join(w.dir, name)
+		if path == own || !ent.Type().IsRegular() {
+			continue
+		}
+		switch {
+		case strings.HasSuffix(name, journalExt):
+			errs = append(errs, w.importForeign(path, live))
+		case strings.HasSuffix(name, journalTmpExt):
+			w.removeStaleTmp(path)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (w *Journal) importForeign(path string, live bool) error {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // imported and removed by someone else meanwhile
+	}
+	if err != nil {
+		return fmt.Errorf("open audit journal: %w", err)
+	}
+	defer f.Close()
+	dead, err := tryLock(f)
+	if err != nil && !errors.Is(err, errors.ErrUnsupported) {
+		return fmt.Errorf("lock audit journal %s: %w", filepath.Base(path), err)
+	}
+	if !dead && !live {
+		return nil
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return fmt.Errorf("read audit journal %s: %w", filepath.Base(path), err)
+	}
+	for rest := data; len(rest) > 0; {
+		used, err := w.importLines(rest[:min(len(rest), maxImportChunk)])
+		if err != nil {
+			return err
+		}
+		if used == 0 {
+			break // a trailing partial line: the write never returned
+		}
+		rest = rest[used:]
+	}
+	if dead {
+		// Everything it holds is in the database: it can go. Closed first
+		// (Windows cannot remove an open file); a process that imports it
+		// meanwhile does so idempotently.
+		f.Close()
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove imported audit journal: %w", err)
+		}
+		w.log.Debug("audit: imported the journal of an ended process", "journal", filepath.Base(path))
+	}
+	return nil
+}
+
+func (w *Journal) removeStaleTmp(path string) {
+	f, err := os.Open(path)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || time.Since(fi.ModTime()) < staleTmpAge {
+		return
+	}
+	if ok, _ := tryLock(f); ok {
+		os.Remove(path)
+	}
+}
+
+// record is one journal line.
+type record struct {
+	kind byte // kindBegin or kindEnd
+	e    agentkeys.AuditEvent
+}
+
+// importLines imports the complete lines at the start of data and returns
+// how many bytes they span. Lines that do not decode are skipped (logged).
+func (w *Journal) importLines(data []byte) (int, error) {
+	last := bytes.LastIndexByte(data, '\n')
+	if last < 0 {
+		return 0, nil
+	}
+	used := last + 1
+	var recs []record
+	bad := 0
+	for rest := data[:used]; len(rest) > 0; {
+		i := bytes.IndexByte(rest, '\n')
+		kind, e, err := parseJournalLine(rest[:i])
+		rest = rest[i+1:]
+		if err != nil {
+			bad++
+			continue
+		}
+		recs = append(recs, record{kind: kind, e: e})
+	}
+	if bad > 0 {
+		w.log.Warn("audit: journal lines that do not decode were skipped", "count", bad)
+	}
+	if err := w.importRecords(recs); err != nil {
+		return 0, err
+	}
+	return used, nil
+}
+
+// importRecords merges records per event (the last End line wins over the
+// Begin line) and imports them. An error means nothing may be taken as
+// imported (the records are retried later, idempotently).
+func (w *Journal) importRecords(recs []record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	entries := make([]Entry, 0, len(recs))
+	byID := make(map[string]int, len(recs))
+	for i := range recs {
+		r := &recs[i]
+		k, ok := byID[r.e.ID]
+		if !ok {
+			k = len(entries)
+			byID[r.e.ID] = k
+			entries = append(entries, Entry{Event: r.e})
+		}
+		je := &entries[k]
+		if r.kind == kindEnd {
+			je.Event, je.Ended = r.e, true
+		} else {
+			je.Begun = true
+		}
+	}
+	err := w.cfg.Import(entries)
+	if err == nil {
+		return nil
+	}
+	if !w.cfg.Refused(err) {
+		return err // busy, I/O, full disk: retried later, idempotently
+	}
+	// An event the database refuses must not hold up the others: import
+	// one by one, and drop (log) only the refused ones.
+	for i := range entries {
+		if err := w.cfg.Import(entries[i : i+1]); err != nil {
+			if !w.cfg.Refused(err) {
+				return err
+			}
+			w.log.Error("audit: event refused by the database, not imported", "event", entries[i].Event.ID, "err", err)
+		}
+	}
+	return nil
+}
+
+// Close waits up to Config.CloseGrace for events begun and not yet ended
+// (a response still being finished by a handler), stops taking lines, stops
+// the importer, imports what is left and removes this process's journal
+// once it is all in the database (if not, it stays, and the next Open
+// imports it). The database must stay open until Close returns.
+func (w *Journal) Close() error {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		<-w.done
+		return nil
+	}
+	if len(w.open) > 0 {
+		drained := w.drained
+		w.mu.Unlock()
+		t := time.NewTimer(w.cfg.CloseGrace)
+		select {
+		case <-drained:
+		case <-t.C:
+		}
+		t.Stop()
+		w.mu.Lock()
+	}
+	w.closed = true
+	w.mu.Unlock()
+	close(w.quit)
+	<-w.done
+	err := w.importOwn()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.f != nil {
+		done := err == nil && len(w.pendEnd) == 0 && w.written.Load() == w.imported.Load()
+		if cerr := w.f.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close audit journal: %w", cerr)
+		}
+		w.f = nil
+		// Removed after closing (Windows cannot remove an open file); a
+		// process that imports it meanwhile does so idempotently.
+		if done {
+			if rerr := os.Remove(w.name); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+				err = fmt.Errorf("remove audit journal: %w", rerr)
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("audit: %w (the journal stays and is imported by the next open)", err)
+	}
+	return nil
+}

@@ -1,0 +1,359 @@
+package journal
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/agentkeys/agentkeys"
+)
+
+// memDB is an importer over a map that merges the way a database importer
+// must: a Begin entry inserts the event unless it exists; an Ended entry
+// inserts it or replaces its outcome. It counts begun events inserted, as
+// a usage counter would.
+type memDB struct {
+	mu     sync.Mutex
+	rows   map[string]agentkeys.AuditEvent
+	begun  int
+	calls  int
+	fail   error                 // returned (once) by the next Import
+	refuse func(id string) bool  // entries whose id the "database" refuses
+	hook   func(entries []Entry) // called before each import
+}
+
+var errRefused = errors.New("refused by the database")
+
+func newMemDB() *memDB {
+	return &memDB{rows: map[string]agentkeys.AuditEvent{}}
+}
+
+func (m *memDB) importEntries(entries []Entry) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.calls++
+	if m.hook != nil {
+		m.hook(entries)
+	}
+	if err := m.fail; err != nil {
+		m.fail = nil
+		return err
+	}
+	for _, e := range entries {
+		if m.refuse != nil && m.refuse(e.Event.ID) {
+			return errRefused
+		}
+	}
+	for _, e := range entries {
+		old, exists := m.rows[e.Event.ID]
+		switch {
+		case !exists:
+			m.rows[e.Event.ID] = e.Event
+			if e.Begun {
+				m.begun++
+			}
+		case e.Ended:
+			old.Status, old.Decision, old.Duration = e.Event.Status, e.Event.Decision, e.Event.Duration
+			m.rows[e.Event.ID] = old
+		}
+	}
+	return nil
+}
+
+func (m *memDB) row(id string) (agentkeys.AuditEvent, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.rows[id]
+	return e, ok
+}
+
+func (m *memDB) count() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.rows)
+}
+
+func open(t *testing.T, dir string, db *memDB) *Journal {
+	t.Helper()
+	j, err := Open(Config{Dir: dir, Import: db.importEntries, Refused: func(err error) bool { return errors.Is(err, errRefused) },
+		Interval: time.Hour, ScanInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { j.Close() })
+	return j
+}
+
+func event(i int) *agentkeys.AuditEvent {
+	return &agentkeys.AuditEvent{ID: "evt_" + strconv.Itoa(i), Time: time.UnixMicro(1_700_000_000_000_000 + int64(i)).UTC(),
+		RequestID: "req_" + strconv.Itoa(i), WorkspaceID: "ws_1", AgentID: "agt_1", AgentName: "bot", CredentialID: "cred_1",
+		CredentialName: "Resend\tProd\\x\n", Method: "POST", Host: "api.resend.com", Path: "/emails", Decision: agentkeys.DecisionPending}
+}
+
+func ended(e *agentkeys.AuditEvent) *agentkeys.AuditEvent {
+	x := *e
+	x.Status, x.Decision, x.Duration, x.BytesOut = 200, agentkeys.DecisionAllowed, 1500*time.Microsecond, 86
+	return &x
+}
+
+func journals(t *testing.T, dir string) []string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(dir, "*"+journalExt))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestJournal_BeginEndMergedAndFlushed(t *testing.T) {
+	dir := t.TempDir()
+	db := newMemDB()
+	var batches [][]Entry
+	db.hook = func(entries []Entry) { batches = append(batches, append([]Entry(nil), entries...)) }
+	j := open(t, dir, db)
+	e := event(1)
+	if err := j.Begin(e); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.End(ended(e)); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Flush(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	if len(batches) != 1 || len(batches[0]) != 1 {
+		t.Fatalf("batches = %+v, want one entry in one batch", batches)
+	}
+	got := batches[0][0]
+	if !got.Begun || !got.Ended || got.Event.Status != 200 || got.Event.CredentialName != e.CredentialName || !got.Event.Time.Equal(e.Time) {
+		t.Fatalf("entry = %+v, want the Begin and End lines merged, text fields and time intact", got)
+	}
+	fi, err := os.Stat(journals(t, dir)[0])
+	if err != nil || fi.Size() != 0 || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("journal after import: %v, %v; want empty (truncated), mode 0600", fi, err)
+	}
+	if di, _ := os.Stat(dir); di.Mode().Perm() != 0o700 {
+		t.Fatalf("journal directory mode %v, want 0700", di.Mode().Perm())
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(journals(t, dir)); n != 0 {
+		t.Fatalf("%d journals left after Close, want 0 (all imported)", n)
+	}
+	if err := j.Begin(event(2)); agentkeys.ErrorCode(err) != agentkeys.EUNAVAILABLE {
+		t.Fatalf("Begin after Close = %v, want EUNAVAILABLE", err)
+	}
+}
+
+func TestJournal_FailedImportIsRetried(t *testing.T) {
+	db := newMemDB()
+	db.fail = errors.New("database is locked")
+	j := open(t, t.TempDir(), db)
+	j.Begin(event(1))
+	if err := j.Flush(context.Background(), false); err == nil {
+		t.Fatal("Flush = nil, want the import's error")
+	}
+	if db.count() != 0 {
+		t.Fatal("rows imported by a failed import")
+	}
+	if err := j.Flush(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := db.row("evt_1"); !ok {
+		t.Fatal("the event was lost after a failed import, want it retried")
+	}
+}
+
+func TestJournal_RefusedEntryDoesNotHoldUpOthers(t *testing.T) {
+	db := newMemDB()
+	db.refuse = func(id string) bool { return id == "evt_2" }
+	j := open(t, t.TempDir(), db)
+	for i := 1; i <= 3; i++ {
+		j.Begin(event(i))
+	}
+	if err := j.Flush(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]bool{"evt_1": true, "evt_2": false, "evt_3": true} {
+		if _, ok := db.row(id); ok != want {
+			t.Errorf("%s imported = %v, want %v", id, ok, want)
+		}
+	}
+}
+
+func TestJournal_DamagedLinesSkipped(t *testing.T) {
+	dir := t.TempDir()
+	good := appendJournalLine(nil, kindBegin, event(1))
+	bad := appendJournalLine(nil, kindBegin, event(2))
+	bad[12] ^= 1 // checksum no longer matches
+	torn := appendJournalLine(nil, kindBegin, event(3))
+	torn = torn[:len(torn)/2] // no newline: a write that never returned
+	if err := os.WriteFile(filepath.Join(dir, "1-dead"+journalExt), append(append(good, bad...), torn...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db := newMemDB()
+	open(t, dir, db) // imports the dead journal
+	if _, ok := db.row("evt_1"); !ok || db.count() != 1 {
+		t.Fatalf("rows = %d (evt_1 %v), want only the intact line imported", db.count(), ok)
+	}
+	if n := len(journals(t, dir)); n != 0 {
+		t.Fatalf("%d journals left, want the dead one removed after import", n)
+	}
+}
+
+func TestJournal_QueueOverflowReadsTheFileBack(t *testing.T) {
+	defer func(n int) { maxQueued = n }(maxQueued)
+	maxQueued = 4
+	db := newMemDB()
+	j := open(t, t.TempDir(), db)
+	for i := 0; i < 50; i++ {
+		j.Begin(event(i))
+		j.End(ended(event(i)))
+	}
+	if err := j.Flush(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	if db.count() != 50 || db.begun != 50 {
+		t.Fatalf("rows %d, begun %d; want 50 and 50", db.count(), db.begun)
+	}
+	if e, _ := db.row("evt_49"); e.Status != 200 {
+		t.Fatalf("evt_49 = %+v, want its outcome", e)
+	}
+}
+
+func TestJournal_CloseWaitsForInFlight(t *testing.T) {
+	db := newMemDB()
+	dir := t.TempDir()
+	j, err := Open(Config{Dir: dir, Import: db.importEntries, Interval: time.Hour, CloseGrace: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := event(1)
+	j.Begin(e)
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		j.End(ended(e))
+	}()
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := db.row("evt_1"); got.Status != 200 {
+		t.Fatalf("row after Close = %+v, want the outcome that ended during the grace period", got)
+	}
+}
+
+// The helper process: with JOURNAL_HELPER=dir, it begins events and then
+// either kills itself (mode kill) or waits to be killed (mode live).
+func TestHelperProcess(t *testing.T) {
+	dir := os.Getenv("JOURNAL_HELPER")
+	if dir == "" {
+		t.Skip("helper process only")
+	}
+	j, err := Open(Config{Dir: dir, Import: func([]Entry) error { return errors.New("no database in the helper") }, Interval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := strconv.Atoi(os.Getenv("JOURNAL_N"))
+	for i := 0; i < n; i++ {
+		e := event(i)
+		if err := j.Begin(e); err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 0 {
+			j.End(ended(e)) // written with the next Begin
+		}
+	}
+	os.WriteFile(filepath.Join(dir, "ready"), nil, 0o600)
+	if os.Getenv("JOURNAL_MODE") == "kill" {
+		syscall.Kill(os.Getpid(), syscall.SIGKILL)
+	}
+	time.Sleep(time.Minute)
+}
+
+func helper(t *testing.T, dir, mode string, n int) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$")
+	cmd.Env = append(os.Environ(), "JOURNAL_HELPER="+dir, "JOURNAL_MODE="+mode, "JOURNAL_N="+strconv.Itoa(n))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "ready")); err == nil {
+			return cmd
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("helper process did not get ready")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestJournal_SurvivesKill(t *testing.T) {
+	dir := t.TempDir()
+	cmd := helper(t, dir, "kill", 100)
+	cmd.Wait()
+	db := newMemDB()
+	open(t, dir, db) // imports the dead process's journal
+	if db.count() != 100 {
+		t.Fatalf("%d events after the writer was killed, want all 100 begun ones", db.count())
+	}
+	// Ends queued behind the next Begin reached the file; the last event's
+	// End (if any) may be lost: the row then stays pending.
+	if e, _ := db.row("evt_0"); e.Status != 200 {
+		t.Fatalf("evt_0 = %+v, want its outcome (written with the next Begin)", e)
+	}
+	if n := len(journals(t, dir)); n != 0 {
+		t.Fatalf("%d journals left, want the dead process's removed", n)
+	}
+}
+
+func TestJournal_LiveJournalOfAnotherProcess(t *testing.T) {
+	dir := t.TempDir()
+	helper(t, dir, "live", 10)
+	db := newMemDB()
+	j := open(t, dir, db)
+	if db.count() != 0 {
+		t.Fatal("Open imported a live process's journal; want only dead ones")
+	}
+	if err := j.Flush(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	if db.count() != 10 {
+		t.Fatalf("%d events after Flush(others), want the live process's 10", db.count())
+	}
+	if n := len(journals(t, dir)); n != 1 {
+		t.Fatalf("%d journals, want the live one left in place", n)
+	}
+}
+
+func TestJournal_Encoding(t *testing.T) {
+	e := ended(event(7))
+	e.Path = "/a\\b\tc\rd\ne"
+	line := appendJournalLine(nil, kindEnd, e)
+	if strings.Count(string(line), "\n") != 1 || line[len(line)-1] != '\n' {
+		t.Fatalf("line %q: want exactly one newline, at the end", line)
+	}
+	kind, got, err := parseJournalLine(line[:len(line)-1])
+	if err != nil || kind != kindEnd {
+		t.Fatalf("parse: %v, kind %c", err, kind)
+	}
+	if got.Path != e.Path || got.CredentialName != e.CredentialName || got.Status != 200 || got.Duration != e.Duration || got.BytesOut != 86 {
+		t.Fatalf("round trip: got %+v, want %+v", got, e)
+	}
+	for _, bad := range []string{"", "zzzzzzzz 1\tB", string(line[:20])} {
+		if _, _, err := parseJournalLine([]byte(bad)); err == nil {
+			t.Errorf("parse(%q) = nil error, want errBadLine", bad)
+		}
+	}
+}
