@@ -64,44 +64,75 @@ func (Key) GoString() string { return redacted }
 // AAD (a row copied elsewhere), or tampering.
 var ErrDecrypt = &Error{Code: EINTERNAL, Message: "a sealed value does not decrypt: the vault key is wrong or the data was tampered with"}
 
-// Seal encrypts plaintext with AES-256-GCM under key, binding it to aad.
-// The result is nonce || ciphertext || tag.
-func Seal(key Key, plaintext, aad []byte) ([]byte, error) {
-	gcm, err := newGCM(key)
+// Sealer seals and opens under one key. It sets the cipher up once (the
+// AES key schedule and the GCM tables), where Seal and Open do it on every
+// call: hold one per key for values opened often, such as a credential per
+// proxied request. Safe for concurrent use; its String never prints the key.
+type Sealer struct {
+	aead cipher.AEAD
+}
+
+// NewSealer returns a Sealer for key.
+func NewSealer(key Key) (*Sealer, error) {
+	block, err := aes.NewCipher(key[:])
+	if err != nil {
+		return nil, fmt.Errorf("aes: %w", err)
+	}
+	aead, err := cipher.NewGCM(block)
 	if err != nil {
 		return nil, err
 	}
-	nonce := make([]byte, gcm.NonceSize(), gcm.NonceSize()+len(plaintext)+gcm.Overhead())
+	return &Sealer{aead: aead}, nil
+}
+
+// String keeps the key schedule out of logs and error messages.
+func (*Sealer) String() string { return redacted }
+
+// GoString keeps the key schedule out of %#v.
+func (*Sealer) GoString() string { return redacted }
+
+// Seal is the package's Seal under the Sealer's key.
+func (s *Sealer) Seal(plaintext, aad []byte) ([]byte, error) {
+	n := s.aead.NonceSize()
+	nonce := make([]byte, n, n+len(plaintext)+s.aead.Overhead())
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, fmt.Errorf("generate nonce: %w", err)
 	}
-	return gcm.Seal(nonce, nonce, plaintext, aad), nil
+	return s.aead.Seal(nonce, nonce, plaintext, aad), nil
 }
 
-// Open decrypts what Seal produced. Returns ErrDecrypt when the key or aad
-// is wrong or a byte was changed; it never returns unauthenticated data.
-func Open(key Key, sealed, aad []byte) ([]byte, error) {
-	gcm, err := newGCM(key)
-	if err != nil {
-		return nil, err
-	}
-	if len(sealed) < gcm.NonceSize()+gcm.Overhead() {
+// Open is the package's Open under the Sealer's key: ErrDecrypt when the
+// key or aad is wrong or a byte was changed.
+func (s *Sealer) Open(sealed, aad []byte) ([]byte, error) {
+	n := s.aead.NonceSize()
+	if len(sealed) < n+s.aead.Overhead() {
 		return nil, ErrDecrypt
 	}
-	n := gcm.NonceSize()
-	out, err := gcm.Open(nil, sealed[:n], sealed[n:], aad)
+	out, err := s.aead.Open(nil, sealed[:n], sealed[n:], aad)
 	if err != nil {
 		return nil, ErrDecrypt
 	}
 	return out, nil
 }
 
-func newGCM(key Key) (cipher.AEAD, error) {
-	block, err := aes.NewCipher(key[:])
+// Seal encrypts plaintext with AES-256-GCM under key, binding it to aad.
+// The result is nonce || ciphertext || tag.
+func Seal(key Key, plaintext, aad []byte) ([]byte, error) {
+	s, err := NewSealer(key)
 	if err != nil {
-		return nil, fmt.Errorf("aes: %w", err)
+		return nil, err
 	}
-	return cipher.NewGCM(block)
+	return s.Seal(plaintext, aad)
+}
+
+// Open decrypts what Seal produced. Returns ErrDecrypt when the key or aad
+// is wrong or a byte was changed; it never returns unauthenticated data.
+func Open(key Key, sealed, aad []byte) ([]byte, error) {
+	s, err := NewSealer(key)
+	if err != nil {
+		return nil, err
+	}
+	return s.Open(sealed, aad)
 }
 
 // CredentialAAD binds a credential's ciphertext to its workspace, its id
@@ -149,6 +180,25 @@ type secretWire struct {
 // SealSecret encodes and seals a credential's secret under a data key, bound
 // to its workspace, credential and key version.
 func SealSecret(data Key, s *Secret, workspaceID, credentialID string, keyVersion int) ([]byte, error) {
+	sl, err := NewSealer(data)
+	if err != nil {
+		return nil, err
+	}
+	return sl.SealSecret(s, workspaceID, credentialID, keyVersion)
+}
+
+// OpenSecret opens what SealSecret produced. Returns ErrDecrypt when the
+// ciphertext was changed or belongs to another credential or workspace.
+func OpenSecret(data Key, sealed []byte, workspaceID, credentialID string, keyVersion int) (*Secret, error) {
+	sl, err := NewSealer(data)
+	if err != nil {
+		return nil, err
+	}
+	return sl.OpenSecret(sealed, workspaceID, credentialID, keyVersion)
+}
+
+// SealSecret is the package's SealSecret with the Sealer's key as the data key.
+func (sl *Sealer) SealSecret(s *Secret, workspaceID, credentialID string, keyVersion int) ([]byte, error) {
 	w := secretWire{Value: s.Value, Username: s.Username, Password: s.Password, Headers: s.Headers, Param: s.Param, RefreshToken: s.RefreshToken}
 	if !s.ExpiresAt.IsZero() {
 		w.ExpiresAt = &s.ExpiresAt
@@ -158,13 +208,12 @@ func SealSecret(data Key, s *Secret, workspaceID, credentialID string, keyVersio
 		return nil, fmt.Errorf("encode secret: %w", err)
 	}
 	defer clear(plain)
-	return Seal(data, plain, CredentialAAD(workspaceID, credentialID, keyVersion))
+	return sl.Seal(plain, CredentialAAD(workspaceID, credentialID, keyVersion))
 }
 
-// OpenSecret opens what SealSecret produced. Returns ErrDecrypt when the
-// ciphertext was changed or belongs to another credential or workspace.
-func OpenSecret(data Key, sealed []byte, workspaceID, credentialID string, keyVersion int) (*Secret, error) {
-	plain, err := Open(data, sealed, CredentialAAD(workspaceID, credentialID, keyVersion))
+// OpenSecret is the package's OpenSecret with the Sealer's key as the data key.
+func (sl *Sealer) OpenSecret(sealed []byte, workspaceID, credentialID string, keyVersion int) (*Secret, error) {
+	plain, err := sl.Open(sealed, CredentialAAD(workspaceID, credentialID, keyVersion))
 	if err != nil {
 		return nil, err
 	}

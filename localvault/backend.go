@@ -338,11 +338,11 @@ func (v *Vault) OpenSecret(ctx context.Context, r *agentkeys.Route) (*agentkeys.
 		}
 		c.mu.Unlock()
 	}
-	key, err := v.keys.get(ctx, v.db, se.keyVersion)
+	sealer, err := v.keys.opener(ctx, v.db, se.keyVersion)
 	if err != nil {
 		return nil, err
 	}
-	s, err := agentkeys.OpenSecret(key, se.sealed, v.wsID, id, se.keyVersion)
+	s, err := sealer.OpenSecret(se.sealed, v.wsID, id, se.keyVersion)
 	if err != nil {
 		v.log.Error("credential does not decrypt", "credential", id, "keyVersion", se.keyVersion)
 		return nil, fmt.Errorf("credential %s: %w", id, err)

@@ -8,13 +8,15 @@ import (
 )
 
 // keyRing holds the root key and the workspace's unwrapped data keys, by
-// version. The newest version seals new values; older ones still open the
-// values sealed under them (rotation re-wraps, it never rewrites).
+// version, each with its Sealer (the cipher set up once, not per request).
+// The newest version seals new values; older ones still open the values
+// sealed under them (rotation re-wraps, it never rewrites).
 type keyRing struct {
 	mu      sync.RWMutex
 	root    agentkeys.Key
 	wsID    string
 	keys    map[int]agentkeys.Key
+	sealers map[int]*agentkeys.Sealer
 	current int
 }
 
@@ -27,6 +29,7 @@ func (r *keyRing) load(ctx context.Context, q querier) error {
 	}
 	defer rows.Close()
 	keys := map[int]agentkeys.Key{}
+	sealers := map[int]*agentkeys.Sealer{}
 	current := 0
 	for rows.Next() {
 		var ver int
@@ -36,6 +39,9 @@ func (r *keyRing) load(ctx context.Context, q querier) error {
 		}
 		k, err := agentkeys.UnwrapKey(r.root, wrapped, agentkeys.DataKeyAAD(r.wsID, ver))
 		if err != nil {
+			return err
+		}
+		if sealers[ver], err = agentkeys.NewSealer(k); err != nil {
 			return err
 		}
 		keys[ver] = k
@@ -48,7 +54,7 @@ func (r *keyRing) load(ctx context.Context, q querier) error {
 		return agentkeys.Errorf(agentkeys.EUNAVAILABLE, "the vault has no data key: it is damaged")
 	}
 	r.mu.Lock()
-	r.keys, r.current = keys, current
+	r.keys, r.sealers, r.current = keys, sealers, current
 	r.mu.Unlock()
 	return nil
 }
@@ -60,24 +66,24 @@ func (r *keyRing) sealing() (agentkeys.Key, int) {
 	return r.keys[r.current], r.current
 }
 
-// get returns the data key of a version, reloading once if this process has
-// not seen it yet (another process rotated the key).
-func (r *keyRing) get(ctx context.Context, q querier, version int) (agentkeys.Key, error) {
+// opener returns the Sealer of a data key version, reloading once if this
+// process has not seen it yet (another process rotated the key).
+func (r *keyRing) opener(ctx context.Context, q querier, version int) (*agentkeys.Sealer, error) {
 	r.mu.RLock()
-	k, ok := r.keys[version]
+	s, ok := r.sealers[version]
 	r.mu.RUnlock()
 	if ok {
-		return k, nil
+		return s, nil
 	}
 	if err := r.load(ctx, q); err != nil {
-		return agentkeys.Key{}, err
+		return nil, err
 	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	if k, ok := r.keys[version]; ok {
-		return k, nil
+	if s, ok := r.sealers[version]; ok {
+		return s, nil
 	}
-	return agentkeys.Key{}, agentkeys.ErrDecrypt
+	return nil, agentkeys.ErrDecrypt
 }
 
 func (r *keyRing) wipe() {
@@ -91,4 +97,5 @@ func (r *keyRing) wipe() {
 		r.keys[v] = agentkeys.Key{} // overwrite the map's copy before dropping it
 	}
 	r.keys = nil
+	r.sealers = nil // their key schedules cannot be wiped; they go with the GC
 }
