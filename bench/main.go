@@ -15,7 +15,7 @@
 //   - proxy, memory vault: proxy.New over a vault held in memory whose audit
 //     costs nothing — the proxy code's own cost;
 //   - hosted, SQLite and hosted, PostgreSQL: the server package (REST API
-//     and /v1/proxy, audit group-committed) on server/store; PostgreSQL is
+//     and /v1/proxy, audit journaled then imported) on server/store; PostgreSQL is
 //     -pg, default $AGENTKEYS_TEST_DATABASE_URL or
 //     postgres://postgres@127.0.0.1:5432/test?sslmode=disable, in a schema
 //     of its own dropped at the end (-pg "" skips it).
@@ -211,6 +211,8 @@ func (b *bench) run(o options) error {
 	home := filepath.Join(tmp, "home")
 	os.Setenv("AGENTKEYS_MASTER_KEY", base64.StdEncoding.EncodeToString(key))
 	os.Setenv("AGENTKEYS_HOME", home)
+	// The hosted server on PostgreSQL keeps its audit journal here.
+	os.Setenv("BENCH_PG_DATA_DIR", filepath.Join(tmp, "postgres-data"))
 	env := os.Environ()
 	self, err := os.Executable()
 	if err != nil {

@@ -173,7 +173,8 @@ func (noKeychain) Set(string, string, string) error   { return localvault.ErrKey
 func (noKeychain) Delete(string, string) error        { return localvault.ErrKeyNotFound }
 
 // openStore opens the hosted store named by dbArg ("sqlite:<dir>" or a
-// PostgreSQL URL) with the key in AGENTKEYS_MASTER_KEY.
+// PostgreSQL URL, whose data directory — the audit journal's — is
+// $BENCH_PG_DATA_DIR) with the key in AGENTKEYS_MASTER_KEY.
 func openStore(ctx context.Context, dbArg string) (*store.Store, error) {
 	key, err := agentkeys.ParseKey("AGENTKEYS_MASTER_KEY", os.Getenv("AGENTKEYS_MASTER_KEY"))
 	if err != nil {
@@ -183,7 +184,7 @@ func openStore(ctx context.Context, dbArg string) (*store.Store, error) {
 	if dir, ok := strings.CutPrefix(dbArg, "sqlite:"); ok {
 		cfg.DataDir = dir
 	} else {
-		cfg.DatabaseURL = dbArg
+		cfg.DatabaseURL, cfg.DataDir = dbArg, os.Getenv("BENCH_PG_DATA_DIR")
 	}
 	return store.Open(ctx, cfg)
 }

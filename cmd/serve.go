@@ -72,7 +72,11 @@ assignments, workspace status, audit log, sign-up; described at
 /api/v1/openapi.json), the hosted proxy at /v1/proxy, /healthz and /readyz.
 
 Storage is SQLite in --data-dir by default (one file, zero setup), or PostgreSQL
-with --database-url postgres://… (several replicas may share it).
+with --database-url postgres://… (several replicas may share it). Either way
+every proxied request is written to an audit journal in --data-dir/audit before
+it is forwarded (it survives the process being killed) and reaches the database
+within about 50 ms; a journal left by a killed process is imported when a
+server next starts on the same --data-dir.
 
 The server key is required and never generated for you: set
 AGENTKEYS_SERVER_KEY to the base64 of 32 random bytes (openssl rand -base64 32),
@@ -107,7 +111,7 @@ streams finish (up to --shutdown-timeout).`,
 		},
 	}
 	c.PersistentFlags().StringVar(&opts.Store.DatabaseURL, "database-url", "", "PostgreSQL URL (postgres://…); default: SQLite in --data-dir (env AGENTKEYS_DATABASE_URL)")
-	c.PersistentFlags().StringVar(&opts.Store.DataDir, "data-dir", "", "directory of the SQLite database (default $AGENTKEYS_HOME/server)")
+	c.PersistentFlags().StringVar(&opts.Store.DataDir, "data-dir", "", "directory of the audit journals and of the SQLite database (default $AGENTKEYS_HOME/server)")
 	c.PersistentFlags().StringVar(&opts.Store.ServerKeyFile, "server-key-file", "", "file holding the server key (base64 of 32 bytes); default: AGENTKEYS_SERVER_KEY")
 	c.Flags().StringVar(&opts.Listen, "listen", DefaultServeListen, "address to listen on (host:port)")
 	c.Flags().StringVar(&opts.Signup, "signup", server.SignupOpen, "who may create a workspace with POST /api/v1/signup: open or closed")
@@ -156,7 +160,7 @@ func (o *StoreOptions) resolve(f *Factory) error {
 	if o.DatabaseURL == "" {
 		o.DatabaseURL = strings.TrimSpace(f.Getenv("AGENTKEYS_DATABASE_URL"))
 	}
-	if o.DatabaseURL == "" && o.DataDir == "" {
+	if o.DataDir == "" {
 		cfg, err := f.Config()
 		if err != nil {
 			return err

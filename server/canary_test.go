@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -75,13 +77,15 @@ func TestCanary(t *testing.T) {
 			record(s.do("PATCH", "/api/v1/credentials/"+list.Credentials[0].ID, key, map[string]any{"value": canaries["api"] + "\n"}))
 			waitAudit(t, s, key, len(bodies)*4)
 			evs := s.do("GET", "/api/v1/audit?limit=1000", key, nil)
-			s.store.Close() // flush and release the files
+			journals := filesUnder(t, filepath.Join(dir, "audit")) // before Close removes them
+			s.store.Close()                                        // flush and release the files
 
 			where := map[string][]byte{
-				"API responses": responses.Bytes(),
-				"logs":          []byte(s.logs.String()),
-				"audit rows":    evs.body,
-				"database":      databaseDump(t, dbURL, dir),
+				"API responses":  responses.Bytes(),
+				"logs":           []byte(s.logs.String()),
+				"audit rows":     evs.body,
+				"database":       databaseDump(t, dbURL, dir),
+				"data directory": append(filesUnder(t, dir), journals...),
 			}
 			for what, b := range where {
 				for name, v := range canaries {
@@ -108,19 +112,30 @@ func TestCanary(t *testing.T) {
 
 // databaseDump returns every byte the database holds: the SQLite files in
 // dir, or pg_dump of the schema (else every column of every table).
+// filesUnder returns the contents of every regular file under dir (the
+// audit journals included), concatenated.
+func filesUnder(t *testing.T, dir string) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		out.Write(b)
+		return err
+	})
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
+	return out.Bytes()
+}
+
 func databaseDump(t *testing.T, dbURL, dir string) []byte {
 	t.Helper()
 	var out bytes.Buffer
 	if dbURL == "" {
-		files, _ := filepath.Glob(filepath.Join(dir, "*"))
-		for _, f := range files {
-			b, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			out.Write(b)
-		}
-		return out.Bytes()
+		return filesUnder(t, dir)
 	}
 	if pgDump, err := exec.LookPath("pg_dump"); err == nil {
 		schema := schemaOf(dbURL)

@@ -73,7 +73,7 @@ func newTestServer(t *testing.T, o serverOpts) *testServer {
 	if o.key == (agentkeys.Key{}) {
 		o.key = mustKey(t)
 	}
-	if o.databaseURL == "" && o.dataDir == "" {
+	if o.dataDir == "" {
 		o.dataDir = t.TempDir()
 	}
 	logs := &syncBuffer{}

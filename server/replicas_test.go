@@ -86,9 +86,10 @@ func TestReplicas_StartTogether(t *testing.T) {
 	errs := make(chan error, 4)
 	for i := 0; i < 4; i++ {
 		wg.Add(1)
+		dir := t.TempDir()
 		go func() {
 			defer wg.Done()
-			st, err := store.Open(t.Context(), store.Config{DatabaseURL: dbURL, ServerKey: key})
+			st, err := store.Open(t.Context(), store.Config{DatabaseURL: dbURL, DataDir: dir, ServerKey: key})
 			if err == nil {
 				err = st.Close()
 			}

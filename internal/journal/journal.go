@@ -54,8 +54,10 @@ type Entry struct {
 	// line when the batch holds no End line of it.
 	Event agentkeys.AuditEvent
 	// Ended: the batch holds an End line of the event (Event has its
-	// outcome). Begun: the batch holds its Begin line.
-	Ended, Begun bool
+	// outcome). Begun: the batch holds its Begin line, whose decision was
+	// BeginDecision.
+	Ended, Begun  bool
+	BeginDecision string
 }
 
 // Config configures a Journal. Zero durations take the defaults.
@@ -627,7 +629,7 @@ func (w *Journal) importRecords(recs []record) error {
 		if r.kind == kindEnd {
 			je.Event, je.Ended = r.e, true
 		} else {
-			je.Begun = true
+			je.Begun, je.BeginDecision = true, r.e.Decision
 		}
 	}
 	err := w.cfg.Import(entries)

@@ -44,3 +44,17 @@ func IsBusy(err error) bool {
 	}
 	return false
 }
+
+// IsDataErr reports whether err is the database refusing the data itself
+// (a constraint, a type mismatch, a value too big) rather than being busy
+// or unreachable: retrying the same write cannot succeed.
+func IsDataErr(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_CONSTRAINT, sqlite3.SQLITE_MISMATCH, sqlite3.SQLITE_TOOBIG:
+			return true
+		}
+	}
+	return false
+}

@@ -3,203 +3,143 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
-	"sort"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/agentkeys/agentkeys"
+	"github.com/agentkeys/agentkeys/internal/journal"
 )
 
-// Audit writes go through one writer goroutine per process that commits
-// them in groups: it takes every row queued at that moment (up to
-// maxAuditBatch), so while one commit is in flight the next group gathers.
-// On SQLite a group is one transaction (prepared single-row upserts); on
-// PostgreSQL each workspace's part of a group is one statement — sequence
-// numbers, usage count and rows together, one round trip. BeginAudit
-// returns once its row is committed; EndAudit queues the outcome and returns
-// at once. Sequence numbers are handed out per workspace from
-// workspaces.audit_seq in the same transaction as the rows, whose row lock
-// orders the writers of every replica: no number is handed out twice, and a
-// follower (AfterSeq) sees a workspace's rows in commit order.
+// Audit durability: the journal (internal/journal). BeginAudit returns once
+// the event's line is written to this process's journal in
+// DataDir/audit — it survives the process being killed, not an OS crash —
+// and the importer moves the lines into the database every 50 ms, merged
+// per event (a request's Begin and End lines usually become one row). A
+// batch is one transaction: per workspace, in one order on every replica,
+// it reserves sequence numbers from workspaces.audit_seq (whose row lock
+// orders the writers of every replica, so a follower using AfterSeq sees a
+// workspace's rows in commit order), inserts the rows whose id is new,
+// replaces the outcome of existing rows when it differs (with a new
+// sequence number), counts the begun events it inserted in the monthly
+// usage, and stamps last_used_at. Import is idempotent, as the journal
+// requires: a line imported twice changes nothing. Journals left by dead
+// processes are imported at the next Open (and every 5 s by any process
+// sharing the directory); ListAudit and Status import first, so what this
+// process (or another live one on the same directory) wrote is visible at
+// once.
 
-const (
-	maxAuditBatch = 500
-	auditQueue    = 8192
-	maxAuditList  = 1000
-	auditCols     = 18
-)
+const maxAuditList = 1000
 
-type auditResult struct {
-	seq int64
-	err error
-}
-
-type auditOp struct {
-	begin bool
-	e     agentkeys.AuditEvent
-	res   chan auditResult // begin only
-}
+// auditDirName is the journals' directory in DataDir.
+const auditDirName = "audit"
 
 type auditWriter struct {
 	s        *Store
-	stmts    map[int]*sql.Stmt // prepared inserts by row count; writer goroutine only
-	cteStmts map[int]*sql.Stmt // prepared one-statement writes by row count (PostgreSQL)
-	lastUsed map[string]int64  // last-used times written, by workspace/agent/credential; writer goroutine only
-	in       chan *auditOp
-	done     chan struct{}
-
-	mu     sync.RWMutex // held for reading while sending, for writing to close
-	closed bool
+	j        *journal.Journal
+	insert   *sql.Stmt        // PostgreSQL: a workspace's new rows (arrays); SQLite: one row
+	complete *sql.Stmt        // PostgreSQL: outcomes of existing rows (arrays); SQLite: one row
+	lastUsed map[string]int64 // last-used times written, by workspace/agent/credential; importer only
 }
 
-func newAuditWriter(s *Store) *auditWriter {
-	w := &auditWriter{s: s, stmts: map[int]*sql.Stmt{}, cteStmts: map[int]*sql.Stmt{}, lastUsed: map[string]int64{}, in: make(chan *auditOp, auditQueue), done: make(chan struct{})}
-	go w.run()
-	return w
-}
+const auditInsertCols = `id, workspace_id, seq, time, request_id, agent_id, agent_name, credential_id,
+	credential_name, method, host, path, status, decision, code, duration_us, bytes_in, bytes_out`
 
-func (w *auditWriter) send(op *auditOp) bool {
-	w.mu.RLock()
-	defer w.mu.RUnlock()
-	if w.closed {
-		return false
+// The statements. Rows of another workspace are never touched: an id that
+// exists elsewhere conflicts (nothing inserted) and the outcome update
+// matches on the workspace too.
+const (
+	pgAuditInsert = `INSERT INTO audit_events (` + auditInsertCols + `)
+		SELECT v.id, $1, v.seq, v.time, v.request_id, v.agent_id, v.agent_name, v.credential_id,
+			v.credential_name, v.method, v.host, v.path, v.status, v.decision, v.code, v.duration_us, v.bytes_in, v.bytes_out
+		FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+			$10::text[], $11::text[], $12::text[], $13::integer[], $14::text[], $15::text[], $16::bigint[], $17::bigint[], $18::bigint[])
+			AS v (id, seq, time, request_id, agent_id, agent_name, credential_id, credential_name, method, host, path,
+				status, decision, code, duration_us, bytes_in, bytes_out)
+		ON CONFLICT (id) DO NOTHING
+		RETURNING id`
+	pgAuditComplete = `UPDATE audit_events a SET seq = v.seq, status = v.status, decision = v.decision, code = v.code,
+			duration_us = v.duration_us, bytes_in = v.bytes_in, bytes_out = v.bytes_out
+		FROM unnest($2::text[], $3::bigint[], $4::integer[], $5::text[], $6::text[], $7::bigint[], $8::bigint[], $9::bigint[])
+			AS v (id, seq, status, decision, code, duration_us, bytes_in, bytes_out)
+		WHERE a.workspace_id = $1 AND a.id = v.id
+			AND (a.status, a.decision, a.code, a.duration_us, a.bytes_in, a.bytes_out)
+				IS DISTINCT FROM (v.status, v.decision, v.code, v.duration_us, v.bytes_in, v.bytes_out)`
+	sqliteAuditInsert = `INSERT INTO audit_events (` + auditInsertCols + `)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+		ON CONFLICT (id) DO NOTHING`
+	sqliteAuditComplete = `UPDATE audit_events SET seq = $3, status = $4, decision = $5, code = $6,
+			duration_us = $7, bytes_in = $8, bytes_out = $9
+		WHERE workspace_id = $1 AND id = $2
+			AND NOT (status = $4 AND decision = $5 AND code = $6 AND duration_us = $7 AND bytes_in = $8 AND bytes_out = $9)`
+)
+
+// newAuditWriter prepares the import statements and opens the journal in
+// dir (importing what dead processes left there).
+func newAuditWriter(ctx context.Context, s *Store, dir string) (*auditWriter, error) {
+	w := &auditWriter{s: s, lastUsed: map[string]int64{}}
+	ins, comp := sqliteAuditInsert, sqliteAuditComplete
+	if s.dialect.name == "postgres" {
+		ins, comp = pgAuditInsert, pgAuditComplete
 	}
-	w.in <- op
-	return true
+	var err error
+	if w.insert, err = s.db.PrepareContext(ctx, ins); err != nil {
+		return nil, s.storeErr("prepare audit import", err)
+	}
+	if w.complete, err = s.db.PrepareContext(ctx, comp); err != nil {
+		w.insert.Close()
+		return nil, s.storeErr("prepare audit import", err)
+	}
+	w.j, err = journal.Open(journal.Config{
+		Dir:     dir,
+		Import:  w.importEntries,
+		Refused: s.dialect.isDataErr,
+		Log:     s.log,
+	})
+	if err != nil {
+		w.insert.Close()
+		w.complete.Close()
+		return nil, err
+	}
+	return w, nil
 }
 
+// auditDir is where the journals of the processes serving DataDir live.
+func auditDir(dataDir string) string { return filepath.Join(dataDir, auditDirName) }
+
+// close imports what the journal holds, then closes it.
 func (w *auditWriter) close() error {
-	w.mu.Lock()
-	if !w.closed {
-		w.closed = true
-		close(w.in)
-	}
-	w.mu.Unlock()
-	<-w.done
-	for _, m := range []map[int]*sql.Stmt{w.stmts, w.cteStmts} {
-		for _, st := range m {
-			st.Close()
-		}
-	}
-	return nil
+	err := w.j.Close()
+	w.insert.Close()
+	w.complete.Close()
+	return err
 }
 
-func (w *auditWriter) run() {
-	defer close(w.done)
-	batch := make([]*auditOp, 0, maxAuditBatch)
-	for op := range w.in {
-		batch = append(batch[:0], op)
-	gather:
-		for len(batch) < maxAuditBatch {
-			select {
-			case op, ok := <-w.in:
-				if !ok {
-					break gather
-				}
-				batch = append(batch, op)
-			default:
-				break gather
-			}
-		}
-		w.commit(batch)
-	}
-}
-
-// commit writes a group — in one transaction, or on PostgreSQL with one
-// statement per workspace — and answers every BeginAudit waiting on it.
-// When a write fails as a whole for a reason other than a busy database,
-// each row is retried on its own so one bad row cannot take the others down.
-func (w *auditWriter) commit(batch []*auditOp) {
-	if w.s.dialect.auditOneStatement {
-		for _, g := range groupByWorkspace(batch, w.s.dialect.auditChunk) {
-			w.retrying(g, w.writeStatement)
-		}
-		if err := w.touchLastUsed(context.Background(), nil, batch); err != nil {
-			w.s.log.Error("audit: last-used times not written", "error", agentkeys.ErrorMessage(w.s.storeErr("audit", err)))
-			clear(w.lastUsed)
-		}
-		return
-	}
-	w.retrying(batch, w.write)
-}
-
-// retrying writes ops with write, retrying them one by one when the write
-// fails as a whole (not for a busy database), and delivers the results.
-func (w *auditWriter) retrying(ops []*auditOp, write func([]*auditOp) error) {
-	err := write(ops)
-	if err != nil && len(ops) > 1 && !w.s.dialect.isBusy(err) {
-		for _, op := range ops {
-			w.retrying([]*auditOp{op}, write)
-		}
-		return
-	}
-	w.deliver(ops, err)
-}
-
-// deliver answers the BeginAudit calls waiting on ops and logs lost outcomes.
-func (w *auditWriter) deliver(batch []*auditOp, err error) {
-	for _, op := range batch {
-		if err != nil && !op.begin {
-			w.s.log.Error("audit: outcome not written", "event", op.e.ID, "request_id", op.e.RequestID, "error", agentkeys.ErrorMessage(w.s.storeErr("audit", err)))
-		}
-		if op.res != nil {
-			r := auditResult{err: err}
-			if err == nil {
-				r.seq = op.e.Seq
-			}
-			op.res <- r
-		}
-	}
-}
-
-// write assigns sequence numbers (per workspace) and inserts or completes
-// every row of the batch, and stamps last_used_at of the credentials and
-// grants that forwarded requests used.
-func (w *auditWriter) write(batch []*auditOp) error {
+// importEntries writes one import batch in one transaction (see the
+// comment at the top of this file).
+func (w *auditWriter) importEntries(entries []journal.Entry) error {
 	ctx := context.Background()
+	byWS := map[string][]*journal.Entry{}
+	for i := range entries {
+		e := &entries[i]
+		byWS[e.Event.WorkspaceID] = append(byWS[e.Event.WorkspaceID], e)
+	}
+	order := make([]string, 0, len(byWS))
+	for ws := range byWS {
+		order = append(order, ws)
+	}
+	slices.Sort(order) // workspace rows are locked in one order by every replica
 	err := w.s.withTx(ctx, func(tx *sql.Tx) error {
-		perWS := map[string]int64{}
-		var order []string
-		for _, op := range batch {
-			if perWS[op.e.WorkspaceID] == 0 {
-				order = append(order, op.e.WorkspaceID)
-			}
-			perWS[op.e.WorkspaceID]++
-		}
-		next := map[string]int64{}
-		sort.Strings(order) // workspace rows are locked in one order by every replica
 		for _, ws := range order {
-			var last int64
-			if err := tx.StmtContext(ctx, w.s.stmts.auditSeq).QueryRowContext(ctx, perWS[ws], ws).Scan(&last); err != nil {
-				return fmt.Errorf("audit sequence of %s: %w", ws, err)
-			}
-			next[ws] = last - perWS[ws]
-		}
-		for _, op := range batch {
-			next[op.e.WorkspaceID]++
-			op.e.Seq = next[op.e.WorkspaceID]
-		}
-		// One statement per run of distinct ids: an upsert may not touch a
-		// row twice.
-		for start := 0; start < len(batch); {
-			seen := map[string]bool{}
-			end := start
-			for end < len(batch) && !seen[batch[end].e.ID] {
-				seen[batch[end].e.ID] = true
-				end++
-			}
-			if err := w.insert(ctx, tx, batch[start:end]); err != nil {
+			if err := w.importWorkspace(ctx, tx, ws, byWS[ws]); err != nil {
 				return err
 			}
-			start = end
 		}
-		if err := w.countUsage(ctx, tx, batch); err != nil {
-			return err
-		}
-		return w.touchLastUsed(ctx, tx, batch)
+		return w.touchLastUsed(ctx, tx, entries)
 	})
 	if err != nil {
 		clear(w.lastUsed) // what was noted was not written
@@ -207,225 +147,141 @@ func (w *auditWriter) write(batch []*auditOp) error {
 	return err
 }
 
-// insert writes ops (distinct ids) in statements of up to
-// dialect.auditChunk rows, each prepared once per process.
-func (w *auditWriter) insert(ctx context.Context, tx *sql.Tx, ops []*auditOp) error {
-	for len(ops) > 0 {
-		n := min(len(ops), w.s.dialect.auditChunk)
-		stmt, err := w.statement(ctx, n)
-		if err != nil {
-			return err
-		}
-		args := make([]any, 0, n*auditCols)
-		for _, op := range ops[:n] {
-			e := &op.e
-			args = append(args, e.ID, e.WorkspaceID, e.Seq, e.Time.UnixMicro(), e.RequestID, e.AgentID, e.AgentName, e.CredentialID,
-				e.CredentialName, e.Method, e.Host, e.Path, e.Status, e.Decision, e.Code, e.Duration.Microseconds(), e.BytesIn, e.BytesOut)
-		}
-		if _, err := tx.StmtContext(ctx, stmt).ExecContext(ctx, args...); err != nil {
-			return fmt.Errorf("audit events: %w", err)
-		}
-		ops = ops[n:]
+// importWorkspace writes the entries of workspace ws.
+func (w *auditWriter) importWorkspace(ctx context.Context, tx *sql.Tx, ws string, es []*journal.Entry) error {
+	var last int64
+	err := tx.StmtContext(ctx, w.s.stmts.auditSeq).QueryRowContext(ctx, len(es), ws).Scan(&last)
+	if errors.Is(err, sql.ErrNoRows) {
+		w.s.log.Warn("audit: events of a workspace that no longer exists were dropped", "workspace", ws, "count", len(es))
+		return nil
 	}
-	return nil
-}
-
-// statement returns the prepared upsert of n audit rows. Only the writer
-// goroutine calls it.
-func (w *auditWriter) statement(ctx context.Context, n int) (*sql.Stmt, error) {
-	if st := w.stmts[n]; st != nil {
-		return st, nil
-	}
-	var b strings.Builder
-	b.WriteString(`INSERT INTO audit_events (id, workspace_id, seq, time, request_id, agent_id, agent_name, credential_id,
-		credential_name, method, host, path, status, decision, code, duration_us, bytes_in, bytes_out) VALUES `)
-	for i := 0; i < n; i++ {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteByte('(')
-		for j := 1; j <= auditCols; j++ {
-			if j > 1 {
-				b.WriteString(", ")
-			}
-			b.WriteString("$" + strconv.Itoa(i*auditCols+j))
-		}
-		b.WriteByte(')')
-	}
-	b.WriteString(` ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, status = excluded.status, decision = excluded.decision,
-		code = excluded.code, duration_us = excluded.duration_us, bytes_in = excluded.bytes_in, bytes_out = excluded.bytes_out
-		WHERE audit_events.workspace_id = excluded.workspace_id`)
-	st, err := w.s.db.PrepareContext(ctx, b.String())
 	if err != nil {
-		return nil, fmt.Errorf("prepare audit insert: %w", err)
+		return fmt.Errorf("audit sequence of %s: %w", ws, err)
 	}
-	w.stmts[n] = st
-	return st, nil
-}
-
-// inTx returns st bound to tx, or st itself (autocommit) when tx is nil.
-func inTx(ctx context.Context, tx *sql.Tx, st *sql.Stmt) *sql.Stmt {
-	if tx == nil {
-		return st
+	for i, e := range es {
+		e.Event.Seq = last - int64(len(es)) + int64(i) + 1
 	}
-	return tx.StmtContext(ctx, st)
-}
-
-// groupByWorkspace splits a batch into groups of one workspace and one
-// usage month, of distinct event ids (an upsert may not touch a row twice)
-// and at most chunk rows, keeping the order of each event's operations.
-func groupByWorkspace(batch []*auditOp, chunk int) [][]*auditOp {
-	type key struct{ ws, month string }
-	var order []key
-	byKey := map[key][]*auditOp{}
-	for _, op := range batch {
-		k := key{op.e.WorkspaceID, usageMonth(op.e.Time)}
-		if _, ok := byKey[k]; !ok {
-			order = append(order, k)
-		}
-		byKey[k] = append(byKey[k], op)
-	}
-	var out [][]*auditOp
-	for _, k := range order {
-		ops := byKey[k]
-		for len(ops) > 0 {
-			seen := map[string]bool{}
-			n := 0
-			for n < len(ops) && n < chunk && !seen[ops[n].e.ID] {
-				seen[ops[n].e.ID] = true
-				n++
-			}
-			out = append(out, ops[:n])
-			ops = ops[n:]
-		}
-	}
-	return out
-}
-
-// writeStatement writes ops — one workspace, one usage month, distinct ids
-// — with one statement (its own transaction): the workspace's sequence
-// numbers, the usage count and the rows together.
-func (w *auditWriter) writeStatement(ops []*auditOp) error {
-	ctx := context.Background()
-	stmt, err := w.cteStatement(ctx, len(ops))
+	inserted, err := w.insertRows(ctx, tx, ws, es)
 	if err != nil {
 		return err
 	}
-	var counted int64
-	for _, op := range ops {
-		if op.begin && op.e.Decision != agentkeys.DecisionDenied {
-			counted++
+	var done []*journal.Entry
+	counted := map[string]int64{} // usage month → begun events inserted
+	for _, e := range es {
+		switch {
+		case inserted[e.Event.ID]:
+			if e.Begun && e.BeginDecision != agentkeys.DecisionDenied {
+				counted[usageMonth(e.Event.Time)]++
+			}
+		case e.Ended:
+			done = append(done, e)
 		}
 	}
-	first := &ops[0].e
-	args := make([]any, 0, 4+len(ops)*(auditCols-2))
-	args = append(args, int64(len(ops)), first.WorkspaceID, usageMonth(first.Time), counted)
-	for _, op := range ops {
-		e := &op.e
-		args = append(args, e.ID, e.Time.UnixMicro(), e.RequestID, e.AgentID, e.AgentName, e.CredentialID,
-			e.CredentialName, e.Method, e.Host, e.Path, e.Status, e.Decision, e.Code, e.Duration.Microseconds(), e.BytesIn, e.BytesOut)
+	if err := w.completeRows(ctx, tx, ws, done); err != nil {
+		return err
 	}
-	rows, err := stmt.QueryContext(ctx, args...)
-	if err != nil {
-		return fmt.Errorf("audit events: %w", err)
-	}
-	defer rows.Close()
-	seqs := map[string]int64{}
-	for rows.Next() {
-		var id string
-		var seq int64
-		if err := rows.Scan(&id, &seq); err != nil {
-			return fmt.Errorf("audit events: %w", err)
+	for month, n := range counted {
+		if _, err := tx.StmtContext(ctx, w.s.stmts.usage).ExecContext(ctx, ws, month, n); err != nil {
+			return fmt.Errorf("usage of %s: %w", ws, err)
 		}
-		seqs[id] = seq
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("audit events: %w", err)
-	}
-	for _, op := range ops {
-		seq, ok := seqs[op.e.ID]
-		if !ok {
-			return fmt.Errorf("audit event %s was not written (unknown workspace %s, or an id of another workspace)", op.e.ID, op.e.WorkspaceID)
-		}
-		op.e.Seq = seq
 	}
 	return nil
 }
 
-// cteStatement returns the prepared one-statement write of n rows:
-// $1 row count, $2 workspace, $3 usage month, $4 requests to count, then
-// 16 values per row.
-func (w *auditWriter) cteStatement(ctx context.Context, n int) (*sql.Stmt, error) {
-	if st := w.cteStmts[n]; st != nil {
-		return st, nil
-	}
-	var b strings.Builder
-	b.WriteString(`WITH s AS (UPDATE workspaces SET audit_seq = audit_seq + $1 WHERE id = $2 RETURNING audit_seq),
-		u AS (INSERT INTO usage (workspace_id, month, requests) SELECT $2, $3::text, $4::bigint FROM s WHERE $4::bigint > 0
-			ON CONFLICT (workspace_id, month) DO UPDATE SET requests = usage.requests + excluded.requests)
-		INSERT INTO audit_events (id, workspace_id, seq, time, request_id, agent_id, agent_name, credential_id,
-			credential_name, method, host, path, status, decision, code, duration_us, bytes_in, bytes_out)
-		SELECT v.id, $2, s.audit_seq - $1 + v.ord, v.time, v.request_id, v.agent_id, v.agent_name, v.credential_id,
-			v.credential_name, v.method, v.host, v.path, v.status, v.decision, v.code, v.duration_us, v.bytes_in, v.bytes_out
-		FROM s, (VALUES `)
-	types := []string{"text", "bigint", "text", "text", "text", "text", "text", "text", "text", "text", "integer", "text", "text", "bigint", "bigint", "bigint"}
-	for i := 0; i < n; i++ {
-		if i > 0 {
-			b.WriteString(", ")
+// insertRows inserts the rows whose id is new and returns those ids.
+func (w *auditWriter) insertRows(ctx context.Context, tx *sql.Tx, ws string, es []*journal.Entry) (map[string]bool, error) {
+	inserted := make(map[string]bool, len(es))
+	st := tx.StmtContext(ctx, w.insert)
+	if w.s.dialect.name != "postgres" {
+		for _, je := range es {
+			e := &je.Event
+			res, err := st.ExecContext(ctx, e.ID, ws, e.Seq, e.Time.UnixMicro(), e.RequestID, e.AgentID, e.AgentName, e.CredentialID,
+				e.CredentialName, e.Method, e.Host, e.Path, e.Status, e.Decision, e.Code, e.Duration.Microseconds(), e.BytesIn, e.BytesOut)
+			if err != nil {
+				return nil, fmt.Errorf("audit event %s: %w", e.ID, err)
+			}
+			if n, _ := res.RowsAffected(); n > 0 {
+				inserted[e.ID] = true
+			}
 		}
-		fmt.Fprintf(&b, "(%d", i+1)
-		for j, t := range types {
-			fmt.Fprintf(&b, ", $%d::%s", 5+i*len(types)+j, t)
-		}
-		b.WriteByte(')')
+		return inserted, nil
 	}
-	b.WriteString(`) AS v (ord, id, time, request_id, agent_id, agent_name, credential_id, credential_name, method, host, path,
-			status, decision, code, duration_us, bytes_in, bytes_out)
-		ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, status = excluded.status, decision = excluded.decision,
-			code = excluded.code, duration_us = excluded.duration_us, bytes_in = excluded.bytes_in, bytes_out = excluded.bytes_out
-			WHERE audit_events.workspace_id = excluded.workspace_id
-		RETURNING id, seq`)
-	st, err := w.s.db.PrepareContext(ctx, b.String())
+	n := len(es)
+	ids, reqs, agents, agentNames, creds, credNames := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	methods, hosts, paths, decisions, codes := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	seqs, times, durs, bin, bout := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+	statuses := make([]int32, n)
+	for i, je := range es {
+		e := &je.Event
+		ids[i], seqs[i], times[i], reqs[i] = e.ID, e.Seq, e.Time.UnixMicro(), e.RequestID
+		agents[i], agentNames[i], creds[i], credNames[i] = e.AgentID, e.AgentName, e.CredentialID, e.CredentialName
+		methods[i], hosts[i], paths[i] = e.Method, e.Host, e.Path
+		statuses[i], decisions[i], codes[i] = int32(e.Status), e.Decision, e.Code
+		durs[i], bin[i], bout[i] = e.Duration.Microseconds(), e.BytesIn, e.BytesOut
+	}
+	rows, err := st.QueryContext(ctx, ws, ids, seqs, times, reqs, agents, agentNames, creds, credNames, methods, hosts, paths,
+		statuses, decisions, codes, durs, bin, bout)
 	if err != nil {
-		return nil, fmt.Errorf("prepare audit statement: %w", err)
+		return nil, fmt.Errorf("audit events: %w", err)
 	}
-	w.cteStmts[n] = st
-	return st, nil
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("audit events: %w", err)
+		}
+		inserted[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("audit events: %w", err)
+	}
+	return inserted, nil
+}
+
+// completeRows replaces the outcome of existing rows of ws when it differs.
+func (w *auditWriter) completeRows(ctx context.Context, tx *sql.Tx, ws string, es []*journal.Entry) error {
+	if len(es) == 0 {
+		return nil
+	}
+	st := tx.StmtContext(ctx, w.complete)
+	if w.s.dialect.name != "postgres" {
+		for _, je := range es {
+			e := &je.Event
+			if _, err := st.ExecContext(ctx, ws, e.ID, e.Seq, e.Status, e.Decision, e.Code, e.Duration.Microseconds(), e.BytesIn, e.BytesOut); err != nil {
+				return fmt.Errorf("audit outcome of %s: %w", e.ID, err)
+			}
+		}
+		return nil
+	}
+	n := len(es)
+	ids, decisions, codes := make([]string, n), make([]string, n), make([]string, n)
+	seqs, durs, bin, bout := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+	statuses := make([]int32, n)
+	for i, je := range es {
+		e := &je.Event
+		ids[i], seqs[i], statuses[i], decisions[i], codes[i] = e.ID, e.Seq, int32(e.Status), e.Decision, e.Code
+		durs[i], bin[i], bout[i] = e.Duration.Microseconds(), e.BytesIn, e.BytesOut
+	}
+	if _, err := st.ExecContext(ctx, ws, ids, seqs, statuses, decisions, codes, durs, bin, bout); err != nil {
+		return fmt.Errorf("audit outcomes: %w", err)
+	}
+	return nil
 }
 
 // usageMonth is the usage counter's month of t: "2026-11" (UTC).
 func usageMonth(t time.Time) string { return t.UTC().Format("2006-01") }
 
-// countUsage adds the batch's forwarded requests — events begun with a
-// decision other than denied — to the monthly usage counters, in the
-// transaction that makes their rows durable.
-func (w *auditWriter) countUsage(ctx context.Context, tx *sql.Tx, batch []*auditOp) error {
-	type key struct{ ws, month string }
-	counts := map[key]int64{}
-	for _, op := range batch {
-		if op.begin && op.e.Decision != agentkeys.DecisionDenied {
-			counts[key{op.e.WorkspaceID, usageMonth(op.e.Time)}]++
-		}
-	}
-	for k, n := range counts {
-		if _, err := tx.StmtContext(ctx, w.s.stmts.usage).ExecContext(ctx, k.ws, k.month, n); err != nil {
-			return fmt.Errorf("usage of %s: %w", k.ws, err)
-		}
-	}
-	return nil
-}
-
 // touchLastUsed records when forwarded requests last used a credential and
 // a grant (at most once a second each, see due). It does not bump the
 // workspace revision: routes do not depend on it.
-func (w *auditWriter) touchLastUsed(ctx context.Context, tx *sql.Tx, batch []*auditOp) error {
+func (w *auditWriter) touchLastUsed(ctx context.Context, tx *sql.Tx, entries []journal.Entry) error {
 	type credKey struct{ ws, cred string }
 	type grantKey struct{ ws, agent, cred string }
 	credUsed := map[credKey]int64{}
 	grantUsed := map[grantKey]int64{}
-	for _, op := range batch {
-		e := &op.e
-		if op.begin || e.CredentialID == "" || (e.Decision != agentkeys.DecisionAllowed && e.Decision != agentkeys.DecisionError) {
+	for i := range entries {
+		e := &entries[i].Event
+		if !entries[i].Ended || e.CredentialID == "" || (e.Decision != agentkeys.DecisionAllowed && e.Decision != agentkeys.DecisionError) {
 			continue
 		}
 		used := e.Time.Add(e.Duration).UnixMicro()
@@ -440,7 +296,7 @@ func (w *auditWriter) touchLastUsed(ctx context.Context, tx *sql.Tx, batch []*au
 		if !w.due(k.ws+"\x00\x00"+k.cred, t) {
 			continue
 		}
-		if _, err := inTx(ctx, tx, w.s.stmts.credUsed).ExecContext(ctx, t, k.ws, k.cred); err != nil {
+		if _, err := tx.StmtContext(ctx, w.s.stmts.credUsed).ExecContext(ctx, t, k.ws, k.cred); err != nil {
 			return err
 		}
 	}
@@ -448,7 +304,7 @@ func (w *auditWriter) touchLastUsed(ctx context.Context, tx *sql.Tx, batch []*au
 		if !w.due(k.ws+"\x00"+k.agent+"\x00"+k.cred, t) {
 			continue
 		}
-		if _, err := inTx(ctx, tx, w.s.stmts.grantUsed).ExecContext(ctx, t, k.ws, k.agent, k.cred); err != nil {
+		if _, err := tx.StmtContext(ctx, w.s.stmts.grantUsed).ExecContext(ctx, t, k.ws, k.agent, k.cred); err != nil {
 			return err
 		}
 	}
@@ -490,45 +346,49 @@ func (s *Store) prepareEvent(e *agentkeys.AuditEvent) {
 	}
 }
 
-// BeginAudit implements agentkeys.ProxyBackend: it records e and returns
-// once the row is committed (concurrent calls share one commit), with e.Seq
-// set. An event without a workspace (a request refused before its token
-// resolved) is not stored: no workspace could read it. Returns EUNAVAILABLE
-// after Close, ctx's error when ctx ends first, or the store's error: the
-// proxy then refuses the request.
+// BeginAudit implements agentkeys.ProxyBackend: it writes e to this
+// process's audit journal and returns once write(2) returned, so the event
+// survives the process being killed (not an OS crash); the importer puts it
+// in the database within about 50 ms, and assigns e's Seq there (so e.Seq
+// is not set here). An event without a workspace (a request refused before
+// its token resolved) is not stored: no workspace could read it. Returns
+// EUNAVAILABLE after Close, or the journal's write error: the proxy then
+// refuses the request.
 func (s *Store) BeginAudit(ctx context.Context, e *agentkeys.AuditEvent) error {
 	s.prepareEvent(e)
 	if e.WorkspaceID == "" {
 		return nil
 	}
-	op := &auditOp{begin: true, e: *e, res: make(chan auditResult, 1)}
-	if !s.audit.send(op) {
-		return agentkeys.Errorf(agentkeys.EUNAVAILABLE, "the server is shutting down")
-	}
-	select {
-	case r := <-op.res:
-		if r.err != nil {
-			return s.storeErr("write audit event", r.err)
+	if err := s.audit.j.Begin(e); err != nil {
+		if agentkeys.ErrorCode(err) == agentkeys.EUNAVAILABLE {
+			return agentkeys.Errorf(agentkeys.EUNAVAILABLE, "the server is shutting down")
 		}
-		e.Seq = r.seq
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+		return fmt.Errorf("write audit journal: %w", err)
 	}
+	return nil
 }
 
 // EndAudit implements agentkeys.ProxyBackend: it queues the outcome of an
 // event (or the whole row, if it was never begun) and returns at once. For a
 // forwarded request it also sets last_used_at of the credential and grant.
-// Failures are logged; Close waits for queued outcomes.
+// Failures are logged.
 func (s *Store) EndAudit(ctx context.Context, e *agentkeys.AuditEvent) {
 	s.prepareEvent(e)
 	if e.WorkspaceID == "" {
 		return
 	}
-	if !s.audit.send(&auditOp{e: *e}) {
+	if err := s.audit.j.End(e); err != nil {
 		// The proxy's request id is on the event, not in ctx.
-		s.log.WarnContext(ctx, "audit: outcome dropped, store closed", "event", e.ID, "request_id", e.RequestID)
+		s.log.WarnContext(ctx, "audit: outcome dropped, store closed", "event", e.ID, "request_id", e.RequestID, "error", err.Error())
+	}
+}
+
+// flushAudit puts in the database what this process's journal holds and
+// what other live processes sharing the journal directory wrote. A failure
+// is logged: the read goes on with what the database holds.
+func (s *Store) flushAudit(ctx context.Context) {
+	if err := s.audit.j.Flush(ctx, true); err != nil {
+		s.log.WarnContext(ctx, "audit: journal import before a read failed", "error", agentkeys.ErrorMessage(s.storeErr("audit", err)))
 	}
 }
 
@@ -540,6 +400,7 @@ func (w *Workspace) ListAudit(ctx context.Context, f agentkeys.AuditFilter) ([]*
 	if f.Limit < 0 || f.BeforeSeq < 0 || f.AfterSeq < 0 || f.Status < 0 {
 		return nil, agentkeys.Errorf(agentkeys.EINVALID, "audit limit, status and sequence numbers may not be negative")
 	}
+	w.s.flushAudit(ctx)
 	limit := f.Limit
 	if limit == 0 {
 		limit = 100

@@ -3,10 +3,15 @@ package store_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -113,4 +118,87 @@ func TestAudit_LogLinesNameTheRequest(t *testing.T) {
 	if rec["request_id"] != "req_lost1" {
 		t.Fatalf("line without the request's id: %v", rec)
 	}
+}
+
+// TestAudit_SurvivesKill: an event BeginAudit returned for is in the
+// database after the process that wrote it is killed (SIGKILL, so nothing
+// is flushed on the way out): the next store opened on the same data
+// directory imports the dead process's journal, counts the request once,
+// and removes the journal.
+func TestAudit_SurvivesKill(t *testing.T) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			cfg := b.config(t)
+			s := mustOpen(t, cfg)
+			ws := mustWorkspace(t, s, "Acme")
+			s.Close()
+
+			cmd := exec.Command(os.Args[0], "-test.run=^TestAuditKillHelper$")
+			cmd.Env = append(os.Environ(), "AUDIT_KILL_HELPER=1", "AUDIT_KILL_DB="+cfg.DatabaseURL, "AUDIT_KILL_DIR="+cfg.DataDir,
+				"AUDIT_KILL_KEY="+base64.StdEncoding.EncodeToString(cfg.ServerKey[:]), "AUDIT_KILL_WS="+ws.ID)
+			out, _ := cmd.CombinedOutput()
+			if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+				t.Fatalf("helper did not die by SIGKILL: %v\n%s", cmd.ProcessState, out)
+			}
+			if n := len(journalFiles(t, cfg.DataDir)); n != 1 {
+				t.Fatalf("%d journals after the kill, want the dead process's one", n)
+			}
+
+			s2 := mustOpen(t, cfg) // imports the dead process's journal
+			v := s2.Workspace(ws.ID)
+			evs, err := v.ListAudit(t.Context(), agentkeys.AuditFilter{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(evs) != 20 {
+				t.Fatalf("%d events after the kill, want the 20 begun", len(evs))
+			}
+			st, err := v.Status(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Usage.RequestsThisMonth != 20 {
+				t.Fatalf("requestsThisMonth = %d, want 20", st.Usage.RequestsThisMonth)
+			}
+			if n := len(journalFiles(t, cfg.DataDir)); n != 0 {
+				t.Fatalf("%d journals left after the import, want 0", n)
+			}
+		})
+	}
+}
+
+// TestAuditKillHelper begins 20 events (ending every other one) and kills
+// its own process.
+func TestAuditKillHelper(t *testing.T) {
+	if os.Getenv("AUDIT_KILL_HELPER") == "" {
+		t.Skip("helper process only")
+	}
+	raw, _ := base64.StdEncoding.DecodeString(os.Getenv("AUDIT_KILL_KEY"))
+	var key agentkeys.Key
+	copy(key[:], raw)
+	s, err := store.Open(context.Background(), store.Config{DatabaseURL: os.Getenv("AUDIT_KILL_DB"), DataDir: os.Getenv("AUDIT_KILL_DIR"), ServerKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ {
+		e := &agentkeys.AuditEvent{WorkspaceID: os.Getenv("AUDIT_KILL_WS"), Method: "GET", Host: "api.example.com", Path: "/", CredentialID: "cred_x"}
+		if err := s.BeginAudit(context.Background(), e); err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 0 {
+			e.Status, e.Decision = 200, agentkeys.DecisionAllowed
+			s.EndAudit(context.Background(), e)
+		}
+	}
+	syscall.Kill(os.Getpid(), syscall.SIGKILL)
+	time.Sleep(time.Minute)
+}
+
+func journalFiles(t *testing.T, dataDir string) []string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(dataDir, "audit", "*.journal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

@@ -41,7 +41,7 @@ func sqliteConfig(t *testing.T) store.Config {
 // postgresConfig uses a schema of its own (see pgtest.Schema).
 func postgresConfig(t *testing.T) store.Config {
 	t.Helper()
-	return store.Config{DatabaseURL: pgtest.Schema(t), ServerKey: testKey(t)}
+	return store.Config{DatabaseURL: pgtest.Schema(t), DataDir: t.TempDir(), ServerKey: testKey(t)}
 }
 
 func mustOpen(t *testing.T, cfg store.Config) *store.Store {

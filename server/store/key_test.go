@@ -195,12 +195,12 @@ func TestCreateWorkspace_Refusals(t *testing.T) {
 // TestOpen_BadDatabase: an unreachable PostgreSQL is EUNAVAILABLE with a
 // message that does not show the password; another scheme is EINVALID.
 func TestOpen_BadDatabase(t *testing.T) {
-	_, err := store.Open(t.Context(), store.Config{DatabaseURL: "postgres://user:hunter2secret@127.0.0.1:1/db?connect_timeout=2", ServerKey: testKey(t)})
+	_, err := store.Open(t.Context(), store.Config{DatabaseURL: "postgres://user:hunter2secret@127.0.0.1:1/db?connect_timeout=2", DataDir: t.TempDir(), ServerKey: testKey(t)})
 	wantCode(t, err, agentkeys.EUNAVAILABLE)
 	if strings.Contains(err.Error(), "hunter2secret") {
 		t.Fatalf("message shows the password: %v", err)
 	}
-	_, err = store.Open(t.Context(), store.Config{DatabaseURL: "mysql://db/x", ServerKey: testKey(t)})
+	_, err = store.Open(t.Context(), store.Config{DatabaseURL: "mysql://db/x", DataDir: t.TempDir(), ServerKey: testKey(t)})
 	wantCode(t, err, agentkeys.EINVALID)
 }
 

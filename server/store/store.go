@@ -51,7 +51,10 @@ type Config struct {
 	// in DataDir.
 	DatabaseURL string
 	// DataDir holds server.db (created 0700; the file 0600) when DatabaseURL
-	// is empty.
+	// is empty, and with either database the audit journals (DataDir/audit:
+	// see audit.go). Required. Replicas may share it or have their own; a
+	// replica's journal left behind by a crash is imported when a process
+	// next opens a store on the same directory.
 	DataDir string
 	// ServerKey wraps every workspace's data key and derives the token
 	// pepper. Required; see ParseServerKey.
@@ -95,19 +98,14 @@ type dialect struct {
 	migrations string // directory in migrationFS
 	isUnique   func(error) bool
 	isBusy     func(error) bool
-	// auditChunk is how many audit rows one INSERT carries: PostgreSQL
-	// saves a round trip per row with multi-row statements; SQLite, in
-	// process, is fastest with one prepared single-row statement.
-	auditChunk int
-	// auditOneStatement writes a workspace's audit rows, its sequence
-	// numbers and its usage count with one statement (data-modifying CTEs,
-	// PostgreSQL), one round trip instead of a transaction of five.
-	auditOneStatement bool
+	// isDataErr: the database refuses the data itself (retrying the same
+	// write cannot succeed).
+	isDataErr func(error) bool
 }
 
 var (
-	sqliteDialect = dialect{name: "sqlite", migrations: "migrations/sqlite", isUnique: sqlitedb.IsUnique, isBusy: sqlitedb.IsBusy, auditChunk: 1}
-	pgDialect     = dialect{name: "postgres", migrations: "migrations/postgres", isUnique: pgUnique, isBusy: pgBusy, auditChunk: 64, auditOneStatement: true}
+	sqliteDialect = dialect{name: "sqlite", migrations: "migrations/sqlite", isUnique: sqlitedb.IsUnique, isBusy: sqlitedb.IsBusy, isDataErr: sqlitedb.IsDataErr}
+	pgDialect     = dialect{name: "postgres", migrations: "migrations/postgres", isUnique: pgUnique, isBusy: pgBusy, isDataErr: pgDataErr}
 )
 
 // Open opens (and creates or migrates) the store. Returns EINVALID for a
@@ -117,6 +115,9 @@ var (
 func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.ServerKey == (agentkeys.Key{}) {
 		return nil, agentkeys.Errorf(agentkeys.EINVALID, "no server key: set AGENTKEYS_SERVER_KEY (base64 of 32 random bytes, e.g. `openssl rand -base64 32`) or --server-key-file")
+	}
+	if cfg.DataDir == "" {
+		return nil, agentkeys.Errorf(agentkeys.EINVALID, "no data directory: set --data-dir (it holds the audit journals, and the SQLite database unless --database-url names PostgreSQL)")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -159,7 +160,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, s.storeErr("prepare statements", err)
 	}
 	s.cache = newRouteCache()
-	s.audit = newAuditWriter(s)
+	if s.audit, err = newAuditWriter(ctx, s, auditDir(cfg.DataDir)); err != nil {
+		s.stmts.close()
+		s.db.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -469,6 +474,13 @@ func (s *Store) storeErr(what string, err error) error {
 func pgUnique(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && pe.Code == "23505"
+}
+
+// pgDataErr: a data exception (class 22) or an integrity constraint
+// violation (class 23).
+func pgDataErr(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23"))
 }
 
 func pgBusy(err error) bool {

@@ -204,9 +204,11 @@ func (w *Workspace) Proxy(ctx context.Context, req *agentkeys.ProxyRequest) (*ht
 
 // Status implements agentkeys.Vault: mode "remote", plan and limits (0:
 // unlimited), counts, and the requests forwarded this calendar month (UTC;
-// the usage counter, counted when each request's audit row became
-// durable). Returns ENOTFOUND for an unknown workspace.
+// the usage counter, counted when each request's audit row is imported
+// from the journal — this process's journal is imported first). Returns
+// ENOTFOUND for an unknown workspace.
 func (w *Workspace) Status(ctx context.Context) (*agentkeys.WorkspaceStatus, error) {
+	w.s.flushAudit(ctx)
 	w.mu.RLock()
 	st := &agentkeys.WorkspaceStatus{ID: w.id, Mode: agentkeys.ModeRemote, Location: w.location}
 	w.mu.RUnlock()
