@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/agentkeys/agentkeys"
 )
@@ -41,13 +42,24 @@ type keyEntry struct {
 
 type nameID struct{ ws, key string }
 
-// wsCheck coalesces revision reads of one workspace: a caller may use the
-// result of a read that began after the caller arrived.
+// wsCheck coalesces revision reads of one workspace. A caller needs a read
+// that began after it arrived: when none is in flight it reads itself;
+// when one is, it waits for the next round, which the reader of the round
+// in flight starts as soon as it finishes. So at most one read per
+// workspace is in flight, and every read serves all who arrived during the
+// one before.
 type wsCheck struct {
-	ticket        atomic.Uint64
-	mu            sync.Mutex
-	checkedTicket uint64
-	current       atomic.Int64 // -1: the workspace does not exist
+	mu       sync.Mutex
+	inflight bool
+	next     *revRound    // the round callers arriving during a read wait for
+	current  atomic.Int64 // the last revision read; -1: no such workspace; -2: never read
+}
+
+// revRound is one revision read and those waiting for it.
+type revRound struct {
+	done chan struct{} // closed once rev and err are set
+	rev  int64
+	err  error
 }
 
 type routeCache struct {
@@ -109,23 +121,53 @@ func (c *routeCache) store(tokenHash string, name *nameID, e *routeEntry) {
 // the call did.
 func (s *Store) revision(ctx context.Context, ws string) (int64, error) {
 	wc := s.cache.check(ws)
-	arrived := wc.ticket.Add(1)
 	wc.mu.Lock()
-	defer wc.mu.Unlock()
-	if wc.checkedTicket > arrived {
-		return wc.current.Load(), nil
+	if !wc.inflight {
+		wc.inflight = true
+		wc.mu.Unlock()
+		r := &revRound{done: make(chan struct{})}
+		s.readRevision(wc, ws, r)
+		return r.rev, r.err
 	}
-	started := wc.ticket.Add(1)
-	var rev int64
-	err := s.stmts.revision.QueryRowContext(ctx, ws).Scan(&rev)
-	if errors.Is(err, sql.ErrNoRows) {
-		rev = -1
-	} else if err != nil {
-		return 0, s.storeErr("check for changes", err)
+	if wc.next == nil {
+		wc.next = &revRound{done: make(chan struct{})}
 	}
-	wc.current.Store(rev)
-	wc.checkedTicket = started
-	return rev, nil
+	r := wc.next
+	wc.mu.Unlock()
+	select {
+	case <-r.done:
+		return r.rev, r.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+// readRevision reads ws's revision into r and releases r's waiters; if
+// callers queued for a next round meanwhile, it starts that round in a
+// goroutine of its own (the caller's request does not wait for it). The
+// read is not tied to any one request's context.
+func (s *Store) readRevision(wc *wsCheck, ws string, r *revRound) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	err := s.stmts.revision.QueryRowContext(ctx, ws).Scan(&r.rev)
+	cancel()
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		r.rev = -1
+	case err != nil:
+		r.err = s.storeErr("check for changes", err)
+	}
+	if r.err == nil {
+		wc.current.Store(r.rev)
+	}
+	close(r.done)
+	wc.mu.Lock()
+	next := wc.next
+	wc.next = nil
+	wc.inflight = next != nil
+	wc.mu.Unlock()
+	if next != nil {
+		go s.readRevision(wc, ws, next)
+	}
 }
 
 // fresh reports whether a cached entry read at rev is still current.
@@ -300,11 +342,11 @@ func (s *Store) OpenSecret(ctx context.Context, r *agentkeys.Route) (*agentkeys.
 			return nil, s.storeErr("open secret", err)
 		}
 	}
-	key, err := s.dataKey(ctx, s.db, ws, ver)
+	sl, err := s.sealer(ctx, s.db, ws, ver)
 	if err != nil {
 		return nil, err
 	}
-	secret, err := agentkeys.OpenSecret(key, sealed, ws, id, ver)
+	secret, err := sl.OpenSecret(sealed, ws, id, ver)
 	if err != nil {
 		s.log.ErrorContext(ctx, "credential does not decrypt", "workspace", ws, "credential", id, "keyVersion", ver)
 		return nil, fmt.Errorf("credential %s: %w", id, err)

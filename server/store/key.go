@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 
 	"golang.org/x/crypto/argon2"
 
@@ -35,9 +36,16 @@ func derive(root agentkeys.Key, label string) []byte {
 // hashToken is how workspace keys and proxy tokens are stored and looked up:
 // hex HMAC-SHA256 under the pepper derived from the server key.
 func (s *Store) hashToken(token string) string {
-	m := hmac.New(sha256.New, s.pepper)
+	m, _ := s.macs.Get().(hash.Hash)
+	if m == nil {
+		m = hmac.New(sha256.New, s.pepper)
+	}
 	m.Write([]byte(token))
-	return hex.EncodeToString(m.Sum(nil))
+	var sum [sha256.Size]byte
+	out := hex.EncodeToString(m.Sum(sum[:0]))
+	m.Reset()
+	s.macs.Put(m)
+	return out
 }
 
 // keyCheckLabel is what the stored key check value is an HMAC of.
@@ -104,6 +112,29 @@ func (s *Store) dataKey(ctx context.Context, q querier, wsID string, version int
 	s.keys[id] = k
 	s.keysMu.Unlock()
 	return k, nil
+}
+
+// sealer returns the Sealer of a workspace's data key version, set up once
+// per version and kept (data keys are immutable per version).
+func (s *Store) sealer(ctx context.Context, q querier, wsID string, version int) (*agentkeys.Sealer, error) {
+	id := dataKeyID{wsID, version}
+	s.keysMu.RLock()
+	sl := s.sealers[id]
+	s.keysMu.RUnlock()
+	if sl != nil {
+		return sl, nil
+	}
+	k, err := s.dataKey(ctx, q, wsID, version)
+	if err != nil {
+		return nil, err
+	}
+	if sl, err = agentkeys.NewSealer(k); err != nil {
+		return nil, err
+	}
+	s.keysMu.Lock()
+	s.sealers[id] = sl
+	s.keysMu.Unlock()
+	return sl, nil
 }
 
 // sealingKey returns the newest data key of a workspace and its version.

@@ -79,8 +79,10 @@ type Store struct {
 	root   agentkeys.Key
 	pepper []byte
 
-	keysMu sync.RWMutex
-	keys   map[dataKeyID]agentkeys.Key // unwrapped data keys (immutable per version)
+	keysMu  sync.RWMutex
+	keys    map[dataKeyID]agentkeys.Key // unwrapped data keys (immutable per version)
+	sealers map[dataKeyID]*agentkeys.Sealer
+	macs    sync.Pool // hash.Hash: HMAC-SHA256 keyed with pepper, for hashToken
 
 	cache *routeCache
 	audit *auditWriter
@@ -125,7 +127,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Store{log: cfg.Logger, now: cfg.Now, root: cfg.ServerKey, keys: map[dataKeyID]agentkeys.Key{}}
+	s := &Store{log: cfg.Logger, now: cfg.Now, root: cfg.ServerKey, keys: map[dataKeyID]agentkeys.Key{}, sealers: map[dataKeyID]*agentkeys.Sealer{}}
 	s.pepper = derive(cfg.ServerKey, "agentkeys token pepper")
 	var err error
 	switch {
@@ -291,6 +293,7 @@ func (s *Store) Close() error {
 		for k := range s.keys {
 			s.keys[k] = agentkeys.Key{}
 		}
+		clear(s.sealers)
 		s.keysMu.Unlock()
 		s.closeErr = errors.Join(errs...)
 	})
