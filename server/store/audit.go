@@ -11,6 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+
 	"github.com/agentkeys/agentkeys"
 	"github.com/agentkeys/agentkeys/internal/journal"
 )
@@ -44,6 +47,10 @@ type auditWriter struct {
 	insert   *sql.Stmt        // PostgreSQL: a workspace's new rows (arrays); SQLite: one row
 	complete *sql.Stmt        // PostgreSQL: outcomes of existing rows (arrays); SQLite: one row
 	lastUsed map[string]int64 // last-used times written, by workspace/agent/credential; importer only
+	// pending holds ids of rows this process inserted pending (begun, not
+	// ended) and committed: their End lines only need completeRows. A hint
+	// only (importer goroutine): a stale or missing id costs a slower path.
+	pending map[string]struct{}
 }
 
 const auditInsertCols = `id, workspace_id, seq, time, request_id, agent_id, agent_name, credential_id,
@@ -66,7 +73,7 @@ const (
 			duration_us = v.duration_us, bytes_in = v.bytes_in, bytes_out = v.bytes_out
 		FROM unnest($2::text[], $3::bigint[], $4::integer[], $5::text[], $6::text[], $7::bigint[], $8::bigint[], $9::bigint[])
 			AS v (id, seq, status, decision, code, duration_us, bytes_in, bytes_out)
-		WHERE a.workspace_id = $1 AND a.id = v.id
+		WHERE a.id = ANY($2::text[]) AND a.id = v.id AND a.workspace_id = $1
 			AND (a.status, a.decision, a.code, a.duration_us, a.bytes_in, a.bytes_out)
 				IS DISTINCT FROM (v.status, v.decision, v.code, v.duration_us, v.bytes_in, v.bytes_out)`
 	sqliteAuditInsert = `INSERT INTO audit_events (` + auditInsertCols + `)
@@ -81,7 +88,7 @@ const (
 // newAuditWriter prepares the import statements and opens the journal in
 // dir (importing what dead processes left there).
 func newAuditWriter(ctx context.Context, s *Store, dir string) (*auditWriter, error) {
-	w := &auditWriter{s: s, lastUsed: map[string]int64{}}
+	w := &auditWriter{s: s, lastUsed: map[string]int64{}, pending: map[string]struct{}{}}
 	ins, comp := sqliteAuditInsert, sqliteAuditComplete
 	if s.dialect.name == "postgres" {
 		ins, comp = pgAuditInsert, pgAuditComplete
@@ -133,64 +140,126 @@ func (w *auditWriter) importEntries(entries []journal.Entry) error {
 		order = append(order, ws)
 	}
 	slices.Sort(order) // workspace rows are locked in one order by every replica
-	err := w.s.withTx(ctx, func(tx *sql.Tx) error {
-		for _, ws := range order {
-			if err := w.importWorkspace(ctx, tx, ws, byWS[ws]); err != nil {
-				return err
-			}
-		}
-		return w.touchLastUsed(ctx, tx, entries)
-	})
+	conn, err := w.s.db.Conn(ctx)
 	if err != nil {
-		clear(w.lastUsed) // what was noted was not written
+		return w.s.storeErr("audit import", err)
 	}
-	return err
+	defer conn.Close()
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return w.s.storeErr("begin transaction", err)
+	}
+	var pending []string
+	for _, ws := range order {
+		p, err := w.importWorkspace(ctx, conn, tx, ws, byWS[ws])
+		if err != nil {
+			tx.Rollback()
+			clear(w.lastUsed) // what was noted was not written
+			return err
+		}
+		pending = append(pending, p...)
+	}
+	if err := w.touchLastUsed(ctx, tx, entries); err != nil {
+		tx.Rollback()
+		clear(w.lastUsed)
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		clear(w.lastUsed)
+		return w.s.storeErr("commit", err)
+	}
+	if len(w.pending) > maxPendingHints {
+		clear(w.pending)
+	}
+	for _, id := range pending {
+		w.pending[id] = struct{}{}
+	}
+	return nil
 }
 
-// importWorkspace writes the entries of workspace ws.
-func (w *auditWriter) importWorkspace(ctx context.Context, tx *sql.Tx, ws string, es []*journal.Entry) error {
+// maxPendingHints bounds auditWriter.pending; past it, it starts over.
+const maxPendingHints = 100_000
+
+// importWorkspace writes the entries of workspace ws, and returns the ids of
+// the rows it inserted still pending (begun, not ended).
+func (w *auditWriter) importWorkspace(ctx context.Context, conn *sql.Conn, tx *sql.Tx, ws string, es []*journal.Entry) ([]string, error) {
 	var last int64
 	err := tx.StmtContext(ctx, w.s.stmts.auditSeq).QueryRowContext(ctx, len(es), ws).Scan(&last)
 	if errors.Is(err, sql.ErrNoRows) {
 		w.s.log.Warn("audit: events of a workspace that no longer exists were dropped", "workspace", ws, "count", len(es))
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return fmt.Errorf("audit sequence of %s: %w", ws, err)
+		return nil, fmt.Errorf("audit sequence of %s: %w", ws, err)
 	}
 	for i, e := range es {
 		e.Event.Seq = last - int64(len(es)) + int64(i) + 1
 	}
-	inserted, err := w.insertRows(ctx, tx, ws, es)
-	if err != nil {
-		return err
-	}
-	var done []*journal.Entry
-	counted := map[string]int64{} // usage month → begun events inserted
+	// Outcomes of rows this process inserted pending in an earlier batch go
+	// straight to completeRows; the others are new rows, unless a line is
+	// imported a second time (see insertRows).
+	var fresh, done []*journal.Entry
 	for _, e := range es {
+		if _, ok := w.pending[e.Event.ID]; ok && e.Ended {
+			delete(w.pending, e.Event.ID)
+			done = append(done, e)
+		} else {
+			fresh = append(fresh, e)
+		}
+	}
+	inserted, err := w.insertRows(ctx, conn, tx, ws, fresh)
+	if err != nil {
+		return nil, err
+	}
+	var pending []string
+	counted := map[string]int64{} // usage month → begun events inserted
+	for _, e := range fresh {
 		switch {
 		case inserted[e.Event.ID]:
 			if e.Begun && e.BeginDecision != agentkeys.DecisionDenied {
 				counted[usageMonth(e.Event.Time)]++
+			}
+			if !e.Ended {
+				pending = append(pending, e.Event.ID)
 			}
 		case e.Ended:
 			done = append(done, e)
 		}
 	}
 	if err := w.completeRows(ctx, tx, ws, done); err != nil {
-		return err
+		return nil, err
 	}
 	for month, n := range counted {
 		if _, err := tx.StmtContext(ctx, w.s.stmts.usage).ExecContext(ctx, ws, month, n); err != nil {
-			return fmt.Errorf("usage of %s: %w", ws, err)
+			return nil, fmt.Errorf("usage of %s: %w", ws, err)
 		}
 	}
-	return nil
+	return pending, nil
 }
 
-// insertRows inserts the rows whose id is new and returns those ids.
-func (w *auditWriter) insertRows(ctx context.Context, tx *sql.Tx, ws string, es []*journal.Entry) (map[string]bool, error) {
+// insertRows inserts the rows whose id is new and returns those ids. On
+// PostgreSQL it first tries COPY, in a savepoint: all rows new, as when
+// every line is imported once, is the common case; when one exists (a line
+// imported before — by another process reading a live journal, or before a
+// crash — or an id of another workspace) the savepoint is rolled back and
+// the rows go through INSERT … ON CONFLICT DO NOTHING.
+func (w *auditWriter) insertRows(ctx context.Context, conn *sql.Conn, tx *sql.Tx, ws string, es []*journal.Entry) (map[string]bool, error) {
 	inserted := make(map[string]bool, len(es))
+	if len(es) == 0 {
+		return inserted, nil
+	}
+	if w.s.dialect.name == "postgres" {
+		ok, err := w.copyRows(ctx, conn, tx, ws, es)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			for _, e := range es {
+				inserted[e.Event.ID] = true
+			}
+			return inserted, nil
+		}
+	}
 	st := tx.StmtContext(ctx, w.insert)
 	if w.s.dialect.name != "postgres" {
 		for _, je := range es {
@@ -236,6 +305,43 @@ func (w *auditWriter) insertRows(ctx context.Context, tx *sql.Tx, ws string, es 
 		return nil, fmt.Errorf("audit events: %w", err)
 	}
 	return inserted, nil
+}
+
+// auditCopyCols are the columns copyRows writes, in auditInsertCols' order.
+var auditCopyCols = strings.Fields(strings.ReplaceAll(auditInsertCols, ",", " "))
+
+// copyRows inserts es with COPY in a savepoint of tx (on tx's connection,
+// conn). It returns false, with the savepoint rolled back, when a row's id
+// already exists.
+func (w *auditWriter) copyRows(ctx context.Context, conn *sql.Conn, tx *sql.Tx, ws string, es []*journal.Entry) (bool, error) {
+	if _, err := tx.ExecContext(ctx, `SAVEPOINT audit_copy`); err != nil {
+		return false, fmt.Errorf("audit events: %w", err)
+	}
+	err := conn.Raw(func(dc any) error {
+		c, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("audit import: unexpected driver connection %T", dc)
+		}
+		_, err := c.Conn().CopyFrom(ctx, pgx.Identifier{"audit_events"}, auditCopyCols, pgx.CopyFromSlice(len(es), func(i int) ([]any, error) {
+			e := &es[i].Event
+			return []any{e.ID, ws, e.Seq, e.Time.UnixMicro(), e.RequestID, e.AgentID, e.AgentName, e.CredentialID,
+				e.CredentialName, e.Method, e.Host, e.Path, int32(e.Status), e.Decision, e.Code, e.Duration.Microseconds(), e.BytesIn, e.BytesOut}, nil
+		}))
+		return err
+	})
+	if err == nil {
+		if _, err := tx.ExecContext(ctx, `RELEASE SAVEPOINT audit_copy`); err != nil {
+			return false, fmt.Errorf("audit events: %w", err)
+		}
+		return true, nil
+	}
+	if !w.s.dialect.isUnique(err) {
+		return false, fmt.Errorf("audit events: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT audit_copy`); err != nil {
+		return false, fmt.Errorf("audit events: %w", err)
+	}
+	return false, nil
 }
 
 // completeRows replaces the outcome of existing rows of ws when it differs.
