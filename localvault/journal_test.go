@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -462,5 +463,62 @@ func TestJournal_CloseWaitsForInFlight(t *testing.T) {
 	}
 	if r := auditRows(t, cfg.Home)[e.ID]; r.decision != agentkeys.DecisionAllowed {
 		t.Fatalf("row = %+v, want the outcome recorded", r)
+	}
+}
+
+// TestJournal_ImportBatchOfManyRoutes: one import of events from several
+// routes, interleaved (rows of one route are written together, binding the
+// route's columns once), some still pending: every row holds exactly its
+// own event, and Seq follows the order the events began in.
+func TestJournal_ImportBatchOfManyRoutes(t *testing.T) {
+	slowImport(t)
+	ctx := context.Background()
+	v, _ := mustOpenVault(t)
+	routes := []agentkeys.AuditEvent{
+		{AgentID: "agent_a", AgentName: "a", CredentialID: "cred_x", CredentialName: "x", Method: "GET", Host: "api.x.com"},
+		{AgentID: "agent_b", AgentName: "b", CredentialID: "cred_x", CredentialName: "x", Method: "POST", Host: "api.x.com"},
+		{AgentID: "agent_a", AgentName: "a", CredentialID: "cred_y", CredentialName: "y", Method: "GET", Host: "api.y.com"},
+	}
+	const n = 300 // per route about 75 allowed: shared statements of 64 and 8 rows, and a few left over
+	var sent []*agentkeys.AuditEvent
+	for i := range n {
+		e := routes[i%len(routes)]
+		e.Path = fmt.Sprintf("/p%d", i)
+		if err := v.BeginAudit(ctx, &e); err != nil {
+			t.Fatal(err)
+		}
+		sent = append(sent, &e)
+	}
+	for i, e := range sent {
+		switch {
+		case i%10 == 9: // still running: stays pending
+		case i%7 == 0:
+			e.Decision, e.Code, e.Status = agentkeys.DecisionDenied, agentkeys.EDESTINATION, 403
+			v.EndAudit(ctx, e)
+		default:
+			e.Decision, e.Status, e.BytesOut, e.Duration = agentkeys.DecisionAllowed, 200+i, int64(i), time.Duration(i)*time.Millisecond
+			v.EndAudit(ctx, e)
+		}
+	}
+	got, err := v.ListAudit(ctx, agentkeys.AuditFilter{Limit: 1000, AfterSeq: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != n {
+		t.Fatalf("%d rows, want %d", len(got), n)
+	}
+	// Newest first: reverse to the order they began in.
+	slices.Reverse(got)
+	for i, g := range got {
+		w := sent[i]
+		if i > 0 && g.Seq <= got[i-1].Seq {
+			t.Errorf("row %d: seq %d after %d", i, g.Seq, got[i-1].Seq)
+		}
+		if g.ID != w.ID || g.AgentID != w.AgentID || g.AgentName != w.AgentName || g.CredentialID != w.CredentialID ||
+			g.CredentialName != w.CredentialName || g.Method != w.Method || g.Host != w.Host || g.Path != w.Path ||
+			g.WorkspaceID != v.WorkspaceID() || g.RequestID != w.RequestID || !g.Time.Equal(w.Time) ||
+			g.Decision != w.Decision || g.Code != w.Code || g.Status != w.Status || g.BytesOut != w.BytesOut || g.Duration != w.Duration {
+			t.Errorf("row %d:\n got  %+v\n want %+v", i, g, w)
+		}
 	}
 }
