@@ -1,6 +1,7 @@
 package localvault
 
 import (
+	"context"
 	"os"
 	"time"
 
@@ -41,4 +42,12 @@ func SetMaxQueued(n int) int {
 	old := maxQueued
 	maxQueued = n
 	return old
+}
+
+// InitAtSchema is Init creating schema version (an older vault, for tests
+// of the upgrade Open makes).
+func InitAtSchema(ctx context.Context, cfg Config, version int) (*InitResult, error) {
+	migrateLimit = version
+	defer func() { migrateLimit = 0 }()
+	return Init(ctx, cfg, InitOptions{})
 }
