@@ -14,9 +14,11 @@
 //     proxy.New, proxy.LoopbackOnly);
 //   - proxy, memory vault: proxy.New over a vault held in memory whose audit
 //     costs nothing — the proxy code's own cost;
-//   - hosted, SQLite and hosted, PostgreSQL: the server package (REST API
-//     and /v1/proxy, audit journaled then imported) on server/store; PostgreSQL is
-//     -pg, default $AGENTKEYS_TEST_DATABASE_URL or
+//   - hosted, SQLite and hosted, PostgreSQL: `agentkeys serve` (REST API and
+//     /v1/proxy, audit journaled then imported, a JSON log line per request,
+//     --allow-loopback-targets) from the same binary; with -inproc, this
+//     program serving the server package on server/store (logs discarded).
+//     PostgreSQL is -pg, default $AGENTKEYS_TEST_DATABASE_URL or
 //     postgres://postgres@127.0.0.1:5432/test?sslmode=disable, in a schema
 //     of its own dropped at the end (-pg "" skips it).
 //
@@ -92,7 +94,7 @@ func main() {
 	flag.IntVar(&o.nCreds, "n", 10000, "credentials in each hosted workspace for the list benchmark (0: skip)")
 	flag.StringVar(&o.pg, "pg", pgDefault, `PostgreSQL server for the hosted-on-PostgreSQL rows ("": skip)`)
 	flag.StringVar(&o.bin, "bin", "", "agentkeys binary to run `up` with (default: build ./cmd/agentkeys)")
-	flag.BoolVar(&o.inproc, "inproc", false, "serve the local proxy from this program instead of `agentkeys up`")
+	flag.BoolVar(&o.inproc, "inproc", false, "serve the local proxy and the hosted servers from this program instead of `agentkeys up` and `agentkeys serve`")
 	timeout := flag.Duration("timeout", 10*time.Minute, "end the whole run (cleaning up) after this long")
 	flag.Parse()
 	for _, s := range strings.Split(*concs, ",") {
@@ -211,6 +213,7 @@ func (b *bench) run(o options) error {
 	home := filepath.Join(tmp, "home")
 	os.Setenv("AGENTKEYS_MASTER_KEY", base64.StdEncoding.EncodeToString(key))
 	os.Setenv("AGENTKEYS_HOME", home)
+	os.Setenv("AGENTKEYS_SERVER_KEY", base64.StdEncoding.EncodeToString(key))
 	// The hosted server on PostgreSQL keeps its audit journal here.
 	os.Setenv("BENCH_PG_DATA_DIR", filepath.Join(tmp, "postgres-data"))
 	env := os.Environ()
@@ -273,7 +276,11 @@ func (b *bench) run(o options) error {
 		if err := h.setup(ctx, upHost); err != nil {
 			return fmt.Errorf("%s: set up: %w", h.name, err)
 		}
-		if h.proc, err = b.start(h.name, serve("hosted", h.dbArg), env, tmp); err != nil {
+		cmd := serve("hosted", h.dbArg)
+		if !o.inproc {
+			cmd = serveCmd(o.bin, h.dbArg)
+		}
+		if h.proc, err = b.start(h.name, cmd, env, tmp); err != nil {
 			return err
 		}
 	}
@@ -300,6 +307,11 @@ func (b *bench) run(o options) error {
 
 	fmt.Printf("agentkeys benchmark — %s, %d CPUs (%s), %s, %s\n", load.CPUModel(), runtime.NumCPU(), runtime.GOARCH, runtime.Version(), time.Now().UTC().Format(time.RFC3339))
 	fmt.Printf("local proxy: %s\n", how)
+	if o.inproc {
+		fmt.Println("hosted: server.New on server/store behind its listener, logs discarded (this program re-executed)")
+	} else {
+		fmt.Println("hosted: agentkeys serve --allow-loopback-targets (the same binary, a subprocess; a JSON log line per request)")
+	}
 	fmt.Printf("keep-alive clients, %s per target and concurrency in 4 interleaved rounds; loopback upstream answering %d bytes of JSON\n\n", o.dur, len(body))
 
 	// Streaming first, so VmHWM is the streaming peak.
@@ -396,6 +408,21 @@ func (b *bench) run(o options) error {
 		}
 	}
 	return nil
+}
+
+// serveCmd runs `agentkeys serve` (bin) on the hosted store named by dbArg
+// ("sqlite:<dir>", or a PostgreSQL URL with its data directory in
+// $BENCH_PG_DATA_DIR), with the key in AGENTKEYS_SERVER_KEY.
+func serveCmd(bin, dbArg string) func(addr string) *exec.Cmd {
+	return func(addr string) *exec.Cmd {
+		args := []string{"serve", "--listen", addr, "--allow-loopback-targets"}
+		if dir, ok := strings.CutPrefix(dbArg, "sqlite:"); ok {
+			args = append(args, "--data-dir", dir)
+		} else {
+			args = append(args, "--database-url", dbArg, "--data-dir", os.Getenv("BENCH_PG_DATA_DIR"))
+		}
+		return exec.Command(bin, args...)
+	}
 }
 
 // redact drops the password from a database URL for messages.

@@ -44,6 +44,11 @@ type ServeOptions struct {
 	// Ready, when set, is called with the base URL once the server accepts
 	// connections (tests).
 	Ready func(baseURL string)
+
+	// logs batches the log lines (a line per proxied request and per API
+	// request) into one write(2) per 100 ms; flushed before serve's own
+	// stderr lines. nil: Logger writes as it likes.
+	logs *batchWriter
 }
 
 // CreateWorkspaceOptions are the parsed flags of `serve create-workspace`.
@@ -106,6 +111,9 @@ streams finish (up to --shutdown-timeout).`,
 				return runF(cmd.Context(), opts)
 			}
 			f.defaultLogLevel(slog.LevelInfo)
+			opts.logs = newBatchWriter(f.IOStreams.ErrOut, logFlushInterval)
+			f.onClose(opts.logs.Close)
+			f.Logger = slog.New(slog.NewTextHandler(opts.logs, &slog.HandlerOptions{Level: f.logLevel}))
 			opts.Logger = f.Logger
 			return RunServe(cmd.Context(), opts)
 		},
@@ -220,12 +228,14 @@ func RunServe(ctx context.Context, opts *ServeOptions) error {
 	if err != nil {
 		return err
 	}
+	opts.logs.Flush()
 	if opts.AllowLoopbackTargets {
 		opts.IO.Warnf("--allow-loopback-targets is on: the hosted proxy can reach services on this machine's loopback interface. Use it for development and tests only.")
 	}
 	lc := opts.listenConfig()
 	ready := lc.Ready
 	lc.Ready = func(base string) {
+		opts.logs.Flush()
 		fmt.Fprintf(opts.IO.Out, "agentkeys server listening on %s (%s)\n", base, st.Dialect())
 		if ready != nil {
 			ready(base)
