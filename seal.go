@@ -1,6 +1,7 @@
 package agentkeys
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -10,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // KeySize is the size of every key agentkeys seals with: AES-256.
@@ -177,6 +179,64 @@ type secretWire struct {
 	ExpiresAt    *time.Time `json:"e,omitempty"`
 }
 
+// decodeSimple decodes the common encoding without encoding/json, which cost
+// more than the decryption: an object of members "v", "u", "p", "q" or "r"
+// whose values are strings without escapes, as json.Marshal writes them. It
+// reports false for anything else (other members, escapes, whitespace,
+// invalid UTF-8, a member twice), which the caller then decodes with
+// encoding/json; what it accepts, encoding/json decodes the same way.
+func (w *secretWire) decodeSimple(b []byte) bool {
+	if len(b) < 2 || b[0] != '{' || b[len(b)-1] != '}' {
+		return false
+	}
+	b = b[1 : len(b)-1]
+	var seen [256]bool
+	for len(b) > 0 {
+		if len(b) < 5 || b[0] != '"' || b[2] != '"' || b[3] != ':' || b[4] != '"' || seen[b[1]] {
+			return false
+		}
+		var dst *string
+		switch b[1] {
+		case 'v':
+			dst = &w.Value
+		case 'u':
+			dst = &w.Username
+		case 'p':
+			dst = &w.Password
+		case 'q':
+			dst = &w.Param
+		case 'r':
+			dst = &w.RefreshToken
+		default:
+			return false
+		}
+		seen[b[1]] = true
+		b = b[5:]
+		end := bytes.IndexByte(b, '"')
+		if end < 0 {
+			return false
+		}
+		v := b[:end]
+		for _, c := range v {
+			if c < 0x20 || c == '\\' {
+				return false
+			}
+		}
+		if !utf8.Valid(v) {
+			return false
+		}
+		*dst = string(v)
+		b = b[end+1:]
+		if len(b) > 0 {
+			if b[0] != ',' || len(b) == 1 {
+				return false
+			}
+			b = b[1:]
+		}
+	}
+	return true
+}
+
 // SealSecret encodes and seals a credential's secret under a data key, bound
 // to its workspace, credential and key version.
 func SealSecret(data Key, s *Secret, workspaceID, credentialID string, keyVersion int) ([]byte, error) {
@@ -219,8 +279,11 @@ func (sl *Sealer) OpenSecret(sealed []byte, workspaceID, credentialID string, ke
 	}
 	defer clear(plain)
 	var w secretWire
-	if err := json.Unmarshal(plain, &w); err != nil {
-		return nil, ErrDecrypt
+	if !w.decodeSimple(plain) {
+		w = secretWire{}
+		if err := json.Unmarshal(plain, &w); err != nil {
+			return nil, ErrDecrypt
+		}
 	}
 	s := &Secret{Value: w.Value, Username: w.Username, Password: w.Password, Headers: w.Headers, Param: w.Param, RefreshToken: w.RefreshToken}
 	if w.ExpiresAt != nil {

@@ -2,10 +2,12 @@ package agentkeys_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/agentkeys/agentkeys"
 )
@@ -100,4 +102,86 @@ func BenchmarkOpenSecret(b *testing.B) {
 			}
 		}
 	})
+}
+
+// wireMirror is the sealed encoding of a Secret (the tags of SealSecret's
+// wire type), for decoding a plaintext with encoding/json alone.
+type wireMirror struct {
+	Value        string             `json:"v,omitempty"`
+	Username     string             `json:"u,omitempty"`
+	Password     string             `json:"p,omitempty"`
+	Headers      []agentkeys.Header `json:"h,omitempty"`
+	Param        string             `json:"q,omitempty"`
+	RefreshToken string             `json:"r,omitempty"`
+	ExpiresAt    *time.Time         `json:"e,omitempty"`
+}
+
+// checkOpensLikeJSON seals plain as a credential's plaintext and checks
+// that OpenSecret decodes it exactly as encoding/json does, or refuses it
+// with ErrDecrypt when encoding/json refuses it.
+func checkOpensLikeJSON(t *testing.T, sl *agentkeys.Sealer, plain []byte) {
+	t.Helper()
+	sealed, err := sl.Seal(plain, agentkeys.CredentialAAD("ws_1", "cred_1", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := sl.OpenSecret(sealed, "ws_1", "cred_1", 1)
+	var w wireMirror
+	if jerr := json.Unmarshal(plain, &w); jerr != nil {
+		if err != agentkeys.ErrDecrypt {
+			t.Fatalf("%q: encoding/json refuses it (%v), OpenSecret: %+v %v", plain, jerr, got, err)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatalf("%q: encoding/json decodes it, OpenSecret: %v", plain, err)
+	}
+	want := agentkeys.Secret{Value: w.Value, Username: w.Username, Password: w.Password, Headers: w.Headers, Param: w.Param, RefreshToken: w.RefreshToken}
+	if w.ExpiresAt != nil {
+		want.ExpiresAt = *w.ExpiresAt
+	}
+	if fmt.Sprintf("%q %q %q %q %q %q %v", got.Value, got.Username, got.Password, got.Headers, got.Param, got.RefreshToken, got.ExpiresAt) !=
+		fmt.Sprintf("%q %q %q %q %q %q %v", want.Value, want.Username, want.Password, want.Headers, want.Param, want.RefreshToken, want.ExpiresAt) {
+		t.Fatalf("%q: OpenSecret %+v, encoding/json %+v", plain, got, want)
+	}
+}
+
+var secretPlaintexts = []string{
+	`{"v":"re_live_123"}`, `{}`, `{"v":"a","u":"b","p":"c","q":"d","r":"e"}`, `{"u":"user","p":"pa ss:w=rd"}`,
+	`{"V":"x"}`, `{"v":"x","v":"y"}`, `{"v":"a\"b"}`, `{"v":"\u00e9\u003c"}`, `{"v":"é ☃ 𝄞"}`, "{\"v\":\"\xff\"}",
+	`{"v":"x",}`, `{"v":1}`, `{"v":"x"} `, ` {"v":"x"}`, `{"v": "x"}`, `{"v":"x","h":[{"name":"a","value":"b"}]}`,
+	`{"v":"x","e":"2026-01-01T00:00:00Z"}`, "{\"v\":\"tab\there\"}", `{"v":"<>&"}`, `{"x":"y"}`, `{"v":"x"`, `{`, ``,
+	`{"":"x"}`, `{"v":""}`, `{"v":"x","u":null}`, `null`, `[]`, `{"v":"x"}{}`,
+}
+
+// TestOpenSecret_DecodesLikeJSON: OpenSecret reads every plaintext as
+// encoding/json would (it skips encoding/json for the common form).
+func TestOpenSecret_DecodesLikeJSON(t *testing.T) {
+	sl, _ := agentkeys.NewSealer(agentkeys.Key{7})
+	for _, p := range secretPlaintexts {
+		checkOpensLikeJSON(t, sl, []byte(p))
+	}
+	for _, s := range []*agentkeys.Secret{
+		{Value: "plain"}, {Value: "quote\"back\\slash\n<html>&"}, {Username: "u", Password: "p\u2028"},
+		{Value: "v", Headers: []agentkeys.Header{{Name: "x-a", Value: "b"}}, ExpiresAt: time.Unix(1, 5).UTC()},
+		{Value: string([]byte{0xff, 'a'})},
+	} {
+		sealed, err := sl.SealSecret(s, "ws_1", "cred_1", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain, err := sl.Open(sealed, agentkeys.CredentialAAD("ws_1", "cred_1", 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkOpensLikeJSON(t, sl, plain)
+	}
+}
+
+func FuzzOpenSecret_DecodesLikeJSON(f *testing.F) {
+	for _, p := range secretPlaintexts {
+		f.Add([]byte(p))
+	}
+	sl, _ := agentkeys.NewSealer(agentkeys.Key{7})
+	f.Fuzz(func(t *testing.T, plain []byte) { checkOpensLikeJSON(t, sl, plain) })
 }
