@@ -108,7 +108,7 @@ func (w *Workspace) CreateAgent(ctx context.Context, name string) (*agentkeys.Ag
 // go; their tokens fail on the next request on every replica. Returns
 // ENOTFOUND.
 func (w *Workspace) DeleteAgent(ctx context.Context, id string) error {
-	err := w.write(ctx, func(tx *sql.Tx) error {
+	err := w.change(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM agents WHERE workspace_id = $1 AND id = $2`, w.id, id)
 		if err != nil {
 			return err
@@ -136,6 +136,7 @@ func (w *Workspace) agentExists(ctx context.Context, q querier, id string) error
 // an unknown agent or credential id.
 func (w *Workspace) AssignCredential(ctx context.Context, agentID, credentialID string) (*agentkeys.Grant, error) {
 	g := &agentkeys.Grant{ProxyToken: agentkeys.NewProxyToken(), AgentID: agentID, CredentialID: credentialID, CreatedAt: w.s.stamp()}
+	replaced := false
 	err := w.write(ctx, func(tx *sql.Tx) error {
 		if err := w.agentExists(ctx, tx, agentID); err != nil {
 			return err
@@ -143,7 +144,12 @@ func (w *Workspace) AssignCredential(ctx context.Context, agentID, credentialID 
 		if _, err := w.credentialByID(ctx, tx, credentialID); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO grants (workspace_id, agent_id, credential_id, token_hash, created_at)
+		err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM grants WHERE workspace_id = $1 AND agent_id = $2 AND credential_id = $3)`,
+			w.id, agentID, credentialID).Scan(&replaced)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO grants (workspace_id, agent_id, credential_id, token_hash, created_at)
 			VALUES ($1, $2, $3, $4, $5)
 			ON CONFLICT (agent_id, credential_id) DO UPDATE SET
 				token_hash = excluded.token_hash, created_at = excluded.created_at, last_used_at = NULL`,
@@ -153,6 +159,9 @@ func (w *Workspace) AssignCredential(ctx context.Context, agentID, credentialID 
 	if err != nil {
 		return nil, w.s.storeErr("assign credential", err)
 	}
+	if replaced {
+		settle() // the old token must fail everywhere from now on
+	}
 	return g, nil
 }
 
@@ -160,7 +169,7 @@ func (w *Workspace) AssignCredential(ctx context.Context, agentID, credentialID 
 // its token fails on the next request, on every replica. Returns ENOTFOUND
 // when the agent, the credential or the assignment does not exist.
 func (w *Workspace) RevokeCredential(ctx context.Context, agentID, credentialID string) error {
-	err := w.write(ctx, func(tx *sql.Tx) error {
+	err := w.change(ctx, func(tx *sql.Tx) error {
 		if err := w.agentExists(ctx, tx, agentID); err != nil {
 			return err
 		}

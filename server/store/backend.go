@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/agentkeys/agentkeys"
@@ -16,13 +15,7 @@ import (
 // The hosted proxy path (Authorize, OpenSecret) answers from memory when it
 // can: resolved routes, with the sealed value (decrypted per request, never
 // cached in the clear), are kept together with the workspace revision they
-// were read at. Every change a route depends on bumps workspaces.revision in
-// the same transaction, on whichever replica makes it. Before a cached route
-// is used, the workspace's current revision is read — one primary-key lookup,
-// shared by every request of that workspace that arrived before the lookup
-// began — and the route is used only if its revision is still current. A
-// revocation committed through any replica is therefore refused by every
-// replica on the very next request.
+// were read at, and used while freshness.go says that revision is current.
 
 // maxCachedRoutes bounds the cache; past it, it starts over.
 const maxCachedRoutes = 100_000
@@ -41,26 +34,6 @@ type keyEntry struct {
 }
 
 type nameID struct{ ws, key string }
-
-// wsCheck coalesces revision reads of one workspace. A caller needs a read
-// that began after it arrived: when none is in flight it reads itself;
-// when one is, it waits for the next round, which the reader of the round
-// in flight starts as soon as it finishes. So at most one read per
-// workspace is in flight, and every read serves all who arrived during the
-// one before.
-type wsCheck struct {
-	mu       sync.Mutex
-	inflight bool
-	next     *revRound    // the round callers arriving during a read wait for
-	current  atomic.Int64 // the last revision read; -1: no such workspace; -2: never read
-}
-
-// revRound is one revision read and those waiting for it.
-type revRound struct {
-	done chan struct{} // closed once rev and err are set
-	rev  int64
-	err  error
-}
 
 type routeCache struct {
 	mu     sync.RWMutex
@@ -95,7 +68,6 @@ func (c *routeCache) check(ws string) *wsCheck {
 	defer c.mu.Unlock()
 	if wc = c.checks[ws]; wc == nil {
 		wc = &wsCheck{}
-		wc.current.Store(-2) // never read
 		c.checks[ws] = wc
 	}
 	return wc
@@ -115,65 +87,6 @@ func (c *routeCache) store(tokenHash string, name *nameID, e *routeEntry) {
 		c.names[*name] = e
 	}
 	c.creds[e.cred.ID] = e
-}
-
-// revision returns the workspace's revision as of a read that began after
-// the call did.
-func (s *Store) revision(ctx context.Context, ws string) (int64, error) {
-	wc := s.cache.check(ws)
-	wc.mu.Lock()
-	if !wc.inflight {
-		wc.inflight = true
-		wc.mu.Unlock()
-		r := &revRound{done: make(chan struct{})}
-		s.readRevision(wc, ws, r)
-		return r.rev, r.err
-	}
-	if wc.next == nil {
-		wc.next = &revRound{done: make(chan struct{})}
-	}
-	r := wc.next
-	wc.mu.Unlock()
-	select {
-	case <-r.done:
-		return r.rev, r.err
-	case <-ctx.Done():
-		return 0, ctx.Err()
-	}
-}
-
-// readRevision reads ws's revision into r and releases r's waiters; if
-// callers queued for a next round meanwhile, it starts that round in a
-// goroutine of its own (the caller's request does not wait for it). The
-// read is not tied to any one request's context.
-func (s *Store) readRevision(wc *wsCheck, ws string, r *revRound) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	err := s.stmts.revision.QueryRowContext(ctx, ws).Scan(&r.rev)
-	cancel()
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		r.rev = -1
-	case err != nil:
-		r.err = s.storeErr("check for changes", err)
-	}
-	if r.err == nil {
-		wc.current.Store(r.rev)
-	}
-	close(r.done)
-	wc.mu.Lock()
-	next := wc.next
-	wc.next = nil
-	wc.inflight = next != nil
-	wc.mu.Unlock()
-	if next != nil {
-		go s.readRevision(wc, ws, next)
-	}
-}
-
-// fresh reports whether a cached entry read at rev is still current.
-func (s *Store) fresh(ctx context.Context, ws string, rev int64) (bool, error) {
-	cur, err := s.revision(ctx, ws)
-	return err == nil && cur == rev, err
 }
 
 func (e *routeEntry) copyRoute() *agentkeys.Route {
@@ -234,6 +147,7 @@ func (s *Store) routeByToken(ctx context.Context, hash string) (*agentkeys.Route
 		}
 	}
 	e = &routeEntry{}
+	start := time.Now()
 	row := s.db.QueryRowContext(ctx, `SELECT `+routeCols+`, g.workspace_id, a.id, a.name
 		FROM grants g
 		JOIN agents a ON a.workspace_id = g.workspace_id AND a.id = g.agent_id
@@ -252,6 +166,7 @@ func (s *Store) routeByToken(ctx context.Context, hash string) (*agentkeys.Route
 	}
 	e.cred = *cred
 	e.route.Credential = &e.cred
+	s.cache.check(e.route.WorkspaceID).record(revRead{rev: e.rev, start: start})
 	s.cache.store(hash, nil, e)
 	return e.copyRoute(), nil
 }
@@ -269,6 +184,7 @@ func (s *Store) workspaceOfKey(ctx context.Context, hash string) (string, error)
 			return k.ws, nil
 		}
 	}
+	start := time.Now()
 	err := s.db.QueryRowContext(ctx, `SELECT k.workspace_id, w.revision FROM workspace_keys k JOIN workspaces w ON w.id = k.workspace_id
 		WHERE k.key_hash = $1`, hash).Scan(&k.ws, &k.rev)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -277,6 +193,7 @@ func (s *Store) workspaceOfKey(ctx context.Context, hash string) (string, error)
 	if err != nil {
 		return "", s.storeErr("authorize", err)
 	}
+	s.cache.check(k.ws).record(revRead{rev: k.rev, start: start})
 	s.cache.mu.Lock()
 	s.cache.keys[hash] = k
 	s.cache.mu.Unlock()
@@ -299,6 +216,7 @@ func (s *Store) routeByName(ctx context.Context, ws, name string) (*agentkeys.Ro
 		}
 	}
 	e = &routeEntry{route: agentkeys.Route{WorkspaceID: ws}}
+	start := time.Now()
 	row := s.db.QueryRowContext(ctx, `SELECT `+routeCols+` FROM credentials c JOIN workspaces w ON w.id = c.workspace_id
 		WHERE c.workspace_id = $1 AND c.name_key = $2`, ws, id.key)
 	cred, err := scanCredential(row, &e.sealed, &e.keyVersion, &e.rev)
@@ -310,6 +228,7 @@ func (s *Store) routeByName(ctx context.Context, ws, name string) (*agentkeys.Ro
 	}
 	e.cred = *cred
 	e.route.Credential = &e.cred
+	s.cache.check(ws).record(revRead{rev: e.rev, start: start})
 	s.cache.store("", &id, e)
 	return e.copyRoute(), nil
 }
@@ -330,7 +249,7 @@ func (s *Store) OpenSecret(ctx context.Context, r *agentkeys.Route) (*agentkeys.
 	s.cache.mu.RUnlock()
 	var sealed []byte
 	var ver int
-	if e != nil && e.route.WorkspaceID == ws && e.rev == s.cache.check(ws).current.Load() {
+	if e != nil && e.route.WorkspaceID == ws && s.cache.check(ws).lastRev() == e.rev {
 		sealed, ver = e.sealed, e.keyVersion
 	} else {
 		err := s.db.QueryRowContext(ctx, `SELECT sealed, key_version FROM credentials WHERE workspace_id = $1 AND id = $2`, ws, id).

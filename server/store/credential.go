@@ -150,7 +150,7 @@ func (w *Workspace) UpdateCredential(ctx context.Context, id string, upd *agentk
 	}
 	upd = &norm
 	var out *agentkeys.Credential
-	err := w.write(ctx, func(tx *sql.Tx) error {
+	err := w.change(ctx, func(tx *sql.Tx) error {
 		c, err := w.credentialByID(ctx, tx, id)
 		if err != nil {
 			return err
@@ -206,7 +206,7 @@ func (w *Workspace) UpdateCredential(ctx context.Context, id string, upd *agentk
 // and its grants go; their tokens fail on the next request on every
 // replica. Returns ENOTFOUND for an unknown id.
 func (w *Workspace) DeleteCredential(ctx context.Context, id string) error {
-	err := w.write(ctx, func(tx *sql.Tx) error {
+	err := w.change(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM credentials WHERE workspace_id = $1 AND id = $2`, w.id, id)
 		if err != nil {
 			return err

@@ -11,9 +11,11 @@ import (
 
 // TestRevocation_UnderLoad: while 32 requests at a time use a cached route
 // on one store (replica), another store revokes the grant. No request that
-// began after the revocation returned is authorised — the coalesced
-// revision reads never serve a caller a read that began before it arrived
-// — and the cached route keeps working until then.
+// began after the revocation returned is authorised — the revocation
+// settles for longer than the poller's reads are trusted, and a request
+// without a recent read waits for one that began after it arrived — and the
+// cached route keeps working until then. (It fails with thousands of late
+// requests when the revocation does not settle.)
 func TestRevocation_UnderLoad(t *testing.T) {
 	for _, b := range backends() {
 		t.Run(b.name, func(t *testing.T) {

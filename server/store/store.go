@@ -88,6 +88,12 @@ type Store struct {
 	audit *auditWriter
 	stmts *statements
 
+	// The freshness poller (freshness.go): running while polling; quit
+	// closes at Close.
+	pollMu  sync.Mutex
+	polling bool
+	quit    chan struct{}
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -162,6 +168,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, s.storeErr("prepare statements", err)
 	}
 	s.cache = newRouteCache()
+	s.quit = make(chan struct{})
 	if s.audit, err = newAuditWriter(ctx, s, auditDir(cfg.DataDir)); err != nil {
 		s.stmts.close()
 		s.db.Close()
@@ -173,11 +180,12 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 // statements are the hot-path statements, prepared once (modernc's SQLite
 // driver and database/sql would otherwise parse them on every call).
 type statements struct {
-	revision  *sql.Stmt // the workspace revision check of every cached proxy request
-	auditSeq  *sql.Stmt
-	usage     *sql.Stmt
-	credUsed  *sql.Stmt
-	grantUsed *sql.Stmt
+	revision    *sql.Stmt // a workspace's revision (freshness.go)
+	revisionRow *sql.Stmt // the same with its id, for the poller
+	auditSeq    *sql.Stmt
+	usage       *sql.Stmt
+	credUsed    *sql.Stmt
+	grantUsed   *sql.Stmt
 }
 
 // newer keeps the later of a stored last_used_at and $1.
@@ -190,6 +198,7 @@ func prepareStatements(ctx context.Context, db *sql.DB) (*statements, error) {
 		q   string
 	}{
 		{&st.revision, `SELECT revision FROM workspaces WHERE id = $1`},
+		{&st.revisionRow, `SELECT id, revision FROM workspaces WHERE id = $1`},
 		{&st.auditSeq, `UPDATE workspaces SET audit_seq = audit_seq + $1 WHERE id = $2 RETURNING audit_seq`},
 		{&st.usage, `INSERT INTO usage (workspace_id, month, requests) VALUES ($1, $2, $3)
 			ON CONFLICT (workspace_id, month) DO UPDATE SET requests = usage.requests + excluded.requests`},
@@ -206,7 +215,7 @@ func prepareStatements(ctx context.Context, db *sql.DB) (*statements, error) {
 }
 
 func (st *statements) close() {
-	for _, s := range []*sql.Stmt{st.revision, st.auditSeq, st.usage, st.credUsed, st.grantUsed} {
+	for _, s := range []*sql.Stmt{st.revision, st.revisionRow, st.auditSeq, st.usage, st.credUsed, st.grantUsed} {
 		if s != nil {
 			s.Close()
 		}
@@ -281,6 +290,9 @@ func redactURL(raw string) string {
 // database. Calls after the first return the first result.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		if s.quit != nil {
+			close(s.quit)
+		}
 		var errs []error
 		if s.audit != nil {
 			errs = append(errs, s.audit.close())

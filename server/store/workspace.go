@@ -229,7 +229,8 @@ func (w *Workspace) Status(ctx context.Context) (*agentkeys.WorkspaceStatus, err
 
 // write runs fn in a transaction that also bumps the workspace's revision,
 // so every replica's route cache (this one's included) notices the change
-// on its next request.
+// within trustWindow. Changes that must be seen by the very next request
+// use change (freshness.go).
 func (w *Workspace) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	err := w.s.withTx(ctx, func(tx *sql.Tx) error {
 		// The workspace row is locked first, as the audit writer does, so the
