@@ -459,12 +459,18 @@ var errStreamBroken = errors.New("proxy: the upstream response broke off mid-str
 // forwarding headers. (ReverseProxy has already removed hop-by-hop headers
 // and those named in Connection, before Rewrite runs.)
 func protocolHeader(name string) bool {
-	n := strings.ToLower(name)
-	switch n {
-	case "authorization", "host", "forwarded", "x-target-url", "x-target-method", "x-credential-name":
-		return true
+	for _, h := range [...]string{"authorization", "host", "forwarded", "x-target-url", "x-target-method", "x-credential-name"} {
+		if strings.EqualFold(name, h) {
+			return true
+		}
 	}
-	return strings.HasPrefix(n, "x-forwarded-") || strings.HasPrefix(n, "proxy-") || strings.HasPrefix(n, "x-agentkeys-")
+	return hasPrefixFold(name, "x-forwarded-") || hasPrefixFold(name, "proxy-") || hasPrefixFold(name, "x-agentkeys-")
+}
+
+// hasPrefixFold is strings.HasPrefix ignoring ASCII case (header names are
+// ASCII), without the copy strings.ToLower makes of a canonical name.
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
 // rewrite turns the inbound /v1/proxy request into the upstream request:
@@ -501,7 +507,7 @@ func rewrite(pr *httputil.ProxyRequest) {
 // stream.
 func modifyResponse(res *http.Response) error {
 	for k := range res.Header {
-		if strings.HasPrefix(strings.ToLower(k), "x-agentkeys-") {
+		if hasPrefixFold(k, "x-agentkeys-") {
 			delete(res.Header, k)
 		}
 	}
