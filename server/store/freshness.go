@@ -32,8 +32,8 @@ import (
 // next request, with no read of the database on the request's path while
 // the poller keeps up.
 const (
-	trustWindow  = 10 * time.Millisecond
-	pollInterval = 2500 * time.Microsecond
+	trustWindow  = 15 * time.Millisecond
+	pollInterval = 5 * time.Millisecond
 	settleDelay  = trustWindow + 5*time.Millisecond
 	// pollIdle: the poller stops when no cached route was used for this long.
 	pollIdle = time.Second
