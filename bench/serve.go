@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"sync"
@@ -39,6 +40,9 @@ import (
 // BENCH_CPUPROFILE is set, writes a CPU profile to $BENCH_CPUPROFILE.<role>
 // (hosted: .hosted-sqlite, .hosted-postgres).
 
+// agentkeysGCPercent is cmd/agentkeys's gcPercent.
+const agentkeysGCPercent = 400
+
 // secretValue is the credential every proxy injects.
 const secretValue = "re_bench_secret_value"
 
@@ -53,6 +57,12 @@ func serveMain(args []string) {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
+	// Every server under test runs with the garbage collector setting of
+	// the agentkeys binary (cmd/agentkeys: 400 unless GOGC is set), so the
+	// floor and agentkeys differ only in the work they do per request.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(agentkeysGCPercent)
+	}
 	if prefix := os.Getenv("BENCH_CPUPROFILE"); prefix != "" {
 		name := role
 		if role == "hosted" {
