@@ -100,9 +100,22 @@ const (
 	staleTmpAge = time.Minute
 )
 
-// maxQueued caps the in-memory copy of unimported journal records (a
-// variable: tests lower it).
-var maxQueued = 1 << 16
+// Variables so that tests can lower them.
+var (
+	// maxQueued caps the in-memory copy of unimported journal records.
+	maxQueued = 1 << 16
+	// rotateBytes: a journal that never empties (lines keep arriving while
+	// each import runs) is replaced by a new file once this much of it is
+	// imported.
+	rotateBytes int64 = 8 << 20
+)
+
+// retiredFile is a journal replaced by a new one whose last lines may not
+// be imported yet: it stays on disk, locked, until they are.
+type retiredFile struct {
+	f    *os.File
+	name string
+}
 
 type flushReq struct {
 	others bool // also read other processes' journals
@@ -146,6 +159,10 @@ type Journal struct {
 	flushCh chan *flushReq
 	quit    chan struct{}
 	done    chan struct{}
+
+	// retired are this process's replaced journals (see rotateBytes);
+	// importer goroutine (or Close, after it stopped) only.
+	retired []retiredFile
 
 	readBuf  []byte
 	lastScan time.Time
@@ -428,11 +445,16 @@ func (w *Journal) importOwn() error {
 	recs := w.queue
 	w.queue = w.spare[:0]
 	w.mu.Unlock()
+	// Replaced journals: their unimported lines are in recs (taken now), or,
+	// when spilled, read back below.
+	retiring := w.retired
+	w.retired = nil
 	if f == nil {
 		return nil
 	}
 	if !spilled {
 		if err := w.importRecords(recs); err != nil {
+			w.retired = append(retiring, w.retired...)
 			w.mu.Lock()
 			if w.spilled {
 				w.spare = recs[:0]
@@ -445,6 +467,18 @@ func (w *Journal) importOwn() error {
 		clear(recs)
 		w.spare = recs[:0]
 		w.imported.Store(end)
+	}
+	for i, r := range retiring {
+		if spilled {
+			if err := w.importFile(r.f); err != nil {
+				w.retired = append(retiring[i:], w.retired...)
+				return err
+			}
+		}
+		r.f.Close()
+		if err := os.Remove(r.name); err != nil && !errors.Is(err, os.ErrNotExist) {
+			w.log.Warn("audit: replaced journal not removed", "journal", r.name, "err", err)
+		}
 	}
 	for start := w.imported.Load(); start < end; start = w.imported.Load() {
 		n := min(end-start, maxImportChunk)
@@ -469,7 +503,8 @@ func (w *Journal) importOwn() error {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.f == f && w.written.Load() == w.imported.Load() && w.written.Load() > 0 {
+	switch {
+	case w.f == f && w.written.Load() == w.imported.Load() && w.written.Load() > 0:
 		if err := f.Truncate(0); err != nil {
 			w.log.Warn("audit: journal not truncated", "journal", w.name, "err", err)
 			return nil
@@ -479,6 +514,35 @@ func (w *Journal) importOwn() error {
 		if w.spilled && len(w.queue) == 0 {
 			w.spilled = false // the file and the (empty) queue agree again
 		}
+	case w.f == f && !w.spilled && w.imported.Load() >= rotateBytes:
+		// Lines arrive while every import runs, so the journal never
+		// empties: write a new one. The old one's unimported lines are in
+		// the queue; it stays on disk, locked, until they are imported.
+		old := retiredFile{f: f, name: w.name}
+		if err := w.createJournal(); err != nil {
+			w.log.Warn("audit: journal not replaced, it keeps growing", "journal", w.name, "err", err)
+			return nil
+		}
+		w.retired = append(w.retired, old)
+	}
+	return nil
+}
+
+// importFile imports every complete line of f (idempotently).
+func (w *Journal) importFile(f *os.File) error {
+	data, err := io.ReadAll(io.NewSectionReader(f, 0, 1<<62))
+	if err != nil {
+		return fmt.Errorf("read audit journal: %w", err)
+	}
+	for rest := data; len(rest) > 0; {
+		used, err := w.importLines(rest[:min(len(rest), maxImportChunk)])
+		if err != nil {
+			return err
+		}
+		if used == 0 {
+			break // a trailing partial line: its write never returned
+		}
+		rest = rest[used:]
 	}
 	return nil
 }
@@ -531,19 +595,8 @@ func (w *Journal) importForeign(path string, live bool) error {
 	if !dead && !live {
 		return nil
 	}
-	data, err := io.ReadAll(f)
-	if err != nil {
-		return fmt.Errorf("read audit journal %s: %w", filepath.Base(path), err)
-	}
-	for rest := data; len(rest) > 0; {
-		used, err := w.importLines(rest[:min(len(rest), maxImportChunk)])
-		if err != nil {
-			return err
-		}
-		if used == 0 {
-			break // a trailing partial line: the write never returned
-		}
-		rest = rest[used:]
+	if err := w.importFile(f); err != nil {
+		return fmt.Errorf("%s: %w", filepath.Base(path), err)
 	}
 	if dead {
 		// Everything it holds is in the database: it can go. Closed first
@@ -680,6 +733,10 @@ func (w *Journal) Close() error {
 	close(w.quit)
 	<-w.done
 	err := w.importOwn()
+	for _, r := range w.retired { // not imported: unlocked, the next Open imports them
+		r.f.Close()
+	}
+	w.retired = nil
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.f != nil {
