@@ -1,51 +1,39 @@
 package localvault
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/agentkeys/agentkeys"
+	"github.com/agentkeys/agentkeys/internal/journal"
+	"github.com/agentkeys/agentkeys/internal/sqlitedb"
 )
 
-// Audit durability: a journal per process, imported into SQLite in batches.
+// Audit durability: the journal (internal/journal), imported into SQLite.
 //
-// BeginAudit and EndAudit each add one line (journal_codec.go) to this
-// process's own append-only journal, Home/audit/<pid>-<random>.journal
-// (directory 0700, file 0600). BeginAudit writes its line at once, under a
-// mutex, in one write(2) together with the End lines waiting, and returns
-// once write(2) has returned: the line is then in the kernel's page cache
-// and survives the process being killed; an OS crash or power loss may
-// lose the last lines. A failed write fails BeginAudit, and the proxy
-// refuses the request (fail closed). EndAudit's line waits in memory for
-// the next write — the next BeginAudit, or the importer within
-// importInterval — so a kill may lose the outcome of the last requests:
-// their rows stay "pending", as the contract allows ("it may queue").
+// BeginAudit writes the event's line to this process's own journal,
+// Home/audit/<pid>-<random>.journal (directory 0700, file 0600), and
+// returns once write(2) returned: the line survives the process being
+// killed; an OS crash or power loss may lose the last lines. A failed write
+// fails BeginAudit, and the proxy refuses the request (fail closed).
+// EndAudit's line waits in memory for the next write, so a kill may lose
+// the outcome of the last requests: their rows stay "pending", as the
+// contract allows ("it may queue"). See internal/journal for the journal
+// itself: locking, dead processes' journals, replacement under steady load.
 //
-// The process holds an exclusive lock (flock) on its journal for its
-// lifetime, so other processes can tell a live journal from one left by a
-// dead process. The journal is created as *.tmp, locked, then renamed, so
-// no scanner ever sees an unlocked live journal.
-//
-// An importer goroutine moves journal lines into audit_events every
-// importInterval (sooner when many lines are waiting), in one transaction
-// per batch with prepared statements, and then truncates the journal if no
-// line arrived meanwhile. Import is idempotent, so a line imported twice (by
-// this process and by another one reading a live journal, or after a crash
-// between commit and truncation) changes nothing:
+// The importer moves journal lines into audit_events every importInterval
+// (sooner when many lines are waiting), merged per event (a Begin and its
+// End become one insert), in one transaction per batch with prepared
+// statements. Import is idempotent, as the journal requires, so a line
+// imported twice (by this process and by another one reading a live
+// journal, or after a crash between commit and truncation) changes nothing:
 //   - a Begin line inserts the row unless its id exists (INSERT … DO NOTHING);
 //   - an End line inserts the whole row, or updates the outcome columns of
 //     the existing row only when they differ;
@@ -53,8 +41,7 @@ import (
 //
 // Seq is assigned at import, inside the write transaction: each insert or
 // outcome change takes MAX(seq)+1, so Seq still increases whenever a row is
-// written or completed. Lines of one batch are merged per event first (a
-// Begin and its End become one insert).
+// written or completed.
 //
 // ListAudit and Status flush first: they import this process's journal up
 // to its end, and read (and import) the journals of other live processes, so
@@ -68,78 +55,22 @@ const (
 	maxAuditList = 1000
 	// auditDirName is the journals' directory in Home.
 	auditDirName = "audit"
-	// journalExt and journalTmpExt name live/dead journals and journals
-	// being created.
-	journalExt    = ".journal"
-	journalTmpExt = ".tmp"
-	// maxPendingEnd bytes of waiting End lines are written at once.
-	maxPendingEnd = 64 << 10
-	// kickBytes of unimported lines wake the importer before its tick.
-	kickBytes = 512 << 10
-	// maxImportChunk bounds one read of a journal (one or more transactions).
-	maxImportChunk = 4 << 20
-	// staleTmpAge: an unlocked *.tmp journal older than this was left by a
-	// process that died while creating it.
-	staleTmpAge = time.Minute
 )
 
 // Tunables (tests change them through export_test.go).
 var (
-	// maxQueued caps the in-memory copy of unimported journal records.
-	maxQueued      = 1 << 16
 	importInterval = 50 * time.Millisecond
 	// closeGrace is how long Close waits for begun events to end.
 	closeGrace       = 500 * time.Millisecond
 	deadScanInterval = 5 * time.Second
 )
 
-type flushReq struct {
-	others bool // also read other processes' journals
-	done   chan error
-}
-
+// auditWriter is the journal and the import of its lines into SQLite.
 type auditWriter struct {
-	db  *sql.DB
-	log *slog.Logger
-	dir string
-
-	// mu guards the journal file and is held across each write(2), so
-	// lines never interleave and written is exact.
-	mu      sync.Mutex
-	f       *os.File
-	name    string
-	written atomic.Int64 // bytes in the journal (since the last truncation)
-	// pendEnd holds encoded End lines not yet written, pendRecs their
-	// records (see append).
-	pendEnd  []byte
-	pendRecs []journalEntry
-	// queue holds the records of the journal's unimported lines, in order,
-	// unless spilled: then the importer reads them back from the file.
-	queue   []journalEntry
-	spare   []journalEntry // the importer's previous queue, reused
-	spilled bool
-	broken  error // set when a failed write could not be undone
-	closed  bool
-	// open holds the ids of events begun and not yet ended, so Close can
-	// wait for a response still being finished; drained is closed (and
-	// replaced) when it empties.
-	open    map[string]struct{}
-	drained chan struct{}
-
-	// imported is how much of the journal is in the database. Only the
-	// importer goroutine (or close, after it stopped) changes it.
-	imported atomic.Int64
-
-	kick    chan struct{}
-	flushCh chan *flushReq
-	quit    chan struct{}
-	done    chan struct{}
-
-	every, scanEvery time.Duration // importInterval, deadScanInterval at creation
-	stmts            importStmts
-	args             []any // reused by writeEntries
-	readBuf          []byte
-	lastScan         time.Time
+	j     *journal.Journal
+	db    *sql.DB
+	stmts importStmts
+	args  []any // reused by writeEntries (importer goroutine only)
 }
 
 // importChunks are the row counts of the multi-row INSERT statements the
@@ -267,486 +198,48 @@ func (s *importStmts) close() {
 	}
 }
 
-// newAuditWriter prepares the import statements, imports the journals left
-// by dead processes (failures are logged: the journals stay for a later
-// import) and starts the importer. This process's journal is created on
-// its first audit line.
+// newAuditWriter prepares the import statements and opens the journal in
+// Home/audit: the journals left by dead processes are imported (failures
+// are logged: they stay for a later import) and the importer starts. This
+// process's journal is created on its first audit line.
 func newAuditWriter(ctx context.Context, db *sql.DB, home string, log *slog.Logger) (*auditWriter, error) {
-	w := &auditWriter{
-		db: db, log: log, dir: filepath.Join(home, auditDirName),
-		every: importInterval, scanEvery: deadScanInterval,
-		open: map[string]struct{}{}, drained: make(chan struct{}),
-		kick: make(chan struct{}, 1), flushCh: make(chan *flushReq), quit: make(chan struct{}), done: make(chan struct{}),
-	}
+	w := &auditWriter{db: db}
 	if err := w.stmts.prepare(ctx, db); err != nil {
 		return nil, err
 	}
-	if err := w.scan(false); err != nil {
-		w.log.Warn("audit: journals of earlier processes not imported yet", "err", err)
+	j, err := journal.Open(journal.Config{
+		Dir:          filepath.Join(home, auditDirName),
+		Import:       w.writeEntries,
+		Refused:      sqlitedb.IsDataErr,
+		Log:          log,
+		Interval:     importInterval,
+		ScanInterval: deadScanInterval,
+		CloseGrace:   closeGrace,
+	})
+	if err != nil {
+		w.stmts.close()
+		return nil, err
 	}
-	go w.run()
+	w.j = j
 	return w, nil
 }
 
-// append records e. A Begin line is written at once — with the End lines
-// waiting, in one write(2) — and append returns once write(2) returned. An
-// End line waits in memory for the next write: the next Begin, the
-// importer's next run (within importInterval), a flush, Close, or
-// maxPendingEnd bytes of End lines.
-func (w *auditWriter) append(kind byte, e *agentkeys.AuditEvent) error {
-	w.mu.Lock()
-	var err error
-	switch {
-	case w.closed:
-		err = agentkeys.Errorf(agentkeys.EUNAVAILABLE, "the vault is closed")
-	case w.broken != nil:
-		err = w.broken
-	default:
-		start, recs := len(w.pendEnd), len(w.pendRecs)
-		w.pendEnd = appendJournalLine(w.pendEnd, kind, e)
-		w.pendRecs = append(w.pendRecs, journalEntry{kind: kind, e: *e})
-		if kind == kindBegin || len(w.pendEnd) >= maxPendingEnd {
-			if err = w.writePendingLocked(); err != nil && kind == kindBegin {
-				// Not in the journal: the caller refuses the request.
-				w.pendEnd, w.pendRecs = w.pendEnd[:start], w.pendRecs[:recs]
-			}
-		}
-		switch {
-		case kind == kindBegin && err == nil:
-			w.open[e.ID] = struct{}{}
-		case kind == kindEnd:
-			if _, ok := w.open[e.ID]; ok {
-				delete(w.open, e.ID)
-				if len(w.open) == 0 {
-					close(w.drained)
-					w.drained = make(chan struct{})
-				}
-			}
-		}
-	}
-	pending := w.written.Load() - w.imported.Load()
-	w.mu.Unlock()
-	if err == nil && pending >= kickBytes {
-		select {
-		case w.kick <- struct{}{}:
-		default:
-		}
-	}
-	return err
-}
-
-// writePendingLocked writes the waiting lines in one write(2) and moves
-// their records to the import queue. On failure nothing of them is left in
-// the journal and they stay waiting. w.mu held.
-func (w *auditWriter) writePendingLocked() error {
-	if len(w.pendEnd) == 0 {
-		return nil
-	}
-	if w.broken != nil {
-		return w.broken
-	}
-	if w.f == nil {
-		if err := w.createJournal(); err != nil {
-			return err
-		}
-	}
-	n, err := w.f.Write(w.pendEnd)
-	if err == nil && n == len(w.pendEnd) {
-		w.written.Add(int64(n))
-		for _, r := range w.pendRecs {
-			switch {
-			case w.spilled:
-			case len(w.queue) < maxQueued:
-				w.queue = append(w.queue, r)
-			default:
-				// The importer reads the file back from now on, until it
-				// has caught up with it.
-				w.spilled, w.queue = true, nil
-			}
-		}
-		clear(w.pendRecs)
-		w.pendEnd, w.pendRecs = w.pendEnd[:0], w.pendRecs[:0]
-		if cap(w.pendEnd) > 4*maxPendingEnd {
-			w.pendEnd = nil
-		}
-		return nil
-	}
-	if err == nil {
-		err = io.ErrShortWrite
-	}
-	if n > 0 {
-		// Cut the partial write off, or later lines would be glued to it.
-		if terr := w.f.Truncate(w.written.Load()); terr != nil {
-			w.broken = fmt.Errorf("audit journal %s is damaged (a write failed and could not be undone: %v): reopen the vault", w.name, terr)
-		}
-	}
-	return fmt.Errorf("write audit journal: %w", err)
-}
-
-// createJournal creates, locks and publishes this process's journal.
-func (w *auditWriter) createJournal() error {
-	if err := os.MkdirAll(w.dir, 0o700); err != nil {
-		return fmt.Errorf("create audit journal directory: %w", err)
-	}
-	if err := os.Chmod(w.dir, 0o700); err != nil {
-		return fmt.Errorf("create audit journal directory: %w", err)
-	}
-	var rnd [8]byte
-	if _, err := rand.Read(rnd[:]); err != nil {
-		return err
-	}
-	base := filepath.Join(w.dir, fmt.Sprintf("%d-%s", os.Getpid(), hex.EncodeToString(rnd[:])))
-	first := base + journalTmpExt
-	if !renameOpenFiles {
-		// Windows: no rename of an open file; a scanner that opened the new
-		// file before it was locked cannot remove it while it is open.
-		first = base + journalExt
-	}
-	f, err := os.OpenFile(first, os.O_RDWR|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
+// close imports what is left (see journal.Journal.Close) and releases the
+// statements.
+func (w *auditWriter) close() error {
+	err := w.j.Close()
+	w.stmts.close()
 	if err != nil {
-		return fmt.Errorf("create audit journal: %w", err)
-	}
-	fail := func(err error) error {
-		f.Close()
-		os.Remove(first)
-		return fmt.Errorf("create audit journal: %w", err)
-	}
-	if err := f.Chmod(0o600); err != nil {
-		return fail(err)
-	}
-	ok, err := tryLock(f)
-	if errors.Is(err, errors.ErrUnsupported) {
-		ok, err = true, nil
-	}
-	if err != nil {
-		return fail(err)
-	}
-	if !ok {
-		return fail(errors.New("the new journal is locked by another process"))
-	}
-	if first != base+journalExt {
-		if err := os.Rename(first, base+journalExt); err != nil {
-			return fail(err)
-		}
-	}
-	w.f, w.name = f, base+journalExt
-	w.written.Store(0)
-	w.imported.Store(0)
-	return nil
-}
-
-func (w *auditWriter) run() {
-	defer close(w.done)
-	tick := time.NewTicker(w.every)
-	defer tick.Stop()
-	w.lastScan = time.Now()
-	for {
-		select {
-		case <-w.quit:
-			return
-		case <-tick.C:
-		case <-w.kick:
-		case r := <-w.flushCh:
-			reqs := []*flushReq{r}
-		more:
-			for {
-				select {
-				case r := <-w.flushCh:
-					reqs = append(reqs, r)
-				default:
-					break more
-				}
-			}
-			err := w.importOwn()
-			others := false
-			for _, r := range reqs {
-				others = others || r.others
-			}
-			if others {
-				err = errors.Join(err, w.scan(true))
-			}
-			for _, r := range reqs {
-				r.done <- err
-			}
-			continue
-		}
-		if err := w.importOwn(); err != nil {
-			w.log.Warn("audit: journal import failed, will retry", "err", err)
-		}
-		if time.Since(w.lastScan) >= w.scanEvery {
-			if err := w.scan(false); err != nil {
-				w.log.Warn("audit: journals of other processes not imported", "err", err)
-			}
-		}
-	}
-}
-
-// flush imports this process's journal up to its current end (and, with
-// others, every other journal in the directory) before returning.
-func (w *auditWriter) flush(ctx context.Context, others bool) error {
-	if !others {
-		w.mu.Lock()
-		idle := len(w.pendEnd) == 0 && w.written.Load() == w.imported.Load()
-		w.mu.Unlock()
-		if idle {
-			return nil
-		}
-	}
-	r := &flushReq{others: others, done: make(chan error, 1)}
-	select {
-	case w.flushCh <- r:
-	case <-w.done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	select {
-	case err := <-r.done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// importOwn imports this process's journal up to its end, then truncates
-// it when no line arrived meanwhile. The records come from the in-memory
-// queue that mirrors the journal's unimported lines; only when the queue
-// overflowed (the database was unavailable for long) is the file read back.
-// Importer goroutine (or close) only.
-func (w *auditWriter) importOwn() error {
-	w.mu.Lock()
-	if err := w.writePendingLocked(); err != nil {
-		w.log.Warn("audit: outcome lines not written yet", "err", err)
-	}
-	f, end, spilled := w.f, w.written.Load(), w.spilled
-	recs := w.queue
-	w.queue = w.spare[:0]
-	w.mu.Unlock()
-	if f == nil {
-		return nil
-	}
-	if !spilled {
-		if err := w.importRecords(recs); err != nil {
-			w.mu.Lock()
-			if w.spilled {
-				w.spare = recs[:0]
-			} else {
-				w.queue = append(recs, w.queue...)
-			}
-			w.mu.Unlock()
-			return err
-		}
-		clear(recs)
-		w.spare = recs[:0]
-		w.imported.Store(end)
-	}
-	for start := w.imported.Load(); start < end; start = w.imported.Load() {
-		n := min(end-start, maxImportChunk)
-		if int64(cap(w.readBuf)) < n {
-			w.readBuf = make([]byte, n)
-		}
-		buf := w.readBuf[:n]
-		if _, err := f.ReadAt(buf, start); err != nil {
-			return fmt.Errorf("read audit journal: %w", err)
-		}
-		used, err := w.importLines(buf)
-		if err != nil {
-			return err
-		}
-		if used == 0 { // a line longer than the chunk: cannot happen with our lines
-			return fmt.Errorf("audit journal %s: line longer than %d bytes at offset %d", w.name, maxImportChunk, start)
-		}
-		w.imported.Add(int64(used))
-	}
-	if cap(w.readBuf) > 1<<20 {
-		w.readBuf = nil // do not keep a burst's buffer
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.f == f && w.written.Load() == w.imported.Load() && w.written.Load() > 0 {
-		if err := f.Truncate(0); err != nil {
-			w.log.Warn("audit: journal not truncated", "journal", w.name, "err", err)
-			return nil
-		}
-		w.written.Store(0)
-		w.imported.Store(0)
-		if w.spilled && len(w.queue) == 0 {
-			w.spilled = false // the file and the (empty) queue agree again
-		}
+		return fmt.Errorf("audit: %w", err)
 	}
 	return nil
 }
 
-// scan imports the journals of other processes: those of dead processes
-// (their lock can be taken) are imported whole and removed; with live,
-// those of running processes are imported too (and left in place).
-func (w *auditWriter) scan(live bool) error {
-	w.lastScan = time.Now()
-	entries, err := os.ReadDir(w.dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("read audit journal directory: %w", err)
-	}
-	w.mu.Lock()
-	own := w.name
-	w.mu.Unlock()
-	var errs []error
-	for _, ent := range entries {
-		name := ent.Name()
-		path := filepath.Join(w.dir, name)
-		if path == own || !ent.Type().IsRegular() {
-			continue
-		}
-		switch {
-		case strings.HasSuffix(name, journalExt):
-			errs = append(errs, w.importForeign(path, live))
-		case strings.HasSuffix(name, journalTmpExt):
-			w.removeStaleTmp(path)
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func (w *auditWriter) importForeign(path string, live bool) error {
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil // imported and removed by someone else meanwhile
-	}
-	if err != nil {
-		return fmt.Errorf("open audit journal: %w", err)
-	}
-	defer f.Close()
-	dead, err := tryLock(f)
-	if err != nil && !errors.Is(err, errors.ErrUnsupported) {
-		return fmt.Errorf("lock audit journal %s: %w", filepath.Base(path), err)
-	}
-	if !dead && !live {
-		return nil
-	}
-	data, err := io.ReadAll(f)
-	if err != nil {
-		return fmt.Errorf("read audit journal %s: %w", filepath.Base(path), err)
-	}
-	for rest := data; len(rest) > 0; {
-		used, err := w.importLines(rest[:min(len(rest), maxImportChunk)])
-		if err != nil {
-			return err
-		}
-		if used == 0 {
-			break // a trailing partial line: the write never returned
-		}
-		rest = rest[used:]
-	}
-	if dead {
-		// Everything it holds is in the database: it can go. Closed first
-		// (Windows cannot remove an open file); a process that imports it
-		// meanwhile does so idempotently.
-		f.Close()
-		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("remove imported audit journal: %w", err)
-		}
-		w.log.Debug("audit: imported the journal of an ended process", "journal", filepath.Base(path))
-	}
-	return nil
-}
-
-func (w *auditWriter) removeStaleTmp(path string) {
-	f, err := os.Open(path)
-	if err != nil {
-		return
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil || time.Since(fi.ModTime()) < staleTmpAge {
-		return
-	}
-	if ok, _ := tryLock(f); ok {
-		os.Remove(path)
-	}
-}
-
-// journalEntry is one journal record (a line), or, after merging, one
-// event of a batch with its lines merged.
-type journalEntry struct {
-	kind byte // kindEnd if any End line of the event was in the batch
-	e    agentkeys.AuditEvent
-}
-
-// importLines imports the complete lines at the start of data and returns
-// how many bytes they span. Lines that do not decode are skipped (logged).
-func (w *auditWriter) importLines(data []byte) (int, error) {
-	last := bytes.LastIndexByte(data, '\n')
-	if last < 0 {
-		return 0, nil
-	}
-	used := last + 1
-	var recs []journalEntry
-	bad := 0
-	for rest := data[:used]; len(rest) > 0; {
-		i := bytes.IndexByte(rest, '\n')
-		kind, e, err := parseJournalLine(rest[:i])
-		rest = rest[i+1:]
-		if err != nil {
-			bad++
-			continue
-		}
-		recs = append(recs, journalEntry{kind: kind, e: e})
-	}
-	if bad > 0 {
-		w.log.Warn("audit: journal lines that do not decode were skipped", "count", bad)
-	}
-	if err := w.importRecords(recs); err != nil {
-		return 0, err
-	}
-	return used, nil
-}
-
-// importRecords merges records per event (the last End line wins over the
-// Begin line) and imports them. An error means nothing may be taken as
-// imported (the records are retried later, idempotently).
-func (w *auditWriter) importRecords(recs []journalEntry) error {
-	if len(recs) == 0 {
-		return nil
-	}
-	order := make([]*journalEntry, 0, len(recs))
-	byID := make(map[string]*journalEntry, len(recs))
-	for i := range recs {
-		r := &recs[i]
-		if je := byID[r.e.ID]; je != nil {
-			if r.kind == kindEnd {
-				*je = *r
-			}
-			continue
-		}
-		byID[r.e.ID] = r
-		order = append(order, r)
-	}
-	err := w.writeEntries(order)
-	if err == nil {
-		return nil
-	}
-	if !isDataErr(err) {
-		return err // busy, I/O, full disk: retried later, idempotently
-	}
-	// An event the database refuses must not hold up the others: import
-	// one by one, and drop (log) only the refused ones.
-	for _, je := range order {
-		if err := w.writeEntries([]*journalEntry{je}); err != nil {
-			if !isDataErr(err) {
-				return err
-			}
-			w.log.Error("audit: event refused by the database, not imported", "event", je.e.ID, "err", err)
-		}
-	}
-	return nil
-}
-
-// writeEntries imports entries in one transaction. Each entry takes the
-// next Seq; an entry that changes nothing (already imported) leaves a gap,
-// which is harmless: Seq only has to increase.
-func (w *auditWriter) writeEntries(entries []*journalEntry) error {
+// writeEntries imports entries (an import batch of the journal) in one
+// transaction. Each entry takes the next Seq; an entry that changes nothing
+// (already imported) leaves a gap, which is harmless: Seq only has to
+// increase.
+func (w *auditWriter) writeEntries(entries []journal.Entry) error {
 	ctx := context.Background()
 	return withTx(ctx, w.db, func(tx *sql.Tx) error {
 		var seq int64
@@ -761,9 +254,9 @@ func (w *auditWriter) writeEntries(entries []*journalEntry) error {
 		type grantKey struct{ agent, cred string }
 		var credUsed map[string]int64
 		var grantUsed map[grantKey]int64
-		for _, je := range entries {
-			e := &je.e
-			if je.kind != kindEnd || e.CredentialID == "" || (e.Decision != agentkeys.DecisionAllowed && e.Decision != agentkeys.DecisionError) {
+		for i := range entries {
+			e := &entries[i].Event
+			if !entries[i].Ended || e.CredentialID == "" || (e.Decision != agentkeys.DecisionAllowed && e.Decision != agentkeys.DecisionError) {
 				continue
 			}
 			used := e.Time.Add(e.Duration).UnixMicro()
@@ -798,15 +291,15 @@ func (w *auditWriter) writeEntries(entries []*journalEntry) error {
 // of one kind and route, at least sharedChunks' smallest size of them, are
 // written by the shared statements, binding the route's columns once; the
 // others by the plain ones. It returns args for reuse.
-func (w *auditWriter) writeRows(ctx context.Context, tx *sql.Tx, entries []*journalEntry, seq int64, args []any) ([]any, error) {
+func (w *auditWriter) writeRows(ctx context.Context, tx *sql.Tx, entries []journal.Entry, seq int64, args []any) ([]any, error) {
 	type groupKey struct {
-		kind  byte
+		ended bool
 		route routeKey
 	}
 	var order []groupKey
 	groups := map[groupKey][]int{}
-	for i, je := range entries {
-		k := groupKey{je.kind, routeKeyOf(&je.e)}
+	for i := range entries {
+		k := groupKey{entries[i].Ended, routeKeyOf(&entries[i].Event)}
 		if _, ok := groups[k]; !ok {
 			order = append(order, k)
 		}
@@ -814,7 +307,7 @@ func (w *auditWriter) writeRows(ctx context.Context, tx *sql.Tx, entries []*jour
 	}
 	exec := func(st *sql.Stmt, first int) error {
 		if _, err := tx.StmtContext(ctx, st).ExecContext(ctx, args...); err != nil {
-			return fmt.Errorf("audit events from %s: %w", entries[first].e.ID, err)
+			return fmt.Errorf("audit events from %s: %w", entries[first].Event.ID, err)
 		}
 		return nil
 	}
@@ -823,12 +316,12 @@ func (w *auditWriter) writeRows(ctx context.Context, tx *sql.Tx, entries []*jour
 		idx := groups[k]
 		for c, n := range sharedChunks {
 			for ; len(idx) >= n; idx = idx[n:] {
-				args = appendSharedArgs(args[:0], &entries[idx[0]].e)
+				args = appendSharedArgs(args[:0], &entries[idx[0]].Event)
 				for _, i := range idx[:n] {
-					args = appendRowArgs(args, &entries[i].e, seq+1+int64(i))
+					args = appendRowArgs(args, &entries[i].Event, seq+1+int64(i))
 				}
 				st := w.stmts.sharedBegin[c]
-				if k.kind == kindEnd {
+				if k.ended {
 					st = w.stmts.sharedEnd[c]
 				}
 				if err := exec(st, idx[0]); err != nil {
@@ -836,7 +329,7 @@ func (w *auditWriter) writeRows(ctx context.Context, tx *sql.Tx, entries []*jour
 				}
 			}
 		}
-		if k.kind == kindEnd {
+		if k.ended {
 			rest[1] = append(rest[1], idx...)
 		} else {
 			rest[0] = append(rest[0], idx...)
@@ -848,7 +341,7 @@ func (w *auditWriter) writeRows(ctx context.Context, tx *sql.Tx, entries []*jour
 			for ; len(idx) >= n; idx = idx[n:] {
 				args = args[:0]
 				for _, i := range idx[:n] {
-					args = appendAllArgs(args, &entries[i].e, seq+1+int64(i))
+					args = appendAllArgs(args, &entries[i].Event, seq+1+int64(i))
 				}
 				st := w.stmts.begin[c]
 				if kind == 1 {
@@ -861,57 +354,6 @@ func (w *auditWriter) writeRows(ctx context.Context, tx *sql.Tx, entries []*jour
 		}
 	}
 	return args, nil
-}
-
-// close waits up to closeGrace for events begun and not yet ended (a
-// response still being finished by a handler), stops taking lines, stops
-// the importer, imports what is left and removes this process's journal
-// once it is all in the database (if not, it stays, and the next Open
-// imports it).
-func (w *auditWriter) close() error {
-	w.mu.Lock()
-	if w.closed {
-		w.mu.Unlock()
-		<-w.done
-		return nil
-	}
-	if len(w.open) > 0 {
-		drained := w.drained
-		w.mu.Unlock()
-		t := time.NewTimer(closeGrace)
-		select {
-		case <-drained:
-		case <-t.C:
-		}
-		t.Stop()
-		w.mu.Lock()
-	}
-	w.closed = true
-	w.mu.Unlock()
-	close(w.quit)
-	<-w.done
-	err := w.importOwn()
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.f != nil {
-		done := err == nil && len(w.pendEnd) == 0 && w.written.Load() == w.imported.Load()
-		if cerr := w.f.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("close audit journal: %w", cerr)
-		}
-		w.f = nil
-		// Removed after closing (Windows cannot remove an open file); a
-		// process that imports it meanwhile does so idempotently.
-		if done {
-			if rerr := os.Remove(w.name); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
-				err = fmt.Errorf("remove audit journal: %w", rerr)
-			}
-		}
-	}
-	w.stmts.close()
-	if err != nil {
-		return fmt.Errorf("audit: %w (the journal stays and is imported by the next open)", err)
-	}
-	return nil
 }
 
 // prepareEvent fills what the store assigns and the caller may leave out.
@@ -947,7 +389,7 @@ func (v *Vault) BeginAudit(ctx context.Context, e *agentkeys.AuditEvent) error {
 		return err
 	}
 	v.prepareEvent(e)
-	if err := v.audit.append(kindBegin, e); err != nil {
+	if err := v.audit.j.Begin(e); err != nil {
 		var ae *agentkeys.Error
 		if errors.As(err, &ae) {
 			return err
@@ -967,7 +409,7 @@ func (v *Vault) BeginAudit(ctx context.Context, e *agentkeys.AuditEvent) error {
 // forward. A failed write is logged (the row then stays "pending").
 func (v *Vault) EndAudit(ctx context.Context, e *agentkeys.AuditEvent) {
 	v.prepareEvent(e)
-	if err := v.audit.append(kindEnd, e); err != nil {
+	if err := v.audit.j.End(e); err != nil {
 		v.log.Warn("audit: outcome not written", "event", e.ID, "err", err)
 	}
 }
@@ -977,7 +419,7 @@ func (v *Vault) EndAudit(ctx context.Context, e *agentkeys.AuditEvent) {
 // A failure is logged, not returned: the read goes on with what the
 // database holds (the lines stay in their journals for a later import).
 func (v *Vault) flushAudit(ctx context.Context, others bool) {
-	if err := v.audit.flush(ctx, others); err != nil {
+	if err := v.audit.j.Flush(ctx, others); err != nil {
 		v.log.Warn("audit: journal import before a read failed", "err", err)
 	}
 }

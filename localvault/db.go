@@ -13,8 +13,7 @@ import (
 	"strconv"
 	"strings"
 
-	"modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
+	_ "modernc.org/sqlite" // the "sqlite" driver
 
 	"github.com/agentkeys/agentkeys"
 	"github.com/agentkeys/agentkeys/internal/sqlitedb"
@@ -205,18 +204,4 @@ func createFile(name string) error {
 		return err
 	}
 	return f.Close()
-}
-
-// isDataErr reports whether err is the database refusing the data itself
-// (a constraint, a type mismatch, a value too big), as opposed to the
-// database being unavailable.
-func isDataErr(err error) bool {
-	var se *sqlite.Error
-	if errors.As(err, &se) {
-		switch se.Code() & 0xff {
-		case sqlite3.SQLITE_CONSTRAINT, sqlite3.SQLITE_MISMATCH, sqlite3.SQLITE_TOOBIG:
-			return true
-		}
-	}
-	return false
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/agentkeys/agentkeys"
+	"github.com/agentkeys/agentkeys/internal/journal"
 )
 
 // DropCache empties the proxy-path cache, so benchmarks can measure the
@@ -24,25 +25,10 @@ func SetImportIntervals(importEvery, scanEvery time.Duration) {
 
 // SwapJournalFile makes the vault's journal write to f and returns the file
 // it wrote to (tests only: f may be /dev/full to make writes fail).
-func SwapJournalFile(v *Vault, f *os.File) *os.File {
-	v.audit.mu.Lock()
-	defer v.audit.mu.Unlock()
-	old := v.audit.f
-	v.audit.f = f
-	return old
-}
+func SwapJournalFile(v *Vault, f *os.File) *os.File { return v.audit.j.SwapFile(f) }
 
 // JournalLine encodes one journal line (kind 'B' or 'E').
-func JournalLine(kind byte, e *agentkeys.AuditEvent) []byte { return appendJournalLine(nil, kind, e) }
-
-// SetMaxQueued caps the in-memory copy of unimported journal records
-// (tests only; call before Open and restore afterwards). It returns the old
-// cap.
-func SetMaxQueued(n int) int {
-	old := maxQueued
-	maxQueued = n
-	return old
-}
+func JournalLine(kind byte, e *agentkeys.AuditEvent) []byte { return journal.Line(kind == 'E', e) }
 
 // InitAtSchema is Init creating schema version (an older vault, for tests
 // of the upgrade Open makes).

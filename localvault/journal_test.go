@@ -366,49 +366,6 @@ func TestJournal_Encoding(t *testing.T) {
 	}
 }
 
-// TestJournal_QueueOverflow: when more lines wait than the in-memory queue
-// holds, the importer reads them back from the journal; every row arrives
-// once, and later lines go through the queue again.
-func TestJournal_QueueOverflow(t *testing.T) {
-	ctx := context.Background()
-	slowImport(t)
-	old := localvault.SetMaxQueued(4)
-	t.Cleanup(func() { localvault.SetMaxQueued(old) })
-	v, cfg := mustOpenVault(t)
-	begin := func(n int) {
-		for i := 0; i < n; i++ {
-			e := &agentkeys.AuditEvent{Method: "GET", Path: fmt.Sprintf("/%d", i)}
-			if err := v.BeginAudit(ctx, e); err != nil {
-				t.Fatal(err)
-			}
-			e.Decision, e.Status = agentkeys.DecisionAllowed, 200
-			v.EndAudit(ctx, e)
-		}
-	}
-	begin(10) // 20 lines: past the queue
-	evs, err := v.ListAudit(ctx, agentkeys.AuditFilter{})
-	if err != nil || len(evs) != 10 {
-		t.Fatalf("ListAudit = %d events (%v), want 10", len(evs), err)
-	}
-	begin(1) // 2 lines: through the queue again
-	evs, err = v.ListAudit(ctx, agentkeys.AuditFilter{})
-	if err != nil || len(evs) != 11 {
-		t.Fatalf("ListAudit = %d events (%v), want 11", len(evs), err)
-	}
-	if err := v.Close(); err != nil {
-		t.Fatal(err)
-	}
-	rows := auditRows(t, cfg.Home)
-	for id, r := range rows {
-		if r.decision != agentkeys.DecisionAllowed {
-			t.Fatalf("row %s = %+v", id, r)
-		}
-	}
-	if len(rows) != 11 {
-		t.Fatalf("%d rows, want 11", len(rows))
-	}
-}
-
 // TestJournal_BackgroundImport: without any read, the importer moves a
 // request's row and its outcome into the database by itself, and the
 // journal is truncated once everything in it is imported.

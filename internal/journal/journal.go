@@ -758,3 +758,23 @@ func (w *Journal) Close() error {
 	}
 	return nil
 }
+
+// Line is the journal line (newline included) that Begin (end false) or
+// End (end true) writes for e: for tools and tests that write journals.
+func Line(end bool, e *agentkeys.AuditEvent) []byte {
+	kind := byte(kindBegin)
+	if end {
+		kind = kindEnd
+	}
+	return appendJournalLine(nil, kind, e)
+}
+
+// SwapFile makes the journal write to f from now on and returns the file it
+// wrote to (tests of code built on the journal: f may be /dev/full).
+func (w *Journal) SwapFile(f *os.File) *os.File {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	old := w.f
+	w.f = f
+	return old
+}
