@@ -432,8 +432,12 @@ func (x *exchange) finish(ctx context.Context, streamErr *error) {
 	if ev.Decision == agentkeys.DecisionError || ev.Status >= 500 {
 		level = slog.LevelWarn
 	}
-	if x.h.log.Enabled(ctx, level) {
-		x.h.log.LogAttrs(ctx, level, "proxy request",
+	// The record goes to the handler directly: Logger.LogAttrs would also
+	// take the caller's program counter (runtime.Callers, about 1 µs), which
+	// no handler of ours prints.
+	if h := x.h.log.Handler(); h.Enabled(ctx, level) {
+		r := slog.NewRecord(x.start.Add(ev.Duration), level, "proxy request", 0)
+		r.AddAttrs(
 			slog.String("request_id", ev.RequestID),
 			slog.String("agent_id", ev.AgentID),
 			slog.String("credential_id", ev.CredentialID),
@@ -446,6 +450,7 @@ func (x *exchange) finish(ctx context.Context, streamErr *error) {
 			slog.Float64("duration_ms", ev.DurationMs),
 			slog.Int64("bytes_in", ev.BytesIn),
 			slog.Int64("bytes_out", ev.BytesOut))
+		_ = h.Handle(ctx, r) // a log line that cannot be written is not the request's failure
 	}
 	if p != nil {
 		panic(p)
