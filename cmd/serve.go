@@ -80,7 +80,7 @@ Storage is SQLite in --data-dir by default (one file, zero setup), or PostgreSQL
 with --database-url postgres://… (several replicas may share it). Either way
 every proxied request is written to an audit journal in --data-dir/audit before
 it is forwarded (it survives the process being killed) and reaches the database
-within about 50 ms; a journal left by a killed process is imported when a
+within about 200 ms; a journal left by a killed process is imported when a
 server next starts on the same --data-dir.
 
 The server key is required and never generated for you: set

@@ -82,6 +82,9 @@ type Config struct {
 	// (default 5 s); CloseGrace how long Close waits for begun events to
 	// end (default 500 ms).
 	Interval, ScanInterval, CloseGrace time.Duration
+	// KickBytes of unimported lines wake the importer before its next
+	// run (default 512 KiB).
+	KickBytes int64
 }
 
 const (
@@ -91,8 +94,6 @@ const (
 	journalTmpExt = ".tmp"
 	// maxPendingEnd bytes of waiting End lines are written at once.
 	maxPendingEnd = 64 << 10
-	// kickBytes of unimported lines wake the importer before its tick.
-	kickBytes = 512 << 10
 	// maxImportChunk bounds one read of a journal (one or more transactions).
 	maxImportChunk = 4 << 20
 	// staleTmpAge: an unlocked *.tmp journal older than this was left by a
@@ -184,6 +185,9 @@ func Open(cfg Config) (*Journal, error) {
 	if cfg.CloseGrace <= 0 {
 		cfg.CloseGrace = 500 * time.Millisecond
 	}
+	if cfg.KickBytes <= 0 {
+		cfg.KickBytes = 512 << 10
+	}
 	if cfg.Refused == nil {
 		cfg.Refused = func(error) bool { return false }
 	}
@@ -248,7 +252,7 @@ func (w *Journal) append(kind byte, e *agentkeys.AuditEvent) error {
 	}
 	pending := w.written.Load() - w.imported.Load()
 	w.mu.Unlock()
-	if err == nil && pending >= kickBytes {
+	if err == nil && pending >= w.cfg.KickBytes {
 		select {
 		case w.kick <- struct{}{}:
 		default:
