@@ -19,12 +19,11 @@ import (
 )
 
 // Audit durability: the journal (internal/journal). BeginAudit returns once
-// the event's line is written to this process's journal in
-// DataDir/audit — it survives the process being killed, not an OS crash —
-// and the importer moves the lines into the database every importInterval,
-// merged per event (a request's Begin and End lines usually become one
-// row). A
-// batch is one transaction: per workspace, in one order on every replica,
+// the event's line is written to this process's journal in DataDir/audit —
+// it survives the process being killed, not an OS crash — and the importer
+// moves the lines into the database every importInterval, merged per event
+// (a request's Begin and End lines usually become one row). A batch is one
+// transaction: per workspace, in one order on every replica,
 // it reserves sequence numbers from workspaces.audit_seq (whose row lock
 // orders the writers of every replica, so a follower using AfterSeq sees a
 // workspace's rows in commit order), inserts the rows whose id is new,
@@ -56,7 +55,7 @@ const (
 type auditWriter struct {
 	s        *Store
 	j        *journal.Journal
-	insert   *sql.Stmt        // PostgreSQL: a workspace's new rows (arrays); SQLite: one row
+	insert   *sql.Stmt        // new rows (PostgreSQL: arrays, the fallback of COPY; SQLite: one row)
 	complete *sql.Stmt        // PostgreSQL: outcomes of existing rows (arrays); SQLite: one row
 	lastUsed map[string]int64 // last-used times written, by workspace/agent/credential; importer only
 	// pending holds ids of rows this process inserted pending (begun, not
