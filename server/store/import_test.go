@@ -1,6 +1,7 @@
 package store
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -101,6 +102,69 @@ func TestImport_Idempotent(t *testing.T) {
 			}
 			if st.Usage.RequestsThisMonth != 2 {
 				t.Fatalf("requestsThisMonth = %d, want 2 (each begun event once)", st.Usage.RequestsThisMonth)
+			}
+		})
+	}
+}
+
+// TestImport_ManyRows: a batch of 70 events, then the same events again
+// with 10 new ones among them: every event stored once, usage counting
+// each begun event once (on PostgreSQL: COPY, then its fallback).
+func TestImport_ManyRows(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  func(t *testing.T) Config
+	}{
+		{"SQLite", func(t *testing.T) Config { return Config{DataDir: t.TempDir()} }},
+		{"PostgreSQL", func(t *testing.T) Config { return Config{DatabaseURL: pgtest.Schema(t), DataDir: t.TempDir()} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := tc.cfg(t)
+			cfg.ServerKey, _ = agentkeys.NewKey()
+			s, err := Open(t.Context(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			ws, err := s.CreateWorkspace(t.Context(), NewWorkspace{Email: "a@example.com", Name: "A"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			batch := func(from, to int) []journal.Entry {
+				var es []journal.Entry
+				for i := from; i < to; i++ {
+					es = append(es, journal.Entry{Ended: true, Begun: true, BeginDecision: agentkeys.DecisionPending, Event: agentkeys.AuditEvent{
+						ID: fmt.Sprintf("evt_%03d", i), WorkspaceID: ws.ID, Time: time.Now(), RequestID: fmt.Sprintf("req_%03d", i),
+						Method: "GET", Host: "h", Path: "/", Status: 200, Decision: agentkeys.DecisionAllowed}})
+				}
+				return es
+			}
+			if err := s.audit.importEntries(batch(0, 70)); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.audit.importEntries(batch(0, 80)); err != nil {
+				t.Fatal(err)
+			}
+			evs, err := s.Workspace(ws.ID).ListAudit(t.Context(), agentkeys.AuditFilter{Limit: 1000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			seen := map[string]bool{}
+			for _, e := range evs {
+				if seen[e.ID] || e.Status != 200 {
+					t.Fatalf("event %+v twice or without its outcome", e)
+				}
+				seen[e.ID] = true
+			}
+			if len(evs) != 80 {
+				t.Fatalf("%d events, want 80", len(evs))
+			}
+			st, err := s.Workspace(ws.ID).Status(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Usage.RequestsThisMonth != 80 {
+				t.Fatalf("requestsThisMonth = %d, want 80", st.Usage.RequestsThisMonth)
 			}
 		})
 	}
