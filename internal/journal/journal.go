@@ -449,13 +449,13 @@ func (w *Journal) importOwn() error {
 	recs := w.queue
 	w.queue = w.spare[:0]
 	w.mu.Unlock()
+	if f == nil {
+		return nil
+	}
 	// Replaced journals: their unimported lines are in recs (taken now), or,
 	// when spilled, read back below.
 	retiring := w.retired
 	w.retired = nil
-	if f == nil {
-		return nil
-	}
 	if !spilled {
 		if err := w.importRecords(recs); err != nil {
 			w.retired = append(retiring, w.retired...)
