@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/agentkeys/agentkeys"
+	"github.com/agentkeys/agentkeys/internal/hostpolicy"
 	"github.com/agentkeys/agentkeys/internal/sqlitedb"
 )
 
@@ -124,6 +125,9 @@ func (v *Vault) CreateCredential(ctx context.Context, in *agentkeys.CredentialIn
 	if err := n.Normalize(); err != nil {
 		return nil, err
 	}
+	if err := hostpolicy.CheckWildcards(n.AllowedHosts); err != nil {
+		return nil, err
+	}
 	hosts, err := json.Marshal(n.AllowedHosts)
 	if err != nil {
 		return nil, err
@@ -167,6 +171,9 @@ func (v *Vault) UpdateCredential(ctx context.Context, id string, upd *agentkeys.
 	}
 	norm := *upd // Normalize works in place; the caller's value stays as given
 	if err := norm.Normalize(); err != nil {
+		return nil, err
+	}
+	if err := hostpolicy.CheckWildcards(norm.AllowedHosts); err != nil {
 		return nil, err
 	}
 	upd = &norm

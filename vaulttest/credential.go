@@ -145,7 +145,7 @@ func (s *suite) testCreateCredential(t *testing.T) {
 		{"ErrNoAllowedHosts", &agentkeys.CredentialInput{Name: "my thing", Type: agentkeys.APIKey, Secret: agentkeys.Secret{Value: "v"}}},
 		{"ErrUnknownService", &agentkeys.CredentialInput{Name: "x", Service: "nosuchservice", Type: agentkeys.APIKey, Secret: agentkeys.Secret{Value: "v"}}},
 	}
-	for _, host := range []string{"*", "*.", "*.com", "a*.example.com", "https://api.example.com", "api.example.com/v1", "user@api.example.com", "api.example.com:0", "api.example.com:99999", "exämple.com", "bad host"} {
+	for _, host := range []string{"*", "*.", "*.com", "*.co.uk", "*.com.au:443", "a*.example.com", "https://api.example.com", "api.example.com/v1", "user@api.example.com", "api.example.com:0", "api.example.com:99999", "exämple.com", "bad host"} {
 		bad = append(bad, struct {
 			name string
 			in   *agentkeys.CredentialInput
@@ -271,6 +271,7 @@ func (s *suite) testUpdateCredential(t *testing.T) {
 		{"ErrEmptyName", "", &agentkeys.CredentialUpdate{Name: str(" ")}, agentkeys.EINVALID},
 		{"ErrEmptyAllowedHosts", "", &agentkeys.CredentialUpdate{AllowedHosts: []string{}}, agentkeys.EINVALID},
 		{"ErrBadHost", "", &agentkeys.CredentialUpdate{AllowedHosts: []string{"*"}}, agentkeys.EINVALID},
+		{"ErrPublicSuffixWildcard", "", &agentkeys.CredentialUpdate{AllowedHosts: []string{"api.example.com", "*.co.uk"}}, agentkeys.EINVALID},
 		{"ErrMissingValue", "", &agentkeys.CredentialUpdate{Secret: &agentkeys.Secret{}}, agentkeys.EINVALID},
 		{"ErrValueWithNewline", "", &agentkeys.CredentialUpdate{Secret: &agentkeys.Secret{Value: "a\nb"}}, agentkeys.EINVALID},
 		// A valid rename together with a bad part must not rename.

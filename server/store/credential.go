@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/agentkeys/agentkeys"
+	"github.com/agentkeys/agentkeys/internal/hostpolicy"
 )
 
 const credentialCols = `c.id, c.name, c.type, c.allowed_hosts, c.created_at, c.updated_at, c.last_used_at`
@@ -106,6 +107,9 @@ func (w *Workspace) CreateCredential(ctx context.Context, in *agentkeys.Credenti
 	if err := n.Normalize(); err != nil {
 		return nil, err
 	}
+	if err := hostpolicy.CheckWildcards(n.AllowedHosts); err != nil {
+		return nil, err
+	}
 	hosts, err := json.Marshal(n.AllowedHosts)
 	if err != nil {
 		return nil, err
@@ -146,6 +150,9 @@ func (w *Workspace) UpdateCredential(ctx context.Context, id string, upd *agentk
 	}
 	norm := *upd // Normalize works in place; the caller's value stays as given
 	if err := norm.Normalize(); err != nil {
+		return nil, err
+	}
+	if err := hostpolicy.CheckWildcards(norm.AllowedHosts); err != nil {
 		return nil, err
 	}
 	upd = &norm
