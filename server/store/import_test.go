@@ -10,6 +10,23 @@ import (
 	"github.com/agentkeys/agentkeys/server/internal/pgtest"
 )
 
+// openInternal opens a store on an empty database of the named kind,
+// closed when the test ends.
+func openInternal(t *testing.T, kind string) *Store {
+	t.Helper()
+	cfg := Config{DataDir: t.TempDir()}
+	if kind == "PostgreSQL" {
+		cfg.DatabaseURL = pgtest.Schema(t)
+	}
+	cfg.ServerKey, _ = agentkeys.NewKey()
+	s, err := Open(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 // TestImport_Idempotent imports journal entries the ways the journal may
 // deliver them — a batch twice (a line imported by two processes, or
 // again after a crash), a Begin then its End in a later batch, an End
@@ -17,21 +34,9 @@ import (
 // stored once with its last outcome, the usage counter counts each begun
 // event once, and an id of another workspace is never touched.
 func TestImport_Idempotent(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		cfg  func(t *testing.T) Config
-	}{
-		{"SQLite", func(t *testing.T) Config { return Config{DataDir: t.TempDir()} }},
-		{"PostgreSQL", func(t *testing.T) Config { return Config{DatabaseURL: pgtest.Schema(t), DataDir: t.TempDir()} }},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			cfg := tc.cfg(t)
-			cfg.ServerKey, _ = agentkeys.NewKey()
-			s, err := Open(t.Context(), cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
+	for _, name := range []string{"SQLite", "PostgreSQL"} {
+		t.Run(name, func(t *testing.T) {
+			s := openInternal(t, name)
 			a, err := s.CreateWorkspace(t.Context(), NewWorkspace{Email: "a@example.com", Name: "A"})
 			if err != nil {
 				t.Fatal(err)
@@ -111,21 +116,9 @@ func TestImport_Idempotent(t *testing.T) {
 // with 10 new ones among them: every event stored once, usage counting
 // each begun event once (on PostgreSQL: COPY, then its fallback).
 func TestImport_ManyRows(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		cfg  func(t *testing.T) Config
-	}{
-		{"SQLite", func(t *testing.T) Config { return Config{DataDir: t.TempDir()} }},
-		{"PostgreSQL", func(t *testing.T) Config { return Config{DatabaseURL: pgtest.Schema(t), DataDir: t.TempDir()} }},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			cfg := tc.cfg(t)
-			cfg.ServerKey, _ = agentkeys.NewKey()
-			s, err := Open(t.Context(), cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
+	for _, name := range []string{"SQLite", "PostgreSQL"} {
+		t.Run(name, func(t *testing.T) {
+			s := openInternal(t, name)
 			ws, err := s.CreateWorkspace(t.Context(), NewWorkspace{Email: "a@example.com", Name: "A"})
 			if err != nil {
 				t.Fatal(err)
