@@ -249,6 +249,28 @@ func TestAudit_Follow(t *testing.T) {
 	}
 }
 
+// startUp runs `agentkeys up` with args until ctx ends, and returns the
+// base URL it printed, its stderr, and where its result comes.
+func (e *testEnv) startUp(t *testing.T, ctx context.Context, args ...string) (base string, errOut *syncBuffer, done <-chan result) {
+	t.Helper()
+	out := &syncBuffer{}
+	errOut = &syncBuffer{}
+	res := make(chan result, 1)
+	go func() {
+		res <- e.runCtx(ctx, func(ios *cmd.IOStreams, _ *bytes.Buffer) { ios.Out, ios.ErrOut = out, errOut }, append([]string{"up"}, args...)...)
+	}()
+	waitFor(t, func() bool {
+		for _, l := range strings.Split(out.String(), "\n") {
+			if v, ok := strings.CutPrefix(l, "export AGENTKEYS_PROXY_URL="); ok {
+				base = v
+				return true
+			}
+		}
+		return false
+	})
+	return base, errOut, res
+}
+
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -271,21 +293,7 @@ func TestUp_NonLoopbackListen(t *testing.T) {
 	tok := strings.TrimSpace(e.must("agents", "create", "--name", "bot", "--credential", "Local"))
 
 	ctx, cancel := context.WithCancel(context.Background())
-	out, errOut := &syncBuffer{}, &syncBuffer{}
-	done := make(chan result, 1)
-	go func() {
-		done <- e.runCtx(ctx, func(ios *cmd.IOStreams, _ *bytes.Buffer) { ios.Out, ios.ErrOut = out, errOut }, "up", "--listen", "0.0.0.0:0")
-	}()
-	var base string
-	waitFor(t, func() bool {
-		for _, l := range strings.Split(out.String(), "\n") {
-			if v, ok := strings.CutPrefix(l, "export AGENTKEYS_PROXY_URL="); ok {
-				base = v
-				return true
-			}
-		}
-		return false
-	})
+	base, errOut, done := e.startUp(t, ctx, "--listen", "0.0.0.0:0")
 	if !strings.HasPrefix(base, "http://127.0.0.1:") {
 		t.Errorf("URL %q", base)
 	}
@@ -363,22 +371,7 @@ func TestUp_ShutdownTimeoutRecordsCutOffRequests(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	out, errOut := &syncBuffer{}, &syncBuffer{}
-	done := make(chan result, 1)
-	go func() {
-		done <- e.runCtx(ctx, func(ios *cmd.IOStreams, _ *bytes.Buffer) { ios.Out, ios.ErrOut = out, errOut },
-			"up", "--listen", "127.0.0.1:0", "--shutdown-timeout", "50ms")
-	}()
-	var base string
-	waitFor(t, func() bool {
-		for _, l := range strings.Split(out.String(), "\n") {
-			if v, ok := strings.CutPrefix(l, "export AGENTKEYS_PROXY_URL="); ok {
-				base = v
-				return true
-			}
-		}
-		return false
-	})
+	base, errOut, done := e.startUp(t, ctx, "--listen", "127.0.0.1:0", "--shutdown-timeout", "50ms")
 	go func() {
 		req, _ := http.NewRequest("GET", base+"/v1/proxy", nil)
 		req.Header.Set("Authorization", "Bearer "+tok)

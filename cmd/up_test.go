@@ -1,7 +1,6 @@
 package cmd_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -102,21 +101,7 @@ func TestUp_LogsRequests(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	out, errOut := &syncBuffer{}, &syncBuffer{}
-	done := make(chan result, 1)
-	go func() {
-		done <- e.runCtx(ctx, func(ios *cmd.IOStreams, _ *bytes.Buffer) { ios.Out, ios.ErrOut = out, errOut }, "up", "--listen", "127.0.0.1:0")
-	}()
-	var base string
-	waitFor(t, func() bool {
-		for _, l := range strings.Split(out.String(), "\n") {
-			if v, ok := strings.CutPrefix(l, "export AGENTKEYS_PROXY_URL="); ok {
-				base = v
-				return true
-			}
-		}
-		return false
-	})
+	base, errOut, done := e.startUp(t, ctx, "--listen", "127.0.0.1:0")
 	const n = 3
 	for i := range n {
 		req, _ := http.NewRequest("GET", base+"/v1/proxy", nil)
