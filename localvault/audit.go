@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/agentkeys/agentkeys"
+	"github.com/agentkeys/agentkeys/internal/auditsql"
 	"github.com/agentkeys/agentkeys/internal/journal"
 	"github.com/agentkeys/agentkeys/internal/sqlitedb"
 )
@@ -51,8 +52,6 @@ import (
 // Close imports everything and removes this process's journal.
 
 const (
-	// maxAuditList caps ListAudit's Limit.
-	maxAuditList = 1000
 	// auditDirName is the journals' directory in Home.
 	auditDirName = "audit"
 )
@@ -433,64 +432,18 @@ func (v *Vault) ListAudit(ctx context.Context, f agentkeys.AuditFilter) ([]*agen
 	if err := v.usable(); err != nil {
 		return nil, err
 	}
-	if f.Limit < 0 || f.BeforeSeq < 0 || f.AfterSeq < 0 {
-		return nil, agentkeys.Errorf(agentkeys.EINVALID, "audit limit and sequence numbers may not be negative")
+	q, args, err := auditsql.Query(f, "")
+	if err != nil {
+		return nil, err
 	}
-	limit := f.Limit
-	if limit == 0 {
-		limit = 100
-	}
-	limit = min(limit, maxAuditList)
 	v.flushAudit(ctx, true)
-	where := []string{"1 = 1"}
-	var args []any
-	add := func(cond string, arg any) {
-		where = append(where, cond)
-		args = append(args, arg)
-	}
-	if f.AgentID != "" {
-		add("agent_id = ?", f.AgentID)
-	}
-	if f.CredentialID != "" {
-		add("credential_id = ?", f.CredentialID)
-	}
-	if f.Status != 0 {
-		add("status = ?", f.Status)
-	}
-	if f.Decision != "" {
-		add("decision = ?", f.Decision)
-	}
-	if f.BeforeSeq > 0 {
-		add("seq < ?", f.BeforeSeq)
-	}
-	order := "DESC"
-	if f.AfterSeq > 0 {
-		add("seq > ?", f.AfterSeq)
-		order = "ASC"
-	}
-	args = append(args, limit)
-	rows, err := v.db.QueryContext(ctx, `SELECT id, seq, time, request_id, workspace_id, agent_id, agent_name, credential_id,
-		credential_name, method, host, path, status, decision, code, duration_us, bytes_in, bytes_out
-		FROM audit_events WHERE `+strings.Join(where, " AND ")+` ORDER BY seq `+order+` LIMIT ?`, args...)
+	rows, err := v.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, storeErr("list audit", err)
 	}
-	defer rows.Close()
-	out := []*agentkeys.AuditEvent{}
-	for rows.Next() {
-		var e agentkeys.AuditEvent
-		var t, dur int64
-		if err := rows.Scan(&e.ID, &e.Seq, &t, &e.RequestID, &e.WorkspaceID, &e.AgentID, &e.AgentName, &e.CredentialID,
-			&e.CredentialName, &e.Method, &e.Host, &e.Path, &e.Status, &e.Decision, &e.Code, &dur, &e.BytesIn, &e.BytesOut); err != nil {
-			return nil, storeErr("list audit", err)
-		}
-		e.Time = fromMicros(t)
-		e.Duration = time.Duration(dur) * time.Microsecond
-		e.DurationMs = float64(dur) / 1000
-		out = append(out, &e)
-	}
-	if err := rows.Err(); err != nil {
+	evs, err := auditsql.Scan(rows)
+	if err != nil {
 		return nil, storeErr("list audit", err)
 	}
-	return out, nil
+	return evs, nil
 }

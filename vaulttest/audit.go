@@ -149,6 +149,13 @@ func (s *suite) testListAudit(t *testing.T) {
 			}
 		})
 	}
+	t.Run("ErrNegative", func(t *testing.T) {
+		v := s.vault(t)
+		for _, f := range []agentkeys.AuditFilter{{Limit: -1}, {BeforeSeq: -1}, {AfterSeq: -1}, {Status: -1}} {
+			_, err := v.ListAudit(t.Context(), f)
+			wantCode(t, err, agentkeys.EINVALID)
+		}
+	})
 	t.Run("BeforeSeqPagesNewestFirst", func(t *testing.T) {
 		all := listAudit(t, f.v, agentkeys.AuditFilter{})
 		var paged []*agentkeys.AuditEvent

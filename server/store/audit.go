@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/agentkeys/agentkeys"
+	"github.com/agentkeys/agentkeys/internal/auditsql"
 	"github.com/agentkeys/agentkeys/internal/journal"
 )
 
@@ -35,8 +35,6 @@ import (
 // sharing the directory); ListAudit and Status import first, so what this
 // process (or another live one on the same directory) wrote is visible at
 // once.
-
-const maxAuditList = 1000
 
 // auditDirName is the journals' directory in DataDir.
 const auditDirName = "audit"
@@ -516,64 +514,18 @@ func (s *Store) flushAudit(ctx context.Context) {
 // means 100; at most 1000 are returned. Returns EINVALID for negative
 // numbers.
 func (w *Workspace) ListAudit(ctx context.Context, f agentkeys.AuditFilter) ([]*agentkeys.AuditEvent, error) {
-	if f.Limit < 0 || f.BeforeSeq < 0 || f.AfterSeq < 0 || f.Status < 0 {
-		return nil, agentkeys.Errorf(agentkeys.EINVALID, "audit limit, status and sequence numbers may not be negative")
+	q, args, err := auditsql.Query(f, "workspace_id = $1", w.id)
+	if err != nil {
+		return nil, err
 	}
 	w.s.flushAudit(ctx)
-	limit := f.Limit
-	if limit == 0 {
-		limit = 100
-	}
-	limit = min(limit, maxAuditList)
-	where := []string{"workspace_id = $1"}
-	args := []any{w.id}
-	add := func(cond string, arg any) {
-		args = append(args, arg)
-		where = append(where, strings.Replace(cond, "?", "$"+strconv.Itoa(len(args)), 1))
-	}
-	if f.AgentID != "" {
-		add("agent_id = ?", f.AgentID)
-	}
-	if f.CredentialID != "" {
-		add("credential_id = ?", f.CredentialID)
-	}
-	if f.Status != 0 {
-		add("status = ?", f.Status)
-	}
-	if f.Decision != "" {
-		add("decision = ?", f.Decision)
-	}
-	if f.BeforeSeq > 0 {
-		add("seq < ?", f.BeforeSeq)
-	}
-	order := "DESC"
-	if f.AfterSeq > 0 {
-		add("seq > ?", f.AfterSeq)
-		order = "ASC"
-	}
-	args = append(args, limit)
-	rows, err := w.s.db.QueryContext(ctx, `SELECT id, seq, time, request_id, workspace_id, agent_id, agent_name, credential_id,
-		credential_name, method, host, path, status, decision, code, duration_us, bytes_in, bytes_out
-		FROM audit_events WHERE `+strings.Join(where, " AND ")+` ORDER BY seq `+order+` LIMIT $`+strconv.Itoa(len(args)), args...)
+	rows, err := w.s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, w.s.storeErr("list audit", err)
 	}
-	defer rows.Close()
-	out := []*agentkeys.AuditEvent{}
-	for rows.Next() {
-		var e agentkeys.AuditEvent
-		var t, dur int64
-		if err := rows.Scan(&e.ID, &e.Seq, &t, &e.RequestID, &e.WorkspaceID, &e.AgentID, &e.AgentName, &e.CredentialID,
-			&e.CredentialName, &e.Method, &e.Host, &e.Path, &e.Status, &e.Decision, &e.Code, &dur, &e.BytesIn, &e.BytesOut); err != nil {
-			return nil, w.s.storeErr("list audit", err)
-		}
-		e.Time = fromMicros(t)
-		e.Duration = time.Duration(dur) * time.Microsecond
-		e.DurationMs = float64(dur) / 1000
-		out = append(out, &e)
-	}
-	if err := rows.Err(); err != nil {
+	evs, err := auditsql.Scan(rows)
+	if err != nil {
 		return nil, w.s.storeErr("list audit", err)
 	}
-	return out, nil
+	return evs, nil
 }

@@ -1,0 +1,90 @@
+// Package auditsql is the audit_events query behind ListAudit in both
+// stores (the local vault's SQLite, the server's SQLite or PostgreSQL: $N
+// placeholders work in both), so the filters mean the same everywhere.
+package auditsql
+
+import (
+	"database/sql"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/agentkeys/agentkeys"
+)
+
+// MaxList caps AuditFilter.Limit.
+const MaxList = 1000
+
+const cols = `id, seq, time, request_id, workspace_id, agent_id, agent_name, credential_id,
+	credential_name, method, host, path, status, decision, code, duration_us, bytes_in, bytes_out`
+
+// Query returns the query for the events matching f within scope — a
+// condition on audit_events whose placeholders $1… take scopeArgs, or ""
+// for every event — and its arguments: newest first by seq, oldest first
+// when f.AfterSeq is set; Limit 0 means 100, at most MaxList. Returns
+// EINVALID for negative numbers.
+func Query(f agentkeys.AuditFilter, scope string, scopeArgs ...any) (string, []any, error) {
+	if f.Limit < 0 || f.BeforeSeq < 0 || f.AfterSeq < 0 || f.Status < 0 {
+		return "", nil, agentkeys.Errorf(agentkeys.EINVALID, "audit limit, status and sequence numbers may not be negative")
+	}
+	limit := f.Limit
+	if limit == 0 {
+		limit = 100
+	}
+	limit = min(limit, MaxList)
+	var where []string
+	if scope != "" {
+		where = append(where, scope)
+	}
+	args := append([]any(nil), scopeArgs...)
+	add := func(col, op string, arg any) {
+		args = append(args, arg)
+		where = append(where, col+" "+op+" $"+strconv.Itoa(len(args)))
+	}
+	if f.AgentID != "" {
+		add("agent_id", "=", f.AgentID)
+	}
+	if f.CredentialID != "" {
+		add("credential_id", "=", f.CredentialID)
+	}
+	if f.Status != 0 {
+		add("status", "=", f.Status)
+	}
+	if f.Decision != "" {
+		add("decision", "=", f.Decision)
+	}
+	if f.BeforeSeq > 0 {
+		add("seq", "<", f.BeforeSeq)
+	}
+	order := "DESC"
+	if f.AfterSeq > 0 {
+		add("seq", ">", f.AfterSeq)
+		order = "ASC"
+	}
+	cond := ""
+	if len(where) > 0 {
+		cond = " WHERE " + strings.Join(where, " AND ")
+	}
+	args = append(args, limit)
+	return `SELECT ` + cols + ` FROM audit_events` + cond + ` ORDER BY seq ` + order + ` LIMIT $` + strconv.Itoa(len(args)), args, nil
+}
+
+// Scan reads the rows of a Query and closes them. Times are Unix
+// microseconds in the table.
+func Scan(rows *sql.Rows) ([]*agentkeys.AuditEvent, error) {
+	defer rows.Close()
+	out := []*agentkeys.AuditEvent{}
+	for rows.Next() {
+		var e agentkeys.AuditEvent
+		var t, dur int64
+		if err := rows.Scan(&e.ID, &e.Seq, &t, &e.RequestID, &e.WorkspaceID, &e.AgentID, &e.AgentName, &e.CredentialID,
+			&e.CredentialName, &e.Method, &e.Host, &e.Path, &e.Status, &e.Decision, &e.Code, &dur, &e.BytesIn, &e.BytesOut); err != nil {
+			return nil, err
+		}
+		e.Time = time.UnixMicro(t).UTC()
+		e.Duration = time.Duration(dur) * time.Microsecond
+		e.DurationMs = float64(dur) / 1000
+		out = append(out, &e)
+	}
+	return out, rows.Err()
+}
