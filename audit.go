@@ -48,9 +48,16 @@ type AuditFilter struct {
 	// AfterSeq follows the log: only events with Seq > AfterSeq, and then the
 	// result is ordered oldest first (otherwise newest first).
 	AfterSeq int64
-	// Limit caps the result; 0 means 100.
+	// Limit caps the result; 0 means DefaultAuditLimit, and no page holds
+	// more than MaxAuditLimit events.
 	Limit int
 }
+
+// Audit paging limits, the same for every Vault and front-end.
+const (
+	DefaultAuditLimit = 100
+	MaxAuditLimit     = 1000
+)
 
 // AuditLog is the part of the Vault that reads the audit trail.
 type AuditLog interface {

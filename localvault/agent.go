@@ -3,11 +3,9 @@ package localvault
 import (
 	"context"
 	"database/sql"
-	"errors"
-	"strings"
 
 	"github.com/agentkeys/agentkeys"
-	"github.com/agentkeys/agentkeys/internal/sqlitedb"
+	"github.com/agentkeys/agentkeys/internal/storesql"
 )
 
 // ListAgents implements agentkeys.AgentService: every agent with its
@@ -17,46 +15,7 @@ func (v *Vault) ListAgents(ctx context.Context) ([]*agentkeys.Agent, error) {
 		return nil, err
 	}
 	v.flushAudit(ctx, false) // last_used_at of this process's requests
-	return v.agents(ctx, v.db, "")
-}
-
-// agents lists all agents, or only the one with id when id is not empty.
-func (v *Vault) agents(ctx context.Context, q querier, id string) ([]*agentkeys.Agent, error) {
-	rows, err := q.QueryContext(ctx, `SELECT a.id, a.name, a.created_at, g.credential_id, c.name, g.created_at, g.last_used_at
-		FROM agents a
-		LEFT JOIN grants g ON g.agent_id = a.id
-		LEFT JOIN credentials c ON c.id = g.credential_id
-		WHERE a.workspace_id = ?1 AND (?2 = '' OR a.id = ?2)
-		ORDER BY a.name_key, a.id, c.name_key, c.id`, v.wsID, id)
-	if err != nil {
-		return nil, storeErr("list agents", err)
-	}
-	defer rows.Close()
-	out := []*agentkeys.Agent{}
-	var cur *agentkeys.Agent
-	for rows.Next() {
-		var aid, aname string
-		var acreated int64
-		var cid, cname sql.NullString
-		var gcreated, gused sql.NullInt64
-		if err := rows.Scan(&aid, &aname, &acreated, &cid, &cname, &gcreated, &gused); err != nil {
-			return nil, storeErr("list agents", err)
-		}
-		if cur == nil || cur.ID != aid {
-			cur = &agentkeys.Agent{ID: aid, Name: aname, CreatedAt: fromMicros(acreated), Credentials: []agentkeys.AgentCredential{}}
-			out = append(out, cur)
-		}
-		if cid.Valid {
-			cur.Credentials = append(cur.Credentials, agentkeys.AgentCredential{
-				CredentialID: cid.String, CredentialName: cname.String,
-				AssignedAt: fromMicros(gcreated.Int64), LastUsedAt: nullTime(gused),
-			})
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, storeErr("list agents", err)
-	}
-	return out, nil
+	return dialect.ListAgents(ctx, v.db, v.wsID, "")
 }
 
 // FindAgent implements agentkeys.AgentService: by id, else by name
@@ -66,24 +25,7 @@ func (v *Vault) FindAgent(ctx context.Context, ref string) (*agentkeys.Agent, er
 		return nil, err
 	}
 	v.flushAudit(ctx, false) // last_used_at of this process's requests
-	ref = strings.TrimSpace(ref)
-	var id string
-	err := v.db.QueryRowContext(ctx, `SELECT id FROM agents WHERE workspace_id = ?1 AND (id = ?2 OR name_key = ?3)
-		ORDER BY id = ?2 DESC LIMIT 1`, v.wsID, ref, nameKey(ref)).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, agentkeys.Errorf(agentkeys.ENOTFOUND, "no agent with id or name %q: see `agentkeys agents list`", ref)
-	}
-	if err != nil {
-		return nil, storeErr("find agent", err)
-	}
-	as, err := v.agents(ctx, v.db, id)
-	if err != nil {
-		return nil, err
-	}
-	if len(as) == 0 { // deleted in between
-		return nil, agentkeys.Errorf(agentkeys.ENOTFOUND, "no agent with id or name %q: see `agentkeys agents list`", ref)
-	}
-	return as[0], nil
+	return dialect.FindAgent(ctx, v.db, v.wsID, ref)
 }
 
 // CreateAgent implements agentkeys.AgentService. Returns EINVALID for a bad
@@ -92,17 +34,13 @@ func (v *Vault) CreateAgent(ctx context.Context, name string) (*agentkeys.Agent,
 	if err := v.usable(); err != nil {
 		return nil, err
 	}
-	name, err := agentkeys.ValidateName("agent", name)
+	name, err := storesql.CheckAgentName(name)
 	if err != nil {
 		return nil, err
 	}
-	a := &agentkeys.Agent{ID: agentkeys.NewID("agent"), Name: name, CreatedAt: v.stamp(), Credentials: []agentkeys.AgentCredential{}}
-	err = v.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO agents (id, workspace_id, name, name_key, created_at) VALUES (?, ?, ?, ?, ?)`,
-			a.ID, v.wsID, a.Name, nameKey(a.Name), a.CreatedAt.UnixMicro())
-		if sqlitedb.IsUnique(err) {
-			return agentkeys.Errorf(agentkeys.ECONFLICT, "an agent named %q already exists (names are unique, ignoring case): choose another name", a.Name)
-		}
+	var a *agentkeys.Agent
+	err = v.write(ctx, func(tx *sql.Tx) (err error) {
+		a, err = dialect.InsertAgent(ctx, tx, v.wsID, name, v.stamp())
 		return err
 	})
 	if err != nil {
@@ -118,29 +56,9 @@ func (v *Vault) DeleteAgent(ctx context.Context, id string) error {
 		return err
 	}
 	err := v.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM agents WHERE workspace_id = ? AND id = ?`, v.wsID, id)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return agentNotFound(id)
-		}
-		return nil
+		return dialect.DeleteAgent(ctx, tx, v.wsID, id)
 	})
 	return storeErr("delete agent", err)
-}
-
-func agentNotFound(id string) error {
-	return agentkeys.Errorf(agentkeys.ENOTFOUND, "no agent with id %q: see `agentkeys agents list`", id)
-}
-
-func agentExists(ctx context.Context, q querier, wsID, id string) error {
-	var one int
-	err := q.QueryRowContext(ctx, `SELECT 1 FROM agents WHERE workspace_id = ? AND id = ?`, wsID, id).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
-		return agentNotFound(id)
-	}
-	return err
 }
 
 // AssignCredential implements agentkeys.AgentService: a new pxr_ token for
@@ -153,16 +71,7 @@ func (v *Vault) AssignCredential(ctx context.Context, agentID, credentialID stri
 	}
 	g := &agentkeys.Grant{ProxyToken: agentkeys.NewProxyToken(), AgentID: agentID, CredentialID: credentialID, CreatedAt: v.stamp()}
 	err := v.write(ctx, func(tx *sql.Tx) error {
-		if err := agentExists(ctx, tx, v.wsID, agentID); err != nil {
-			return err
-		}
-		if _, err := credentialByID(ctx, tx, v.wsID, credentialID); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO grants (agent_id, credential_id, token_hash, created_at) VALUES (?, ?, ?, ?)
-			ON CONFLICT (agent_id, credential_id) DO UPDATE SET
-				token_hash = excluded.token_hash, created_at = excluded.created_at, last_used_at = NULL`,
-			agentID, credentialID, agentkeys.HashToken(g.ProxyToken), g.CreatedAt.UnixMicro())
+		_, err := dialect.AssignCredential(ctx, tx, v.wsID, agentID, credentialID, agentkeys.HashToken(g.ProxyToken), g.CreatedAt)
 		return err
 	})
 	if err != nil {
@@ -180,21 +89,7 @@ func (v *Vault) RevokeCredential(ctx context.Context, agentID, credentialID stri
 		return err
 	}
 	err := v.write(ctx, func(tx *sql.Tx) error {
-		if err := agentExists(ctx, tx, v.wsID, agentID); err != nil {
-			return err
-		}
-		c, err := credentialByID(ctx, tx, v.wsID, credentialID)
-		if err != nil {
-			return err
-		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM grants WHERE agent_id = ? AND credential_id = ?`, agentID, credentialID)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return agentkeys.Errorf(agentkeys.ENOTFOUND, "credential %q is not assigned to agent %s", c.Name, agentID)
-		}
-		return nil
+		return dialect.RevokeCredential(ctx, tx, v.wsID, agentID, credentialID)
 	})
 	return storeErr("revoke credential", err)
 }

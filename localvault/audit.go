@@ -12,9 +12,8 @@ import (
 	"time"
 
 	"github.com/agentkeys/agentkeys"
-	"github.com/agentkeys/agentkeys/internal/auditsql"
 	"github.com/agentkeys/agentkeys/internal/journal"
-	"github.com/agentkeys/agentkeys/internal/sqlitedb"
+	"github.com/agentkeys/agentkeys/internal/storesql"
 )
 
 // Audit durability: the journal (internal/journal), imported into SQLite.
@@ -209,7 +208,7 @@ func newAuditWriter(ctx context.Context, db *sql.DB, home string, log *slog.Logg
 	j, err := journal.Open(journal.Config{
 		Dir:          filepath.Join(home, auditDirName),
 		Import:       w.writeEntries,
-		Refused:      sqlitedb.IsDataErr,
+		Refused:      storesql.IsDataErr,
 		Log:          log,
 		Interval:     importInterval,
 		ScanInterval: deadScanInterval,
@@ -432,7 +431,7 @@ func (v *Vault) ListAudit(ctx context.Context, f agentkeys.AuditFilter) ([]*agen
 	if err := v.usable(); err != nil {
 		return nil, err
 	}
-	q, args, err := auditsql.Query(f, "")
+	q, args, err := storesql.AuditQuery(f, "")
 	if err != nil {
 		return nil, err
 	}
@@ -441,7 +440,7 @@ func (v *Vault) ListAudit(ctx context.Context, f agentkeys.AuditFilter) ([]*agen
 	if err != nil {
 		return nil, storeErr("list audit", err)
 	}
-	evs, err := auditsql.Scan(rows)
+	evs, err := storesql.ScanAudit(rows)
 	if err != nil {
 		return nil, storeErr("list audit", err)
 	}

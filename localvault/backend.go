@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/agentkeys/agentkeys"
+	"github.com/agentkeys/agentkeys/internal/storesql"
 )
 
 // The proxy path (Authorize, RouteByName, OpenSecret) answers from memory:
@@ -28,16 +29,6 @@ import (
 // on the very next request. Audit rows reach the database in batches
 // (audit.go), so steps 2 and 3 run about once per batch, not per request.
 
-type routeEntry struct {
-	route agentkeys.Route // Credential points at cred
-	cred  agentkeys.Credential
-}
-
-type sealedEntry struct {
-	sealed     []byte
-	keyVersion int
-}
-
 type routeCache struct {
 	shm     *shmWatch                 // set by the vault once open; step 1 is skipped unless shm.ok()
 	lastHdr atomic.Pointer[shmHeader] // header read before the last completed check
@@ -55,9 +46,9 @@ type routeCache struct {
 
 	mu       sync.RWMutex
 	epoch    uint64                 // bumped by every invalidation; stale loads are not stored
-	byToken  map[string]*routeEntry // pxr_ token hash
-	byName   map[string]*routeEntry // credential name_key (ak_ws_ and owner routes)
-	byCred   map[string]*sealedEntry
+	byToken  map[string]*storesql.RouteEntry // pxr_ token hash
+	byName   map[string]*storesql.RouteEntry // credential name_key (ak_ws_ and owner routes)
+	byCred   map[string]*storesql.RouteEntry // credential id: its sealed value
 	wsKeyHex string // HashToken of the workspace key; "" until loaded
 }
 
@@ -83,9 +74,9 @@ func newRouteCache(ctx context.Context, db *sql.DB) (*routeCache, error) {
 }
 
 func (c *routeCache) reset() {
-	c.byToken = map[string]*routeEntry{}
-	c.byName = map[string]*routeEntry{}
-	c.byCred = map[string]*sealedEntry{}
+	c.byToken = map[string]*storesql.RouteEntry{}
+	c.byName = map[string]*storesql.RouteEntry{}
+	c.byCred = map[string]*storesql.RouteEntry{}
 	c.wsKeyHex = ""
 }
 
@@ -154,17 +145,6 @@ func (c *routeCache) snapshotEpoch() uint64 {
 	return c.epoch
 }
 
-// copyRoute returns a route the caller may keep; it shares AllowedHosts,
-// which callers must not modify.
-func (e *routeEntry) copyRoute() *agentkeys.Route {
-	r := e.route
-	cred := e.cred
-	r.Credential = &cred
-	return &r
-}
-
-func unauthorized(msg string) error { return agentkeys.Errorf(agentkeys.EUNAUTHORIZED, "%s", msg) }
-
 // Authorize implements agentkeys.ProxyBackend. A pxr_ token is looked up
 // by its SHA-256 (the hash is the index key); an ak_ws_ key is compared in
 // constant time with the workspace key's hash and opens the credential
@@ -175,32 +155,27 @@ func (v *Vault) Authorize(ctx context.Context, token, name string) (*agentkeys.R
 	if err := v.usable(); err != nil {
 		return nil, err
 	}
-	switch {
-	case token == "":
-		return nil, unauthorized("missing token: send Authorization: Bearer pxr_… (a proxy token) or Bearer ak_ws_… with X-Credential-Name")
-	case agentkeys.IsProxyToken(token):
-		if err := v.cache.refresh(ctx); err != nil {
-			return nil, err
-		}
-		return v.routeByToken(ctx, agentkeys.HashToken(token))
-	case agentkeys.IsWorkspaceKey(token):
-		if err := v.cache.refresh(ctx); err != nil {
-			return nil, err
-		}
-		ok, err := v.checkWorkspaceKey(ctx, agentkeys.HashToken(token))
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			return nil, unauthorized("invalid workspace key")
-		}
-		if name == "" {
-			return nil, agentkeys.Errorf(agentkeys.EINVALID, "a workspace key needs the credential's name: set the X-Credential-Name header")
-		}
-		return v.routeByName(ctx, name)
-	default:
-		return nil, unauthorized("invalid token: expected a pxr_ proxy token or an ak_ws_ workspace key")
+	kind, err := storesql.ClassifyToken(token)
+	if err != nil {
+		return nil, err
 	}
+	if err := v.cache.refresh(ctx); err != nil {
+		return nil, err
+	}
+	if kind == storesql.ProxyToken {
+		return v.routeByToken(ctx, agentkeys.HashToken(token))
+	}
+	ok, err := v.checkWorkspaceKey(ctx, agentkeys.HashToken(token))
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, storesql.Unauthorized(storesql.InvalidKey)
+	}
+	if name, err = storesql.CheckRouteName(name, true); err != nil {
+		return nil, err
+	}
+	return v.routeByName(ctx, name)
 }
 
 // RouteByName implements agentkeys.ProxyBackend: the credential named name
@@ -208,6 +183,10 @@ func (v *Vault) Authorize(ctx context.Context, token, name string) (*agentkeys.R
 // Returns ENOTFOUND for an unknown name.
 func (v *Vault) RouteByName(ctx context.Context, name string) (*agentkeys.Route, error) {
 	if err := v.usable(); err != nil {
+		return nil, err
+	}
+	name, err := storesql.CheckRouteName(name, false)
+	if err != nil {
 		return nil, err
 	}
 	if err := v.cache.refresh(ctx); err != nil {
@@ -235,73 +214,65 @@ func (v *Vault) checkWorkspaceKey(ctx context.Context, hash string) (bool, error
 	return agentkeys.EqualHash(hash, stored), nil
 }
 
-const routeCols = `c.id, c.name, c.type, c.allowed_hosts, c.created_at, c.updated_at, c.last_used_at, c.sealed, c.key_version`
-
 func (v *Vault) routeByToken(ctx context.Context, hash string) (*agentkeys.Route, error) {
 	c := v.cache
 	c.mu.RLock()
 	e := c.byToken[hash]
 	c.mu.RUnlock()
 	if e != nil {
-		return e.copyRoute(), nil
+		return e.Copy(), nil
 	}
 	epoch := c.snapshotEpoch()
-	var stored, agentID, agentName string
-	var sealed []byte
-	var ver int
-	row := v.db.QueryRowContext(ctx, `SELECT `+routeCols+`, g.token_hash, a.id, a.name
+	var stored string
+	e = &storesql.RouteEntry{Route: agentkeys.Route{WorkspaceID: v.wsID}}
+	row := v.db.QueryRowContext(ctx, `SELECT `+storesql.RouteCols+`, g.token_hash, a.id, a.name
 		FROM grants g JOIN agents a ON a.id = g.agent_id JOIN credentials c ON c.id = g.credential_id
-		WHERE g.token_hash = ? AND c.workspace_id = ?`, hash, v.wsID)
-	cred, err := scanCredential(row, &sealed, &ver, &stored, &agentID, &agentName)
+		WHERE g.token_hash = $1 AND c.workspace_id = $2`, hash, v.wsID)
+	err := e.Scan(row, &stored, &e.Route.AgentID, &e.Route.AgentName)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, unauthorized("invalid or revoked proxy token")
+		return nil, storesql.Unauthorized(storesql.RevokedToken)
 	}
 	if err != nil {
 		return nil, storeErr("authorize", err)
 	}
 	if !agentkeys.EqualHash(hash, stored) {
-		return nil, unauthorized("invalid or revoked proxy token")
+		return nil, storesql.Unauthorized(storesql.RevokedToken)
 	}
-	e = &routeEntry{cred: *cred, route: agentkeys.Route{WorkspaceID: v.wsID, AgentID: agentID, AgentName: agentName}}
-	e.route.Credential = &e.cred
 	c.mu.Lock()
 	if c.epoch == epoch {
 		c.byToken[hash] = e
-		c.byCred[cred.ID] = &sealedEntry{sealed: sealed, keyVersion: ver}
+		c.byCred[e.Cred.ID] = e
 	}
 	c.mu.Unlock()
-	return e.copyRoute(), nil
+	return e.Copy(), nil
 }
 
 func (v *Vault) routeByName(ctx context.Context, name string) (*agentkeys.Route, error) {
-	key := nameKey(name)
+	key := storesql.NameKey(name)
 	c := v.cache
 	c.mu.RLock()
 	e := c.byName[key]
 	c.mu.RUnlock()
 	if e != nil {
-		return e.copyRoute(), nil
+		return e.Copy(), nil
 	}
 	epoch := c.snapshotEpoch()
-	var sealed []byte
-	var ver int
-	row := v.db.QueryRowContext(ctx, `SELECT `+routeCols+` FROM credentials c WHERE c.workspace_id = ? AND c.name_key = ?`, v.wsID, key)
-	cred, err := scanCredential(row, &sealed, &ver)
+	e = &storesql.RouteEntry{Route: agentkeys.Route{WorkspaceID: v.wsID}}
+	row := v.db.QueryRowContext(ctx, `SELECT `+storesql.RouteCols+` FROM credentials c WHERE c.workspace_id = $1 AND c.name_key = $2`, v.wsID, key)
+	err := e.Scan(row)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, agentkeys.Errorf(agentkeys.ENOTFOUND, "no credential named %q in this vault", name)
+		return nil, storesql.RouteNotFound(name)
 	}
 	if err != nil {
 		return nil, storeErr("authorize", err)
 	}
-	e = &routeEntry{cred: *cred, route: agentkeys.Route{WorkspaceID: v.wsID}}
-	e.route.Credential = &e.cred
 	c.mu.Lock()
 	if c.epoch == epoch {
 		c.byName[key] = e
-		c.byCred[cred.ID] = &sealedEntry{sealed: sealed, keyVersion: ver}
+		c.byCred[e.Cred.ID] = e
 	}
 	c.mu.Unlock()
-	return e.copyRoute(), nil
+	return e.Copy(), nil
 }
 
 // OpenSecret implements agentkeys.ProxyBackend: it decrypts the route's
@@ -323,11 +294,11 @@ func (v *Vault) OpenSecret(ctx context.Context, r *agentkeys.Route) (*agentkeys.
 	c.mu.RUnlock()
 	if se == nil {
 		epoch := c.snapshotEpoch()
-		se = &sealedEntry{}
-		err := v.db.QueryRowContext(ctx, `SELECT sealed, key_version FROM credentials WHERE workspace_id = ? AND id = ?`, v.wsID, id).
-			Scan(&se.sealed, &se.keyVersion)
+		se = &storesql.RouteEntry{}
+		err := v.db.QueryRowContext(ctx, `SELECT sealed, key_version FROM credentials WHERE workspace_id = $1 AND id = $2`, v.wsID, id).
+			Scan(&se.Sealed, &se.KeyVersion)
 		if errors.Is(err, sql.ErrNoRows) {
-			return nil, unauthorized("the credential was deleted")
+			return nil, storesql.Unauthorized(storesql.CredentialDeleted)
 		}
 		if err != nil {
 			return nil, storeErr("open secret", err)
@@ -338,13 +309,13 @@ func (v *Vault) OpenSecret(ctx context.Context, r *agentkeys.Route) (*agentkeys.
 		}
 		c.mu.Unlock()
 	}
-	sealer, err := v.keys.opener(ctx, v.db, se.keyVersion)
+	sealer, err := v.keys.opener(ctx, v.db, se.KeyVersion)
 	if err != nil {
 		return nil, err
 	}
-	s, err := sealer.OpenSecret(se.sealed, v.wsID, id, se.keyVersion)
+	s, err := sealer.OpenSecret(se.Sealed, v.wsID, id, se.KeyVersion)
 	if err != nil {
-		v.log.Error("credential does not decrypt", "credential", id, "keyVersion", se.keyVersion)
+		v.log.Error("credential does not decrypt", "credential", id, "keyVersion", se.KeyVersion)
 		return nil, fmt.Errorf("credential %s: %w", id, err)
 	}
 	return s, nil

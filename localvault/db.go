@@ -4,58 +4,23 @@ import (
 	"context"
 	"database/sql"
 	"embed"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path"
-	"sort"
 	"strconv"
 	"strings"
 
 	_ "modernc.org/sqlite" // the "sqlite" driver
 
 	"github.com/agentkeys/agentkeys"
-	"github.com/agentkeys/agentkeys/internal/sqlitedb"
+	"github.com/agentkeys/agentkeys/internal/storesql"
 )
 
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
-// migration is one numbered schema step; version N turns schema N-1 into N.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// migrations returns the embedded migrations in order. File names are
-// NNNN_description.sql, numbered from 1 without gaps.
-func migrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFS, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	var out []migration
-	for _, e := range entries {
-		num, _, ok := strings.Cut(e.Name(), "_")
-		n, err := strconv.Atoi(num)
-		if !ok || err != nil || n <= 0 {
-			return nil, fmt.Errorf("migration %s: name must start with a number", e.Name())
-		}
-		b, err := migrationFS.ReadFile(path.Join("migrations", e.Name()))
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, migration{version: n, name: e.Name(), sql: string(b)})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
-	for i, m := range out {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("migration %s: expected number %d", m.name, i+1)
-		}
-	}
-	return out, nil
+// migrations returns the embedded migrations in order.
+func migrations() ([]storesql.Migration, error) {
+	return storesql.LoadMigrations(migrationFS, "migrations")
 }
 
 // SchemaVersion is the newest schema this binary knows.
@@ -72,7 +37,7 @@ func openDB(file string) (*sql.DB, error) {
 	if strings.ContainsAny(file, "?#") {
 		return nil, agentkeys.Errorf(agentkeys.EINVALID, "vault path %s contains '?' or '#': choose another AGENTKEYS_HOME", file)
 	}
-	db, err := sql.Open("sqlite", sqlitedb.DSN(file))
+	db, err := sql.Open("sqlite", storesql.DSN(file))
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", file, err)
 	}
@@ -130,16 +95,16 @@ func migrate(ctx context.Context, db *sql.DB) error {
 			if err != nil {
 				return err
 			}
-			if v >= m.version {
+			if v >= m.Version {
 				return nil
 			}
-			if v != m.version-1 {
-				return fmt.Errorf("schema is at %d, cannot apply migration %s", v, m.name)
+			if v != m.Version-1 {
+				return fmt.Errorf("schema is at %d, cannot apply migration %s", v, m.Name)
 			}
-			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-				return fmt.Errorf("migration %s: %w", m.name, err)
+			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+				return fmt.Errorf("migration %s: %w", m.Name, err)
 			}
-			_, err = tx.ExecContext(ctx, "PRAGMA user_version = "+strconv.Itoa(m.version))
+			_, err = tx.ExecContext(ctx, "PRAGMA user_version = "+strconv.Itoa(m.Version))
 			return err
 		})
 		if err != nil {
@@ -149,47 +114,26 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	return nil
 }
 
-// querier is what *sql.DB, *sql.Tx and *sql.Conn share.
-type querier interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-}
+// dialect is the local vault's: SQLite, with grants rows that reach their
+// workspace through the agent.
+var dialect = func() storesql.Dialect {
+	d := storesql.SQLite
+	d.GrantsHaveWorkspace = false
+	d.Busy = "the vault is busy (another agentkeys process holds the write lock): try again"
+	return d
+}()
+
+type querier = storesql.Querier
 
 // withTx runs fn in an (immediate) transaction, committing when it returns
 // nil and rolling back otherwise.
 func withTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return storeErr("begin transaction", err)
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return storeErr("commit", err)
-	}
-	return nil
+	return dialect.WithTx(ctx, db, fn)
 }
 
-// storeErr translates a driver error at the store boundary: *agentkeys.Error
-// passes through; a busy database becomes EUNAVAILABLE; anything else is
-// wrapped (ErrorCode reports EINTERNAL and ErrorMessage hides the text).
-func storeErr(what string, err error) error {
-	var ae *agentkeys.Error
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &ae):
-		return err
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return err
-	case sqlitedb.IsBusy(err):
-		return agentkeys.Errorf(agentkeys.EUNAVAILABLE, "the vault is busy (another agentkeys process holds the write lock): try again")
-	}
-	return fmt.Errorf("%s: %w", what, err)
-}
+// storeErr translates a driver error at the store boundary (see
+// storesql.Dialect.Err).
+func storeErr(what string, err error) error { return dialect.Err(what, err) }
 
 // createFile creates an empty file with mode 0600, failing if it exists.
 // SQLite's -wal and -shm files copy the database file's mode, so creating

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/agentkeys/agentkeys"
+	"github.com/agentkeys/agentkeys/internal/storesql"
 )
 
 // DBFileName is the vault's database file in Home.
@@ -437,14 +438,4 @@ func (v *Vault) Status(ctx context.Context) (*agentkeys.WorkspaceStatus, error) 
 }
 
 // stamp is the vault's clock, in the precision the store keeps.
-func (v *Vault) stamp() time.Time { return v.now().UTC().Truncate(time.Microsecond) }
-
-func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
-
-func nullTime(n sql.NullInt64) *time.Time {
-	if !n.Valid {
-		return nil
-	}
-	t := fromMicros(n.Int64)
-	return &t
-}
+func (v *Vault) stamp() time.Time { return storesql.Stamp(v.now) }

@@ -3,99 +3,33 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
-	"strings"
 
 	"github.com/agentkeys/agentkeys"
+	"github.com/agentkeys/agentkeys/internal/storesql"
 )
-
-func agentNotFound(ref string) error {
-	return agentkeys.Errorf(agentkeys.ENOTFOUND, "no agent with id or name %q in this workspace", ref)
-}
 
 // ListAgents implements agentkeys.AgentService: every agent with its
 // assigned credentials, agents ordered by name, credentials by name.
 func (w *Workspace) ListAgents(ctx context.Context) ([]*agentkeys.Agent, error) {
-	return w.agents(ctx, "")
-}
-
-// agents lists the workspace's agents, or only the one with id when id is
-// not empty.
-func (w *Workspace) agents(ctx context.Context, id string) ([]*agentkeys.Agent, error) {
-	rows, err := w.s.db.QueryContext(ctx, `SELECT a.id, a.name, a.created_at, g.credential_id, c.name, g.created_at, g.last_used_at
-		FROM agents a
-		LEFT JOIN grants g ON g.workspace_id = a.workspace_id AND g.agent_id = a.id
-		LEFT JOIN credentials c ON c.workspace_id = g.workspace_id AND c.id = g.credential_id
-		WHERE a.workspace_id = $1 AND ($2 = '' OR a.id = $2)
-		ORDER BY a.name_key, a.id, c.name_key, c.id`, w.id, id)
-	if err != nil {
-		return nil, w.s.storeErr("list agents", err)
-	}
-	defer rows.Close()
-	out := []*agentkeys.Agent{}
-	var cur *agentkeys.Agent
-	for rows.Next() {
-		var aid, aname string
-		var acreated int64
-		var cid, cname sql.NullString
-		var gcreated, gused sql.NullInt64
-		if err := rows.Scan(&aid, &aname, &acreated, &cid, &cname, &gcreated, &gused); err != nil {
-			return nil, w.s.storeErr("list agents", err)
-		}
-		if cur == nil || cur.ID != aid {
-			cur = &agentkeys.Agent{ID: aid, Name: aname, CreatedAt: fromMicros(acreated), Credentials: []agentkeys.AgentCredential{}}
-			out = append(out, cur)
-		}
-		if cid.Valid {
-			cur.Credentials = append(cur.Credentials, agentkeys.AgentCredential{
-				CredentialID: cid.String, CredentialName: cname.String,
-				AssignedAt: fromMicros(gcreated.Int64), LastUsedAt: nullTime(gused),
-			})
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, w.s.storeErr("list agents", err)
-	}
-	return out, nil
+	return w.s.dialect.ListAgents(ctx, w.s.db, w.id, "")
 }
 
 // FindAgent implements agentkeys.AgentService: by id, else by name
 // case-insensitively. Returns ENOTFOUND otherwise.
 func (w *Workspace) FindAgent(ctx context.Context, ref string) (*agentkeys.Agent, error) {
-	ref = strings.TrimSpace(ref)
-	var id string
-	err := w.s.db.QueryRowContext(ctx, `SELECT id FROM agents WHERE workspace_id = $1 AND (id = $2 OR name_key = $3)
-		ORDER BY id = $2 DESC LIMIT 1`, w.id, ref, nameKey(ref)).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, agentNotFound(ref)
-	}
-	if err != nil {
-		return nil, w.s.storeErr("find agent", err)
-	}
-	as, err := w.agents(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if len(as) == 0 { // deleted in between
-		return nil, agentNotFound(ref)
-	}
-	return as[0], nil
+	return w.s.dialect.FindAgent(ctx, w.s.db, w.id, ref)
 }
 
 // CreateAgent implements agentkeys.AgentService. Returns EINVALID for a bad
 // name and ECONFLICT when the name is taken (case-insensitively).
 func (w *Workspace) CreateAgent(ctx context.Context, name string) (*agentkeys.Agent, error) {
-	name, err := agentkeys.ValidateName("agent", name)
+	name, err := storesql.CheckAgentName(name)
 	if err != nil {
 		return nil, err
 	}
-	a := &agentkeys.Agent{ID: agentkeys.NewID("agent"), Name: name, CreatedAt: w.s.stamp(), Credentials: []agentkeys.AgentCredential{}}
-	err = w.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO agents (id, workspace_id, name, name_key, created_at) VALUES ($1, $2, $3, $4, $5)`,
-			a.ID, w.id, a.Name, nameKey(a.Name), a.CreatedAt.UnixMicro())
-		if w.s.dialect.isUnique(err) {
-			return agentkeys.Errorf(agentkeys.ECONFLICT, "an agent named %q already exists (names are unique, ignoring case): choose another name", a.Name)
-		}
+	var a *agentkeys.Agent
+	err = w.write(ctx, func(tx *sql.Tx) (err error) {
+		a, err = w.s.dialect.InsertAgent(ctx, tx, w.id, name, w.s.stamp())
 		return err
 	})
 	if err != nil {
@@ -109,25 +43,9 @@ func (w *Workspace) CreateAgent(ctx context.Context, name string) (*agentkeys.Ag
 // ENOTFOUND.
 func (w *Workspace) DeleteAgent(ctx context.Context, id string) error {
 	err := w.change(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM agents WHERE workspace_id = $1 AND id = $2`, w.id, id)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return agentNotFound(id)
-		}
-		return nil
+		return w.s.dialect.DeleteAgent(ctx, tx, w.id, id)
 	})
 	return w.s.storeErr("delete agent", err)
-}
-
-func (w *Workspace) agentExists(ctx context.Context, q querier, id string) error {
-	var one int
-	err := q.QueryRowContext(ctx, `SELECT 1 FROM agents WHERE workspace_id = $1 AND id = $2`, w.id, id).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
-		return agentNotFound(id)
-	}
-	return err
 }
 
 // AssignCredential implements agentkeys.AgentService: a new pxr_ token for
@@ -137,23 +55,8 @@ func (w *Workspace) agentExists(ctx context.Context, q querier, id string) error
 func (w *Workspace) AssignCredential(ctx context.Context, agentID, credentialID string) (*agentkeys.Grant, error) {
 	g := &agentkeys.Grant{ProxyToken: agentkeys.NewProxyToken(), AgentID: agentID, CredentialID: credentialID, CreatedAt: w.s.stamp()}
 	replaced := false
-	err := w.write(ctx, func(tx *sql.Tx) error {
-		if err := w.agentExists(ctx, tx, agentID); err != nil {
-			return err
-		}
-		if _, err := w.credentialByID(ctx, tx, credentialID); err != nil {
-			return err
-		}
-		err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM grants WHERE workspace_id = $1 AND agent_id = $2 AND credential_id = $3)`,
-			w.id, agentID, credentialID).Scan(&replaced)
-		if err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO grants (workspace_id, agent_id, credential_id, token_hash, created_at)
-			VALUES ($1, $2, $3, $4, $5)
-			ON CONFLICT (agent_id, credential_id) DO UPDATE SET
-				token_hash = excluded.token_hash, created_at = excluded.created_at, last_used_at = NULL`,
-			w.id, agentID, credentialID, w.s.hashToken(g.ProxyToken), g.CreatedAt.UnixMicro())
+	err := w.write(ctx, func(tx *sql.Tx) (err error) {
+		replaced, err = w.s.dialect.AssignCredential(ctx, tx, w.id, agentID, credentialID, w.s.hashToken(g.ProxyToken), g.CreatedAt)
 		return err
 	})
 	if err != nil {
@@ -170,22 +73,7 @@ func (w *Workspace) AssignCredential(ctx context.Context, agentID, credentialID 
 // when the agent, the credential or the assignment does not exist.
 func (w *Workspace) RevokeCredential(ctx context.Context, agentID, credentialID string) error {
 	err := w.change(ctx, func(tx *sql.Tx) error {
-		if err := w.agentExists(ctx, tx, agentID); err != nil {
-			return err
-		}
-		c, err := w.credentialByID(ctx, tx, credentialID)
-		if err != nil {
-			return err
-		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM grants WHERE workspace_id = $1 AND agent_id = $2 AND credential_id = $3`,
-			w.id, agentID, credentialID)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return agentkeys.Errorf(agentkeys.ENOTFOUND, "credential %q is not assigned to agent %s", c.Name, agentID)
-		}
-		return nil
+		return w.s.dialect.RevokeCredential(ctx, tx, w.id, agentID, credentialID)
 	})
 	return w.s.storeErr("revoke credential", err)
 }

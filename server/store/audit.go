@@ -14,8 +14,8 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/agentkeys/agentkeys"
-	"github.com/agentkeys/agentkeys/internal/auditsql"
 	"github.com/agentkeys/agentkeys/internal/journal"
+	"github.com/agentkeys/agentkeys/internal/storesql"
 )
 
 // Audit durability: the journal (internal/journal). BeginAudit returns once
@@ -99,7 +99,7 @@ const (
 func newAuditWriter(ctx context.Context, s *Store, dir string) (*auditWriter, error) {
 	w := &auditWriter{s: s, lastUsed: map[string]int64{}, pending: map[string]struct{}{}}
 	ins, comp := sqliteAuditInsert, sqliteAuditComplete
-	if s.dialect.name == "postgres" {
+	if s.dialect.Name == "postgres" {
 		ins, comp = pgAuditInsert, pgAuditComplete
 	}
 	var err error
@@ -113,7 +113,7 @@ func newAuditWriter(ctx context.Context, s *Store, dir string) (*auditWriter, er
 	w.j, err = journal.Open(journal.Config{
 		Dir:       dir,
 		Import:    w.importEntries,
-		Refused:   s.dialect.isDataErr,
+		Refused:   s.dialect.IsDataErr,
 		Log:       s.log,
 		Interval:  importInterval,
 		KickBytes: importKickBytes,
@@ -259,7 +259,7 @@ func (w *auditWriter) insertRows(ctx context.Context, conn *sql.Conn, tx *sql.Tx
 	if len(es) == 0 {
 		return inserted, nil
 	}
-	if w.s.dialect.name == "postgres" {
+	if w.s.dialect.Name == "postgres" {
 		ok, err := w.copyRows(ctx, conn, tx, ws, es)
 		if err != nil {
 			return nil, err
@@ -272,7 +272,7 @@ func (w *auditWriter) insertRows(ctx context.Context, conn *sql.Conn, tx *sql.Tx
 		}
 	}
 	st := tx.StmtContext(ctx, w.insert)
-	if w.s.dialect.name != "postgres" {
+	if w.s.dialect.Name != "postgres" {
 		for _, je := range es {
 			e := &je.Event
 			res, err := st.ExecContext(ctx, e.ID, ws, e.Seq, e.Time.UnixMicro(), e.RequestID, e.AgentID, e.AgentName, e.CredentialID,
@@ -346,7 +346,7 @@ func (w *auditWriter) copyRows(ctx context.Context, conn *sql.Conn, tx *sql.Tx, 
 		}
 		return true, nil
 	}
-	if !w.s.dialect.isUnique(err) {
+	if !w.s.dialect.IsUnique(err) {
 		return false, fmt.Errorf("audit events: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT audit_copy`); err != nil {
@@ -361,7 +361,7 @@ func (w *auditWriter) completeRows(ctx context.Context, tx *sql.Tx, ws string, e
 		return nil
 	}
 	st := tx.StmtContext(ctx, w.complete)
-	if w.s.dialect.name != "postgres" {
+	if w.s.dialect.Name != "postgres" {
 		for _, je := range es {
 			e := &je.Event
 			if _, err := st.ExecContext(ctx, ws, e.ID, e.Seq, e.Status, e.Decision, e.Code, e.Duration.Microseconds(), e.BytesIn, e.BytesOut); err != nil {
@@ -514,7 +514,7 @@ func (s *Store) flushAudit(ctx context.Context) {
 // means 100; at most 1000 are returned. Returns EINVALID for negative
 // numbers.
 func (w *Workspace) ListAudit(ctx context.Context, f agentkeys.AuditFilter) ([]*agentkeys.AuditEvent, error) {
-	q, args, err := auditsql.Query(f, "workspace_id = $1", w.id)
+	q, args, err := storesql.AuditQuery(f, "workspace_id = $1", w.id)
 	if err != nil {
 		return nil, err
 	}
@@ -523,7 +523,7 @@ func (w *Workspace) ListAudit(ctx context.Context, f agentkeys.AuditFilter) ([]*
 	if err != nil {
 		return nil, w.s.storeErr("list audit", err)
 	}
-	evs, err := auditsql.Scan(rows)
+	evs, err := storesql.ScanAudit(rows)
 	if err != nil {
 		return nil, w.s.storeErr("list audit", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/agentkeys/agentkeys"
+	"github.com/agentkeys/agentkeys/internal/storesql"
 )
 
 // The hosted proxy path (Authorize, OpenSecret) answers from memory when it
@@ -21,11 +22,8 @@ import (
 const maxCachedRoutes = 100_000
 
 type routeEntry struct {
-	route      agentkeys.Route // Credential points at cred
-	cred       agentkeys.Credential
-	sealed     []byte
-	keyVersion int
-	rev        int64
+	storesql.RouteEntry
+	rev int64 // the workspace revision it was read at
 }
 
 type keyEntry struct {
@@ -86,17 +84,8 @@ func (c *routeCache) store(tokenHash string, name *nameID, e *routeEntry) {
 	if name != nil {
 		c.names[*name] = e
 	}
-	c.creds[e.cred.ID] = e
+	c.creds[e.Cred.ID] = e
 }
-
-func (e *routeEntry) copyRoute() *agentkeys.Route {
-	r := e.route
-	cred := e.cred
-	r.Credential = &cred
-	return &r
-}
-
-func unauthorized(msg string) error { return agentkeys.Errorf(agentkeys.EUNAUTHORIZED, "%s", msg) }
 
 // Authorize implements agentkeys.ProxyBackend for the hosted proxy: a pxr_
 // token opens its grant in whatever workspace it belongs to; an ak_ws_ key
@@ -105,23 +94,21 @@ func unauthorized(msg string) error { return agentkeys.Errorf(agentkeys.EUNAUTHO
 // malformed, unknown or revoked token, EINVALID for an ak_ws_ key without a
 // name, ENOTFOUND for an unknown name.
 func (s *Store) Authorize(ctx context.Context, token, name string) (*agentkeys.Route, error) {
-	switch {
-	case token == "":
-		return nil, unauthorized("missing token: send Authorization: Bearer pxr_… (a proxy token) or Bearer ak_ws_… with X-Credential-Name")
-	case agentkeys.IsProxyToken(token):
-		return s.routeByToken(ctx, s.hashToken(token))
-	case agentkeys.IsWorkspaceKey(token):
-		ws, err := s.workspaceOfKey(ctx, s.hashToken(token))
-		if err != nil {
-			return nil, err
-		}
-		if strings.TrimSpace(name) == "" {
-			return nil, agentkeys.Errorf(agentkeys.EINVALID, "a workspace key needs the credential's name: set the X-Credential-Name header")
-		}
-		return s.routeByName(ctx, ws, name)
-	default:
-		return nil, unauthorized("invalid token: expected a pxr_ proxy token or an ak_ws_ workspace key")
+	kind, err := storesql.ClassifyToken(token)
+	if err != nil {
+		return nil, err
 	}
+	if kind == storesql.ProxyToken {
+		return s.routeByToken(ctx, s.hashToken(token))
+	}
+	ws, err := s.workspaceOfKey(ctx, s.hashToken(token))
+	if err != nil {
+		return nil, err
+	}
+	if name, err = storesql.CheckRouteName(name, true); err != nil {
+		return nil, err
+	}
+	return s.routeByName(ctx, ws, name)
 }
 
 // RouteByName implements agentkeys.ProxyBackend. The hosted proxy has no
@@ -131,19 +118,19 @@ func (s *Store) RouteByName(ctx context.Context, name string) (*agentkeys.Route,
 	return nil, agentkeys.Errorf(agentkeys.EFORBIDDEN, "the hosted proxy needs a token: send Authorization: Bearer pxr_… or Bearer ak_ws_… with X-Credential-Name")
 }
 
-const routeCols = credentialCols + `, c.sealed, c.key_version, w.revision`
+const routeCols = storesql.RouteCols + `, w.revision`
 
 func (s *Store) routeByToken(ctx context.Context, hash string) (*agentkeys.Route, error) {
 	s.cache.mu.RLock()
 	e := s.cache.tokens[hash]
 	s.cache.mu.RUnlock()
 	if e != nil {
-		ok, err := s.fresh(ctx, e.route.WorkspaceID, e.rev)
+		ok, err := s.fresh(ctx, e.Route.WorkspaceID, e.rev)
 		if err != nil {
 			return nil, err
 		}
 		if ok {
-			return e.copyRoute(), nil
+			return e.Copy(), nil
 		}
 	}
 	e = &routeEntry{}
@@ -154,21 +141,19 @@ func (s *Store) routeByToken(ctx context.Context, hash string) (*agentkeys.Route
 		JOIN credentials c ON c.workspace_id = g.workspace_id AND c.id = g.credential_id
 		JOIN workspaces w ON w.id = g.workspace_id
 		WHERE g.token_hash = $1`, hash)
-	cred, err := scanCredential(row, &e.sealed, &e.keyVersion, &e.rev, &e.route.WorkspaceID, &e.route.AgentID, &e.route.AgentName)
+	err := e.Scan(row, &e.rev, &e.Route.WorkspaceID, &e.Route.AgentID, &e.Route.AgentName)
 	if errors.Is(err, sql.ErrNoRows) {
 		s.cache.mu.Lock()
 		delete(s.cache.tokens, hash) // revoked: forget the stale route
 		s.cache.mu.Unlock()
-		return nil, unauthorized("invalid or revoked proxy token")
+		return nil, storesql.Unauthorized(storesql.RevokedToken)
 	}
 	if err != nil {
 		return nil, s.storeErr("authorize", err)
 	}
-	e.cred = *cred
-	e.route.Credential = &e.cred
-	s.cache.check(e.route.WorkspaceID).record(revRead{rev: e.rev, start: start})
+	s.cache.check(e.Route.WorkspaceID).record(revRead{rev: e.rev, start: start})
 	s.cache.store(hash, nil, e)
-	return e.copyRoute(), nil
+	return e.Copy(), nil
 }
 
 func (s *Store) workspaceOfKey(ctx context.Context, hash string) (string, error) {
@@ -188,7 +173,7 @@ func (s *Store) workspaceOfKey(ctx context.Context, hash string) (string, error)
 	err := s.db.QueryRowContext(ctx, `SELECT k.workspace_id, w.revision FROM workspace_keys k JOIN workspaces w ON w.id = k.workspace_id
 		WHERE k.key_hash = $1`, hash).Scan(&k.ws, &k.rev)
 	if errors.Is(err, sql.ErrNoRows) {
-		return "", unauthorized("invalid workspace key")
+		return "", storesql.Unauthorized(storesql.InvalidKey)
 	}
 	if err != nil {
 		return "", s.storeErr("authorize", err)
@@ -202,7 +187,8 @@ func (s *Store) workspaceOfKey(ctx context.Context, hash string) (string, error)
 
 // routeByName opens the credential of workspace ws named name, with no agent.
 func (s *Store) routeByName(ctx context.Context, ws, name string) (*agentkeys.Route, error) {
-	id := nameID{ws, nameKey(strings.TrimSpace(name))}
+	name = strings.TrimSpace(name)
+	id := nameID{ws, storesql.NameKey(name)}
 	s.cache.mu.RLock()
 	e := s.cache.names[id]
 	s.cache.mu.RUnlock()
@@ -212,25 +198,23 @@ func (s *Store) routeByName(ctx context.Context, ws, name string) (*agentkeys.Ro
 			return nil, err
 		}
 		if ok {
-			return e.copyRoute(), nil
+			return e.Copy(), nil
 		}
 	}
-	e = &routeEntry{route: agentkeys.Route{WorkspaceID: ws}}
+	e = &routeEntry{RouteEntry: storesql.RouteEntry{Route: agentkeys.Route{WorkspaceID: ws}}}
 	start := time.Now()
 	row := s.db.QueryRowContext(ctx, `SELECT `+routeCols+` FROM credentials c JOIN workspaces w ON w.id = c.workspace_id
 		WHERE c.workspace_id = $1 AND c.name_key = $2`, ws, id.key)
-	cred, err := scanCredential(row, &e.sealed, &e.keyVersion, &e.rev)
+	err := e.Scan(row, &e.rev)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, agentkeys.Errorf(agentkeys.ENOTFOUND, "no credential named %q in this workspace", strings.TrimSpace(name))
+		return nil, storesql.RouteNotFound(name)
 	}
 	if err != nil {
 		return nil, s.storeErr("authorize", err)
 	}
-	e.cred = *cred
-	e.route.Credential = &e.cred
 	s.cache.check(ws).record(revRead{rev: e.rev, start: start})
 	s.cache.store("", &id, e)
-	return e.copyRoute(), nil
+	return e.Copy(), nil
 }
 
 // OpenSecret implements agentkeys.ProxyBackend: it decrypts the route's
@@ -249,13 +233,13 @@ func (s *Store) OpenSecret(ctx context.Context, r *agentkeys.Route) (*agentkeys.
 	s.cache.mu.RUnlock()
 	var sealed []byte
 	var ver int
-	if e != nil && e.route.WorkspaceID == ws && s.cache.check(ws).lastRev() == e.rev {
-		sealed, ver = e.sealed, e.keyVersion
+	if e != nil && e.Route.WorkspaceID == ws && s.cache.check(ws).lastRev() == e.rev {
+		sealed, ver = e.Sealed, e.KeyVersion
 	} else {
 		err := s.db.QueryRowContext(ctx, `SELECT sealed, key_version FROM credentials WHERE workspace_id = $1 AND id = $2`, ws, id).
 			Scan(&sealed, &ver)
 		if errors.Is(err, sql.ErrNoRows) {
-			return nil, unauthorized("the credential was deleted")
+			return nil, storesql.Unauthorized(storesql.CredentialDeleted)
 		}
 		if err != nil {
 			return nil, s.storeErr("open secret", err)
@@ -281,7 +265,7 @@ func (w *Workspace) Authorize(ctx context.Context, token, name string) (*agentke
 		return nil, err
 	}
 	if r.WorkspaceID != w.id {
-		return nil, unauthorized("invalid or revoked proxy token")
+		return nil, storesql.Unauthorized(storesql.RevokedToken)
 	}
 	return r, nil
 }
@@ -289,8 +273,9 @@ func (w *Workspace) Authorize(ctx context.Context, token, name string) (*agentke
 // RouteByName implements agentkeys.ProxyBackend: the workspace's credential
 // named name, with the authority of the view's holder. Returns ENOTFOUND.
 func (w *Workspace) RouteByName(ctx context.Context, name string) (*agentkeys.Route, error) {
-	if strings.TrimSpace(name) == "" {
-		return nil, agentkeys.Errorf(agentkeys.EINVALID, "missing credential name")
+	name, err := storesql.CheckRouteName(name, false)
+	if err != nil {
+		return nil, err
 	}
 	return w.s.routeByName(ctx, w.id, name)
 }

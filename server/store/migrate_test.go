@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/agentkeys/agentkeys"
-	"github.com/agentkeys/agentkeys/internal/sqlitedb"
+	"github.com/agentkeys/agentkeys/internal/storesql"
 	"github.com/agentkeys/agentkeys/server/store"
 )
 
@@ -72,7 +72,7 @@ func rawDB(t *testing.T, dbURL, dataDir string) *sql.DB {
 	t.Helper()
 	driver, dsn := "pgx", dbURL
 	if dbURL == "" {
-		driver, dsn = "sqlite", sqlitedb.DSN(filepath.Join(dataDir, store.DBFileName))
+		driver, dsn = "sqlite", storesql.DSN(filepath.Join(dataDir, store.DBFileName))
 	}
 	db, err := sql.Open(driver, dsn)
 	if err != nil {

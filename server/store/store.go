@@ -22,14 +22,10 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
-	"path"
 	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -38,7 +34,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
 
 	"github.com/agentkeys/agentkeys"
-	"github.com/agentkeys/agentkeys/internal/sqlitedb"
+	"github.com/agentkeys/agentkeys/internal/storesql"
 )
 
 // DBFileName is the SQLite database in the data directory.
@@ -100,21 +96,25 @@ type Store struct {
 
 var _ agentkeys.ProxyBackend = (*Store)(nil)
 
-// dialect is what differs between the two databases.
+// dialect is what differs between the two databases: the shared rules'
+// (storesql.Dialect) and where its migrations are.
 type dialect struct {
-	name       string // "sqlite" or "postgres"
+	storesql.Dialect
 	migrations string // directory in migrationFS
-	isUnique   func(error) bool
-	isBusy     func(error) bool
-	// isDataErr: the database refuses the data itself (retrying the same
-	// write cannot succeed).
-	isDataErr func(error) bool
 }
 
+const busyMsg = "the database is busy: try again"
+
 var (
-	sqliteDialect = dialect{name: "sqlite", migrations: "migrations/sqlite", isUnique: sqlitedb.IsUnique, isBusy: sqlitedb.IsBusy, isDataErr: sqlitedb.IsDataErr}
-	pgDialect     = dialect{name: "postgres", migrations: "migrations/postgres", isUnique: pgUnique, isBusy: pgBusy, isDataErr: pgDataErr}
+	sqliteDialect = dialect{Dialect: withBusy(storesql.SQLite), migrations: "migrations/sqlite"}
+	pgDialect     = dialect{Dialect: storesql.Dialect{Name: "postgres", IsUnique: pgUnique, IsBusy: pgBusy, IsDataErr: pgDataErr,
+		GrantsHaveWorkspace: true, Busy: busyMsg}, migrations: "migrations/postgres"}
 )
+
+func withBusy(d storesql.Dialect) storesql.Dialect {
+	d.Busy = busyMsg
+	return d
+}
 
 // Open opens (and creates or migrates) the store. Returns EINVALID for a
 // bad configuration, EUNAVAILABLE when the database cannot be reached or when
@@ -226,7 +226,7 @@ func (s *Store) start(ctx context.Context) error {
 	pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	if err := s.db.PingContext(pctx); err != nil {
-		return agentkeys.Errorf(agentkeys.EUNAVAILABLE, "cannot reach the %s database at %s: %s", s.dialect.name, s.location, driverMessage(err))
+		return agentkeys.Errorf(agentkeys.EUNAVAILABLE, "cannot reach the %s database at %s: %s", s.dialect.Name, s.location, driverMessage(err))
 	}
 	// The key is checked before anything is written to an existing database.
 	if err := s.checkKey(ctx, false); err != nil {
@@ -260,7 +260,7 @@ func openSQLite(dir string, maxConns int) (*sql.DB, string, error) {
 		return nil, "", agentkeys.Errorf(agentkeys.EUNAVAILABLE, "cannot create %s: %v", file, err)
 	}
 	f.Close()
-	db, err := sql.Open("sqlite", sqlitedb.DSN(file))
+	db, err := sql.Open("sqlite", storesql.DSN(file))
 	if err != nil {
 		return nil, "", fmt.Errorf("open %s: %w", file, err)
 	}
@@ -313,7 +313,7 @@ func (s *Store) Close() error {
 }
 
 // Dialect is "sqlite" or "postgres".
-func (s *Store) Dialect() string { return s.dialect.name }
+func (s *Store) Dialect() string { return s.dialect.Name }
 
 // Location is the SQLite file's path or the PostgreSQL URL without its
 // password.
@@ -331,54 +331,15 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-func (s *Store) stamp() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
-
-func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
-
-func nullTime(n sql.NullInt64) *time.Time {
-	if !n.Valid {
-		return nil
-	}
-	t := fromMicros(n.Int64)
-	return &t
-}
+func (s *Store) stamp() time.Time { return storesql.Stamp(s.now) }
 
 // ---- migrations ----
 
 //go:embed migrations
 var migrationFS embed.FS
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-func (d dialect) loadMigrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFS, d.migrations)
-	if err != nil {
-		return nil, err
-	}
-	var out []migration
-	for _, e := range entries {
-		num, _, ok := strings.Cut(e.Name(), "_")
-		n, err := strconv.Atoi(num)
-		if !ok || err != nil || n <= 0 {
-			return nil, fmt.Errorf("migration %s: name must start with a number", e.Name())
-		}
-		b, err := migrationFS.ReadFile(path.Join(d.migrations, e.Name()))
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, migration{version: n, name: e.Name(), sql: string(b)})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
-	for i, m := range out {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("migration %s: expected number %d", m.name, i+1)
-		}
-	}
-	return out, nil
+func (d dialect) loadMigrations() ([]storesql.Migration, error) {
+	return storesql.LoadMigrations(migrationFS, d.migrations)
 }
 
 // migrationLock is the pg_advisory_lock key serialising migrations of
@@ -399,7 +360,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		return s.storeErr("migrate", err)
 	}
 	defer conn.Close()
-	if s.dialect.name == "postgres" {
+	if s.dialect.Name == "postgres" {
 		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, int64(migrationLock)); err != nil {
 			return s.storeErr("migrate: lock", err)
 		}
@@ -422,69 +383,38 @@ func (s *Store) migrate(ctx context.Context) error {
 			tx.Rollback()
 			return agentkeys.Errorf(agentkeys.EUNAVAILABLE, "the database was written by a newer agentkeys (schema %d, this binary knows %d): upgrade agentkeys", newest, len(ms))
 		}
-		if newest >= m.version {
+		if newest >= m.Version {
 			tx.Rollback()
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 			tx.Rollback()
-			return fmt.Errorf("migration %s: %w", m.name, err)
+			return fmt.Errorf("migration %s: %w", m.Name, err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`, m.version, s.stamp().UnixMicro()); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`, m.Version, s.stamp().UnixMicro()); err != nil {
 			tx.Rollback()
-			return fmt.Errorf("migration %s: %w", m.name, err)
+			return fmt.Errorf("migration %s: %w", m.Name, err)
 		}
 		if err := tx.Commit(); err != nil {
 			return s.storeErr("migrate", err)
 		}
-		s.log.Info("database migrated", "dialect", s.dialect.name, "migration", m.name)
+		s.log.Info("database migrated", "dialect", s.dialect.Name, "migration", m.Name)
 	}
 	return nil
 }
 
 // ---- transactions and errors ----
 
-// querier is what *sql.DB, *sql.Tx and *sql.Conn share.
-type querier interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-}
+type querier = storesql.Querier
 
 // withTx runs fn in a transaction, committing when it returns nil.
 func (s *Store) withTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return s.storeErr("begin transaction", err)
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return s.storeErr("commit", err)
-	}
-	return nil
+	return s.dialect.WithTx(ctx, s.db, fn)
 }
 
-// storeErr translates a driver error at the store boundary: *agentkeys.Error
-// and context errors pass through; a busy or conflicting database becomes
-// EUNAVAILABLE; anything else is wrapped (ErrorCode reports EINTERNAL and
-// ErrorMessage hides the text).
-func (s *Store) storeErr(what string, err error) error {
-	var ae *agentkeys.Error
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &ae):
-		return err
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return err
-	case s.dialect.isBusy(err):
-		return agentkeys.Errorf(agentkeys.EUNAVAILABLE, "the database is busy: try again")
-	}
-	return fmt.Errorf("%s: %w", what, err)
-}
+// storeErr translates a driver error at the store boundary (see
+// storesql.Dialect.Err).
+func (s *Store) storeErr(what string, err error) error { return s.dialect.Err(what, err) }
 
 func pgUnique(err error) bool {
 	var pe *pgconn.PgError

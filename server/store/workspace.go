@@ -90,7 +90,7 @@ func (s *Store) CreateWorkspace(ctx context.Context, in NewWorkspace) (*CreatedW
 			userID = agentkeys.NewID("user")
 			_, err = tx.ExecContext(ctx, `INSERT INTO users (id, email, password_hash, created_at) VALUES ($1, $2, $3, $4)`,
 				userID, email, pwHash, now)
-			if s.dialect.isUnique(err) {
+			if s.dialect.IsUnique(err) {
 				return agentkeys.Errorf(agentkeys.ECONFLICT, "an account with this email already exists")
 			}
 			if err != nil {

@@ -1,7 +1,7 @@
-// Package auditsql is the audit_events query behind ListAudit in both
-// stores (the local vault's SQLite, the server's SQLite or PostgreSQL: $N
-// placeholders work in both), so the filters mean the same everywhere.
-package auditsql
+package storesql
+
+// The audit_events query behind ListAudit in both stores, so the filters
+// mean the same everywhere.
 
 import (
 	"database/sql"
@@ -12,26 +12,23 @@ import (
 	"github.com/agentkeys/agentkeys"
 )
 
-// MaxList caps AuditFilter.Limit.
-const MaxList = 1000
-
-const cols = `id, seq, time, request_id, workspace_id, agent_id, agent_name, credential_id,
+const auditCols = `id, seq, time, request_id, workspace_id, agent_id, agent_name, credential_id,
 	credential_name, method, host, path, status, decision, code, duration_us, bytes_in, bytes_out`
 
-// Query returns the query for the events matching f within scope — a
+// AuditQuery returns the query for the events matching f within scope — a
 // condition on audit_events whose placeholders $1… take scopeArgs, or ""
 // for every event — and its arguments: newest first by seq, oldest first
-// when f.AfterSeq is set; Limit 0 means 100, at most MaxList. Returns
+// when f.AfterSeq is set; Limit 0 means agentkeys.DefaultAuditLimit, at most agentkeys.MaxAuditLimit. Returns
 // EINVALID for negative numbers.
-func Query(f agentkeys.AuditFilter, scope string, scopeArgs ...any) (string, []any, error) {
+func AuditQuery(f agentkeys.AuditFilter, scope string, scopeArgs ...any) (string, []any, error) {
 	if f.Limit < 0 || f.BeforeSeq < 0 || f.AfterSeq < 0 || f.Status < 0 {
 		return "", nil, agentkeys.Errorf(agentkeys.EINVALID, "audit limit, status and sequence numbers may not be negative")
 	}
 	limit := f.Limit
 	if limit == 0 {
-		limit = 100
+		limit = agentkeys.DefaultAuditLimit
 	}
-	limit = min(limit, MaxList)
+	limit = min(limit, agentkeys.MaxAuditLimit)
 	var where []string
 	if scope != "" {
 		where = append(where, scope)
@@ -66,12 +63,12 @@ func Query(f agentkeys.AuditFilter, scope string, scopeArgs ...any) (string, []a
 		cond = " WHERE " + strings.Join(where, " AND ")
 	}
 	args = append(args, limit)
-	return `SELECT ` + cols + ` FROM audit_events` + cond + ` ORDER BY seq ` + order + ` LIMIT $` + strconv.Itoa(len(args)), args, nil
+	return `SELECT ` + auditCols + ` FROM audit_events` + cond + ` ORDER BY seq ` + order + ` LIMIT $` + strconv.Itoa(len(args)), args, nil
 }
 
-// Scan reads the rows of a Query and closes them. Times are Unix
+// ScanAudit reads the rows of an AuditQuery and closes them. Times are Unix
 // microseconds in the table.
-func Scan(rows *sql.Rows) ([]*agentkeys.AuditEvent, error) {
+func ScanAudit(rows *sql.Rows) ([]*agentkeys.AuditEvent, error) {
 	defer rows.Close()
 	out := []*agentkeys.AuditEvent{}
 	for rows.Next() {

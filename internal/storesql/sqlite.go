@@ -1,8 +1,8 @@
-// Package sqlitedb holds what every SQLite database of agentkeys shares (the
-// local vault's vault.db and the server's server.db): the connection string
-// and the classification of driver errors. It is infrastructure for the
-// adapters, not a domain package.
-package sqlitedb
+package storesql
+
+// SQLite specifics shared by every SQLite database of agentkeys (the local
+// vault's vault.db and the server's server.db): the connection string and
+// the classification of driver errors.
 
 import (
 	"errors"
@@ -23,6 +23,10 @@ func DSN(file string) string {
 	return file + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(ON)" +
 		"&_pragma=synchronous(NORMAL)&_pragma=temp_store(MEMORY)&_txlock=immediate"
 }
+
+// SQLite is the dialect of both SQLite stores (the local vault sets
+// GrantsHaveWorkspace off: its grants rows have no workspace_id).
+var SQLite = Dialect{Name: "sqlite", IsUnique: IsUnique, IsBusy: IsBusy, IsDataErr: IsDataErr, GrantsHaveWorkspace: true}
 
 // IsUnique reports whether err is a UNIQUE or PRIMARY KEY constraint failure.
 func IsUnique(err error) bool {

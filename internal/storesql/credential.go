@@ -1,0 +1,259 @@
+package storesql
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/agentkeys/agentkeys"
+	"github.com/agentkeys/agentkeys/internal/hostpolicy"
+)
+
+// CredentialCols are the metadata columns of credentials (alias c) that
+// ScanCredential reads.
+const CredentialCols = `c.id, c.name, c.type, c.allowed_hosts, c.created_at, c.updated_at, c.last_used_at`
+
+// RowScanner is *sql.Row or *sql.Rows.
+type RowScanner interface{ Scan(dest ...any) error }
+
+// ScanCredential scans CredentialCols followed by extra destinations.
+func ScanCredential(r RowScanner, extra ...any) (*agentkeys.Credential, error) {
+	var c agentkeys.Credential
+	var hosts string
+	var created, updated int64
+	var used sql.NullInt64
+	if err := r.Scan(append([]any{&c.ID, &c.Name, &c.Type, &hosts, &created, &updated, &used}, extra...)...); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(hosts), &c.AllowedHosts); err != nil {
+		return nil, fmt.Errorf("credential %s: allowed hosts: %w", c.ID, err)
+	}
+	c.CreatedAt, c.UpdatedAt, c.LastUsedAt = FromMicros(created), FromMicros(updated), NullTime(used)
+	return &c, nil
+}
+
+// CredentialNotFound is the ENOTFOUND of a credential looked up by id or
+// name.
+func CredentialNotFound(ref string) error {
+	return agentkeys.Errorf(agentkeys.ENOTFOUND, "no credential with id or name %q: see `agentkeys credentials list`", ref)
+}
+
+// credentialIDNotFound is the ENOTFOUND of a credential looked up by id.
+func credentialIDNotFound(id string) error {
+	return agentkeys.Errorf(agentkeys.ENOTFOUND, "no credential with id %q: see `agentkeys credentials list`", id)
+}
+
+func credentialConflict(name string) error {
+	return agentkeys.Errorf(agentkeys.ECONFLICT, "a credential named %q already exists (names are unique, ignoring case): choose another name or remove the old one", name)
+}
+
+// NewCredential is a credential input that passed CheckCredential: the only
+// way to InsertCredential.
+type NewCredential struct {
+	in    agentkeys.CredentialInput
+	hosts string // AllowedHosts as stored (JSON)
+}
+
+// CheckCredential is the one path every writer of a new credential takes
+// (the CLI, TUI and MCP server through a Vault, the REST API, imports):
+// it normalises a copy of in (in itself is not changed: agentkeys.
+// CredentialInput.Normalize resolves name, type, allowlist and checks the
+// secret against the type) and applies the allowlist policy
+// (hostpolicy.CheckWildcards). Returns EINVALID saying what to fix.
+func CheckCredential(in *agentkeys.CredentialInput) (*NewCredential, error) {
+	if in == nil {
+		return nil, agentkeys.Errorf(agentkeys.EINVALID, "missing credential")
+	}
+	n := &NewCredential{in: *in}
+	n.in.AllowedHosts = append([]string(nil), in.AllowedHosts...)
+	if err := n.in.Normalize(); err != nil {
+		return nil, err
+	}
+	if err := hostpolicy.CheckWildcards(n.in.AllowedHosts); err != nil {
+		return nil, err
+	}
+	hosts, err := json.Marshal(n.in.AllowedHosts)
+	if err != nil {
+		return nil, err
+	}
+	n.hosts = string(hosts)
+	return n, nil
+}
+
+// CredentialChange is a credential update that passed
+// CheckCredentialUpdate: the only way to UpdateCredential.
+type CredentialChange struct {
+	upd agentkeys.CredentialUpdate
+}
+
+// CheckCredentialUpdate is the one path every writer of a credential
+// change takes: it normalises a copy of upd (nil: no change) and applies
+// the allowlist policy. The secret is checked against the stored type by
+// UpdateCredential. Returns EINVALID saying what to fix.
+func CheckCredentialUpdate(upd *agentkeys.CredentialUpdate) (*CredentialChange, error) {
+	ch := &CredentialChange{}
+	if upd != nil {
+		ch.upd = *upd
+	}
+	if err := ch.upd.Normalize(); err != nil {
+		return nil, err
+	}
+	if err := hostpolicy.CheckWildcards(ch.upd.AllowedHosts); err != nil {
+		return nil, err
+	}
+	return ch, nil
+}
+
+// SealFunc returns the data key to seal with and its version, read within
+// the writing transaction.
+type SealFunc func(ctx context.Context, tx *sql.Tx) (agentkeys.Key, int, error)
+
+// ListCredentials returns the workspace's credentials, ordered by name
+// (case-insensitively), then id.
+func (d Dialect) ListCredentials(ctx context.Context, q Querier, wsID string) ([]*agentkeys.Credential, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+CredentialCols+` FROM credentials c WHERE c.workspace_id = $1 ORDER BY c.name_key, c.id`, wsID)
+	if err != nil {
+		return nil, d.Err("list credentials", err)
+	}
+	defer rows.Close()
+	out := []*agentkeys.Credential{}
+	for rows.Next() {
+		c, err := ScanCredential(rows)
+		if err != nil {
+			return nil, d.Err("list credentials", err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, d.Err("list credentials", err)
+	}
+	return out, nil
+}
+
+// FindCredential returns the workspace's credential with id ref, else the
+// one named ref case-insensitively. Returns ENOTFOUND otherwise.
+func (d Dialect) FindCredential(ctx context.Context, q Querier, wsID, ref string) (*agentkeys.Credential, error) {
+	ref = strings.TrimSpace(ref)
+	row := q.QueryRowContext(ctx, `SELECT `+CredentialCols+` FROM credentials c
+		WHERE c.workspace_id = $1 AND (c.id = $2 OR c.name_key = $3) ORDER BY c.id = $2 DESC LIMIT 1`, wsID, ref, NameKey(ref))
+	c, err := ScanCredential(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, CredentialNotFound(ref)
+	}
+	if err != nil {
+		return nil, d.Err("find credential", err)
+	}
+	return c, nil
+}
+
+// CredentialByID returns the workspace's credential with id. Returns
+// ENOTFOUND otherwise.
+func (d Dialect) CredentialByID(ctx context.Context, q Querier, wsID, id string) (*agentkeys.Credential, error) {
+	row := q.QueryRowContext(ctx, `SELECT `+CredentialCols+` FROM credentials c WHERE c.workspace_id = $1 AND c.id = $2`, wsID, id)
+	c, err := ScanCredential(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, credentialIDNotFound(id)
+	}
+	if err != nil {
+		return nil, d.Err("find credential", err)
+	}
+	return c, nil
+}
+
+// InsertCredential stores n as a new credential of workspace wsID within
+// tx, created at now and sealed with the key seal returns (AAD: workspace,
+// credential id, key version). Returns its metadata, or ECONFLICT for a
+// taken name.
+func (d Dialect) InsertCredential(ctx context.Context, tx *sql.Tx, wsID string, n *NewCredential, now time.Time, seal SealFunc) (*agentkeys.Credential, error) {
+	c := &agentkeys.Credential{
+		ID: agentkeys.NewID("cred"), Name: n.in.Name, Type: n.in.Type, AllowedHosts: n.in.AllowedHosts,
+		CreatedAt: now, UpdatedAt: now,
+	}
+	key, ver, err := seal(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	sealed, err := agentkeys.SealSecret(key, &n.in.Secret, wsID, c.ID, ver)
+	if err != nil {
+		return nil, err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO credentials
+		(id, workspace_id, name, name_key, type, allowed_hosts, sealed, key_version, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		c.ID, wsID, c.Name, NameKey(c.Name), string(c.Type), n.hosts, sealed, ver, now.UnixMicro(), now.UnixMicro())
+	if d.IsUnique(err) {
+		return nil, credentialConflict(c.Name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// UpdateCredential applies ch to the workspace's credential id within tx at
+// now: rename, replace the allowlist, or re-seal a new secret (checked
+// against the stored type) with the key seal returns. Returns the
+// credential as changed, ENOTFOUND, EINVALID or ECONFLICT.
+func (d Dialect) UpdateCredential(ctx context.Context, tx *sql.Tx, wsID, id string, ch *CredentialChange, now time.Time, seal SealFunc) (*agentkeys.Credential, error) {
+	upd := &ch.upd
+	c, err := d.CredentialByID(ctx, tx, wsID, id)
+	if err != nil {
+		return nil, err
+	}
+	if upd.Secret != nil {
+		if err := upd.Secret.Validate(c.Type); err != nil {
+			return nil, err
+		}
+	}
+	if upd.Name != nil {
+		c.Name = *upd.Name
+	}
+	if upd.AllowedHosts != nil {
+		c.AllowedHosts = upd.AllowedHosts
+	}
+	hosts, err := json.Marshal(c.AllowedHosts)
+	if err != nil {
+		return nil, err
+	}
+	c.UpdatedAt = now
+	_, err = tx.ExecContext(ctx, `UPDATE credentials SET name = $1, name_key = $2, allowed_hosts = $3, updated_at = $4
+		WHERE workspace_id = $5 AND id = $6`, c.Name, NameKey(c.Name), string(hosts), now.UnixMicro(), wsID, c.ID)
+	if d.IsUnique(err) {
+		return nil, credentialConflict(c.Name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if upd.Secret != nil {
+		key, ver, err := seal(ctx, tx)
+		if err != nil {
+			return nil, err
+		}
+		sealed, err := agentkeys.SealSecret(key, upd.Secret, wsID, c.ID, ver)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE credentials SET sealed = $1, key_version = $2 WHERE workspace_id = $3 AND id = $4`,
+			sealed, ver, wsID, c.ID); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// DeleteCredential deletes the workspace's credential id (its grants go
+// with it). Returns ENOTFOUND for an unknown id.
+func (d Dialect) DeleteCredential(ctx context.Context, q Querier, wsID, id string) error {
+	res, err := q.ExecContext(ctx, `DELETE FROM credentials WHERE workspace_id = $1 AND id = $2`, wsID, id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return credentialIDNotFound(id)
+	}
+	return nil
+}
