@@ -7,16 +7,13 @@ import (
 )
 
 // Vault is the seam every front-end (CLI, TUI, MCP server) speaks. The local
-// vault (localvault) and a remote workspace (client) both implement it, and
-// one conformance suite (vaulttest) runs against every implementation.
-// Nothing that leaves a Vault carries a credential value, except the response
-// to a proxied request — which carries what the upstream sent, not the secret.
+// vault (localvault, joined to the in-process proxy by cmd) and a remote
+// workspace (client) both implement it, and one conformance suite
+// (vaulttest) runs against every implementation. Nothing that leaves a Vault
+// carries a credential value, except the response to a proxied request —
+// which carries what the upstream sent, not the secret.
 type Vault interface {
-	CredentialService
-	AgentService
-	AuditLog
-	// Status describes the workspace: counts, plan and limits, where it lives.
-	Status(ctx context.Context) (*WorkspaceStatus, error)
+	Contents
 	// Proxy makes one proxied request through the same code path as
 	// /v1/proxy: authorise, check the destination, inject, forward, audit.
 	// It returns the upstream's response whatever its status (the caller
@@ -24,6 +21,47 @@ type Vault interface {
 	// codes of the proxy protocol (EUNAUTHORIZED, EINVALID, ENOTFOUND,
 	// EDESTINATION, ETOOLARGE, EUPSTREAM, ETIMEOUT).
 	Proxy(ctx context.Context, req *ProxyRequest) (*http.Response, error)
+}
+
+// Contents is one workspace's contents as a store keeps them: a Vault
+// without Proxy. The stores (localvault.Vault, server/store.Workspace)
+// implement it and know nothing of the proxy; where the app is wired (cmd,
+// tests) a store is joined to a proxy with WithProxy.
+type Contents interface {
+	CredentialService
+	AgentService
+	AuditLog
+	// Status describes the workspace: counts, plan and limits, where it lives.
+	Status(ctx context.Context) (*WorkspaceStatus, error)
+}
+
+// Proxier makes one proxied request; proxy.Handler implements it.
+type Proxier interface {
+	Do(ctx context.Context, req *ProxyRequest) (*http.Response, error)
+}
+
+// WithProxy returns the Vault made of a store's contents c and proxy p:
+// Proxy is p.Do, every other call goes to c. When c is also a ProxyBackend
+// (the local vault), so is the result.
+func WithProxy(c Contents, p Proxier) Vault {
+	if b, ok := c.(ProxyBackend); ok {
+		return &proxiedBackend{proxied{c, p}, b}
+	}
+	return &proxied{c, p}
+}
+
+type proxied struct {
+	Contents
+	p Proxier
+}
+
+func (v *proxied) Proxy(ctx context.Context, req *ProxyRequest) (*http.Response, error) {
+	return v.p.Do(ctx, req)
+}
+
+type proxiedBackend struct {
+	proxied
+	ProxyBackend
 }
 
 // ProxyRequest is one request to send through the proxy.

@@ -148,7 +148,6 @@ func serveLocal(ctx context.Context, addr string) error {
 	}
 	defer v.Close()
 	h := proxy.New(v, proxy.Config{Logger: slog.New(slog.DiscardHandler)})
-	v.UseProxy(h)
 	mux := http.NewServeMux()
 	mux.Handle("/v1/proxy", h)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })

@@ -1,11 +1,7 @@
 package client_test
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -13,8 +9,7 @@ import (
 	"testing"
 
 	"github.com/agentkeys/agentkeys"
-	"github.com/agentkeys/agentkeys/localvault"
-	"github.com/agentkeys/agentkeys/proxy"
+	"github.com/agentkeys/agentkeys/internal/testkit"
 )
 
 // The fake server implements the agreed REST API (/api/v1) and /v1/proxy
@@ -22,41 +17,19 @@ import (
 // tested against the whole protocol without the server package; the same
 // tests run against the real server in server_test.go.
 
-// noKeychain is a keychain that is never there: the vaults use a master key.
-type noKeychain struct{}
-
-func (noKeychain) Get(string, string) (string, error) { return "", errors.New("no keychain in tests") }
-func (noKeychain) Set(string, string, string) error   { return errors.New("no keychain in tests") }
-func (noKeychain) Delete(string, string) error        { return errors.New("no keychain in tests") }
-
 // fakeServer is a running fake with its workspace key.
 type fakeServer struct {
 	srv   *httptest.Server
-	vault *localvault.Vault
+	vault *testkit.Vault
 	key   string
 }
 
 func newFakeServer(t *testing.T) *fakeServer {
 	t.Helper()
-	mk := make([]byte, 32)
-	rand.Read(mk)
-	cfg := localvault.Config{Home: t.TempDir(), MasterKey: base64.StdEncoding.EncodeToString(mk), Keychain: noKeychain{}}
-	res, err := localvault.Init(context.Background(), cfg, localvault.InitOptions{})
-	if err != nil {
-		t.Fatalf("localvault.Init: %v", err)
-	}
-	v, err := localvault.Open(context.Background(), cfg)
-	if err != nil {
-		t.Fatalf("localvault.Open: %v", err)
-	}
-	ph := proxy.New(v, proxy.Config{})
-	v.UseProxy(ph)
-	f := &fakeServer{vault: v, key: res.WorkspaceKey}
-	f.srv = httptest.NewServer(f.handler(ph))
-	t.Cleanup(func() {
-		f.srv.Close()
-		v.Close()
-	})
+	v := testkit.OpenVault(t, testkit.VaultOptions{})
+	f := &fakeServer{vault: v, key: v.WorkspaceKey}
+	f.srv = httptest.NewServer(f.handler(v.Handler))
+	t.Cleanup(f.srv.Close)
 	return f
 }
 

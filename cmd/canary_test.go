@@ -140,7 +140,7 @@ func TestCanary(t *testing.T) {
 
 	// The upstream did get the secrets (the test would prove nothing otherwise).
 	var seen bytes.Buffer
-	for _, r := range up.reqs {
+	for _, r := range up.All() {
 		fmt.Fprintf(&seen, "%v %s %s\n", r.Header, r.RawQuery, r.Body)
 	}
 	for _, c := range canaries {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/agentkeys/agentkeys"
 	"github.com/agentkeys/agentkeys/cmd"
+	"github.com/agentkeys/agentkeys/internal/testkit"
 )
 
 func TestExitCode(t *testing.T) {
@@ -380,13 +381,13 @@ func TestInit_Keychain(t *testing.T) {
 	// With a keychain, init keeps the key there and later commands find it.
 	e := newEnv(t)
 	delete(e.vars, "AGENTKEYS_MASTER_KEY")
-	kc := &memKeychain{}
+	kc := &testkit.Keychain{}
 	e.keychain = kc
 	if out := e.must("init"); !strings.Contains(out, "Key source: keychain") {
 		t.Errorf("init: %s", out)
 	}
-	if len(kc.m) != 1 {
-		t.Errorf("keychain holds %d entries", len(kc.m))
+	if kc.Len() != 1 {
+		t.Errorf("keychain holds %d entries", kc.Len())
 	}
 	e.must("credentials", "add", "--name", "Resend", "--value", "re_1")
 

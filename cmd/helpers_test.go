@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,48 +15,9 @@ import (
 	"testing"
 
 	"github.com/agentkeys/agentkeys/cmd"
+	"github.com/agentkeys/agentkeys/internal/testkit"
 	"github.com/agentkeys/agentkeys/localvault"
 )
-
-// noKeychain is a keychain that is not there (a headless Linux box).
-type noKeychain struct{}
-
-func (noKeychain) Get(string, string) (string, error) { return "", errors.New("no secret service") }
-func (noKeychain) Set(string, string, string) error   { return errors.New("no secret service") }
-func (noKeychain) Delete(string, string) error        { return errors.New("no secret service") }
-
-// memKeychain is an in-memory keychain.
-type memKeychain struct {
-	mu sync.Mutex
-	m  map[string]string
-}
-
-func (k *memKeychain) Get(s, u string) (string, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	v, ok := k.m[s+"/"+u]
-	if !ok {
-		return "", localvault.ErrKeyNotFound
-	}
-	return v, nil
-}
-
-func (k *memKeychain) Set(s, u, v string) error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.m == nil {
-		k.m = map[string]string{}
-	}
-	k.m[s+"/"+u] = v
-	return nil
-}
-
-func (k *memKeychain) Delete(s, u string) error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	delete(k.m, s+"/"+u)
-	return nil
-}
 
 // testEnv is a hermetic agentkeys environment: a temporary AGENTKEYS_HOME
 // and HOME, and a random AGENTKEYS_MASTER_KEY, so nothing touches the real
@@ -79,7 +39,7 @@ func newEnv(t testing.TB) *testEnv {
 	if _, err := rand.Read(key); err != nil {
 		t.Fatal(err)
 	}
-	e := &testEnv{t: t, dir: dir, home: filepath.Join(dir, "agentkeys"), keychain: noKeychain{}}
+	e := &testEnv{t: t, dir: dir, home: filepath.Join(dir, "agentkeys"), keychain: testkit.NoKeychain()}
 	e.vars = map[string]string{
 		"HOME":                 dir,
 		"AGENTKEYS_HOME":       e.home,

@@ -16,29 +16,15 @@ import (
 
 	"github.com/agentkeys/agentkeys"
 	"github.com/agentkeys/agentkeys/cmd"
+	"github.com/agentkeys/agentkeys/internal/testkit"
 )
 
-// received is what an httptest upstream saw.
-type received struct {
-	Method, Path, RawQuery string
-	Header                 http.Header
-	Body                   string
-}
-
 // upstream is a loopback API that records requests. /status/N answers N.
-type upstream struct {
-	*httptest.Server
-	mu   sync.Mutex
-	reqs []received
-}
+type upstream struct{ *testkit.Upstream }
 
 func newUpstream(t *testing.T) *upstream {
-	u := &upstream{}
-	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		u.mu.Lock()
-		u.reqs = append(u.reqs, received{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Clone(), string(b)})
-		u.mu.Unlock()
+	t.Helper()
+	return &upstream{testkit.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Upstream", "yes")
 		if r.URL.Path == "/status/404" {
 			w.WriteHeader(http.StatusNotFound)
@@ -46,28 +32,12 @@ func newUpstream(t *testing.T) *upstream {
 			return
 		}
 		io.WriteString(w, "hello from upstream")
-	}))
-	t.Cleanup(u.Close)
-	return u
+	})}
 }
 
-func (u *upstream) host() string { return strings.TrimPrefix(u.URL, "http://") }
-
-func (u *upstream) last(t *testing.T) received {
-	t.Helper()
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if len(u.reqs) == 0 {
-		t.Fatal("the upstream got no request")
-	}
-	return u.reqs[len(u.reqs)-1]
-}
-
-func (u *upstream) count() int {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return len(u.reqs)
-}
+func (u *upstream) host() string                       { return u.Host() }
+func (u *upstream) last(t *testing.T) testkit.Received { return u.Last(t) }
+func (u *upstream) count() int                         { return u.Count() }
 
 func TestProxy_OneOff(t *testing.T) {
 	up := newUpstream(t)

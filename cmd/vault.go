@@ -14,20 +14,23 @@ import (
 )
 
 // wireVault sets f.Vault and f.ProxyHandler to open the local vault in
-// Config.Home (with the in-process proxy wired into it). wireRemote wraps
-// both afterwards, switching to a server's workspace when the configuration
-// names one.
+// Config.Home. This is where the local store and the in-process proxy are
+// joined: one proxy.Handler is built on the vault (its ProxyBackend), and
+// f.Vault is the vault's contents with that handler as its Proxy
+// (agentkeys.WithProxy). wireRemote wraps both afterwards, switching to a
+// server's workspace when the configuration names one.
 func wireVault(f *Factory) {
 	var (
 		mu sync.Mutex
 		v  *localvault.Vault
 		h  *proxy.Handler
+		av agentkeys.Vault // v joined to h
 	)
-	open := func(ctx context.Context) (*localvault.Vault, *proxy.Handler, error) {
+	open := func(ctx context.Context) (agentkeys.Vault, *proxy.Handler, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if v != nil {
-			return v, h, nil
+			return av, h, nil
 		}
 		cfg, err := f.Config()
 		if err != nil {
@@ -49,16 +52,15 @@ func wireVault(f *Factory) {
 			return nil, nil, err
 		}
 		ph := proxy.New(lv, proxy.Config{Logger: f.Logger})
-		lv.UseProxy(ph)
-		v, h = lv, ph
+		v, h, av = lv, ph, agentkeys.WithProxy(lv, ph)
 		f.onClose(func() error {
 			mu.Lock()
 			defer mu.Unlock()
 			err := v.Close()
-			v, h = nil, nil
+			v, h, av = nil, nil, nil
 			return err
 		})
-		return v, h, nil
+		return av, h, nil
 	}
 	f.Vault = func(ctx context.Context) (agentkeys.Vault, error) {
 		v, _, err := open(ctx)

@@ -2,74 +2,24 @@ package localvault_test
 
 import (
 	"context"
-	"encoding/base64"
 	"path/filepath"
 	"sync"
 	"testing"
 
 	"github.com/agentkeys/agentkeys"
+	"github.com/agentkeys/agentkeys/internal/testkit"
 	"github.com/agentkeys/agentkeys/localvault"
 )
 
 // memKeyStore is an in-memory KeyStore for tests (never the real keychain).
-type memKeyStore struct {
-	mu      sync.Mutex
-	m       map[string]string
-	failErr error // when set, every call fails with it
-}
+type memKeyStore = testkit.Keychain
 
-func newMemKeyStore() *memKeyStore { return &memKeyStore{m: map[string]string{}} }
-
-func (s *memKeyStore) Get(service, user string) (string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.failErr != nil {
-		return "", s.failErr
-	}
-	v, ok := s.m[service+"/"+user]
-	if !ok {
-		return "", localvault.ErrKeyNotFound
-	}
-	return v, nil
-}
-
-func (s *memKeyStore) Set(service, user, secret string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.failErr != nil {
-		return s.failErr
-	}
-	s.m[service+"/"+user] = secret
-	return nil
-}
-
-func (s *memKeyStore) Delete(service, user string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.failErr != nil {
-		return s.failErr
-	}
-	if _, ok := s.m[service+"/"+user]; !ok {
-		return localvault.ErrKeyNotFound
-	}
-	delete(s.m, service+"/"+user)
-	return nil
-}
-
-func (s *memKeyStore) len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.m)
-}
+func newMemKeyStore() *memKeyStore { return &testkit.Keychain{} }
 
 // testMasterKey returns a fresh AGENTKEYS_MASTER_KEY value.
 func testMasterKey(tb testing.TB) string {
 	tb.Helper()
-	k, err := agentkeys.NewKey()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return base64.StdEncoding.EncodeToString(k[:])
+	return testkit.MasterKey(tb)
 }
 
 // testConfig is a Config on a fresh temporary home with a master key and a
@@ -80,7 +30,7 @@ func testConfig(tb testing.TB) localvault.Config {
 	masterKeysMu.Lock()
 	masterKeys[home] = key
 	masterKeysMu.Unlock()
-	return localvault.Config{Home: home, MasterKey: key, Keychain: &memKeyStore{failErr: errTouched}}
+	return localvault.Config{Home: home, MasterKey: key, Keychain: &memKeyStore{Fail: errTouched}}
 }
 
 // masterKeys remembers each test home's master key, for configOf.
@@ -127,5 +77,5 @@ func configOf(t *testing.T, v *localvault.Vault) localvault.Config {
 	t.Helper()
 	masterKeysMu.Lock()
 	defer masterKeysMu.Unlock()
-	return localvault.Config{Home: filepath.Dir(v.Path()), MasterKey: masterKeys[filepath.Dir(v.Path())], Keychain: &memKeyStore{failErr: errTouched}}
+	return localvault.Config{Home: filepath.Dir(v.Path()), MasterKey: masterKeys[filepath.Dir(v.Path())], Keychain: &memKeyStore{Fail: errTouched}}
 }

@@ -275,9 +275,8 @@ func TestJournal_WriteFailureRefuses(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := proxy.New(v, proxy.Config{})
-	v.UseProxy(h)
 	call := func() (int, error) {
-		resp, err := v.Proxy(ctx, &agentkeys.ProxyRequest{CredentialName: "c", URL: up.URL + "/x"})
+		resp, err := h.Do(ctx, &agentkeys.ProxyRequest{CredentialName: "c", URL: up.URL + "/x"})
 		if err != nil {
 			return 0, err
 		}

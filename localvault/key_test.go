@@ -145,7 +145,7 @@ func TestOpen_MasterKeyMissing(t *testing.T) {
 
 func TestPassphrase(t *testing.T) {
 	ctx := context.Background()
-	cfg := localvault.Config{Home: t.TempDir(), Passphrase: "correct horse battery staple", Keychain: &memKeyStore{failErr: errTouched}}
+	cfg := localvault.Config{Home: t.TempDir(), Passphrase: "correct horse battery staple", Keychain: &memKeyStore{Fail: errTouched}}
 	res, err := localvault.Init(ctx, cfg, localvault.InitOptions{UsePassphrase: true})
 	if err != nil {
 		t.Fatal(err)
@@ -242,7 +242,7 @@ func TestPassphrase(t *testing.T) {
 
 func TestInit_PassphraseErrors(t *testing.T) {
 	t.Run("ErrMissingPassphrase", func(t *testing.T) {
-		cfg := localvault.Config{Home: t.TempDir(), Keychain: &memKeyStore{failErr: errTouched}}
+		cfg := localvault.Config{Home: t.TempDir(), Keychain: &memKeyStore{Fail: errTouched}}
 		_, err := localvault.Init(context.Background(), cfg, localvault.InitOptions{UsePassphrase: true})
 		wantCode(t, err, agentkeys.EINVALID)
 		wantContains(t, err, "AGENTKEYS_PASSPHRASE")
@@ -256,7 +256,7 @@ func TestInit_PassphraseErrors(t *testing.T) {
 		wantNoVaultFiles(t, cfg.Home)
 	})
 	t.Run("PassphraseFromEnvironment", func(t *testing.T) {
-		cfg := localvault.Config{Home: t.TempDir(), Passphrase: "pw", Keychain: &memKeyStore{failErr: errTouched}}
+		cfg := localvault.Config{Home: t.TempDir(), Passphrase: "pw", Keychain: &memKeyStore{Fail: errTouched}}
 		res, err := localvault.Init(context.Background(), cfg, localvault.InitOptions{})
 		if err != nil || res.KeySource != localvault.SourcePassphrase {
 			t.Fatalf("Init = %+v, %v; want the passphrase source", res, err)
@@ -297,8 +297,8 @@ func TestKeychain_Fake(t *testing.T) {
 		before := snapshot(t, cfg.Home)
 		_, err := localvault.Init(ctx, cfg, localvault.InitOptions{})
 		wantCode(t, err, agentkeys.ECONFLICT)
-		if ks.len() != 1 {
-			t.Fatalf("keychain holds %d entries after a refused init, want 1", ks.len())
+		if ks.Len() != 1 {
+			t.Fatalf("keychain holds %d entries after a refused init, want 1", ks.Len())
 		}
 		wantSnapshot(t, cfg.Home, before)
 	})
@@ -318,7 +318,7 @@ func TestKeychain_Fake(t *testing.T) {
 	})
 	t.Run("ErrUnavailable", func(t *testing.T) {
 		c := cfg
-		c.Keychain = &memKeyStore{failErr: localvault.ErrKeychainUnavailable}
+		c.Keychain = &memKeyStore{Fail: localvault.ErrKeychainUnavailable}
 		_, err := localvault.Open(ctx, c)
 		wantCode(t, err, agentkeys.EUNAVAILABLE)
 		wantContains(t, err, "AGENTKEYS_MASTER_KEY", "agentkeys init --passphrase", "AGENTKEYS_PASSPHRASE", "keychain")
@@ -326,7 +326,7 @@ func TestKeychain_Fake(t *testing.T) {
 	t.Run("MasterKeyTakesPrecedence", func(t *testing.T) {
 		c := cfg
 		c.MasterKey = stored // the very key, given in the environment
-		c.Keychain = &memKeyStore{failErr: errTouched}
+		c.Keychain = &memKeyStore{Fail: errTouched}
 		v, err := localvault.Open(ctx, c)
 		if err != nil {
 			t.Fatal(err)
@@ -339,7 +339,7 @@ func TestKeychain_Fake(t *testing.T) {
 }
 
 func TestInit_NoKeySource(t *testing.T) {
-	cfg := localvault.Config{Home: t.TempDir(), Keychain: &memKeyStore{failErr: localvault.ErrKeychainUnavailable}}
+	cfg := localvault.Config{Home: t.TempDir(), Keychain: &memKeyStore{Fail: localvault.ErrKeychainUnavailable}}
 	_, err := localvault.Init(context.Background(), cfg, localvault.InitOptions{})
 	wantCode(t, err, agentkeys.EUNAVAILABLE)
 	wantContains(t, err, "AGENTKEYS_MASTER_KEY", "agentkeys init --passphrase", "AGENTKEYS_PASSPHRASE", "keychain")
@@ -355,7 +355,7 @@ func TestInit_FailureUndone(t *testing.T) {
 	if err == nil {
 		t.Fatal("Init succeeded")
 	}
-	if ks.len() != 0 {
+	if ks.Len() != 0 {
 		t.Fatal("the keychain entry of the failed init was left behind")
 	}
 	wantNoVaultFiles(t, cfg.Home)

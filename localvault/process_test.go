@@ -29,7 +29,7 @@ func TestHelperProcess(t *testing.T) {
 	if mode == "journal-and-wait" {
 		localvault.SetImportIntervals(time.Hour, time.Hour) // the journal alone must carry the lines
 	}
-	cfg := localvault.Config{Home: os.Getenv("AGENTKEYS_TEST_HOME"), MasterKey: os.Getenv("AGENTKEYS_TEST_MASTER_KEY"), Keychain: &memKeyStore{failErr: errTouched}}
+	cfg := localvault.Config{Home: os.Getenv("AGENTKEYS_TEST_HOME"), MasterKey: os.Getenv("AGENTKEYS_TEST_MASTER_KEY"), Keychain: &memKeyStore{Fail: errTouched}}
 	v, err := localvault.Open(ctx, cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "open:", err)

@@ -5,8 +5,9 @@
 // the OS keychain (service "agentkeys", account = the vault's workspace id),
 // in that order. There is never a plaintext fallback.
 //
-// *Vault implements agentkeys.Vault (for the CLI, TUI and MCP server) and
-// agentkeys.ProxyBackend (for the proxy). Several processes may use one vault
+// *Vault implements agentkeys.Contents (what the CLI, TUI and MCP server
+// read and change, once cmd joins it to the proxy with agentkeys.WithProxy)
+// and agentkeys.ProxyBackend (what the proxy reads). Several processes may use one vault
 // at a time: every transaction takes the write lock at BEGIN, and a proxy's
 // in-memory caches notice commits made by other processes on the next call.
 // Audit events go first to a per-process journal in Home/audit and reach
@@ -20,7 +21,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -57,11 +57,6 @@ type InitResult struct {
 	WorkspaceKey string // the local ak_ws_ key, shown once; only its hash is stored
 }
 
-// Proxier makes one proxied request; proxy.Handler implements it.
-type Proxier interface {
-	Do(ctx context.Context, req *agentkeys.ProxyRequest) (*http.Response, error)
-}
-
 // Vault is an open personal vault. It is safe for concurrent use.
 type Vault struct {
 	log       *slog.Logger
@@ -79,16 +74,13 @@ type Vault struct {
 	shm   *shmWatch // the WAL-index header mapping the cache checks first
 	audit *auditWriter
 
-	proxyMu sync.RWMutex
-	proxier Proxier
-
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
 }
 
 var (
-	_ agentkeys.Vault        = (*Vault)(nil)
+	_ agentkeys.Contents     = (*Vault)(nil)
 	_ agentkeys.ProxyBackend = (*Vault)(nil)
 )
 
@@ -380,28 +372,6 @@ func (v *Vault) KeySource() string { return v.keySource }
 // WorkspaceID returns the vault's workspace id.
 func (v *Vault) WorkspaceID() string { return v.wsID }
 
-// UseProxy wires Proxy to p (a proxy.Handler built on this vault).
-func (v *Vault) UseProxy(p Proxier) {
-	v.proxyMu.Lock()
-	v.proxier = p
-	v.proxyMu.Unlock()
-}
-
-// Proxy implements agentkeys.Vault by delegating to the Proxier given to
-// UseProxy. Returns EUNAVAILABLE before UseProxy is called.
-func (v *Vault) Proxy(ctx context.Context, req *agentkeys.ProxyRequest) (*http.Response, error) {
-	v.proxyMu.RLock()
-	p := v.proxier
-	v.proxyMu.RUnlock()
-	if p == nil {
-		return nil, agentkeys.Errorf(agentkeys.EUNAVAILABLE, "the proxy is not wired to this vault (UseProxy was not called)")
-	}
-	if err := v.usable(); err != nil {
-		return nil, err
-	}
-	return p.Do(ctx, req)
-}
-
 // usable returns EUNAVAILABLE after Close.
 func (v *Vault) usable() error {
 	if v.closed.Load() {
@@ -410,7 +380,7 @@ func (v *Vault) usable() error {
 	return nil
 }
 
-// Status implements agentkeys.Vault: mode "local", the vault path, the key
+// Status implements agentkeys.Contents: mode "local", the vault path, the key
 // source, plan "local" with no limits, and counts (requests this month are
 // audit rows since the first of the month, UTC, that were forwarded;
 // journaled rows are imported first, as for ListAudit).

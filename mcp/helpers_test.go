@@ -3,12 +3,9 @@ package mcp_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -16,18 +13,9 @@ import (
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 
-	"github.com/agentkeys/agentkeys/localvault"
+	"github.com/agentkeys/agentkeys/internal/testkit"
 	akmcp "github.com/agentkeys/agentkeys/mcp"
-	"github.com/agentkeys/agentkeys/proxy"
 )
-
-// noKeychain is a KeyStore that holds nothing: the tests' vaults are
-// unlocked by a master key, and must never touch the real keychain.
-type noKeychain struct{}
-
-func (noKeychain) Get(string, string) (string, error) { return "", localvault.ErrKeyNotFound }
-func (noKeychain) Set(string, string, string) error   { return localvault.ErrKeychainUnavailable }
-func (noKeychain) Delete(string, string) error        { return localvault.ErrKeyNotFound }
 
 // syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
 type syncBuffer struct {
@@ -48,27 +36,10 @@ func (s *syncBuffer) String() string {
 }
 
 // mustOpenVault creates a vault in a temp dir, unlocked by a random master
-// key, with the real proxy wired in.
-func mustOpenVault(tb testing.TB) *localvault.Vault {
+// key, joined to the real proxy.
+func mustOpenVault(tb testing.TB) *testkit.Vault {
 	tb.Helper()
-	ctx := context.Background()
-	key := make([]byte, 32)
-	rand.Read(key)
-	cfg := localvault.Config{
-		Home:      tb.TempDir(),
-		MasterKey: base64.StdEncoding.EncodeToString(key),
-		Keychain:  noKeychain{},
-	}
-	if _, err := localvault.Init(ctx, cfg, localvault.InitOptions{}); err != nil {
-		tb.Fatalf("init vault: %v", err)
-	}
-	v, err := localvault.Open(ctx, cfg)
-	if err != nil {
-		tb.Fatalf("open vault: %v", err)
-	}
-	v.UseProxy(proxy.New(v, proxy.Config{}))
-	tb.Cleanup(func() { v.Close() })
-	return v
+	return testkit.OpenVault(tb, testkit.VaultOptions{})
 }
 
 // env is one MCP server over a fresh vault, with an in-process mcp-go client.
@@ -76,7 +47,7 @@ func mustOpenVault(tb testing.TB) *localvault.Vault {
 // canary value never came back.
 type env struct {
 	t      *testing.T
-	vault  *localvault.Vault
+	vault  *testkit.Vault
 	server *akmcp.Server
 	client *client.Client
 	logs   *syncBuffer
@@ -212,52 +183,23 @@ func redactArgs(args map[string]any) map[string]any {
 }
 
 // upstream is a loopback API that records what it received.
-type upstream struct {
-	*httptest.Server
-	mu   sync.Mutex
-	reqs []*http.Request
-	body [][]byte
-}
+type upstream struct{ *testkit.Upstream }
 
 func newUpstream(t *testing.T, h http.HandlerFunc) *upstream {
 	t.Helper()
-	u := &upstream{}
-	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var buf bytes.Buffer
-		buf.ReadFrom(r.Body)
-		u.mu.Lock()
-		u.reqs = append(u.reqs, r.Clone(context.Background()))
-		u.body = append(u.body, buf.Bytes())
-		u.mu.Unlock()
-		if h != nil {
-			h(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.Write([]byte(`{"ok":true}`))
-	}))
-	t.Cleanup(u.Close)
-	return u
+	return &upstream{testkit.NewUpstream(t, h)}
 }
 
 // host is the upstream's host:port, for allowedHosts.
-func (u *upstream) host() string { return strings.TrimPrefix(u.URL, "http://") }
+func (u *upstream) host() string { return u.Host() }
 
-func (u *upstream) last(t *testing.T) (*http.Request, []byte) {
+func (u *upstream) last(t *testing.T) (testkit.Received, []byte) {
 	t.Helper()
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if len(u.reqs) == 0 {
-		t.Fatal("the upstream received no request")
-	}
-	return u.reqs[len(u.reqs)-1], u.body[len(u.body)-1]
+	r := u.Last(t)
+	return r, []byte(r.Body)
 }
 
-func (u *upstream) count() int {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return len(u.reqs)
-}
+func (u *upstream) count() int { return u.Count() }
 
 // list returns the names of the items under key of a list tool's result.
 func names(t *testing.T, m map[string]any, key string) []string {

@@ -84,7 +84,6 @@ func newRealVault(t *testing.T) *realVault {
 	}
 	t.Cleanup(func() { rv.v.Close() })
 	rv.h = proxy.New(rv.v, proxy.Config{})
-	rv.v.UseProxy(rv.h)
 	return rv
 }
 
@@ -182,13 +181,13 @@ func TestLocalVault_AuditAndVaultProxy(t *testing.T) {
 	}
 
 	// Vault.Proxy goes through the same handler (owner authority).
-	resp, err := rv.v.Proxy(ctx, &agentkeys.ProxyRequest{CredentialName: "Maps", URL: up.URL + "/owner"})
+	resp, err := rv.h.Do(ctx, &agentkeys.ProxyRequest{CredentialName: "Maps", URL: up.URL + "/owner"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	if _, err := rv.v.Proxy(ctx, &agentkeys.ProxyRequest{CredentialName: "Maps", URL: "https://evil.example/"}); agentkeys.ErrorCode(err) != agentkeys.EDESTINATION {
+	if _, err := rv.h.Do(ctx, &agentkeys.ProxyRequest{CredentialName: "Maps", URL: "https://evil.example/"}); agentkeys.ErrorCode(err) != agentkeys.EDESTINATION {
 		t.Fatalf("Vault.Proxy to evil host: %v", err)
 	}
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/agentkeys/agentkeys"
+	"github.com/agentkeys/agentkeys/internal/testkit"
 	"github.com/agentkeys/agentkeys/server"
 	"github.com/agentkeys/agentkeys/server/internal/pgtest"
 	"github.com/agentkeys/agentkeys/server/store"
@@ -252,30 +253,24 @@ func proxyGet(t *testing.T, base, token, credName, target string) *answer {
 }
 
 // upstream is an API on loopback that records the Authorization it got.
-type upstream struct {
-	*httptest.Server
-	mu    sync.Mutex
-	auths []string
-}
+type upstream struct{ *testkit.Upstream }
 
 func newUpstream(t *testing.T) *upstream {
-	u := &upstream{}
-	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		u.mu.Lock()
-		u.auths = append(u.auths, r.Header.Get("Authorization"))
-		u.mu.Unlock()
+	t.Helper()
+	return &upstream{testkit.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "upstream ok")
-	}))
-	t.Cleanup(u.Close)
-	return u
+	})}
 }
 
-func (u *upstream) host() string { return strings.TrimPrefix(u.URL, "http://") }
+func (u *upstream) host() string { return u.Host() }
 
+// received is the Authorization header of every request, oldest first.
 func (u *upstream) received() []string {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return append([]string(nil), u.auths...)
+	var out []string
+	for _, r := range u.All() {
+		out = append(out, r.Header.Get("Authorization"))
+	}
+	return out
 }
 
 func sleepBriefly() { time.Sleep(10 * time.Millisecond) }

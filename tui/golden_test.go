@@ -55,9 +55,9 @@ func TestGolden(t *testing.T) {
 	for _, sc := range screens {
 		for _, sz := range sizes {
 			t.Run(fmt.Sprintf("%s_%dx%d", sc.name, sz[0], sz[1]), func(t *testing.T) {
-				v, cfg := mustOpenVaultConfig(t)
+				v := mustOpenVault(t)
 				seed(t, v)
-				v = reopen(t, v, cfg)
+				v = v.Reopen(t)
 				m := newApp(stableVault{v}, tui.Options{
 					Start:        sc.start,
 					PollInterval: time.Hour, // one load, no polling: a stable frame

@@ -2,20 +2,16 @@ package tui_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/agentkeys/agentkeys"
-	"github.com/agentkeys/agentkeys/localvault"
-	"github.com/agentkeys/agentkeys/proxy"
+	"github.com/agentkeys/agentkeys/internal/testkit"
 	"github.com/agentkeys/agentkeys/tui"
 	tea "github.com/charmbracelet/bubbletea"
 )
@@ -24,36 +20,6 @@ import (
 var clock = time.Date(2026, 11, 26, 9, 30, 0, 0, time.UTC)
 
 func fixedNow() time.Time { return clock }
-
-// memKeyStore keeps tests away from the real keychain.
-type memKeyStore struct {
-	mu sync.Mutex
-	m  map[string]string
-}
-
-func (s *memKeyStore) Get(service, user string) (string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	v, ok := s.m[service+"/"+user]
-	if !ok {
-		return "", localvault.ErrKeyNotFound
-	}
-	return v, nil
-}
-
-func (s *memKeyStore) Set(service, user, secret string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.m[service+"/"+user] = secret
-	return nil
-}
-
-func (s *memKeyStore) Delete(service, user string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.m, service+"/"+user)
-	return nil
-}
 
 // okTransport answers every upstream request with 200 and a small body, so
 // audit rows have stable hosts and no test touches the network.
@@ -72,51 +38,11 @@ func (okTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 // mustOpenVault creates a real local vault in a temporary home, unlocked by
-// a random master key, with the in-process proxy wired (upstreams answered
-// by okTransport) and the fixed clock.
-func mustOpenVault(tb testing.TB) *localvault.Vault {
+// a random master key, joined to the in-process proxy (upstreams answered by
+// okTransport), with the fixed clock.
+func mustOpenVault(tb testing.TB) *testkit.Vault {
 	tb.Helper()
-	v, _ := mustOpenVaultConfig(tb)
-	return v
-}
-
-// reopen closes v (which flushes its queued audit writes) and opens the
-// same vault again: what a golden needs for settled data.
-func reopen(tb testing.TB, v *localvault.Vault, cfg localvault.Config) *localvault.Vault {
-	tb.Helper()
-	if err := v.Close(); err != nil {
-		tb.Fatalf("close vault: %v", err)
-	}
-	nv, err := localvault.Open(context.Background(), cfg)
-	if err != nil {
-		tb.Fatalf("reopen vault: %v", err)
-	}
-	tb.Cleanup(func() { nv.Close() })
-	nv.UseProxy(proxy.New(nv, proxy.Config{Transport: okTransport{}, Now: fixedNow}))
-	return nv
-}
-
-func mustOpenVaultConfig(tb testing.TB) (*localvault.Vault, localvault.Config) {
-	tb.Helper()
-	ctx := context.Background()
-	key := make([]byte, 32)
-	rand.Read(key)
-	cfg := localvault.Config{
-		Home:      tb.TempDir(),
-		MasterKey: base64.StdEncoding.EncodeToString(key),
-		Keychain:  &memKeyStore{m: map[string]string{}},
-		Now:       fixedNow,
-	}
-	if _, err := localvault.Init(ctx, cfg, localvault.InitOptions{}); err != nil {
-		tb.Fatalf("init vault: %v", err)
-	}
-	v, err := localvault.Open(ctx, cfg)
-	if err != nil {
-		tb.Fatalf("open vault: %v", err)
-	}
-	tb.Cleanup(func() { v.Close() })
-	v.UseProxy(proxy.New(v, proxy.Config{Transport: okTransport{}, Now: fixedNow}))
-	return v, cfg
+	return testkit.OpenVault(tb, testkit.VaultOptions{Now: fixedNow, Transport: okTransport{}, Keychain: &testkit.Keychain{}})
 }
 
 func mustCreateCredential(tb testing.TB, v agentkeys.Vault, name string, t agentkeys.CredentialType, hosts []string, s agentkeys.Secret) *agentkeys.Credential {

@@ -63,13 +63,12 @@ func mustWorkspace(t *testing.T, s *store.Store, name string) *store.CreatedWork
 	return ws
 }
 
-// wiredView returns the workspace view with an in-process proxy that may
-// reach loopback upstreams (the conformance suite's upstreams are on
+// wiredView returns the workspace view joined to an in-process proxy that
+// may reach loopback upstreams (the conformance suite's upstreams are on
 // 127.0.0.1).
-func wiredView(s *store.Store, id string) *store.Workspace {
+func wiredView(s *store.Store, id string) agentkeys.Vault {
 	w := s.Workspace(id)
-	w.UseProxy(proxy.New(w, proxy.Config{Transport: proxy.NewTransport(proxy.TransportConfig{BlockPrivate: true, AllowLoopback: true})}))
-	return w
+	return agentkeys.WithProxy(w, proxy.New(w, proxy.Config{Transport: proxy.NewTransport(proxy.TransportConfig{BlockPrivate: true, AllowLoopback: true})}))
 }
 
 func wantCode(t *testing.T, err error, code string) {

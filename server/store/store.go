@@ -13,7 +13,7 @@
 //
 // *Store implements agentkeys.ProxyBackend for the hosted /v1/proxy;
 // Store.Workspace returns a workspace-scoped *Workspace that implements
-// agentkeys.Vault.
+// agentkeys.Contents (and ProxyBackend, for tests and in-process use).
 package store
 
 import (

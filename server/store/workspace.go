@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"net/http"
 	"net/mail"
 	"strings"
 	"sync"
@@ -144,7 +143,8 @@ func (s *Store) AuthenticateKey(ctx context.Context, key string) (string, error)
 }
 
 // Workspace is one workspace seen through the store: it implements
-// agentkeys.Vault (every call scoped to the workspace) and
+// agentkeys.Contents (every call scoped to the workspace; the hosted proxy is
+// reached over HTTP, so it has no Proxy of its own) and
 // agentkeys.ProxyBackend (tokens of this workspace only; RouteByName with the
 // authority of whoever holds the view, i.e. the workspace key's holder).
 type Workspace struct {
@@ -152,17 +152,11 @@ type Workspace struct {
 	id string
 
 	mu       sync.RWMutex
-	proxier  Proxier
 	location string
 }
 
-// Proxier makes one proxied request; proxy.Handler implements it.
-type Proxier interface {
-	Do(ctx context.Context, req *agentkeys.ProxyRequest) (*http.Response, error)
-}
-
 var (
-	_ agentkeys.Vault        = (*Workspace)(nil)
+	_ agentkeys.Contents     = (*Workspace)(nil)
 	_ agentkeys.ProxyBackend = (*Workspace)(nil)
 )
 
@@ -176,13 +170,6 @@ func (s *Store) Workspace(id string) *Workspace {
 // ID is the workspace's id.
 func (w *Workspace) ID() string { return w.id }
 
-// UseProxy wires Proxy to p (a proxy.Handler built on this view).
-func (w *Workspace) UseProxy(p Proxier) {
-	w.mu.Lock()
-	w.proxier = p
-	w.mu.Unlock()
-}
-
 // SetLocation sets what Status reports as Location (the server's URL).
 func (w *Workspace) SetLocation(loc string) {
 	w.mu.Lock()
@@ -190,19 +177,7 @@ func (w *Workspace) SetLocation(loc string) {
 	w.mu.Unlock()
 }
 
-// Proxy implements agentkeys.Vault through the Proxier given to UseProxy.
-// Returns EUNAVAILABLE before UseProxy is called.
-func (w *Workspace) Proxy(ctx context.Context, req *agentkeys.ProxyRequest) (*http.Response, error) {
-	w.mu.RLock()
-	p := w.proxier
-	w.mu.RUnlock()
-	if p == nil {
-		return nil, agentkeys.Errorf(agentkeys.EUNAVAILABLE, "no proxy is wired to this workspace view")
-	}
-	return p.Do(ctx, req)
-}
-
-// Status implements agentkeys.Vault: mode "remote", plan and limits (0:
+// Status implements agentkeys.Contents: mode "remote", plan and limits (0:
 // unlimited), counts, and the requests forwarded this calendar month (UTC;
 // the usage counter, counted when each request's audit row is imported
 // from the journal — this process's journal is imported first). Returns
