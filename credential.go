@@ -33,11 +33,24 @@ func ParseCredentialType(s string) (CredentialType, error) {
 			return t, nil
 		}
 	}
+	return "", Errorf(EINVALID, "unknown credential type %q: use one of %s", s, CredentialTypeList(", "))
+}
+
+// CredentialTypeNames returns the names of CredentialTypes, in order: the
+// one list every help text, schema and message is made from.
+func CredentialTypeNames() []string {
 	names := make([]string, len(CredentialTypes))
-	for i, known := range CredentialTypes {
-		names[i] = string(known)
+	for i, t := range CredentialTypes {
+		names[i] = string(t)
 	}
-	return "", Errorf(EINVALID, "unknown credential type %q: use one of %s", s, strings.Join(names, ", "))
+	return names
+}
+
+// CredentialTypeList is the names for people: joined by ", ", the last one
+// by last (", " or " or ").
+func CredentialTypeList(last string) string {
+	names := CredentialTypeNames()
+	return strings.Join(names[:len(names)-1], ", ") + last + names[len(names)-1]
 }
 
 // InferCredentialType is the type the given secret fields imply when no

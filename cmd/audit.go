@@ -47,8 +47,8 @@ Rows of requests still in flight ("pending") are shown by the plain listing and
 printed by --follow once they complete.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if opts.Limit < 1 || opts.Limit > 1000 {
-				return errInvalid("--limit must be between 1 and 1000")
+			if opts.Limit < 1 || opts.Limit > agentkeys.MaxAuditLimit {
+				return errInvalid("--limit must be between 1 and %d", agentkeys.MaxAuditLimit)
 			}
 			if opts.Interval <= 0 {
 				return errInvalid("--interval must be positive")
@@ -64,7 +64,7 @@ printed by --follow once they complete.`,
 	fl.BoolVarP(&opts.Follow, "follow", "f", false, "keep printing new rows until interrupted")
 	fl.StringVar(&opts.Agent, "agent", "", "only this agent (id or name)")
 	fl.StringVar(&opts.Credential, "credential", "", "only this credential (id or name)")
-	fl.IntVarP(&opts.Limit, "limit", "n", 50, "how many rows (1-1000)")
+	fl.IntVarP(&opts.Limit, "limit", "n", 50, fmt.Sprintf("how many rows (1-%d)", agentkeys.MaxAuditLimit))
 	fl.DurationVar(&opts.Interval, "interval", 500*time.Millisecond, "how often --follow polls")
 	_ = fl.MarkHidden("interval")
 	return c
@@ -138,7 +138,7 @@ func RunAudit(ctx context.Context, opts *AuditOptions) error {
 		}
 		f := filter
 		f.AfterSeq = cursor
-		f.Limit = 1000
+		f.Limit = agentkeys.MaxAuditLimit
 		events, err := v.ListAudit(ctx, f)
 		if err != nil {
 			if ctx.Err() != nil {

@@ -85,7 +85,7 @@ The list used is printed.`,
 	}
 	fl := c.Flags()
 	fl.StringVar(&opts.Name, "name", "", "name of the credential (unique, case-insensitive)")
-	fl.StringVar(&opts.Type, "type", "", "API_KEY, COOKIE, BASIC_AUTH, CUSTOM_HEADER, QUERY_PARAM or OAUTH (default: inferred, else API_KEY)")
+	fl.StringVar(&opts.Type, "type", "", agentkeys.CredentialTypeList(" or ")+" (default: inferred, else API_KEY)")
 	fl.StringVar(&opts.Value, "value", "", `the secret; "-" reads it from stdin`)
 	fl.StringVar(&opts.Username, "username", "", "BASIC_AUTH user name (prompted when missing in a terminal)")
 	fl.StringVar(&opts.Password, "password", "", `BASIC_AUTH password; "-" reads it from stdin (prompted when missing in a terminal)`)

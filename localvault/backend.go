@@ -45,11 +45,11 @@ type routeCache struct {
 	gen           int64
 
 	mu       sync.RWMutex
-	epoch    uint64                 // bumped by every invalidation; stale loads are not stored
+	epoch    uint64                          // bumped by every invalidation; stale loads are not stored
 	byToken  map[string]*storesql.RouteEntry // pxr_ token hash
 	byName   map[string]*storesql.RouteEntry // credential name_key (ak_ws_ and owner routes)
 	byCred   map[string]*storesql.RouteEntry // credential id: its sealed value
-	wsKeyHex string // HashToken of the workspace key; "" until loaded
+	wsKeyHex string                          // HashToken of the workspace key; "" until loaded
 }
 
 func newRouteCache(ctx context.Context, db *sql.DB) (*routeCache, error) {

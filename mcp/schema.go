@@ -28,20 +28,12 @@ func object(props obj, required ...string) obj {
 	return obj{"type": "object", "properties": props, "required": required}
 }
 
-func credentialTypeNames() []string {
-	out := make([]string, len(agentkeys.CredentialTypes))
-	for i, t := range agentkeys.CredentialTypes {
-		out[i] = string(t)
-	}
-	return out
-}
-
 // credentialSchema describes agentkeys.Credential as JSON.
 func credentialSchema() obj {
 	return object(obj{
 		"id":           str("Credential id (cred_…)."),
 		"name":         str("Credential name, unique in the vault (case-insensitively)."),
-		"type":         obj{"type": "string", "enum": credentialTypeNames(), "description": "How the credential is injected."},
+		"type":         obj{"type": "string", "enum": agentkeys.CredentialTypeNames(), "description": "How the credential is injected."},
 		"allowedHosts": strArray("Hosts the credential may be sent to (exact hosts, host:port, or *.suffix)."),
 		"createdAt":    dateTime("When the credential was created."),
 		"updatedAt":    dateTime("When the credential was last changed."),

@@ -124,15 +124,6 @@ func (s *Server) listCredentials(w http.ResponseWriter, r *http.Request, ws *sto
 	return nil
 }
 
-// credentialTypeList is "API_KEY, COOKIE, …" for messages.
-func credentialTypeList() string {
-	names := make([]string, len(agentkeys.CredentialTypes))
-	for i, t := range agentkeys.CredentialTypes {
-		names[i] = string(t)
-	}
-	return strings.Join(names, ", ")
-}
-
 func (s *Server) createCredential(w http.ResponseWriter, r *http.Request, ws *store.Workspace) error {
 	var in credentialRequest
 	if err := decode(r, &in); err != nil {
@@ -142,7 +133,7 @@ func (s *Server) createCredential(w http.ResponseWriter, r *http.Request, ws *st
 	// contract refuses an empty one): it decides how the value is injected,
 	// so the server does not guess it.
 	if strings.TrimSpace(in.Type) == "" {
-		return agentkeys.Errorf(agentkeys.EINVALID, "missing type: give one of %s", credentialTypeList())
+		return agentkeys.Errorf(agentkeys.EINVALID, "missing type: give one of %s", agentkeys.CredentialTypeList(", "))
 	}
 	c, err := ws.CreateCredential(r.Context(), &agentkeys.CredentialInput{
 		Name: in.Name, Type: agentkeys.CredentialType(in.Type), AllowedHosts: in.AllowedHosts, Service: in.Service,
@@ -317,8 +308,8 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, ws *store.Wor
 			return err
 		}
 	}
-	if status > 999 || limit > 1000 {
-		return agentkeys.Errorf(agentkeys.EINVALID, "status must be an HTTP status and limit at most 1000")
+	if status > 999 || limit > agentkeys.MaxAuditLimit {
+		return agentkeys.Errorf(agentkeys.EINVALID, "status must be an HTTP status and limit at most %d", agentkeys.MaxAuditLimit)
 	}
 	f.Status, f.Limit = int(status), int(limit)
 	evs, err := ws.ListAudit(r.Context(), f)

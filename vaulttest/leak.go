@@ -19,7 +19,6 @@ func (s *suite) testNoValuesLeak(t *testing.T) {
 	canary := "canary" + hex.EncodeToString(b)
 	leaks := []string{canary, url.QueryEscape(canary), hex.EncodeToString([]byte(canary))}
 
-	wired := s.proxyWired(t)
 	v := s.vault(t)
 	up := newUpstream(t)
 	h := []string{up.host}
@@ -37,12 +36,10 @@ func (s *suite) testNoValuesLeak(t *testing.T) {
 		c := mustCreateCredential(t, v, in)
 		results = append(results, c)
 		g := mustAssign(t, v, a.ID, c.ID)
-		if wired {
-			mustSend(t, v, &agentkeys.ProxyRequest{Token: g.ProxyToken, URL: up.url("/x?a=b")})
-			// Denied, too.
-			_, _, err := send(t, v, &agentkeys.ProxyRequest{Token: g.ProxyToken, URL: "https://evil.example/"})
-			checkErrNoLeak(t, err, leaks)
-		}
+		mustSend(t, v, &agentkeys.ProxyRequest{Token: g.ProxyToken, URL: up.url("/x?a=b")})
+		// Denied, too.
+		_, _, err := send(t, v, &agentkeys.ProxyRequest{Token: g.ProxyToken, URL: "https://evil.example/"})
+		checkErrNoLeak(t, err, leaks)
 	}
 	// Refusals that had the canary in their input.
 	for _, in := range []*agentkeys.CredentialInput{
@@ -71,27 +68,23 @@ func (s *suite) testNoValuesLeak(t *testing.T) {
 	st, err := v.Status(t.Context())
 	mustNoErr(t, err, "Status")
 	results = append(results, as, st)
-	if wired {
-		waitFor(t, "audit events to complete", func() bool {
-			evs := listAudit(t, v, agentkeys.AuditFilter{Decision: agentkeys.DecisionPending})
-			return len(evs) == 0
-		})
-		results = append(results, listAudit(t, v, agentkeys.AuditFilter{Limit: 1000}))
-	}
+	waitFor(t, "audit events to complete", func() bool {
+		evs := listAudit(t, v, agentkeys.AuditFilter{Decision: agentkeys.DecisionPending})
+		return len(evs) == 0
+	})
+	results = append(results, listAudit(t, v, agentkeys.AuditFilter{Limit: 1000}))
 	for _, r := range results {
 		wantNoSecret(t, "result", r, leaks...)
 	}
-	if wired {
-		// The upstream did get it: the canary is real.
-		found := false
-		for _, r := range up.requests() {
-			if strings.Contains(r.Header.Get("Authorization")+r.Header.Get("X-Key")+r.Query.Get("key")+r.Header.Get("Cookie"), canary) {
-				found = true
-			}
+	// The upstream did get it: the canary is real.
+	found := false
+	for _, r := range up.requests() {
+		if strings.Contains(r.Header.Get("Authorization")+r.Header.Get("X-Key")+r.Query.Get("key")+r.Header.Get("Cookie"), canary) {
+			found = true
 		}
-		if !found {
-			t.Fatal("the upstream never received the canary: the test is not testing anything")
-		}
+	}
+	if !found {
+		t.Fatal("the upstream never received the canary: the test is not testing anything")
 	}
 }
 

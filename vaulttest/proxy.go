@@ -95,21 +95,7 @@ func (u *upstream) wantUntouched(t *testing.T) {
 // implementation's Proxy is not wired (returns EUNAVAILABLE).
 func (s *suite) proxyVault(t *testing.T) agentkeys.Vault {
 	t.Helper()
-	if !s.proxyWired(t) {
-		t.Skip("Proxy returns UNAVAILABLE for this Vault (no proxy wired): proxy tests skipped")
-	}
 	return s.vault(t)
-}
-
-// proxyWired reports whether Proxy works at all, probing once per Run on
-// a vault of its own.
-func (s *suite) proxyWired(t *testing.T) bool {
-	s.probeOnce.Do(func() {
-		v := s.open(t)
-		_, err := v.Proxy(t.Context(), &agentkeys.ProxyRequest{Token: "pxr_probe", URL: "http://127.0.0.1:9/"})
-		s.proxyMissing = agentkeys.ErrorCode(err) == agentkeys.EUNAVAILABLE
-	})
-	return !s.proxyMissing
 }
 
 // send makes one proxied request and reads the whole answer.

@@ -13,8 +13,8 @@
 // open must return a new, empty vault for each call (each subtest gets its
 // own) and arrange for it to be closed with t.Cleanup. The Proxy tests start
 // upstream servers on 127.0.0.1 and allow them as "127.0.0.1:PORT" over
-// plain http; an implementation whose Proxy returns EUNAVAILABLE (no proxy
-// wired) has those tests skipped with a message.
+// plain http. A store is tested joined to its proxy (agentkeys.WithProxy),
+// as the app wires it.
 package vaulttest
 
 import (
@@ -22,7 +22,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
-	"sync"
+
 	"testing"
 
 	"github.com/agentkeys/agentkeys"
@@ -47,13 +47,11 @@ func Run(t *testing.T, open func(t *testing.T) agentkeys.Vault) {
 	t.Run("Proxy", s.testProxy)
 	t.Run("ListAudit", s.testListAudit)
 	t.Run("NoValuesLeak", s.testNoValuesLeak)
+	t.Run("SameRefusals", s.testSameRefusals)
 }
 
 type suite struct {
 	open func(t *testing.T) agentkeys.Vault
-
-	probeOnce    sync.Once
-	proxyMissing bool
 }
 
 func (s *suite) vault(t *testing.T) agentkeys.Vault {
