@@ -1,6 +1,8 @@
 // Package agentkeys is the domain of agentkeys: credentials, agents, grants
 // (an agent × a credential, reached with a proxy token), audit events and the
-// workspace; the Vault interface that every front-end (CLI, TUI, MCP) speaks;
+// workspace; the Vault interface that every front-end (CLI, TUI, MCP) speaks,
+// made of a store's Contents joined to a proxy (WithProxy) where the app is
+// wired;
 // errors with codes; token formats and hashing; host-allowlist matching;
 // credential injection; and sealing with AES-256-GCM.
 //

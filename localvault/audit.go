@@ -356,20 +356,9 @@ func (w *auditWriter) writeRows(ctx context.Context, tx *sql.Tx, entries []journ
 
 // prepareEvent fills what the store assigns and the caller may leave out.
 func (v *Vault) prepareEvent(e *agentkeys.AuditEvent) {
-	if e.ID == "" {
-		e.ID = agentkeys.NewID("evt")
-	}
-	if e.Time.IsZero() {
-		e.Time = v.stamp()
-	}
+	storesql.PrepareEvent(e, v.now)
 	if e.WorkspaceID == "" {
 		e.WorkspaceID = v.wsID
-	}
-	if e.Decision == "" {
-		e.Decision = agentkeys.DecisionPending
-	}
-	if e.Duration == 0 && e.DurationMs > 0 {
-		e.Duration = time.Duration(e.DurationMs * float64(time.Millisecond))
 	}
 }
 

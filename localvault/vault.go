@@ -11,7 +11,11 @@
 // at a time: every transaction takes the write lock at BEGIN, and a proxy's
 // in-memory caches notice commits made by other processes on the next call.
 // Audit events go first to a per-process journal in Home/audit and reach
-// the database in batches (audit.go).
+// the database in batches (audit.go). The rules and SQL it shares with the
+// server's store are in internal/storesql.
+//
+// *Vault has no Proxy: the proxy is built on it (proxy.New) and the two are
+// joined where the app is wired, with agentkeys.WithProxy (cmd/vault.go).
 package localvault
 
 import (

@@ -85,3 +85,21 @@ func ScanAudit(rows *sql.Rows) ([]*agentkeys.AuditEvent, error) {
 	}
 	return out, rows.Err()
 }
+
+// PrepareEvent fills what a store assigns to an audit event and the caller
+// may leave out: an id, the time (now), the decision "pending", Duration
+// from DurationMs.
+func PrepareEvent(e *agentkeys.AuditEvent, now func() time.Time) {
+	if e.ID == "" {
+		e.ID = agentkeys.NewID("evt")
+	}
+	if e.Time.IsZero() {
+		e.Time = Stamp(now)
+	}
+	if e.Decision == "" {
+		e.Decision = agentkeys.DecisionPending
+	}
+	if e.Duration == 0 && e.DurationMs > 0 {
+		e.Duration = time.Duration(e.DurationMs * float64(time.Millisecond))
+	}
+}

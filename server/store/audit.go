@@ -448,20 +448,7 @@ func (w *auditWriter) due(key string, t int64) bool {
 }
 
 // prepareEvent fills what the store assigns and the caller may leave out.
-func (s *Store) prepareEvent(e *agentkeys.AuditEvent) {
-	if e.ID == "" {
-		e.ID = agentkeys.NewID("evt")
-	}
-	if e.Time.IsZero() {
-		e.Time = s.stamp()
-	}
-	if e.Decision == "" {
-		e.Decision = agentkeys.DecisionPending
-	}
-	if e.Duration == 0 && e.DurationMs > 0 {
-		e.Duration = time.Duration(e.DurationMs * float64(time.Millisecond))
-	}
-}
+func (s *Store) prepareEvent(e *agentkeys.AuditEvent) { storesql.PrepareEvent(e, s.now) }
 
 // BeginAudit implements agentkeys.ProxyBackend: it writes e to this
 // process's audit journal and returns once write(2) returned, so the event

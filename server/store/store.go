@@ -1,9 +1,13 @@
 // Package store is the server's storage: one implementation over
 // database/sql used with two drivers, SQLite (modernc.org/sqlite, the
 // default: one file in the data directory) and PostgreSQL
-// (github.com/jackc/pgx/v5, for several replicas). The SQL is shared; the two
-// dialects differ only in their embedded migrations, in how a driver error is
-// recognised and in how concurrent migrations are serialised.
+// (github.com/jackc/pgx/v5, for several replicas). The SQL and the rules it
+// shares with the local vault (checks every writer goes through, refusals,
+// queries for credentials, agents, grants and audit) are in
+// internal/storesql; the two dialects differ only in their embedded
+// migrations, in how a driver error is recognised and in how concurrent
+// migrations are serialised. What is the server's own: workspaces, keys,
+// the revision-checked route cache (freshness.go) and the audit importer.
 //
 // The store is multi-tenant: every row carries workspace_id and every query
 // is scoped by it. Credential values are sealed (AES-256-GCM) under a data key
