@@ -78,9 +78,8 @@ func checkSchema(ctx context.Context, q querier, file string) (int, error) {
 // of the upgrade from an older schema create their vaults with it).
 var migrateLimit int
 
-// migrate brings the schema up to date, one transaction per step. The
-// version is re-read inside each transaction so two processes migrating at
-// once do not apply a step twice.
+// migrate brings the schema up to date, one transaction per step
+// (storesql.Dialect.Migrate); PRAGMA user_version records the schema.
 func migrate(ctx context.Context, db *sql.DB) error {
 	ms, err := migrations()
 	if err != nil {
@@ -89,29 +88,18 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	if migrateLimit > 0 {
 		ms = ms[:min(migrateLimit, len(ms))]
 	}
-	for _, m := range ms {
-		err := withTx(ctx, db, func(tx *sql.Tx) error {
-			v, err := schemaVersion(ctx, tx)
-			if err != nil {
-				return err
-			}
-			if v >= m.Version {
-				return nil
-			}
-			if v != m.Version-1 {
-				return fmt.Errorf("schema is at %d, cannot apply migration %s", v, m.Name)
-			}
-			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
-				return fmt.Errorf("migration %s: %w", m.Name, err)
-			}
-			_, err = tx.ExecContext(ctx, "PRAGMA user_version = "+strconv.Itoa(m.Version))
-			return err
-		})
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	begin := func(ctx context.Context) (*sql.Tx, error) { return db.BeginTx(ctx, nil) }
+	return dialect.Migrate(ctx, begin, userVersion{}, ms, nil)
+}
+
+// userVersion keeps the schema version in PRAGMA user_version.
+type userVersion struct{}
+
+func (userVersion) Applied(ctx context.Context, tx *sql.Tx) (int, error) { return schemaVersion(ctx, tx) }
+
+func (userVersion) Record(ctx context.Context, tx *sql.Tx, m storesql.Migration) error {
+	_, err := tx.ExecContext(ctx, "PRAGMA user_version = "+strconv.Itoa(m.Version))
+	return err
 }
 
 // dialect is the local vault's: SQLite, with grants rows that reach their

@@ -373,38 +373,24 @@ func (s *Store) migrate(ctx context.Context) error {
 	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
 		return s.storeErr("migrate", err)
 	}
-	for _, m := range ms {
-		tx, err := conn.BeginTx(ctx, nil)
-		if err != nil {
-			return s.storeErr("migrate", err)
-		}
-		var newest int
-		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&newest); err != nil {
-			tx.Rollback()
-			return s.storeErr("migrate", err)
-		}
-		if newest > len(ms) {
-			tx.Rollback()
-			return agentkeys.Errorf(agentkeys.EUNAVAILABLE, "the database was written by a newer agentkeys (schema %d, this binary knows %d): upgrade agentkeys", newest, len(ms))
-		}
-		if newest >= m.Version {
-			tx.Rollback()
-			continue
-		}
-		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("migration %s: %w", m.Name, err)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`, m.Version, s.stamp().UnixMicro()); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("migration %s: %w", m.Name, err)
-		}
-		if err := tx.Commit(); err != nil {
-			return s.storeErr("migrate", err)
-		}
+	begin := func(ctx context.Context) (*sql.Tx, error) { return conn.BeginTx(ctx, nil) }
+	return s.dialect.Migrate(ctx, begin, migrationTable{s}, ms, func(m storesql.Migration) {
 		s.log.Info("database migrated", "dialect", s.dialect.Name, "migration", m.Name)
-	}
-	return nil
+	})
+}
+
+// migrationTable records applied migrations in schema_migrations.
+type migrationTable struct{ s *Store }
+
+func (t migrationTable) Applied(ctx context.Context, tx *sql.Tx) (int, error) {
+	var newest int
+	err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&newest)
+	return newest, err
+}
+
+func (t migrationTable) Record(ctx context.Context, tx *sql.Tx, m storesql.Migration) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`, m.Version, t.s.stamp().UnixMicro())
+	return err
 }
 
 // ---- transactions and errors ----
