@@ -95,7 +95,9 @@ func migrate(ctx context.Context, db *sql.DB) error {
 // userVersion keeps the schema version in PRAGMA user_version.
 type userVersion struct{}
 
-func (userVersion) Applied(ctx context.Context, tx *sql.Tx) (int, error) { return schemaVersion(ctx, tx) }
+func (userVersion) Applied(ctx context.Context, tx *sql.Tx) (int, error) {
+	return schemaVersion(ctx, tx)
+}
 
 func (userVersion) Record(ctx context.Context, tx *sql.Tx, m storesql.Migration) error {
 	_, err := tx.ExecContext(ctx, "PRAGMA user_version = "+strconv.Itoa(m.Version))
