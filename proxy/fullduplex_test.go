@@ -7,8 +7,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/agentkeys/agentkeys"
 	"github.com/agentkeys/agentkeys/proxy"
