@@ -1,9 +1,36 @@
-// Package client is the Go SDK for an agentkeys server: its REST API
-// (/api/v1) and its hosted proxy (/v1/proxy). A *Client also implements
-// agentkeys.Vault, so the CLI, the TUI and the MCP server work on a server's
-// workspace exactly as they work on the local vault.
+// Package client is the Go SDK for agentkeys: agent code calls APIs through
+// the proxy with NewProxy, and people and programs manage a server's
+// workspace with New — its REST API (/api/v1) and its hosted proxy
+// (/v1/proxy).
 //
-// Every method maps to one documented route. Errors the server reports
+// # Agent code: NewProxy
+//
+// An agent holds a pxr_ proxy token (or a workspace key and a credential
+// name), never the credential. NewProxy returns a *ProxyClient: an
+// http.Client (&pc.Client where one is wanted) whose every request goes to
+// `agentkeys up` or a server's /v1/proxy; the request's URL is the target,
+// and the proxy adds the credential:
+//
+//	hc, err := client.NewProxy("", "") // AGENTKEYS_API_KEY or AGENTKEYS_PROXY_TOKEN_*, AGENTKEYS_PROXY_URL
+//	resp, err := hc.Get("https://api.stripe.com/v1/balance")
+//
+// With a workspace key, For("stripe") names the credential. An upstream's
+// 4xx/5xx is an ordinary response; an answer the proxy made itself (a bad
+// token, a host off the allowlist, an unreachable upstream) is a *ProxyError
+// with the protocol's code. The TypeScript (@agentkeys-io/sdk) and Python
+// (agentkeys) SDKs in sdk/ behave the same: sdk/cases.json is their shared
+// contract, run by this package's tests too.
+//
+// # Webhooks
+//
+// VerifyWebhook checks the seed's X-AgentKeys-Signature (hex HMAC-SHA256 of
+// the raw body); VerifyStandardWebhook checks a Standard Webhooks delivery.
+//
+// # Managing a workspace: New
+//
+// A *Client implements agentkeys.Vault, so the CLI, the TUI and the MCP
+// server work on a server's workspace exactly as they work on the local
+// vault. Every method maps to one documented route. Errors the server reports
 // ({"error","code","status"}) come back as *agentkeys.Error with the server's
 // code (or, when the body carries none, the code for the HTTP status);
 // failures to reach the server are EUNAVAILABLE. No error message, log line

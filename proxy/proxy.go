@@ -251,6 +251,12 @@ func (h *Handler) serveOrRefuse(w http.ResponseWriter, r *http.Request, auth aut
 	if r.Body != nil && r.Body != http.NoBody {
 		x.body = &limitedBody{rc: r.Body, max: h.maxBody}
 		out.Body = x.body
+		// Full duplex: otherwise Go's HTTP/1 server closes the agent's body
+		// once the answer's header is written, and the transport, still
+		// finishing the body, drops the upstream connection mid-answer
+		// (TestProxy_FastUpstreamAnswerToBody). Not every writer supports it
+		// (Do's recorder); those never close the body early.
+		_ = http.NewResponseController(w).EnableFullDuplex()
 	}
 	h.rp.ServeHTTP(x.w, out)
 	return

@@ -58,6 +58,34 @@ go vet ./...
 echo "== go test -race"
 go test -race -timeout 30m ./...
 
+# The SDKs (sdk/typescript with node --test, sdk/python with unittest), against
+# `agentkeys up` and `agentkeys serve` from one binary built here.
+echo "== SDKs"
+(
+	sdk_bin=$(mktemp -d)
+	trap 'rm -rf "$sdk_bin"' EXIT
+	go build -o "$sdk_bin/agentkeys" ./cmd/agentkeys
+	export AGENTKEYS_BIN="$sdk_bin/agentkeys"
+	if command -v node >/dev/null && command -v npm >/dev/null; then
+		[ -d sdk/typescript/node_modules ] || npm ci --prefix sdk/typescript --no-audit --no-fund --loglevel=error
+		npm run --prefix sdk/typescript --silent build
+		(cd sdk/typescript && node --test test/)
+	elif [ "${CI:-}" = true ]; then
+		echo "error: node/npm missing, so the TypeScript SDK's tests cannot run" >&2
+		exit 1
+	else
+		echo "skip: the TypeScript SDK's tests need node and npm" >&2
+	fi
+	if command -v python3 >/dev/null; then
+		(cd sdk/python && PYTHONPATH=src python3 -m unittest discover -s tests)
+	elif [ "${CI:-}" = true ]; then
+		echo "error: python3 missing, so the Python SDK's tests cannot run" >&2
+		exit 1
+	else
+		echo "skip: the Python SDK's tests need python3" >&2
+	fi
+)
+
 echo "== fuzz (each target ${FUZZTIME})"
 for pkg in $(go list ./...); do
 	dir=$(go list -f '{{.Dir}}' "$pkg")
