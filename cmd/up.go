@@ -120,6 +120,7 @@ func RunUp(ctx context.Context, opts *UpOptions) error {
 	var handlers sync.WaitGroup
 	mux := http.NewServeMux()
 	mux.Handle("/v1/proxy", guarded)
+	mux.Handle(proxy.BaseURLPrefix, guarded) // base-URL mode: /to/<host>/<path>
 	mux.Handle("/healthz", hostGuardFor(loopback, host, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/agentkeys/agentkeys"
 	"github.com/agentkeys/agentkeys/internal/sqlitedb"
@@ -148,10 +149,25 @@ func agentExists(ctx context.Context, q querier, wsID, id string) error {
 // pair replaces the token (the old one stops working). Returns ENOTFOUND for
 // an unknown agent or credential id.
 func (v *Vault) AssignCredential(ctx context.Context, agentID, credentialID string) (*agentkeys.Grant, error) {
+	return v.AssignCredentialUntil(ctx, agentID, credentialID, time.Time{})
+}
+
+// AssignCredentialUntil implements agentkeys.AgentService: AssignCredential
+// for a token that stops working at expiresAt (zero: never). Returns
+// EINVALID when expiresAt is not in the future.
+func (v *Vault) AssignCredentialUntil(ctx context.Context, agentID, credentialID string, expiresAt time.Time) (*agentkeys.Grant, error) {
 	if err := v.usable(); err != nil {
 		return nil, err
 	}
 	g := &agentkeys.Grant{ProxyToken: agentkeys.NewProxyToken(), AgentID: agentID, CredentialID: credentialID, CreatedAt: v.stamp()}
+	if err := agentkeys.CheckGrantExpiry(expiresAt, g.CreatedAt); err != nil {
+		return nil, err
+	}
+	var expires sql.NullInt64
+	if !expiresAt.IsZero() {
+		t := expiresAt.UTC().Truncate(time.Microsecond)
+		g.ExpiresAt, expires = &t, sql.NullInt64{Int64: t.UnixMicro(), Valid: true}
+	}
 	err := v.write(ctx, func(tx *sql.Tx) error {
 		if err := agentExists(ctx, tx, v.wsID, agentID); err != nil {
 			return err
@@ -159,10 +175,10 @@ func (v *Vault) AssignCredential(ctx context.Context, agentID, credentialID stri
 		if _, err := credentialByID(ctx, tx, v.wsID, credentialID); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO grants (agent_id, credential_id, token_hash, created_at) VALUES (?, ?, ?, ?)
+		_, err := tx.ExecContext(ctx, `INSERT INTO grants (agent_id, credential_id, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (agent_id, credential_id) DO UPDATE SET
-				token_hash = excluded.token_hash, created_at = excluded.created_at, last_used_at = NULL`,
-			agentID, credentialID, agentkeys.HashToken(g.ProxyToken), g.CreatedAt.UnixMicro())
+				token_hash = excluded.token_hash, created_at = excluded.created_at, last_used_at = NULL, expires_at = excluded.expires_at`,
+			agentID, credentialID, agentkeys.HashToken(g.ProxyToken), g.CreatedAt.UnixMicro(), expires)
 		return err
 	})
 	if err != nil {

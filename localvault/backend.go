@@ -249,10 +249,11 @@ func (v *Vault) routeByToken(ctx context.Context, hash string) (*agentkeys.Route
 	var stored, agentID, agentName string
 	var sealed []byte
 	var ver int
-	row := v.db.QueryRowContext(ctx, `SELECT `+routeCols+`, g.token_hash, a.id, a.name
+	var expires sql.NullInt64
+	row := v.db.QueryRowContext(ctx, `SELECT `+routeCols+`, g.token_hash, a.id, a.name, g.expires_at
 		FROM grants g JOIN agents a ON a.id = g.agent_id JOIN credentials c ON c.id = g.credential_id
 		WHERE g.token_hash = ? AND c.workspace_id = ?`, hash, v.wsID)
-	cred, err := scanCredential(row, &sealed, &ver, &stored, &agentID, &agentName)
+	cred, err := scanCredential(row, &sealed, &ver, &stored, &agentID, &agentName, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, unauthorized("invalid or revoked proxy token")
 	}
@@ -263,6 +264,9 @@ func (v *Vault) routeByToken(ctx context.Context, hash string) (*agentkeys.Route
 		return nil, unauthorized("invalid or revoked proxy token")
 	}
 	e = &routeEntry{cred: *cred, route: agentkeys.Route{WorkspaceID: v.wsID, AgentID: agentID, AgentName: agentName}}
+	if expires.Valid {
+		e.route.ExpiresAt = fromMicros(expires.Int64)
+	}
 	e.route.Credential = &e.cred
 	c.mu.Lock()
 	if c.epoch == epoch {

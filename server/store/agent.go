@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/agentkeys/agentkeys"
 )
@@ -135,7 +136,22 @@ func (w *Workspace) agentExists(ctx context.Context, q querier, id string) error
 // pair replaces the token (the old one stops working). Returns ENOTFOUND for
 // an unknown agent or credential id.
 func (w *Workspace) AssignCredential(ctx context.Context, agentID, credentialID string) (*agentkeys.Grant, error) {
+	return w.AssignCredentialUntil(ctx, agentID, credentialID, time.Time{})
+}
+
+// AssignCredentialUntil implements agentkeys.AgentService: AssignCredential
+// for a token that stops working at expiresAt (zero: never). Returns
+// EINVALID when expiresAt is not in the future.
+func (w *Workspace) AssignCredentialUntil(ctx context.Context, agentID, credentialID string, expiresAt time.Time) (*agentkeys.Grant, error) {
 	g := &agentkeys.Grant{ProxyToken: agentkeys.NewProxyToken(), AgentID: agentID, CredentialID: credentialID, CreatedAt: w.s.stamp()}
+	if err := agentkeys.CheckGrantExpiry(expiresAt, g.CreatedAt); err != nil {
+		return nil, err
+	}
+	var expires sql.NullInt64
+	if !expiresAt.IsZero() {
+		t := expiresAt.UTC().Truncate(time.Microsecond)
+		g.ExpiresAt, expires = &t, sql.NullInt64{Int64: t.UnixMicro(), Valid: true}
+	}
 	replaced := false
 	err := w.write(ctx, func(tx *sql.Tx) error {
 		if err := w.agentExists(ctx, tx, agentID); err != nil {
@@ -149,11 +165,11 @@ func (w *Workspace) AssignCredential(ctx context.Context, agentID, credentialID 
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO grants (workspace_id, agent_id, credential_id, token_hash, created_at)
-			VALUES ($1, $2, $3, $4, $5)
+		_, err = tx.ExecContext(ctx, `INSERT INTO grants (workspace_id, agent_id, credential_id, token_hash, created_at, expires_at)
+			VALUES ($1, $2, $3, $4, $5, $6)
 			ON CONFLICT (agent_id, credential_id) DO UPDATE SET
-				token_hash = excluded.token_hash, created_at = excluded.created_at, last_used_at = NULL`,
-			w.id, agentID, credentialID, w.s.hashToken(g.ProxyToken), g.CreatedAt.UnixMicro())
+				token_hash = excluded.token_hash, created_at = excluded.created_at, last_used_at = NULL, expires_at = excluded.expires_at`,
+			w.id, agentID, credentialID, w.s.hashToken(g.ProxyToken), g.CreatedAt.UnixMicro(), expires)
 		return err
 	})
 	if err != nil {

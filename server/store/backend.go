@@ -148,13 +148,14 @@ func (s *Store) routeByToken(ctx context.Context, hash string) (*agentkeys.Route
 	}
 	e = &routeEntry{}
 	start := time.Now()
-	row := s.db.QueryRowContext(ctx, `SELECT `+routeCols+`, g.workspace_id, a.id, a.name
+	var expires sql.NullInt64
+	row := s.db.QueryRowContext(ctx, `SELECT `+routeCols+`, g.workspace_id, a.id, a.name, g.expires_at
 		FROM grants g
 		JOIN agents a ON a.workspace_id = g.workspace_id AND a.id = g.agent_id
 		JOIN credentials c ON c.workspace_id = g.workspace_id AND c.id = g.credential_id
 		JOIN workspaces w ON w.id = g.workspace_id
 		WHERE g.token_hash = $1`, hash)
-	cred, err := scanCredential(row, &e.sealed, &e.keyVersion, &e.rev, &e.route.WorkspaceID, &e.route.AgentID, &e.route.AgentName)
+	cred, err := scanCredential(row, &e.sealed, &e.keyVersion, &e.rev, &e.route.WorkspaceID, &e.route.AgentID, &e.route.AgentName, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		s.cache.mu.Lock()
 		delete(s.cache.tokens, hash) // revoked: forget the stale route
@@ -166,6 +167,9 @@ func (s *Store) routeByToken(ctx context.Context, hash string) (*agentkeys.Route
 	}
 	e.cred = *cred
 	e.route.Credential = &e.cred
+	if expires.Valid {
+		e.route.ExpiresAt = fromMicros(expires.Int64)
+	}
 	s.cache.check(e.route.WorkspaceID).record(revRead{rev: e.rev, start: start})
 	s.cache.store(hash, nil, e)
 	return e.copyRoute(), nil
