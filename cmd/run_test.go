@@ -2,6 +2,7 @@ package cmd_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -255,5 +256,64 @@ func TestRun_ChildEnvironHoldsNoSecret(t *testing.T) {
 	if !strings.HasPrefix(env["OPENAI_API_KEY"], "pxr_") || !strings.HasPrefix(env["AGENTKEYS_PROXY_URL"], "http://127.0.0.1:") ||
 		env["OPENAI_BASE_URL"] != env["AGENTKEYS_PROXY_URL"]+"/to/api.openai.com/v1" || env["AGENTKEYS_PROXY_TOKEN_ANTHROPIC"] != env["ANTHROPIC_API_KEY"] {
 		t.Errorf("the program's environment lacks run's variables: %v", env)
+	}
+}
+
+// TestRun_UsesRunningProxy: with AGENTKEYS_PROXY_URL naming a running
+// `agentkeys up`, run starts no proxy of its own, and that proxy serves
+// base-URL mode.
+func TestRun_UsesRunningProxy(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("needs curl")
+	}
+	e, api := sdkSetup(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	base, _, done := e.startUp(t, ctx, "--listen", "127.0.0.1:0")
+	e.vars["AGENTKEYS_PROXY_URL"] = base
+	r := e.run("run", "--credential", "OpenAI", "--", "sh", "-c",
+		`echo "$AGENTKEYS_PROXY_URL"; curl -sS --fail -H "Authorization: Bearer $OPENAI_API_KEY" -d '{}' "$AGENTKEYS_PROXY_URL/to/$0/v1/chat/completions"`,
+		api.hostPort())
+	delete(e.vars, "AGENTKEYS_PROXY_URL")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, base+"\n") || !strings.Contains(r.stdout, "hello from openai") {
+		t.Fatalf("exit %d\nstdout %s\nstderr %s", r.code, r.stdout, r.stderr)
+	}
+	api.verify(t, 1)
+	cancel()
+	<-done
+}
+
+// TestAgentsAssign_ExpiresIn: --expires-in gives the token an expiry
+// (shown in --json); a duration that is not positive is a usage error that
+// assigns nothing.
+func TestAgentsAssign_ExpiresIn(t *testing.T) {
+	e := newEnv(t)
+	e.init()
+	e.must("credentials", "add", "--name", "Mail", "--value", "v", "--allow-host", "api.example.com")
+	e.must("agents", "create", "--name", "bot")
+	before := e.state()
+	for _, bad := range []string{"0s", "-5m", "soon"} {
+		if r := e.run("agents", "assign", "bot", "--credential", "Mail", "--expires-in", bad); r.code != cmd.ExitUsage {
+			t.Errorf("--expires-in %s: exit %d, want %d: %s", bad, r.code, cmd.ExitUsage, r.stderr)
+		}
+	}
+	if after := e.state(); after != before {
+		t.Fatalf("a refused assign changed the vault")
+	}
+	var out struct {
+		Grant struct {
+			ProxyToken string     `json:"proxyToken"`
+			ExpiresAt  *time.Time `json:"expiresAt"`
+		} `json:"grant"`
+	}
+	if err := json.Unmarshal([]byte(e.must("agents", "assign", "bot", "--credential", "Mail", "--expires-in", "1h", "--json")), &out); err != nil {
+		t.Fatal(err)
+	}
+	if out.Grant.ExpiresAt == nil || time.Until(*out.Grant.ExpiresAt) < 59*time.Minute || time.Until(*out.Grant.ExpiresAt) > time.Hour {
+		t.Fatalf("grant = %+v", out.Grant)
+	}
+	r := e.run("agents", "assign", "bot", "--credential", "Mail", "--expires-in", "30m")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "pxr_") || !strings.Contains(r.stderr, "expires at") {
+		t.Fatalf("exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
 	}
 }

@@ -190,7 +190,9 @@ func containsProxyToken(s string) bool {
 	}
 }
 
-func isAlnum(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+func isAlnum(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}
 
 // errTokenInBody stops a base-URL request whose body holds its proxy token.
 var errTokenInBody = errors.New("proxy: the request body holds the proxy token")
