@@ -61,11 +61,11 @@ func (h *Handler) serveBaseURL(w http.ResponseWriter, r *http.Request) {
 // slot and agentkeys protocol header the agent sent removed, the key= query
 // parameter holding the token removed, the body guarded. On error the
 // request returned still names the target (when it could be read), so the
-// refusal's audit row does too. r's header is modified in place.
+// refusal's audit row does too. r itself is changed and returned.
 func baseURLRequest(r *http.Request) (*http.Request, error) {
-	out := new(http.Request)
-	*out = *r
+	out := r // changed in place (header, body): nothing else holds it
 	hdr := r.Header
+	authVals := hdr["Authorization"]
 	// The target comes from the path only: an agent's own X-Target-Url or
 	// X-Target-Method would aim the request elsewhere.
 	for _, name := range []string{agentkeys.HeaderTargetURL, agentkeys.HeaderTargetMethod, agentkeys.HeaderCredentialName} {
@@ -134,7 +134,11 @@ func baseURLRequest(r *http.Request) (*http.Request, error) {
 		return out, agentkeys.Errorf(agentkeys.EINVALID,
 			"a proxy token is in the URL: send it only where the client sends its API key")
 	}
-	hdr.Set("Authorization", "Bearer "+token)
+	if len(authVals) == 1 && strings.HasPrefix(authVals[0], "Bearer ") && authVals[0][len("Bearer "):] == token {
+		hdr["Authorization"] = authVals // already the /v1/proxy form
+	} else {
+		hdr.Set("Authorization", "Bearer "+token)
+	}
 	if r.Body != nil && r.Body != http.NoBody {
 		out.Body = &tokenGuard{rc: r.Body, token: []byte(token)}
 	}
