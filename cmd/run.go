@@ -32,6 +32,9 @@ type RunOptions struct {
 	Getenv       func(string) string
 	// Environ is the environment the child starts from (os.Environ).
 	Environ func() []string
+	// ServerURL is the server's URL when the CLI is logged in to one
+	// (remote mode), whose own proxy then serves the run; "" otherwise.
+	ServerURL func() string
 
 	Agent       string   // id or name: every credential assigned to it
 	Credentials []string // ids or names
@@ -49,6 +52,13 @@ const DefaultRunTTL = 12 * time.Hour
 // NewCmdRun returns `run`.
 func NewCmdRun(f *Factory, runF func(context.Context, *RunOptions) error) *cobra.Command {
 	opts := &RunOptions{IO: f.IOStreams, Vault: f.Vault, ProxyHandler: f.ProxyHandler, Getenv: f.Getenv, Environ: os.Environ}
+	opts.ServerURL = func() string {
+		cfg, err := f.Config()
+		if err != nil || !remoteConfigured(cfg) {
+			return ""
+		}
+		return strings.TrimRight(strings.TrimSpace(cfg.APIURL), "/")
+	}
 	c := &cobra.Command{
 		Use:   "run (--agent AGENT | --credential CRED…) [--ttl 12h] [--print-env] -- COMMAND [ARG…]",
 		Short: "Run a program with proxy tokens and base URLs in its environment (never a key)",
@@ -58,7 +68,8 @@ through the agentkeys proxy, unchanged: it gets the proxy's base-URL mode as its
 base URL and a short-lived proxy token as its key. It never sees a real secret.
 
 The proxy runs in-process on a random loopback port, unless AGENTKEYS_PROXY_URL
-names one that is running (agentkeys up). The tokens belong to a temporary agent
+names one that is running (agentkeys up); after agentkeys login, the server's
+own proxy serves the run. The tokens belong to a temporary agent
 ("<agent> (run xxxxxx)", so the audit log tells runs apart); they expire after
 --ttl and are revoked, with that agent, when the program exits.
 
@@ -134,6 +145,9 @@ func RunRun(ctx context.Context, opts *RunOptions) error {
 		if u, err := url.Parse(proxyURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return errInvalid("AGENTKEYS_PROXY_URL %q is not a proxy URL such as http://127.0.0.1:8787", proxyURL)
 		}
+	}
+	if proxyURL == "" && opts.ServerURL != nil {
+		proxyURL = opts.ServerURL() // remote mode: the tokens are the server's
 	}
 	if opts.PrintEnv {
 		shown := proxyURL

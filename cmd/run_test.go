@@ -317,3 +317,35 @@ func TestAgentsAssign_ExpiresIn(t *testing.T) {
 		t.Fatalf("exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
 	}
 }
+
+// TestRun_RemoteMode: logged in to a server, run mints the tokens there
+// and the program uses the server's own proxy in base-URL mode; the
+// temporary agent is removed from the server afterwards.
+func TestRun_RemoteMode(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("needs curl")
+	}
+	e := newEnv(t)
+	e.init()
+	url, key := liveServer(t)
+	up, seen := recordingUpstream(t)
+	upHost := strings.TrimPrefix(up.URL, "http://")
+	e.mustStdin(key+"\n", "login", "--server", url, "--api-key", "-")
+	e.must("credentials", "add", "--name", "Upstream", "--value", "sk-remote-run-77aa", "--allow-host", upHost)
+	e.must("agents", "create", "--name", "bot", "--credential", "Upstream")
+	if out := e.must("run", "--agent", "bot", "--print-env"); !strings.Contains(out, "AGENTKEYS_PROXY_URL="+url+"\n") {
+		t.Fatalf("--print-env in remote mode:\n%s", out)
+	}
+	r := e.run("run", "--agent", "bot", "--", "sh", "-c",
+		`test "$AGENTKEYS_PROXY_URL" = "$1" && curl -sS --fail -H "x-api-key: $AGENTKEYS_PROXY_TOKEN_UPSTREAM" "$AGENTKEYS_PROXY_URL/to/$0/remote"`,
+		upHost, url)
+	if r.code != 0 || r.stdout != "hello from /remote" {
+		t.Fatalf("exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if got := seen(); len(got) != 1 || got[0] != "Bearer sk-remote-run-77aa" {
+		t.Fatalf("upstream received %q", got)
+	}
+	if agents := e.must("agents", "list", "--json"); strings.Contains(agents, "(run ") {
+		t.Errorf("the run's agent is still on the server: %s", agents)
+	}
+}
