@@ -79,7 +79,7 @@ func baseURLRequest(r *http.Request) (*http.Request, error) {
 			"base-URL requests look like /to/<host>/<path>, e.g. /to/api.openai.com/v1/chat/completions")
 	}
 	scheme := "https"
-	if agentkeys.IsLoopbackHost(hostOnly(host)) {
+	if isLoopbackTarget(host) {
 		scheme = "http" // CheckTarget allows it only to loopback hosts listed exactly
 	}
 
@@ -143,6 +143,20 @@ func baseURLRequest(r *http.Request) (*http.Request, error) {
 		out.Body = &tokenGuard{rc: r.Body, token: []byte(token)}
 	}
 	return out, nil
+}
+
+// isLoopbackTarget is agentkeys.IsLoopbackHost for host[:port], skipping
+// it (and the allocations of its IP parse) for names that cannot be
+// loopback: neither an IP literal nor a name with "localhost" in it.
+func isLoopbackTarget(host string) bool {
+	h := strings.TrimPrefix(host, "[")
+	if h == "" {
+		return false
+	}
+	if c := h[0]; !(c >= '0' && c <= '9' || c == ':') && !strings.Contains(strings.ToLower(h), "localhost") {
+		return false
+	}
+	return agentkeys.IsLoopbackHost(hostOnly(host))
 }
 
 // hostOnly is host without its port (and IPv6 brackets).

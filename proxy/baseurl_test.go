@@ -359,7 +359,7 @@ func TestBaseURL_RedirectReturned(t *testing.T) {
 // a loopback one over http (allowed only when listed exactly).
 func TestBaseURL_HTTPSForPublicHosts(t *testing.T) {
 	b := newMemBackend()
-	c := b.addCredential(t, "OpenAI", agentkeys.APIKey, []string{"api.openai.com"}, agentkeys.Secret{Value: realKey})
+	c := b.addCredential(t, "OpenAI", agentkeys.APIKey, []string{"api.openai.com", "localhost:9", "[::1]:9", "127.0.0.2:9"}, agentkeys.Secret{Value: realKey})
 	tok := b.assign(c, "coder")
 	rt := &recordingTransport{}
 	p := newTestProxy(t, b, proxy.Config{Transport: rt})
@@ -370,4 +370,11 @@ func TestBaseURL_HTTPSForPublicHosts(t *testing.T) {
 	}
 	resp = p.baseReq(t, "GET", "/to/127.0.0.1:9/v1/models", http.Header{"Authorization": {"Bearer " + tok}}, nil)
 	wantProxyError(t, resp, 403, agentkeys.EDESTINATION)
+	for _, host := range []string{"localhost:9", "[::1]:9", "127.0.0.2:9"} {
+		resp = p.baseReq(t, "GET", "/to/"+host+"/v1/models", http.Header{"Authorization": {"Bearer " + tok}}, nil)
+		readAll(t, resp)
+		if got := rt.last().URL.String(); resp.StatusCode != 200 || got != "http://"+host+"/v1/models" {
+			t.Errorf("%s: status %d, outbound %s", host, resp.StatusCode, got)
+		}
+	}
 }
