@@ -42,8 +42,6 @@ type RunOptions struct {
 	PrintEnv    bool
 	JSON        bool
 	Command     []string
-	// Started, when set, is called with the child's process id (tests).
-	Started func(pid int)
 }
 
 // DefaultRunTTL is how long `run`'s tokens live if the child outlives them.
@@ -166,12 +164,12 @@ func RunRun(ctx context.Context, opts *RunOptions) error {
 		if err != nil {
 			return fmt.Errorf("%w (or set AGENTKEYS_PROXY_URL to a running proxy)", err)
 		}
-		url, stop, err := startRunProxy(h)
+		local, stop, err := startRunProxy(h)
 		if err != nil {
 			return err
 		}
 		defer stop()
-		proxyURL = url
+		proxyURL = local
 	}
 
 	// A temporary agent holds this run's grants: assigning to the named
@@ -371,9 +369,6 @@ func runChild(opts *RunOptions, env []string) error {
 	defer signal.Stop(sigs)
 	if err := c.Start(); err != nil {
 		return &childExitError{code: 127, msg: fmt.Sprintf("cannot start %s: %v", opts.Command[0], startError(err))}
-	}
-	if opts.Started != nil {
-		opts.Started(c.Process.Pid)
 	}
 	done := make(chan struct{})
 	go func() {

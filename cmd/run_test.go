@@ -66,6 +66,11 @@ func TestRun_ExitCodes(t *testing.T) {
 	if after := e.state(); after != before {
 		t.Fatalf("runs left something behind:\nbefore %s\nafter  %s", before, after)
 	}
+	e.vars["AGENTKEYS_PROXY_URL"] = "ftp://127.0.0.1:1"
+	if r := e.run("run", "--agent", "coder", "--", "true"); r.code != cmd.ExitUsage || !strings.Contains(r.stderr, "AGENTKEYS_PROXY_URL") {
+		t.Errorf("bad AGENTKEYS_PROXY_URL: exit %d %q", r.code, r.stderr)
+	}
+	delete(e.vars, "AGENTKEYS_PROXY_URL")
 	if r := e.run("run", "--", "true"); r.code != cmd.ExitUsage || !strings.Contains(r.stderr, "--agent") {
 		t.Errorf("no --agent nor --credential: exit %d %q", r.code, r.stderr)
 	}
