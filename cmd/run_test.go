@@ -269,7 +269,7 @@ func TestRun_ChildEnvironHoldsNoSecret(t *testing.T) {
 // base-URL mode.
 func TestRun_UsesRunningProxy(t *testing.T) {
 	if _, err := exec.LookPath("curl"); err != nil {
-		t.Skip("needs curl")
+		skipUnlessCI(t, "needs curl")
 	}
 	e, api := sdkSetup(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -328,7 +328,7 @@ func TestAgentsAssign_ExpiresIn(t *testing.T) {
 // temporary agent is removed from the server afterwards.
 func TestRun_RemoteMode(t *testing.T) {
 	if _, err := exec.LookPath("curl"); err != nil {
-		t.Skip("needs curl")
+		skipUnlessCI(t, "needs curl")
 	}
 	e := newEnv(t)
 	e.init()
