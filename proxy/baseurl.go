@@ -107,7 +107,7 @@ func baseURLRequest(r *http.Request) (*http.Request, error) {
 	for _, name := range keyHeaders {
 		for _, v := range hdr[name] {
 			if name == "Authorization" {
-				if scheme, cred, ok := strings.Cut(strings.TrimSpace(v), " "); ok && strings.EqualFold(scheme, "Bearer") {
+				if kind, cred, ok := strings.Cut(strings.TrimSpace(v), " "); ok && strings.EqualFold(kind, "Bearer") {
 					v = cred
 				}
 			}
@@ -130,7 +130,7 @@ func baseURLRequest(r *http.Request) (*http.Request, error) {
 			}
 		}
 	}
-	if containsProxyToken(query) || containsProxyToken(path) {
+	if containsProxyToken(r.URL.Path) || containsProxyToken(query) || strings.Contains(query, "%") && containsProxyToken(unescapeQuery(query)) {
 		return out, agentkeys.Errorf(agentkeys.EINVALID,
 			"a proxy token is in the URL: send it only where the client sends its API key")
 	}
@@ -188,6 +188,13 @@ func takeKeyParam(raw string, take func(string) error) (string, error) {
 		kept = append(kept, part)
 	}
 	return strings.Join(kept, "&"), nil
+}
+
+// unescapeQuery is the raw query with its escapes decoded ("" if it has a
+// bad one: the upstream could not decode it either).
+func unescapeQuery(q string) string {
+	u, _ := url.QueryUnescape(q)
+	return u
 }
 
 // containsProxyToken reports whether s holds something with the pxr_ form.

@@ -171,6 +171,12 @@ func TestBaseURL_Refusals(t *testing.T) {
 		{"token in the path", "/v1/" + other, func(tok string) http.Header {
 			return http.Header{"Authorization": {"Bearer " + tok}}
 		}, 400, agentkeys.EINVALID},
+		{"token escaped in the path", "/v1/%70" + other[1:], func(tok string) http.Header {
+			return http.Header{"Authorization": {"Bearer " + tok}}
+		}, 400, agentkeys.EINVALID},
+		{"token escaped in the query", "/v1/x?q=%70" + other[1:], func(tok string) http.Header {
+			return http.Header{"Authorization": {"Bearer " + tok}}
+		}, 400, agentkeys.EINVALID},
 		{"host not allowed", "!/to/evil.example/v1/x", func(tok string) http.Header {
 			return http.Header{"Authorization": {"Bearer " + tok}}
 		}, 403, agentkeys.EDESTINATION},
