@@ -30,6 +30,24 @@ type Grant struct {
 	AgentID      string    `json:"agentId"`
 	CredentialID string    `json:"credentialId"`
 	CreatedAt    time.Time `json:"createdAt"`
+	// ExpiresAt, when set, is when the token stops working: the proxy
+	// refuses it from then on as it refuses a revoked one (401, audited).
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+}
+
+// CheckGrantExpiry validates the expiry asked for a new grant: zero means
+// none; otherwise it must be after now. Returns EINVALID.
+func CheckGrantExpiry(expiresAt, now time.Time) error {
+	if !expiresAt.IsZero() && !expiresAt.After(now) {
+		return Errorf(EINVALID, "the expiry time must be in the future (got %s)", expiresAt.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// GrantExpired reports whether a grant expiring at expiresAt (zero: never)
+// has expired at now.
+func GrantExpired(expiresAt, now time.Time) bool {
+	return !expiresAt.IsZero() && !now.Before(expiresAt)
 }
 
 // AgentService is the part of the Vault that manages agents and grants.
@@ -51,6 +69,10 @@ type AgentService interface {
 	// new one replaces it. Returns ENOTFOUND for an unknown agent or
 	// credential.
 	AssignCredential(ctx context.Context, agentID, credentialID string) (*Grant, error)
+	// AssignCredentialUntil is AssignCredential for a token that stops
+	// working at expiresAt (zero: never). Returns EINVALID when expiresAt is
+	// not in the future.
+	AssignCredentialUntil(ctx context.Context, agentID, credentialID string, expiresAt time.Time) (*Grant, error)
 	// RevokeCredential removes the assignment: its token stops working on the
 	// next request, also in a proxy running in another process. Returns
 	// ENOTFOUND when the agent, the credential or the assignment does not exist.

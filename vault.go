@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"time"
 )
 
 // Vault is the seam every front-end (CLI, TUI, MCP server) speaks. The local
@@ -99,6 +100,9 @@ type Route struct {
 	AgentID     string
 	AgentName   string
 	Credential  *Credential
+	// ExpiresAt is when the grant behind a pxr_ token expires (zero: never);
+	// the proxy refuses the token from then on.
+	ExpiresAt time.Time
 }
 
 // ProxyBackend is what the proxy needs from a store. localvault implements

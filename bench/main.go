@@ -14,6 +14,9 @@
 //     proxy.New, proxy.LoopbackOnly);
 //   - proxy, memory vault: proxy.New over a vault held in memory whose audit
 //     costs nothing — the proxy code's own cost;
+//   - "up, base-URL mode" and "memory, base-URL mode": the same two
+//     processes asked in base-URL mode (/to/<host>/<path>, the token as
+//     Authorization: Bearer), against their /v1/proxy (issue 15);
 //   - hosted, SQLite and hosted, PostgreSQL: `agentkeys serve` (REST API and
 //     /v1/proxy, audit journaled then imported, a JSON log line per request,
 //     --allow-loopback-targets) from the same binary; with -inproc, this
@@ -63,7 +66,9 @@ const (
 	direct   = "direct"
 	bare     = "bare ReverseProxy"
 	up       = "agentkeys up"
+	upBase   = "up, base-URL mode"
 	memory   = "proxy, memory vault"
+	memBase  = "memory, base-URL mode"
 	sqliteH  = "hosted, SQLite"
 	postgres = "hosted, PostgreSQL"
 )
@@ -289,12 +294,20 @@ func (b *bench) run(o options) error {
 		return load.Target{URL: "http://" + p.Addr + "/v1/proxy", Pid: p.Pid(), Hdr: http.Header{
 			"Authorization": {"Bearer " + token}, agentkeys.HeaderTargetURL: {target}}}
 	}
+	// Base-URL mode (issue 15): the target host in the path, the token where
+	// an SDK puts its API key.
+	baseURL := func(p *load.Proc, token string) load.Target {
+		return load.Target{URL: "http://" + p.Addr + "/to/" + upHost + "/emails", Pid: p.Pid(), Hdr: http.Header{
+			"Authorization": {"Bearer " + token}}}
+	}
 	named := func(name string, t load.Target) load.Target { t.Name = name; return t }
 	targets := []load.Target{
 		{Name: direct, URL: upURL + "/emails"},
 		{Name: bare, URL: "http://" + bareP.Addr + "/emails", Pid: bareP.Pid()},
 		named(up, proxied(upP, localToken, upURL+"/emails")),
+		named(upBase, baseURL(upP, localToken)),
 		named(memory, proxied(memP, memToken, upURL+"/emails")),
+		named(memBase, baseURL(memP, memToken)),
 	}
 	for _, h := range servers {
 		targets = append(targets, named(h.name, proxied(h.proc, h.token, upURL+"/emails")))
@@ -378,6 +391,17 @@ func (b *bench) run(o options) error {
 	}
 	if o.streamSize > 0 {
 		fmt.Printf("  issue 3: agentkeys up peak RSS streaming %d MiB < 64 MiB: %.1f MiB %s\n", o.streamSize>>20, upPeak, load.Verdict(upPeak < 64))
+	}
+	for _, pair := range [][2]string{{upBase, up}, {memBase, memory}} {
+		b, okB := results[pair[0]][64]
+		v, okV := results[pair[1]][64]
+		if !okB || !okV {
+			fmt.Printf("  issue 15: %s within 3%% of /v1/proxy at c=64: not measured (-c has no 64)\n", pair[0])
+			continue
+		}
+		x := b.RPS / v.RPS
+		fmt.Printf("  issue 15: %s within 3%% of /v1/proxy at c=64: %.3f× (CPU per request %.0f vs %.0f µs) %s\n",
+			pair[0], x, b.ProcCPU, v.ProcCPU, load.Verdict(x >= 0.97))
 	}
 	if x, ok := ratio(postgres, 64); ok {
 		fmt.Printf("  issue 6: hosted on PostgreSQL ≥ 0.6× bare at c=64: %.2f× %s\n", x, load.Verdict(x >= 0.6))

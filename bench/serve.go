@@ -81,7 +81,9 @@ func serveMain(args []string) {
 		err = serveLocal(ctx, addr)
 	case "memory":
 		mux := http.NewServeMux()
-		mux.Handle("/v1/proxy", proxy.New(newMemVault(arg), proxy.Config{Logger: slog.New(slog.DiscardHandler)}))
+		mh := proxy.New(newMemVault(arg), proxy.Config{Logger: slog.New(slog.DiscardHandler)})
+		mux.Handle("/v1/proxy", mh)
+		mux.Handle(proxy.BaseURLPrefix, mh)
 		err = listen(ctx, addr, proxy.LoopbackOnly(mux))
 	case "hosted":
 		err = serveHosted(ctx, addr, arg)
@@ -150,6 +152,7 @@ func serveLocal(ctx context.Context, addr string) error {
 	h := proxy.New(v, proxy.Config{Logger: slog.New(slog.DiscardHandler)})
 	mux := http.NewServeMux()
 	mux.Handle("/v1/proxy", h)
+	mux.Handle(proxy.BaseURLPrefix, h)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	return listen(ctx, addr, proxy.LoopbackOnly(mux))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/agentkeys/agentkeys"
 )
@@ -93,6 +94,14 @@ func (c *Client) DeleteAgent(ctx context.Context, id string) error {
 // the only copy of the proxy token. Returns ENOTFOUND for an unknown agent or
 // credential.
 func (c *Client) AssignCredential(ctx context.Context, agentID, credentialID string) (*agentkeys.Grant, error) {
+	return c.AssignCredentialUntil(ctx, agentID, credentialID, time.Time{})
+}
+
+// AssignCredentialUntil implements agentkeys.AgentService: AssignCredential
+// with "expiresAt" (RFC 3339) in the request when expiresAt is not zero; the
+// token stops working then. Returns EINVALID when expiresAt is not in the
+// future (the server says so).
+func (c *Client) AssignCredentialUntil(ctx context.Context, agentID, credentialID string, expiresAt time.Time) (*agentkeys.Grant, error) {
 	p, ok := pathID(agentID)
 	if !ok {
 		return nil, agentkeys.Errorf(agentkeys.ENOTFOUND, "no agent with id %q: see `agentkeys agents list`", agentID)
@@ -100,11 +109,22 @@ func (c *Client) AssignCredential(ctx context.Context, agentID, credentialID str
 	if _, ok := pathID(credentialID); !ok {
 		return nil, agentkeys.Errorf(agentkeys.ENOTFOUND, "no credential with id %q: see `agentkeys credentials list`", credentialID)
 	}
+	in := assignRequest{CredentialID: credentialID}
+	if !expiresAt.IsZero() {
+		t := expiresAt.UTC()
+		in.ExpiresAt = &t
+	}
 	var g agentkeys.Grant
-	if err := c.call(ctx, http.MethodPost, agentsPath+"/"+p+"/credentials", nil, map[string]string{"credentialId": credentialID}, &g); err != nil {
+	if err := c.call(ctx, http.MethodPost, agentsPath+"/"+p+"/credentials", nil, in, &g); err != nil {
 		return nil, err
 	}
 	return &g, nil
+}
+
+// assignRequest is the body of POST /api/v1/agents/{id}/credentials.
+type assignRequest struct {
+	CredentialID string     `json:"credentialId"`
+	ExpiresAt    *time.Time `json:"expiresAt,omitempty"`
 }
 
 // RevokeCredential implements agentkeys.AgentService: DELETE

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/agentkeys/agentkeys"
 	"github.com/agentkeys/agentkeys/internal/testkit"
@@ -187,13 +188,18 @@ func (f *fakeServer) handler(ph http.Handler) http.Handler {
 	})
 	api.HandleFunc("POST /api/v1/agents/{id}/credentials", func(w http.ResponseWriter, r *http.Request) {
 		var in struct {
-			CredentialID string `json:"credentialId"`
+			CredentialID string     `json:"credentialId"`
+			ExpiresAt    *time.Time `json:"expiresAt"`
 		}
 		if err := decode(r, &in); err != nil {
 			writeErr(w, err)
 			return
 		}
-		g, err := v.AssignCredential(r.Context(), r.PathValue("id"), in.CredentialID)
+		var until time.Time
+		if in.ExpiresAt != nil {
+			until = *in.ExpiresAt
+		}
+		g, err := v.AssignCredentialUntil(r.Context(), r.PathValue("id"), in.CredentialID, until)
 		if err != nil {
 			writeErr(w, err)
 			return

@@ -137,6 +137,8 @@ type AgentsAssignOptions struct {
 	Agent      string
 	Credential string
 	JSON       bool
+	// ExpiresIn, when positive, makes the token stop working after it.
+	ExpiresIn time.Duration
 }
 
 // NewCmdAgentsAssign returns `agents assign <agent> --credential <cred>`.
@@ -153,6 +155,9 @@ agent already had this credential, its old token stops working.`,
 			if strings.TrimSpace(opts.Credential) == "" {
 				return errInvalid("missing credential: give it with --credential ID-OR-NAME")
 			}
+			if cmd.Flags().Changed("expires-in") && opts.ExpiresIn <= 0 {
+				return errInvalid("--expires-in must be a positive duration, such as 30m, 1h or 24h")
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -161,6 +166,7 @@ agent already had this credential, its old token stops working.`,
 	}
 	c.Flags().StringVar(&opts.Credential, "credential", "", "credential id or name")
 	c.Flags().BoolVar(&opts.JSON, "json", false, `print {"grant": {"proxyToken": …}} as JSON`)
+	c.Flags().DurationVar(&opts.ExpiresIn, "expires-in", 0, "make the token stop working after this long (e.g. 1h); default: never")
 	return c
 }
 
@@ -178,7 +184,11 @@ func RunAgentsAssign(ctx context.Context, opts *AgentsAssignOptions) error {
 	if err != nil {
 		return err
 	}
-	grant, err := v.AssignCredential(ctx, agent.ID, cred.ID)
+	var until time.Time
+	if opts.ExpiresIn > 0 {
+		until = time.Now().Add(opts.ExpiresIn)
+	}
+	grant, err := v.AssignCredentialUntil(ctx, agent.ID, cred.ID, until)
 	if err != nil {
 		return err
 	}
@@ -186,6 +196,13 @@ func RunAgentsAssign(ctx context.Context, opts *AgentsAssignOptions) error {
 		return writeJSON(opts.IO.Out, map[string]any{"grant": grant})
 	}
 	printGrant(opts.IO, agent, cred, grant)
+	if grant.ExpiresAt != nil {
+		w := opts.IO.ErrOut // piped, stdout carries the token alone
+		if opts.IO.IsStdoutTTY() {
+			w = opts.IO.Out
+		}
+		fmt.Fprintf(w, "The token expires at %s.\n", grant.ExpiresAt.Local().Format(time.RFC3339))
+	}
 	return nil
 }
 

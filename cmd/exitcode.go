@@ -44,6 +44,10 @@ func ExitCode(err error) int {
 	if errors.As(err, &se) {
 		return ExitHTTPStatus
 	}
+	var ce *childExitError
+	if errors.As(err, &ce) {
+		return ce.code // `run`: the program's exit status
+	}
 	var ae *agentkeys.Error
 	if !errors.As(err, &ae) && errors.Is(err, context.Canceled) {
 		return ExitInterrupted

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/agentkeys/agentkeys"
 	"github.com/agentkeys/agentkeys/client"
@@ -116,6 +117,11 @@ func (r *remoteVault) DeleteAgent(ctx context.Context, id string) error {
 
 func (r *remoteVault) AssignCredential(ctx context.Context, agentID, credentialID string) (*agentkeys.Grant, error) {
 	v, err := r.Client.AssignCredential(ctx, agentID, credentialID)
+	return v, r.hint(err)
+}
+
+func (r *remoteVault) AssignCredentialUntil(ctx context.Context, agentID, credentialID string, expiresAt time.Time) (*agentkeys.Grant, error) {
+	v, err := r.Client.AssignCredentialUntil(ctx, agentID, credentialID, expiresAt)
 	return v, r.hint(err)
 }
 

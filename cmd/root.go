@@ -9,6 +9,7 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"runtime/debug"
@@ -31,7 +32,9 @@ func Run(ctx context.Context, f *Factory, args []string) error {
 	root := NewCmdRoot(f)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
-	if err != nil && ctx.Err() != nil {
+	var child *childExitError // `run`: the program's own status, already reported by it
+	isChild := errors.As(err, &child)
+	if err != nil && ctx.Err() != nil && !isChild {
 		// Interrupted (Ctrl-C, SIGTERM): whatever failed, failed because of
 		// that; lower layers do not all report cancellation as such.
 		err = context.Canceled
@@ -39,7 +42,7 @@ func Run(ctx context.Context, f *Factory, args []string) error {
 	if cerr := f.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("close vault: %w", cerr)
 	}
-	if err != nil {
+	if err != nil && (!isChild || child.msg != "") {
 		fmt.Fprintln(f.IOStreams.ErrOut, errorLine(err))
 	}
 	return err
@@ -96,6 +99,7 @@ Run without arguments in a terminal to open the terminal UI.`,
 		newCmdAgents(f),
 		NewCmdUp(f, nil),
 		NewCmdProxy(f, nil),
+		NewCmdRun(f, nil),
 		NewCmdAudit(f, nil),
 		newCmdServe(f),
 		newCmdMCP(f),

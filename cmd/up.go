@@ -50,6 +50,9 @@ func NewCmdUp(f *Factory, runF func(context.Context, *UpOptions) error) *cobra.C
 $AGENTKEYS_PROXY_URL/v1/proxy with "Authorization: Bearer pxr_…" and
 "X-Target-Url: https://…", and the proxy injects the credential, forwards the
 request to an allowed host, streams the answer back and writes an audit row.
+Tools that take a base URL and an API key use base-URL mode instead:
+$AGENTKEYS_PROXY_URL/to/<host>/<path> with the pxr_ token as their key (see
+agentkeys run).
 
 It listens on ` + DefaultListen + ` unless --listen says otherwise (port 0 picks a
 free port). On loopback, requests whose Host header is not a loopback name are
@@ -120,6 +123,7 @@ func RunUp(ctx context.Context, opts *UpOptions) error {
 	var handlers sync.WaitGroup
 	mux := http.NewServeMux()
 	mux.Handle("/v1/proxy", guarded)
+	mux.Handle(proxy.BaseURLPrefix, guarded) // base-URL mode: /to/<host>/<path>
 	mux.Handle("/healthz", hostGuardFor(loopback, host, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")

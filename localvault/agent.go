@@ -3,6 +3,7 @@ package localvault
 import (
 	"context"
 	"database/sql"
+	"time"
 
 	"github.com/agentkeys/agentkeys"
 	"github.com/agentkeys/agentkeys/internal/storesql"
@@ -66,12 +67,27 @@ func (v *Vault) DeleteAgent(ctx context.Context, id string) error {
 // pair replaces the token (the old one stops working). Returns ENOTFOUND for
 // an unknown agent or credential id.
 func (v *Vault) AssignCredential(ctx context.Context, agentID, credentialID string) (*agentkeys.Grant, error) {
+	return v.AssignCredentialUntil(ctx, agentID, credentialID, time.Time{})
+}
+
+// AssignCredentialUntil implements agentkeys.AgentService: AssignCredential
+// for a token that stops working at expiresAt (zero: never). Returns
+// EINVALID when expiresAt is not in the future.
+func (v *Vault) AssignCredentialUntil(ctx context.Context, agentID, credentialID string, expiresAt time.Time) (*agentkeys.Grant, error) {
 	if err := v.usable(); err != nil {
 		return nil, err
 	}
 	g := &agentkeys.Grant{ProxyToken: agentkeys.NewProxyToken(), AgentID: agentID, CredentialID: credentialID, CreatedAt: v.stamp()}
+	if err := agentkeys.CheckGrantExpiry(expiresAt, g.CreatedAt); err != nil {
+		return nil, err
+	}
+	var expires sql.NullInt64
+	if !expiresAt.IsZero() {
+		t := expiresAt.UTC().Truncate(time.Microsecond)
+		g.ExpiresAt, expires = &t, sql.NullInt64{Int64: t.UnixMicro(), Valid: true}
+	}
 	err := v.write(ctx, func(tx *sql.Tx) error {
-		_, err := dialect.AssignCredential(ctx, tx, v.wsID, agentID, credentialID, agentkeys.HashToken(g.ProxyToken), g.CreatedAt)
+		_, err := dialect.AssignCredential(ctx, tx, v.wsID, agentID, credentialID, agentkeys.HashToken(g.ProxyToken), g.CreatedAt, expires)
 		return err
 	})
 	if err != nil {

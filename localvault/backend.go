@@ -224,11 +224,12 @@ func (v *Vault) routeByToken(ctx context.Context, hash string) (*agentkeys.Route
 	}
 	epoch := c.snapshotEpoch()
 	var stored string
+	var expires sql.NullInt64
 	e = &storesql.RouteEntry{Route: agentkeys.Route{WorkspaceID: v.wsID}}
-	row := v.db.QueryRowContext(ctx, `SELECT `+storesql.RouteCols+`, g.token_hash, a.id, a.name
+	row := v.db.QueryRowContext(ctx, `SELECT `+storesql.RouteCols+`, g.token_hash, a.id, a.name, g.expires_at
 		FROM grants g JOIN agents a ON a.id = g.agent_id JOIN credentials c ON c.id = g.credential_id
 		WHERE g.token_hash = $1 AND c.workspace_id = $2`, hash, v.wsID)
-	err := e.Scan(row, &stored, &e.Route.AgentID, &e.Route.AgentName)
+	err := e.Scan(row, &stored, &e.Route.AgentID, &e.Route.AgentName, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, storesql.Unauthorized(storesql.RevokedToken)
 	}
@@ -237,6 +238,9 @@ func (v *Vault) routeByToken(ctx context.Context, hash string) (*agentkeys.Route
 	}
 	if !agentkeys.EqualHash(hash, stored) {
 		return nil, storesql.Unauthorized(storesql.RevokedToken)
+	}
+	if expires.Valid {
+		e.Route.ExpiresAt = storesql.FromMicros(expires.Int64)
 	}
 	c.mu.Lock()
 	if c.epoch == epoch {

@@ -68,6 +68,9 @@ func BenchmarkProxy(b *testing.B) {
 	b.Run("agentkeys", func(b *testing.B) {
 		run(b, ak.URL+"/v1/proxy", http.Header{"Authorization": {"Bearer " + tok}, agentkeys.HeaderTargetURL: {up.URL + "/emails"}})
 	})
+	b.Run("agentkeys-baseurl", func(b *testing.B) {
+		run(b, ak.URL+proxy.BaseURLPrefix+upURL.Host+"/emails", http.Header{"Authorization": {"Bearer " + tok}})
+	})
 }
 
 // noAudit is the in-memory backend without audit bookkeeping (whose map of

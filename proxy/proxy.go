@@ -104,6 +104,10 @@ const (
 // Bearer ak_ws_… with X-Credential-Name. See the package doc for the steps
 // and the errors.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if isBaseURL(r) {
+		h.serveBaseURL(w, r)
+		return
+	}
 	h.serve(w, r, tokenAuthority)
 }
 
@@ -197,6 +201,10 @@ func (h *Handler) serveOrRefuse(w http.ResponseWriter, r *http.Request, auth aut
 	x.ev.WorkspaceID = route.WorkspaceID
 	x.ev.AgentID, x.ev.AgentName = route.AgentID, route.AgentName
 	x.ev.CredentialID, x.ev.CredentialName = route.Credential.ID, route.Credential.Name
+	if agentkeys.GrantExpired(route.ExpiresAt, start) {
+		x.refuse(r.Context(), errExpired(route.ExpiresAt), agentkeys.DecisionDenied)
+		return
+	}
 
 	if err := checkMethod(x.method); err != nil {
 		x.refuse(r.Context(), err, agentkeys.DecisionDenied)
@@ -623,6 +631,8 @@ func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, err erro
 	switch {
 	case x.body != nil && x.body.tooLarge.Load():
 		e = tooLarge(h.maxBody)
+	case errors.Is(err, errTokenInBody):
+		e = agentkeys.Errorf(agentkeys.EINVALID, "the request body holds the proxy token: it was not sent on (send the token only where the client sends its API key)")
 	case errors.As(err, &addrErr):
 		e = agentkeys.Errorf(agentkeys.EDESTINATION, "destination %s refused: %s", host, addrErr.Error())
 	case r.Context().Err() == context.Canceled:

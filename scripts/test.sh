@@ -52,6 +52,9 @@ fi
 if [ -f mcp/e2e/package-lock.json ] && [ ! -d mcp/e2e/node_modules ] && command -v npm >/dev/null; then
 	npm ci --prefix mcp/e2e --no-audit --no-fund --loglevel=error
 fi
+if [ -f cmd/testdata/sdk-e2e/package-lock.json ] && [ ! -d cmd/testdata/sdk-e2e/node_modules ] && command -v npm >/dev/null; then
+	npm ci --prefix cmd/testdata/sdk-e2e --no-audit --no-fund --loglevel=error
+fi
 
 echo "== go vet"
 go vet ./...

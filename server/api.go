@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/agentkeys/agentkeys"
 	"github.com/agentkeys/agentkeys/server/store"
@@ -201,6 +202,8 @@ type agentRequest struct {
 
 type assignRequest struct {
 	CredentialID string `json:"credentialId"`
+	// ExpiresAt (RFC 3339), when given, is when the new token stops working.
+	ExpiresAt *time.Time `json:"expiresAt"`
 }
 
 func (s *Server) listAgents(w http.ResponseWriter, r *http.Request, ws *store.Workspace) error {
@@ -255,7 +258,11 @@ func (s *Server) assignCredential(w http.ResponseWriter, r *http.Request, ws *st
 	if strings.TrimSpace(in.CredentialID) == "" {
 		return agentkeys.Errorf(agentkeys.EINVALID, "missing credentialId")
 	}
-	g, err := ws.AssignCredential(r.Context(), r.PathValue("id"), in.CredentialID)
+	var expiresAt time.Time
+	if in.ExpiresAt != nil {
+		expiresAt = *in.ExpiresAt
+	}
+	g, err := ws.AssignCredentialUntil(r.Context(), r.PathValue("id"), in.CredentialID, expiresAt)
 	if err != nil {
 		return err
 	}

@@ -68,6 +68,7 @@ func TestTenantIsolation(t *testing.T) {
 				"GET /healthz":             nil,
 				"GET /readyz":              nil,
 				" /v1/proxy":               nil, // checked below with A's key and B's credential name
+				" /to/":                    nil, // base-URL mode: pxr_ tokens only
 			}
 			covered := map[string]bool{}
 			for _, rt := range s.srv.Routes() {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/agentkeys/agentkeys"
+	"github.com/agentkeys/agentkeys/proxy"
 )
 
 // RequestID returns the request id the server (or, on /v1/proxy, the proxy)
@@ -79,7 +80,7 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // proxy makes its own id and logs its own line per request.
 func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/v1/proxy" {
+		if r.URL.Path == "/v1/proxy" || strings.HasPrefix(r.URL.Path, proxy.BaseURLPrefix) {
 			next.ServeHTTP(w, r)
 			return
 		}

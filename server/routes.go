@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/agentkeys/agentkeys"
+	"github.com/agentkeys/agentkeys/proxy"
 	"github.com/agentkeys/agentkeys/server/store"
 )
 
@@ -58,6 +59,7 @@ func (s *Server) table() []route {
 		public("GET", "/healthz", s.healthz),
 		public("GET", "/readyz", s.readyz),
 		{Route: Route{Method: "", Path: "/v1/proxy"}, raw: s.proxy},
+		{Route: Route{Method: "", Path: proxy.BaseURLPrefix}, raw: s.proxy}, // base-URL mode
 	}
 }
 

@@ -3,6 +3,7 @@ package vaulttest
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/agentkeys/agentkeys"
 )
@@ -175,6 +176,32 @@ func (s *suite) testAssignCredential(t *testing.T) {
 			t.Fatalf("agent lists the credential %d times", len(got.Credentials))
 		}
 		// That the old token stops working is checked in Proxy/ReassignedOldToken.
+	})
+	t.Run("UntilSetsExpiresAt", func(t *testing.T) {
+		v := s.vault(t)
+		c := mustCreateCredential(t, v, apiKey("cred", "v"))
+		a := mustCreateAgent(t, v, "bot")
+		want := time.Now().Add(time.Hour)
+		g, err := v.AssignCredentialUntil(t.Context(), a.ID, c.ID, want)
+		mustNoErr(t, err, "AssignCredentialUntil")
+		if g.ExpiresAt == nil || g.ExpiresAt.Sub(want).Abs() > time.Millisecond || !agentkeys.IsProxyToken(g.ProxyToken) {
+			t.Fatalf("grant = %+v, want ExpiresAt %s", g, want)
+		}
+		if g2 := mustAssign(t, v, a.ID, c.ID); g2.ExpiresAt != nil {
+			t.Fatalf("AssignCredential gave an expiry: %s", g2.ExpiresAt)
+		}
+	})
+	t.Run("ErrUntilPast", func(t *testing.T) {
+		v := s.vault(t)
+		c := mustCreateCredential(t, v, apiKey("cred", "v"))
+		a := mustCreateAgent(t, v, "bot")
+		_, err := v.AssignCredentialUntil(t.Context(), a.ID, c.ID, time.Now().Add(-time.Minute))
+		wantCode(t, err, agentkeys.EINVALID)
+		got, err := v.FindAgent(t.Context(), a.ID)
+		mustNoErr(t, err, "FindAgent")
+		if len(got.Credentials) != 0 {
+			t.Fatalf("refused assignment was stored: %+v", got.Credentials)
+		}
 	})
 	t.Run("ErrUnknownAgent", func(t *testing.T) {
 		v := s.vault(t)

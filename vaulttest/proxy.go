@@ -214,6 +214,19 @@ func (s *suite) testProxy(t *testing.T) {
 			t.Fatalf("upstream got %d requests, want 1 (before the revocation)", n)
 		}
 	})
+	t.Run("ErrExpiredToken", func(t *testing.T) {
+		f := s.fixture(t, "k")
+		g, err := f.v.AssignCredentialUntil(t.Context(), f.agent.ID, f.cred.ID, time.Now().Add(time.Second))
+		mustNoErr(t, err, "AssignCredentialUntil")
+		f.token = g.ProxyToken
+		mustSend(t, f.v, f.get("/before")) // warm any cache
+		time.Sleep(time.Until(*g.ExpiresAt) + 10*time.Millisecond)
+		_, _, err = send(t, f.v, f.get("/after"))
+		wantCode(t, err, agentkeys.EUNAUTHORIZED)
+		if n := len(f.up.requests()); n != 1 {
+			t.Fatalf("upstream got %d requests, want 1 (before the expiry)", n)
+		}
+	})
 	t.Run("ErrDeletedCredential", func(t *testing.T) {
 		f := s.fixture(t, "k")
 		mustSend(t, f.v, f.get("/before"))

@@ -134,7 +134,7 @@ func (d Dialect) agentExists(ctx context.Context, q Querier, wsID, id string) er
 // workspace wsID) with the token's hash, replacing an earlier grant of the
 // pair (whose token stops working; replaced reports it). Returns ENOTFOUND
 // for an unknown agent or credential id.
-func (d Dialect) AssignCredential(ctx context.Context, tx *sql.Tx, wsID, agentID, credentialID, tokenHash string, now time.Time) (replaced bool, err error) {
+func (d Dialect) AssignCredential(ctx context.Context, tx *sql.Tx, wsID, agentID, credentialID, tokenHash string, now time.Time, expires sql.NullInt64) (replaced bool, err error) {
 	if err := d.agentExists(ctx, tx, wsID, agentID); err != nil {
 		return false, err
 	}
@@ -146,13 +146,13 @@ func (d Dialect) AssignCredential(ctx context.Context, tx *sql.Tx, wsID, agentID
 		return false, err
 	}
 	const upsert = ` ON CONFLICT (agent_id, credential_id) DO UPDATE SET
-		token_hash = excluded.token_hash, created_at = excluded.created_at, last_used_at = NULL`
+		token_hash = excluded.token_hash, created_at = excluded.created_at, last_used_at = NULL, expires_at = excluded.expires_at`
 	if d.GrantsHaveWorkspace {
-		_, err = tx.ExecContext(ctx, `INSERT INTO grants (workspace_id, agent_id, credential_id, token_hash, created_at)
-			VALUES ($1, $2, $3, $4, $5)`+upsert, wsID, agentID, credentialID, tokenHash, now.UnixMicro())
+		_, err = tx.ExecContext(ctx, `INSERT INTO grants (workspace_id, agent_id, credential_id, token_hash, created_at, expires_at)
+			VALUES ($1, $2, $3, $4, $5, $6)`+upsert, wsID, agentID, credentialID, tokenHash, now.UnixMicro(), expires)
 	} else {
-		_, err = tx.ExecContext(ctx, `INSERT INTO grants (agent_id, credential_id, token_hash, created_at)
-			VALUES ($1, $2, $3, $4)`+upsert, agentID, credentialID, tokenHash, now.UnixMicro())
+		_, err = tx.ExecContext(ctx, `INSERT INTO grants (agent_id, credential_id, token_hash, created_at, expires_at)
+			VALUES ($1, $2, $3, $4, $5)`+upsert, agentID, credentialID, tokenHash, now.UnixMicro(), expires)
 	}
 	return replaced, err
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"time"
 
 	"github.com/agentkeys/agentkeys"
 	"github.com/agentkeys/agentkeys/internal/storesql"
@@ -53,10 +54,25 @@ func (w *Workspace) DeleteAgent(ctx context.Context, id string) error {
 // pair replaces the token (the old one stops working). Returns ENOTFOUND for
 // an unknown agent or credential id.
 func (w *Workspace) AssignCredential(ctx context.Context, agentID, credentialID string) (*agentkeys.Grant, error) {
+	return w.AssignCredentialUntil(ctx, agentID, credentialID, time.Time{})
+}
+
+// AssignCredentialUntil implements agentkeys.AgentService: AssignCredential
+// for a token that stops working at expiresAt (zero: never). Returns
+// EINVALID when expiresAt is not in the future.
+func (w *Workspace) AssignCredentialUntil(ctx context.Context, agentID, credentialID string, expiresAt time.Time) (*agentkeys.Grant, error) {
 	g := &agentkeys.Grant{ProxyToken: agentkeys.NewProxyToken(), AgentID: agentID, CredentialID: credentialID, CreatedAt: w.s.stamp()}
+	if err := agentkeys.CheckGrantExpiry(expiresAt, g.CreatedAt); err != nil {
+		return nil, err
+	}
+	var expires sql.NullInt64
+	if !expiresAt.IsZero() {
+		t := expiresAt.UTC().Truncate(time.Microsecond)
+		g.ExpiresAt, expires = &t, sql.NullInt64{Int64: t.UnixMicro(), Valid: true}
+	}
 	replaced := false
 	err := w.write(ctx, func(tx *sql.Tx) (err error) {
-		replaced, err = w.s.dialect.AssignCredential(ctx, tx, w.id, agentID, credentialID, w.s.hashToken(g.ProxyToken), g.CreatedAt)
+		replaced, err = w.s.dialect.AssignCredential(ctx, tx, w.id, agentID, credentialID, w.s.hashToken(g.ProxyToken), g.CreatedAt, expires)
 		return err
 	})
 	if err != nil {

@@ -135,13 +135,14 @@ func (s *Store) routeByToken(ctx context.Context, hash string) (*agentkeys.Route
 	}
 	e = &routeEntry{}
 	start := time.Now()
-	row := s.db.QueryRowContext(ctx, `SELECT `+routeCols+`, g.workspace_id, a.id, a.name
+	var expires sql.NullInt64
+	row := s.db.QueryRowContext(ctx, `SELECT `+routeCols+`, g.workspace_id, a.id, a.name, g.expires_at
 		FROM grants g
 		JOIN agents a ON a.workspace_id = g.workspace_id AND a.id = g.agent_id
 		JOIN credentials c ON c.workspace_id = g.workspace_id AND c.id = g.credential_id
 		JOIN workspaces w ON w.id = g.workspace_id
 		WHERE g.token_hash = $1`, hash)
-	err := e.Scan(row, &e.rev, &e.Route.WorkspaceID, &e.Route.AgentID, &e.Route.AgentName)
+	err := e.Scan(row, &e.rev, &e.Route.WorkspaceID, &e.Route.AgentID, &e.Route.AgentName, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		s.cache.mu.Lock()
 		delete(s.cache.tokens, hash) // revoked: forget the stale route
@@ -150,6 +151,9 @@ func (s *Store) routeByToken(ctx context.Context, hash string) (*agentkeys.Route
 	}
 	if err != nil {
 		return nil, s.storeErr("authorize", err)
+	}
+	if expires.Valid {
+		e.Route.ExpiresAt = storesql.FromMicros(expires.Int64)
 	}
 	s.cache.check(e.Route.WorkspaceID).record(revRead{rev: e.rev, start: start})
 	s.cache.store(hash, nil, e)

@@ -36,6 +36,7 @@ func TestMigrate_NarrowAuditIndexes(t *testing.T) {
 				`DROP INDEX audit_agent`, `DROP INDEX audit_credential`,
 				`CREATE INDEX audit_agent ON audit_events (workspace_id, agent_id, seq)`,
 				`CREATE INDEX audit_credential ON audit_events (workspace_id, credential_id, seq)`,
+				`ALTER TABLE grants DROP COLUMN expires_at`, // schema 3
 				`DELETE FROM schema_migrations WHERE version >= 2`,
 			} {
 				if _, err := db.Exec(q); err != nil {
