@@ -12,11 +12,13 @@ import (
 )
 
 func newCmdCredentials(f *Factory) *cobra.Command {
-	c := groupCmd("credentials", "Add, list and remove credentials")
+	c := groupCmd("credentials", "Add, list, show, update and remove credentials")
 	c.Aliases = []string{"credential", "creds", "cred"}
 	c.AddCommand(
 		NewCmdCredentialsAdd(f, nil),
 		NewCmdCredentialsList(f, nil),
+		NewCmdCredentialsShow(f, nil),
+		NewCmdCredentialsUpdate(f, nil),
 		NewCmdCredentialsRemove(f, nil),
 	)
 	return c
@@ -94,6 +96,8 @@ The list used is printed.`,
 	fl.StringArrayVar(&opts.AllowHosts, "allow-host", nil, "host the credential may be sent to (repeatable): api.example.com, host:port, *.example.com")
 	fl.StringVar(&opts.Service, "service", "", "use the allowed hosts of a known service: "+strings.Join(agentkeys.PresetNames(), ", "))
 	fl.BoolVar(&opts.JSON, "json", false, "print the new credential as JSON")
+	c.RegisterFlagCompletionFunc("type", completeTypes)
+	c.RegisterFlagCompletionFunc("service", completeServices)
 	return c
 }
 

@@ -39,7 +39,7 @@ func NewCmdMCP(f *Factory, runF func(context.Context, *MCPOptions) error) *cobra
 starts it as a subprocess; it speaks JSON-RPC on stdin/stdout and logs on stderr.
 Set it up in a client with ` + "`agentkeys mcp config --client NAME --write`" + `.
 
-Tools: list_credentials, create_credential, delete_credential, list_agents,
+Tools: list_credentials, create_credential, update_credential, delete_credential, list_agents,
 create_agent, delete_agent, assign_credential, proxy_request. No tool ever
 returns a credential value; proxy_request injects it into the request itself.
 
