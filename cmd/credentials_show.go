@@ -59,7 +59,7 @@ func RunCredentialsShow(ctx context.Context, opts *CredentialsShowOptions) error
 	if err != nil {
 		return err
 	}
-	cred, err := v.FindCredential(ctx, opts.Ref)
+	cred, err := findCredential(ctx, v, opts.Ref)
 	if err != nil {
 		return err
 	}

@@ -123,7 +123,7 @@ func RunCredentialsUpdate(ctx context.Context, opts *CredentialsUpdateOptions) e
 	if err != nil {
 		return err
 	}
-	cred, err := v.FindCredential(ctx, opts.Ref)
+	cred, err := findCredential(ctx, v, opts.Ref)
 	if err != nil {
 		return err
 	}

@@ -1,16 +1,21 @@
 package cmd_test
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+	"unicode/utf8"
 
 	"github.com/agentkeys/agentkeys"
+	"github.com/agentkeys/agentkeys/cmd"
 )
 
 // runBin runs the built agentkeys binary in e's environment with stdin (no
@@ -211,5 +216,250 @@ func TestBinary_CredentialsShow(t *testing.T) {
 	}
 	if r := e.runBin("", "credentials", "show", "ghost"); r.code != 3 {
 		t.Errorf("show ghost: exit %d", r.code)
+	}
+}
+
+// TestBinary_RemoveConfirms: remove needs --yes without a terminal (exit 2,
+// nothing removed); --yes --json says what went.
+func TestBinary_RemoveConfirms(t *testing.T) {
+	e := newEnv(t)
+	e.init()
+	e.mustBin("", "credentials", "add", "--name", "Resend Production", "--value", "re_x")
+	e.mustBin("", "agents", "create", "--name", "mailer", "--credential", "Resend Production")
+	before := e.state()
+	for _, args := range [][]string{{"credentials", "remove", "Resend Production"}, {"agents", "remove", "mailer"}} {
+		r := e.runBin("", args...)
+		if r.code != 2 || !strings.Contains(r.stderr, "needs --yes") {
+			t.Errorf("%v without --yes: exit %d, stderr %s", args, r.code, r.stderr)
+		}
+	}
+	if e.state() != before {
+		t.Fatal("a refused remove changed the vault")
+	}
+	var rev struct {
+		Revoked map[string]string `json:"revoked"`
+	}
+	json.Unmarshal([]byte(e.mustBin("", "agents", "revoke", "mailer", "--credential", "Resend Production", "--json")), &rev)
+	if rev.Revoked["agentName"] != "mailer" || rev.Revoked["credentialName"] != "Resend Production" {
+		t.Errorf("revoke --json = %v", rev)
+	}
+	var rm struct {
+		Removed map[string]string `json:"removed"`
+	}
+	json.Unmarshal([]byte(e.mustBin("", "credentials", "remove", "Resend Production", "--yes", "--json")), &rm)
+	if rm.Removed["name"] != "Resend Production" || !strings.HasPrefix(rm.Removed["id"], "cred_") {
+		t.Errorf("remove --json = %v", rm)
+	}
+	json.Unmarshal([]byte(e.mustBin("", "agents", "rm", "mailer", "-y", "--json")), &rm)
+	if rm.Removed["name"] != "mailer" {
+		t.Errorf("agents remove --json = %v", rm)
+	}
+}
+
+// TestRemove_AsksInTerminal: in a terminal, remove names the agents that
+// lose access and goes ahead only on "y".
+func TestRemove_AsksInTerminal(t *testing.T) {
+	e := newEnv(t)
+	e.init()
+	e.must("credentials", "add", "--name", "Stripe", "--value", "sk_x")
+	e.must("agents", "create", "--name", "billing", "--credential", "Stripe")
+	answer := func(a string) func(*cmd.IOStreams, *bytes.Buffer) {
+		return func(ios *cmd.IOStreams, _ *bytes.Buffer) {
+			ios.SetStdinTTY(true)
+			ios.PromptLine = func(p string) (string, error) { fmt.Fprint(ios.ErrOut, p); return a, nil }
+		}
+	}
+	r := e.runWith(answer("n"), "credentials", "remove", "stripe")
+	if r.code != 1 || !strings.Contains(r.stderr, "These agents lose access: billing.") || !strings.Contains(r.stderr, "Remove credential Stripe") ||
+		!strings.Contains(r.stderr, "nothing was changed") {
+		t.Fatalf("answer n: exit %d, stderr %s", r.code, r.stderr)
+	}
+	if !strings.Contains(e.must("credentials", "list"), "Stripe") {
+		t.Fatal("removed after answering n")
+	}
+	r = e.runWith(answer("yes"), "credentials", "remove", "stripe")
+	if r.code != 0 || strings.Contains(e.must("credentials", "list"), "Stripe") {
+		t.Fatalf("answer yes: exit %d %s", r.code, r.stderr)
+	}
+}
+
+// TestBinary_CompletionAndSuggestions: names complete from the vault, and
+// nothing (no error either) when the vault is locked; a mistyped command
+// gets cobra's suggestion.
+func TestBinary_CompletionAndSuggestions(t *testing.T) {
+	e := newEnv(t)
+	e.init()
+	e.mustBin("", "credentials", "add", "--name", "Resend Production", "--value", "re_x")
+	e.mustBin("", "credentials", "add", "--name", "Stripe", "--value", "sk_x")
+	e.mustBin("", "agents", "create", "--name", "mailer")
+	r := e.runBin("", "__complete", "credentials", "show", "")
+	if r.code != 0 || !strings.Contains(r.stdout, "Resend Production\n") || !strings.Contains(r.stdout, "Stripe\n") {
+		t.Errorf("complete credential names: %q %q", r.stdout, r.stderr)
+	}
+	if out := e.mustBin("", "__complete", "credentials", "update", "st"); strings.Contains(out, "Resend") || !strings.Contains(out, "Stripe") {
+		t.Errorf("complete with a prefix: %q", out)
+	}
+	if out := e.mustBin("", "__complete", "agents", "assign", "mailer", "--credential", ""); !strings.Contains(out, "Stripe") {
+		t.Errorf("complete --credential: %q", out)
+	}
+	if out := e.mustBin("", "__complete", "agents", "remove", ""); !strings.Contains(out, "mailer") {
+		t.Errorf("complete agent names: %q", out)
+	}
+	if out := e.mustBin("", "__complete", "credentials", "add", "--type", ""); !strings.Contains(out, "BASIC_AUTH") {
+		t.Errorf("complete --type: %q", out)
+	}
+	if out := e.mustBin("", "__complete", "credentials", "add", "--service", ""); !strings.Contains(out, "stripe") {
+		t.Errorf("complete --service: %q", out)
+	}
+	if out := e.mustBin("", "__complete", "mcp", "config", "--client", ""); !strings.Contains(out, "claude-desktop") {
+		t.Errorf("complete --client: %q", out)
+	}
+	// Locked: a wrong key completes nothing and prints no error.
+	e.vars["AGENTKEYS_MASTER_KEY"] = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+	r = e.runBin("", "__complete", "credentials", "show", "")
+	if r.code != 0 || strings.Contains(r.stdout, "Stripe") || strings.Contains(r.stderr, "error") {
+		t.Errorf("locked: exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+	}
+
+	r = e.runBin("", "credentails", "list")
+	if r.code != 2 || !strings.Contains(r.stderr, `did you mean "credentials"?`) {
+		t.Errorf("mistyped command: exit %d %s", r.code, r.stderr)
+	}
+	r = e.runBin("", "agents", "revok")
+	if r.code != 2 || !strings.Contains(r.stderr, `did you mean "revoke"?`) {
+		t.Errorf("mistyped subcommand: exit %d %s", r.code, r.stderr)
+	}
+}
+
+// TestTables_FitTheTerminal: at 80 and 100 columns no line is wider than
+// the terminal; ids are shortened to a prefix that works as an argument;
+// --wide and piped output are unchanged.
+func TestTables_FitTheTerminal(t *testing.T) {
+	e := newEnv(t)
+	e.init()
+	long := "A credential with a rather long name for a table"
+	e.must("credentials", "add", "--name", long, "--value", "v", "--allow-host", "api.example.com", "--allow-host", "uploads.example.com", "--allow-host", "*.files.example.net")
+	e.must("credentials", "add", "--name", "Stripe", "--value", "sk_x")
+	tty := func(width int) func(*cmd.IOStreams, *bytes.Buffer) {
+		return func(ios *cmd.IOStreams, _ *bytes.Buffer) { ios.SetStdoutTTY(true); ios.SetWidth(width) }
+	}
+	for _, width := range []int{80, 100} {
+		r := e.runWith(tty(width), "credentials", "list")
+		for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+			if n := utf8.RuneCountInString(line); n > width {
+				t.Errorf("width %d: line of %d columns: %q", width, n, line)
+			}
+		}
+		if !strings.Contains(r.stdout, "…") {
+			t.Errorf("width %d: nothing truncated:\n%s", width, r.stdout)
+		}
+		t.Logf("width %d:\n%s", width, r.stdout)
+	}
+	r := e.runWith(tty(100), "credentials", "list")
+	var short string
+	for _, f := range strings.Fields(r.stdout) {
+		if strings.HasPrefix(f, "cred_") {
+			short = f
+		}
+	}
+	if short == "" {
+		t.Fatalf("no shortened id at 100 columns:\n%s", r.stdout)
+	}
+	if out := e.must("credentials", "show", short); !strings.Contains(out, "ID:             "+short) {
+		t.Errorf("the shortened id %s does not work as an argument:\n%s", short, out)
+	}
+	if wide := e.runWith(tty(80), "credentials", "list", "--wide"); !strings.Contains(wide.stdout, long) || strings.Contains(wide.stdout, "…") {
+		t.Errorf("--wide:\n%s", wide.stdout)
+	}
+	if piped := e.must("credentials", "list"); !strings.Contains(piped, long) || strings.Contains(piped, "…") {
+		t.Errorf("piped:\n%s", piped)
+	}
+}
+
+// TestBinary_ProxyUserAgentAndJSON: one-off proxy sends
+// User-Agent: agentkeys/<version> unless -H sets one; --json prints status,
+// headers and body.
+func TestBinary_ProxyUserAgentAndJSON(t *testing.T) {
+	up := newUpstream(t)
+	e := newEnv(t)
+	e.init()
+	e.mustBin("", "credentials", "add", "--name", "Local", "--value", "v", "--allow-host", up.host())
+	e.mustBin("", "proxy", "--credential", "Local", up.URL+"/a")
+	if ua := up.last(t).Header.Get("User-Agent"); !strings.HasPrefix(ua, "agentkeys/") {
+		t.Errorf("User-Agent = %q, want agentkeys/<version>", ua)
+	}
+	e.mustBin("", "proxy", "--credential", "Local", up.URL+"/b", "-H", "User-Agent: mine/1.0")
+	if ua := up.last(t).Header.Get("User-Agent"); ua != "mine/1.0" {
+		t.Errorf("User-Agent with -H = %q", ua)
+	}
+	var js struct {
+		Status  int                 `json:"status"`
+		Headers map[string][]string `json:"headers"`
+		Body    string              `json:"body"`
+	}
+	if err := json.Unmarshal([]byte(e.mustBin("", "proxy", "--credential", "Local", up.URL+"/status/404", "--json")), &js); err != nil {
+		t.Fatal(err)
+	}
+	if js.Status != 404 || js.Body != `{"error":"nope"}` || js.Headers["X-Upstream"][0] != "yes" {
+		t.Errorf("proxy --json = %+v", js)
+	}
+}
+
+// TestBinary_UpListenAsAsked: `up --listen 0.0.0.0:0 --json` prints one JSON
+// line naming 0.0.0.0 and the port picked, and a loopback URL.
+func TestBinary_UpListenAsAsked(t *testing.T) {
+	e := newEnv(t)
+	e.init()
+	c := exec.Command(agentkeysBinary(t), "up", "--listen", "0.0.0.0:0", "--json")
+	c.Env = e.environ()
+	stdout, _ := c.StdoutPipe()
+	var stderr bytes.Buffer
+	c.Stderr = &stderr
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { c.Process.Kill(); c.Wait() }()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatalf("no line: %v %s", err, stderr.String())
+	}
+	var got struct{ Listen, URL string }
+	if err := json.Unmarshal([]byte(line), &got); err != nil {
+		t.Fatalf("not one JSON line: %q", line)
+	}
+	if !strings.HasPrefix(got.Listen, "0.0.0.0:") || got.Listen == "0.0.0.0:0" || got.URL != "http://127.0.0.1:"+strings.TrimPrefix(got.Listen, "0.0.0.0:") {
+		t.Errorf("up --json = %q", line)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if !strings.Contains(stderr.String(), "listening on "+got.Listen+", which is not loopback") {
+		t.Errorf("warning does not name the address as asked: %s", stderr.String())
+	}
+}
+
+// TestBinary_MCPConfigWithEnv: --with-env copies the variable's value into
+// the entry, with a warning; an unset variable is refused.
+func TestBinary_MCPConfigWithEnv(t *testing.T) {
+	e := newEnv(t)
+	e.init()
+	r := e.runBin("", "mcp", "config", "--client", "cursor", "--with-env", "AGENTKEYS_MASTER_KEY", "--write")
+	if r.code != 0 || !strings.Contains(r.stderr, "now holds the value of AGENTKEYS_MASTER_KEY") {
+		t.Fatalf("exit %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	b, err := os.ReadFile(filepath.Join(e.dir, ".cursor", "mcp.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]map[string]struct{ Env map[string]string }
+	json.Unmarshal(b, &doc)
+	if doc["mcpServers"]["agentkeys"].Env["AGENTKEYS_MASTER_KEY"] != e.vars["AGENTKEYS_MASTER_KEY"] {
+		t.Errorf("entry = %s", b)
+	}
+	r = e.runBin("", "mcp", "config", "--env", "AGENTKEYS_PASSPHRASE")
+	if r.code != 2 || !strings.Contains(r.stderr, "AGENTKEYS_PASSPHRASE is not set here") {
+		t.Errorf("unset variable: exit %d %s", r.code, r.stderr)
+	}
+	// The entry it prints starts an MCP server that opens the vault with the key.
+	if !strings.Contains(e.mustBin("", "mcp", "config", "--env", "AGENTKEYS_MASTER_KEY"), e.vars["AGENTKEYS_MASTER_KEY"]) {
+		t.Error("printed entry lacks the key")
 	}
 }

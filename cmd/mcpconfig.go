@@ -57,11 +57,16 @@ type MCPConfigOptions struct {
 	// ReadOnly and Tools are passed on to `agentkeys mcp`.
 	ReadOnly bool
 	Tools    []string
+	// WithEnv names environment variables whose current values go into the
+	// entry's "env" (AGENTKEYS_MASTER_KEY, AGENTKEYS_PASSPHRASE): only when
+	// asked, with a warning that the client's config file then holds them.
+	WithEnv []string
 }
 
 // NewCmdMCPConfig returns `agentkeys mcp config`.
 func NewCmdMCPConfig(f *Factory, runF func(context.Context, *MCPConfigOptions) error) *cobra.Command {
 	opts := &MCPConfigOptions{IO: f.IOStreams, Getenv: f.Getenv, Executable: mcpExecutablePath, GOOS: runtime.GOOS}
+	var envAlias []string // --env, merged into WithEnv
 	c := &cobra.Command{
 		Use:   "config [--client claude-desktop|cursor|claude-code|vscode] [--write]",
 		Short: "Print, or write into an MCP client's config, the entry that starts `agentkeys mcp`",
@@ -78,12 +83,17 @@ Config files:
   claude-code     .mcp.json in the project (--project, default the current directory)
   vscode          .vscode/mcp.json in the project (uses "servers", not "mcpServers")
 
-With --home or AGENTKEYS_HOME set, the entry passes AGENTKEYS_HOME on. It never
-contains a key or passphrase.`,
+With --home or AGENTKEYS_HOME set, the entry passes AGENTKEYS_HOME on. It
+contains a key or passphrase only when you ask for it:
+--with-env NAME (or
+--env NAME, repeatable) copies that variable's current value into the entry's
+"env", for a vault unlocked by AGENTKEYS_MASTER_KEY or AGENTKEYS_PASSPHRASE.
+The client's config file then holds the secret: a warning says so.`,
 		Example: `  agentkeys mcp config
   agentkeys mcp config --client claude-desktop --write
   agentkeys mcp config --client vscode --project ~/src/app --write
-  agentkeys mcp config --client cursor --read-only --write`,
+  agentkeys mcp config --client cursor --read-only --write
+  agentkeys mcp config --client claude-desktop --with-env AGENTKEYS_MASTER_KEY --write`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.Client != "" && !mcpContains(mcpClientNames, opts.Client) {
@@ -97,6 +107,15 @@ contains a key or passphrase.`,
 			}
 			if _, err := akmcp.SelectTools(opts.ReadOnly, opts.Tools); err != nil {
 				return err
+			}
+			opts.WithEnv = append(opts.WithEnv, envAlias...)
+			for _, name := range opts.WithEnv {
+				if !validEnvName(name) {
+					return errInvalid("--with-env %q is not an environment variable name", name)
+				}
+				if opts.Getenv(name) == "" {
+					return errInvalid("--with-env %s: %s is not set here, so there is no value to copy into the entry", name, name)
+				}
 			}
 			if f.homeFlag != "" || strings.TrimSpace(f.Getenv("AGENTKEYS_HOME")) != "" {
 				cfg, err := f.Config()
@@ -116,12 +135,24 @@ contains a key or passphrase.`,
 	c.Flags().StringVar(&opts.Project, "project", "", "project directory for claude-code and vscode (default: current directory)")
 	c.Flags().BoolVar(&opts.ReadOnly, "read-only", false, "pass --read-only on to agentkeys mcp")
 	c.Flags().StringSliceVar(&opts.Tools, "tools", nil, "pass --tools on to agentkeys mcp (comma-separated or repeated)")
+	c.Flags().StringArrayVar(&opts.WithEnv, "with-env", nil, "copy this environment variable's current value into the entry (repeatable; the config file then holds it)")
+	c.Flags().StringArrayVar(&envAlias, "env", nil, "same as --with-env")
 	c.RegisterFlagCompletionFunc("client", cobra.FixedCompletions(mcpClientNames, cobra.ShellCompDirectiveNoFileComp))
 	c.RegisterFlagCompletionFunc("tools", completeMCPTools)
 	c.RegisterFlagCompletionFunc("project", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return nil, cobra.ShellCompDirectiveFilterDirs
 	})
 	return c
+}
+
+// validEnvName reports whether s is a portable environment variable name.
+func validEnvName(s string) bool {
+	for i, r := range s {
+		if !(r == '_' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || i > 0 && r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return s != ""
 }
 
 func mcpContains(list []string, s string) bool {
@@ -188,6 +219,12 @@ func mcpEntryFor(opts *MCPConfigOptions) (*mcpEntry, error) {
 	}
 	if opts.Home != "" {
 		e.Env = map[string]string{"AGENTKEYS_HOME": opts.Home}
+	}
+	for _, name := range opts.WithEnv {
+		if e.Env == nil {
+			e.Env = map[string]string{}
+		}
+		e.Env[name] = opts.Getenv(name)
 	}
 	return e, nil
 }
@@ -308,6 +345,17 @@ func mcpClientTitle(client string) string {
 // mcpWarnVaultKey says when the MCP client will not be able to unlock the vault
 // by itself: the entry never carries a key or passphrase.
 func mcpWarnVaultKey(opts *MCPConfigOptions) {
+	if len(opts.WithEnv) > 0 {
+		where := "the printed entry"
+		if opts.Write {
+			if p, err := MCPConfigPath(opts.Client, opts.GOOS, opts.Getenv, opts.Project); err == nil {
+				where = p
+			}
+		}
+		opts.IO.Warnf("%s now holds the value of %s: anyone who can read it can use it (keep the file private; run again without --with-env to stop passing it)",
+			where, strings.Join(opts.WithEnv, ", "))
+		return
+	}
 	home := opts.Home
 	if home == "" {
 		h := opts.Getenv("HOME")
