@@ -67,6 +67,10 @@ func wireVault(f *Factory) {
 		}
 		return v, nil
 	}
+	f.LocalVault = func(ctx context.Context) (*localvault.Vault, error) {
+		v, _, err := open(ctx)
+		return v, err
+	}
 	f.ProxyHandler = func(ctx context.Context) (http.Handler, error) {
 		_, h, err := open(ctx)
 		if err != nil {
