@@ -69,7 +69,8 @@ func newAgentsScreen(be *backend, st *styles, now func() time.Time) *agentsScree
 	}
 }
 
-func (s *agentsScreen) Init() tea.Cmd             { return nil }
+func (s *agentsScreen) Init() tea.Cmd { return nil }
+
 // Shown clears the last action's message when the screen is left: it was
 // about what happened there, then.
 func (s *agentsScreen) Shown(active bool) tea.Cmd {

@@ -1,15 +1,15 @@
 // Command cli measures the CLI's start-up and list costs against baselines,
 // side by side in one run:
 //
-//	go run ./bench/cli [-n 10000] [-runs 15]
+//		go run ./bench/cli [-n 10000] [-runs 15]
 //
-//   - `agentkeys credentials list` (piped) over a vault of -n credentials,
-//     against the sqlite3 command-line tool running the same query on the
-//     same file (needs sqlite3 on PATH; skipped otherwise). Target: < 3×.
-//   - `agentkeys --version` against a cobra hello-world's `--version`.
-//     Target: < 1.3×.
-//   - shell completion of credential names (`agentkeys __complete
-//     credentials show ""`) over 1,000 credentials. Target: <= 50 ms.
+//	  - `agentkeys credentials list` (piped) over a vault of -n credentials,
+//	    against the sqlite3 command-line tool running the same query on the
+//	    same file (needs sqlite3 on PATH; skipped otherwise). Target: < 3×.
+//	  - `agentkeys --version` against a cobra hello-world's `--version`.
+//	    Target: < 1.3×.
+//	  - shell completion of credential names (`agentkeys __complete
+//	    credentials show ""`) over 1,000 credentials. Target: <= 50 ms.
 //
 // Each figure is the median of -runs runs, the commands interleaved so a
 // busy machine slows both alike. Binaries are built into a temporary
