@@ -463,3 +463,50 @@ func TestBinary_MCPConfigWithEnv(t *testing.T) {
 		t.Error("printed entry lacks the key")
 	}
 }
+
+// TestRemoteMode_UpdateShowImport: update, show, remove --yes and import
+// work on a server's workspace as on the local vault; backup, export and
+// key rotation say they are for the local vault.
+func TestRemoteMode_UpdateShowImport(t *testing.T) {
+	e := newEnv(t)
+	url, key := liveServer(t)
+	up, seen := recordingUpstream(t)
+	upHost := strings.TrimPrefix(up.URL, "http://")
+	e.init()
+	// An export of the local vault, to import remotely.
+	e.must("credentials", "add", "--name", "Imported", "--value", "sk-imported-1", "--allow-host", upHost)
+	e.vars["AGENTKEYS_EXPORT_PASSPHRASE"] = "export pass phrase"
+	file := filepath.Join(e.dir, "x.akx")
+	e.must("export", "--encrypted", file)
+
+	e.mustStdin(key+"\n", "login", "--server", url, "--api-key", "-")
+	e.mustStdin("sk-remote-old\n", "credentials", "add", "--name", "Upstream", "--value", "-", "--allow-host", upHost)
+	tok := strings.TrimSpace(e.must("agents", "create", "--name", "bot", "--credential", "Upstream"))
+	e.mustStdin("sk-remote-new\n", "credentials", "update", "upstream", "--value", "-", "--add-host", "api.example.com")
+	e.must("proxy", tok, up.URL+"/after-update")
+	if got := seen(); len(got) == 0 || got[len(got)-1] != "Bearer sk-remote-new" {
+		t.Fatalf("remote token after update sent %v", got)
+	}
+	out := e.must("credentials", "show", "Upstream")
+	if !strings.Contains(out, "Allowed hosts:  "+upHost+", api.example.com") || !strings.Contains(out, "bot (agent_") {
+		t.Errorf("remote show:\n%s", out)
+	}
+	var res struct{ Imported []string }
+	json.Unmarshal([]byte(e.must("import", file, "--json")), &res)
+	if len(res.Imported) != 1 || res.Imported[0] != "Imported" {
+		t.Errorf("remote import = %+v", res)
+	}
+	e.must("proxy", "--credential", "Imported", up.URL+"/imported")
+	if got := seen(); got[len(got)-1] != "Bearer sk-imported-1" {
+		t.Errorf("imported credential sent %q", got[len(got)-1])
+	}
+	for _, args := range [][]string{{"backup", filepath.Join(e.dir, "b.db")}, {"export", "--encrypted", filepath.Join(e.dir, "y.akx")}, {"key", "rotate"}} {
+		if r := e.run(args...); r.code != 2 || !strings.Contains(r.stderr, "works on the local vault") {
+			t.Errorf("%v while logged in: exit %d %s", args, r.code, r.stderr)
+		}
+	}
+	if r := e.run("credentials", "remove", "Upstream"); r.code != 2 {
+		t.Errorf("remote remove without --yes: exit %d", r.code)
+	}
+	e.must("credentials", "remove", "Upstream", "--yes")
+}
