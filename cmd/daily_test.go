@@ -454,6 +454,14 @@ func TestBinary_MCPConfigWithEnv(t *testing.T) {
 	if doc["mcpServers"]["agentkeys"].Env["AGENTKEYS_MASTER_KEY"] != e.vars["AGENTKEYS_MASTER_KEY"] {
 		t.Errorf("entry = %s", b)
 	}
+	var w struct {
+		Path    string `json:"path"`
+		Changed bool   `json:"changed"`
+	}
+	json.Unmarshal([]byte(e.mustBin("", "mcp", "config", "--client", "cursor", "--with-env", "AGENTKEYS_MASTER_KEY", "--write", "--json")), &w)
+	if w.Path != filepath.Join(e.dir, ".cursor", "mcp.json") || w.Changed {
+		t.Errorf("--write --json the second time = %+v", w)
+	}
 	r = e.runBin("", "mcp", "config", "--env", "AGENTKEYS_PASSPHRASE")
 	if r.code != 2 || !strings.Contains(r.stderr, "AGENTKEYS_PASSPHRASE is not set here") {
 		t.Errorf("unset variable: exit %d %s", r.code, r.stderr)

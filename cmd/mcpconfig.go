@@ -61,6 +61,9 @@ type MCPConfigOptions struct {
 	// entry's "env" (AGENTKEYS_MASTER_KEY, AGENTKEYS_PASSPHRASE): only when
 	// asked, with a warning that the client's config file then holds them.
 	WithEnv []string
+	// JSON, with Write, prints {"path", "changed", "backup"} instead of
+	// sentences (without Write the entry is printed as JSON anyway).
+	JSON bool
 }
 
 // NewCmdMCPConfig returns `agentkeys mcp config`.
@@ -137,6 +140,7 @@ The client's config file then holds the secret: a warning says so.`,
 	c.Flags().StringSliceVar(&opts.Tools, "tools", nil, "pass --tools on to agentkeys mcp (comma-separated or repeated)")
 	c.Flags().StringArrayVar(&opts.WithEnv, "with-env", nil, "copy this environment variable's current value into the entry (repeatable; the config file then holds it)")
 	c.Flags().StringArrayVar(&envAlias, "env", nil, "same as --with-env")
+	c.Flags().BoolVar(&opts.JSON, "json", false, `with --write, print {"path", "changed", "backup"} as JSON`)
 	c.RegisterFlagCompletionFunc("client", cobra.FixedCompletions(mcpClientNames, cobra.ShellCompDirectiveNoFileComp))
 	c.RegisterFlagCompletionFunc("tools", completeMCPTools)
 	c.RegisterFlagCompletionFunc("project", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
@@ -320,6 +324,10 @@ func RunMCPConfig(ctx context.Context, opts *MCPConfigOptions) error {
 	res, err := mergeMCPConfig(path, mcpServersKey(opts.Client), mcpServerName, entry)
 	if err != nil {
 		return err
+	}
+	if opts.JSON {
+		mcpWarnVaultKey(opts)
+		return writeJSON(opts.IO.Out, map[string]any{"path": path, "changed": res.changed, "backup": res.backup})
 	}
 	switch {
 	case !res.changed:
