@@ -3,9 +3,11 @@ package cmd_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -517,4 +519,34 @@ func TestRemoteMode_UpdateShowImport(t *testing.T) {
 		t.Errorf("remote remove without --yes: exit %d", r.code)
 	}
 	e.must("credentials", "remove", "Upstream", "--yes")
+}
+
+// TestAudit_HostOfARefusal: a request refused for a missing header (the
+// workspace key without X-Credential-Name) still records the host it was
+// aimed at; piped audit lines carry the code in a column of its own.
+func TestAudit_HostOfARefusal(t *testing.T) {
+	e := newEnv(t)
+	wsKey := e.init()
+	e.must("credentials", "add", "--name", "Stripe", "--value", "sk_x")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	base, _, done := e.startUp(t, ctx, "--listen", "127.0.0.1:0")
+	req, _ := http.NewRequest("GET", base+"/v1/proxy", nil)
+	req.Header.Set("Authorization", "Bearer "+wsKey)
+	req.Header.Set("X-Target-Url", "https://api.stripe.com/v1/charges?secret=1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 400 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	cancel()
+	<-done
+	line := strings.TrimSpace(e.must("audit", "--limit", "1"))
+	f := strings.Split(line, "\t")
+	if len(f) != 11 || f[4] != "api.stripe.com" || f[5] != "/v1/charges" || f[6] != "400" || f[7] != "denied" || f[8] != "BAD_REQUEST" {
+		t.Errorf("audit line = %q", line)
+	}
 }
