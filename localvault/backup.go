@@ -19,7 +19,7 @@ import (
 const metaBackupKeyFile = "backup_key_file"
 
 // Backup writes a consistent copy of the vault to dest (SQLite's VACUUM
-// INTO), mode 0600. The copy stays sealed: its values open only with this
+// INTO), mode 0600, after importing the audit journals. The copy stays sealed: its values open only with this
 // vault's key (a passphrase vault's key file, itself wrapped by the
 // passphrase, travels inside it). Returns ECONFLICT when dest exists and
 // EINVALID when its directory does not; nothing is left behind on error.
@@ -47,6 +47,7 @@ func (v *Vault) Backup(ctx context.Context, dest string) (err error) {
 			}
 		}
 	}()
+	v.flushAudit(ctx, true) // journaled audit lines, this process's and others', go in too
 	if _, err := v.db.ExecContext(ctx, `VACUUM INTO ?`, dest); err != nil {
 		return storeErr("backup", err)
 	}
