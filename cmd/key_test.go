@@ -3,7 +3,10 @@ package cmd_test
 import (
 	"encoding/json"
 	"strings"
+	"sync"
 	"testing"
+
+	"github.com/agentkeys/agentkeys/localvault"
 )
 
 // TestBinary_KeyRotateEnvironment: the new key is printed once; the old one
@@ -81,7 +84,7 @@ func TestBinary_KeyPassphrase(t *testing.T) {
 func TestKeyRotate_Keychain(t *testing.T) {
 	e := newEnv(t)
 	delete(e.vars, "AGENTKEYS_MASTER_KEY")
-	kc := &memKeychain{}
+	kc := &rotKeychain{m: map[string]string{}}
 	e.keychain = kc
 	e.init()
 	e.must("credentials", "add", "--name", "Stripe", "--value", "sk_x")
@@ -104,4 +107,34 @@ func TestKeyRotate_Keychain(t *testing.T) {
 	if !strings.Contains(e.must("credentials", "list"), "Stripe") {
 		t.Error("vault does not open after rotation")
 	}
+}
+
+// rotKeychain is an in-memory keychain whose entries the test reads.
+type rotKeychain struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+func (k *rotKeychain) Get(s, u string) (string, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	v, ok := k.m[s+"/"+u]
+	if !ok {
+		return "", localvault.ErrKeyNotFound
+	}
+	return v, nil
+}
+
+func (k *rotKeychain) Set(s, u, v string) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.m[s+"/"+u] = v
+	return nil
+}
+
+func (k *rotKeychain) Delete(s, u string) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	delete(k.m, s+"/"+u)
+	return nil
 }

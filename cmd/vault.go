@@ -68,8 +68,12 @@ func wireVault(f *Factory) {
 		return v, nil
 	}
 	f.LocalVault = func(ctx context.Context) (*localvault.Vault, error) {
-		v, _, err := open(ctx)
-		return v, err
+		if _, _, err := open(ctx); err != nil {
+			return nil, err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		return v, nil
 	}
 	f.ProxyHandler = func(ctx context.Context) (http.Handler, error) {
 		_, h, err := open(ctx)
