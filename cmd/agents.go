@@ -69,6 +69,7 @@ func NewCmdAgentsCreate(f *Factory, runF func(context.Context, *AgentsCreateOpti
 	c.Flags().StringVar(&opts.Name, "name", "", "name of the agent (unique, case-insensitive)")
 	c.Flags().StringVar(&opts.Credential, "credential", "", "credential id or name to assign at once")
 	c.Flags().BoolVar(&opts.JSON, "json", false, `print {"agent": …, "grant": {"proxyToken": …}} as JSON`)
+	c.RegisterFlagCompletionFunc("credential", completeFlagNames(f, credentialNames))
 	return c
 }
 
@@ -85,7 +86,7 @@ func RunAgentsCreate(ctx context.Context, opts *AgentsCreateOptions) error {
 	}
 	var cred *agentkeys.Credential
 	if strings.TrimSpace(opts.Credential) != "" {
-		if cred, err = v.FindCredential(ctx, opts.Credential); err != nil {
+		if cred, err = findCredential(ctx, v, opts.Credential); err != nil {
 			return err
 		}
 	}
@@ -167,6 +168,8 @@ agent already had this credential, its old token stops working.`,
 	c.Flags().StringVar(&opts.Credential, "credential", "", "credential id or name")
 	c.Flags().BoolVar(&opts.JSON, "json", false, `print {"grant": {"proxyToken": …}} as JSON`)
 	c.Flags().DurationVar(&opts.ExpiresIn, "expires-in", 0, "make the token stop working after this long (e.g. 1h); default: never")
+	c.ValidArgsFunction = completeAgentNames(f)
+	c.RegisterFlagCompletionFunc("credential", completeFlagNames(f, credentialNames))
 	return c
 }
 
@@ -176,11 +179,11 @@ func RunAgentsAssign(ctx context.Context, opts *AgentsAssignOptions) error {
 	if err != nil {
 		return err
 	}
-	agent, err := v.FindAgent(ctx, opts.Agent)
+	agent, err := findAgent(ctx, v, opts.Agent)
 	if err != nil {
 		return err
 	}
-	cred, err := v.FindCredential(ctx, opts.Credential)
+	cred, err := findCredential(ctx, v, opts.Credential)
 	if err != nil {
 		return err
 	}
@@ -212,6 +215,7 @@ type AgentsRevokeOptions struct {
 	Vault      func(context.Context) (agentkeys.Vault, error)
 	Agent      string
 	Credential string
+	JSON       bool
 }
 
 // NewCmdAgentsRevoke returns `agents revoke <agent> --credential <cred>`.
@@ -233,6 +237,9 @@ func NewCmdAgentsRevoke(f *Factory, runF func(context.Context, *AgentsRevokeOpti
 		},
 	}
 	c.Flags().StringVar(&opts.Credential, "credential", "", "credential id or name")
+	c.Flags().BoolVar(&opts.JSON, "json", false, `print {"revoked": {"agentId", "agentName", "credentialId", "credentialName"}} as JSON`)
+	c.ValidArgsFunction = completeAgentNames(f)
+	c.RegisterFlagCompletionFunc("credential", completeFlagNames(f, credentialNames))
 	return c
 }
 
@@ -242,16 +249,20 @@ func RunAgentsRevoke(ctx context.Context, opts *AgentsRevokeOptions) error {
 	if err != nil {
 		return err
 	}
-	agent, err := v.FindAgent(ctx, opts.Agent)
+	agent, err := findAgent(ctx, v, opts.Agent)
 	if err != nil {
 		return err
 	}
-	cred, err := v.FindCredential(ctx, opts.Credential)
+	cred, err := findCredential(ctx, v, opts.Credential)
 	if err != nil {
 		return err
 	}
 	if err := v.RevokeCredential(ctx, agent.ID, cred.ID); err != nil {
 		return err
+	}
+	if opts.JSON {
+		return writeJSON(opts.IO.Out, map[string]any{"revoked": map[string]string{
+			"agentId": agent.ID, "agentName": agent.Name, "credentialId": cred.ID, "credentialName": cred.Name}})
 	}
 	fmt.Fprintf(opts.IO.Out, "%s Revoked %s from agent %s; its proxy token no longer works\n", opts.IO.Green("✓"), cred.Name, agent.Name)
 	return nil
@@ -263,6 +274,8 @@ type AgentsListOptions struct {
 	Vault func(context.Context) (agentkeys.Vault, error)
 	Now   func() time.Time
 	JSON  bool
+	// Wide shows every column in full instead of fitting the terminal.
+	Wide bool
 }
 
 // NewCmdAgentsList returns `agents list`.
@@ -284,6 +297,7 @@ func NewCmdAgentsList(f *Factory, runF func(context.Context, *AgentsListOptions)
 		},
 	}
 	c.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
+	c.Flags().BoolVar(&opts.Wide, "wide", false, "show every column in full, however wide the terminal")
 	return c
 }
 
@@ -313,6 +327,8 @@ func RunAgentsList(ctx context.Context, opts *AgentsListOptions) error {
 		return nil
 	}
 	t := newTable(opts.IO, "NAME", "CREDENTIALS", "ID", "CREATED")
+	t.wide = opts.Wide
+	t.cols = []colFit{{flex: true, min: 16}, {flex: true, min: 16}, {id: true, drop: true}, {}}
 	for _, a := range agents {
 		names := make([]string, len(a.Credentials))
 		for i, c := range a.Credentials {
@@ -336,16 +352,22 @@ type AgentsRemoveOptions struct {
 	IO    *IOStreams
 	Vault func(context.Context) (agentkeys.Vault, error)
 	Ref   string
+	Yes   bool
+	JSON  bool
 }
 
 // NewCmdAgentsRemove returns `agents remove <agent>`.
 func NewCmdAgentsRemove(f *Factory, runF func(context.Context, *AgentsRemoveOptions) error) *cobra.Command {
 	opts := &AgentsRemoveOptions{IO: f.IOStreams, Vault: f.Vault}
-	return &cobra.Command{
-		Use:     "remove <agent-id-or-name>",
+	c := &cobra.Command{
+		Use:     "remove <agent-id-or-name> [--yes]",
 		Aliases: []string{"rm", "delete"},
 		Short:   "Remove an agent; all its proxy tokens stop working at once",
-		Args:    exactArgs(1, "one agent id or name"),
+		Long: `Remove an agent and its assignments: all its proxy tokens stop working at
+once. In a terminal it asks first, naming the credentials it loses; without a
+terminal it needs --yes. With --json: {"removed": {"id", "name"}, "credentials": [...]}.`,
+		Args:              exactArgs(1, "one agent id or name"),
+		ValidArgsFunction: completeAgentNames(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Ref = args[0]
 			if runF != nil {
@@ -354,20 +376,41 @@ func NewCmdAgentsRemove(f *Factory, runF func(context.Context, *AgentsRemoveOpti
 			return RunAgentsRemove(cmd.Context(), opts)
 		},
 	}
+	c.Flags().BoolVarP(&opts.Yes, "yes", "y", false, "do not ask for confirmation")
+	c.Flags().BoolVar(&opts.JSON, "json", false, "print what was removed as JSON")
+	return c
 }
 
-// RunAgentsRemove deletes the agent named by id or name.
+// RunAgentsRemove deletes the agent named by id or name, after confirmation.
 func RunAgentsRemove(ctx context.Context, opts *AgentsRemoveOptions) error {
 	v, err := opts.Vault(ctx)
 	if err != nil {
 		return err
 	}
-	agent, err := v.FindAgent(ctx, opts.Ref)
+	agent, err := findAgent(ctx, v, opts.Ref)
 	if err != nil {
+		return err
+	}
+	names := make([]string, len(agent.Credentials))
+	for i, c := range agent.Credentials {
+		names[i] = c.CredentialName
+	}
+	lose := "It holds no credential."
+	if len(names) > 0 {
+		lose = fmt.Sprintf("Its proxy tokens for %s stop working.", strings.Join(names, ", "))
+	}
+	if err := confirm(opts.IO, opts.Yes, "agentkeys agents remove", fmt.Sprintf("Remove agent %s (%s)?", agent.Name, agent.ID), lose); err != nil {
 		return err
 	}
 	if err := v.DeleteAgent(ctx, agent.ID); err != nil {
 		return err
+	}
+	if opts.JSON {
+		creds := agent.Credentials
+		if creds == nil {
+			creds = []agentkeys.AgentCredential{}
+		}
+		return writeJSON(opts.IO.Out, map[string]any{"removed": map[string]string{"id": agent.ID, "name": agent.Name}, "credentials": creds})
 	}
 	fmt.Fprintf(opts.IO.Out, "%s Removed agent %s (%s); its proxy tokens no longer work\n", opts.IO.Green("✓"), agent.Name, agent.ID)
 	return nil

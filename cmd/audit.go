@@ -80,7 +80,7 @@ func RunAudit(ctx context.Context, opts *AuditOptions) error {
 	filter := agentkeys.AuditFilter{Limit: opts.Limit}
 	if opts.Agent != "" {
 		if filter.AgentID, err = resolveRef(ctx, opts.Agent, "agent_", func(ctx context.Context, ref string) (string, error) {
-			a, err := v.FindAgent(ctx, ref)
+			a, err := findAgent(ctx, v, ref)
 			if err != nil {
 				return "", err
 			}
@@ -91,7 +91,7 @@ func RunAudit(ctx context.Context, opts *AuditOptions) error {
 	}
 	if opts.Credential != "" {
 		if filter.CredentialID, err = resolveRef(ctx, opts.Credential, "cred_", func(ctx context.Context, ref string) (string, error) {
-			c, err := v.FindCredential(ctx, ref)
+			c, err := findCredential(ctx, v, ref)
 			if err != nil {
 				return "", err
 			}
@@ -197,10 +197,18 @@ func printAuditRows(opts *AuditOptions, events []*agentkeys.AuditEvent, first bo
 	if len(events) == 0 {
 		return nil
 	}
-	t := newTable(opts.IO, "TIME", "AGENT", "CREDENTIAL", "METHOD", "HOST", "PATH", "STATUS", "DECISION", "MS", "REQUEST ID")
+	tty := opts.IO.IsStdoutTTY()
+	var t *table
+	if tty {
+		t = newTable(opts.IO, "TIME", "AGENT", "CREDENTIAL", "METHOD", "HOST", "PATH", "STATUS", "DECISION", "MS", "REQUEST ID")
+		t.cols = []colFit{{}, {flex: true, min: 10}, {flex: true, min: 10}, {}, {flex: true, min: 16}, {flex: true, min: 10}, {}, {}, {drop: true}, {drop: true}}
+	} else {
+		// Scripts get the error code in a column of its own.
+		t = newTable(opts.IO, "TIME", "AGENT", "CREDENTIAL", "METHOD", "HOST", "PATH", "STATUS", "DECISION", "CODE", "MS", "REQUEST ID")
+	}
 	for _, e := range events {
 		ts := e.Time.UTC().Format(time.RFC3339)
-		if opts.IO.IsStdoutTTY() {
+		if tty {
 			ts = e.Time.Local().Format("2006-01-02 15:04:05")
 		}
 		agent := e.AgentName
@@ -214,11 +222,20 @@ func printAuditRows(opts *AuditOptions, events []*agentkeys.AuditEvent, first bo
 		if e.Status == 0 {
 			status = "-"
 		}
+		ms := strconv.FormatFloat(e.DurationMs, 'f', 1, 64)
+		if !tty {
+			code := e.Code
+			if code == "" {
+				code = "-"
+			}
+			t.add(ts, agent, e.CredentialName, e.Method, e.Host, e.Path, status, e.Decision, code, ms, e.RequestID)
+			continue
+		}
 		decision := e.Decision
 		if e.Code != "" {
 			decision += " " + e.Code
 		}
-		t.add(ts, agent, e.CredentialName, e.Method, e.Host, e.Path, status, decision, strconv.FormatFloat(e.DurationMs, 'f', 1, 64), e.RequestID)
+		t.add(ts, agent, e.CredentialName, e.Method, e.Host, e.Path, status, decision, ms, e.RequestID)
 	}
 	if !first && opts.IO.IsStdoutTTY() {
 		// Rows printed while following line up with the first batch only

@@ -93,7 +93,7 @@ func TestBadInput(t *testing.T) {
 		{"proxy with a bad token", "", []string{"proxy", "pxr_0000000000000000000000000000000000", "https://api.example.com/"},
 			cmd.ExitUnauthorized, `error: *`},
 		{"proxy to a host off the allowlist", "", []string{"proxy", "--credential", "Dup", "https://evil.example.net/"},
-			cmd.ExitUnauthorized, `error: destination evil.example.net is not on this credential's allowed hosts (api.example.com)`},
+			cmd.ExitUnauthorized, `error: destination evil.example.net is not on this credential's allowed hosts (api.example.com); to allow it: agentkeys credentials update "Dup" --add-host evil.example.net`},
 		{"proxy to an unknown credential", "", []string{"proxy", "--credential", "ghost", "https://api.example.com/"},
 			cmd.ExitNotFound, `error: *`},
 		{"proxy with a bad header name", "", []string{"proxy", "--credential", "Dup", "https://api.example.com/", "-H", "bad name: 1"},

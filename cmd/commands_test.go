@@ -210,9 +210,9 @@ func TestCredentials_AddEveryType(t *testing.T) {
 	}
 
 	// Remove by name (any case) and by id.
-	e.must("credentials", "remove", "resend production")
+	e.must("credentials", "remove", "resend production", "--yes")
 	id := list.Credentials[0]["id"].(string)
-	e.must("credentials", "rm", id)
+	e.must("credentials", "rm", id, "--yes")
 	if got := strings.Count(e.must("credentials", "list"), "\n"); got != len(tests)-2 {
 		t.Errorf("%d left after two removals", got)
 	}
@@ -304,8 +304,8 @@ func TestAgents_Lifecycle(t *testing.T) {
 	if r := e.run("agents", "revoke", "marketing-bot", "--credential", "stripe"); r.code != cmd.ExitNotFound {
 		t.Errorf("second revoke: %d %q", r.code, r.stderr)
 	}
-	e.must("agents", "remove", "data-pipeline")
-	e.must("agents", "remove", id)
+	e.must("agents", "remove", "data-pipeline", "--yes")
+	e.must("agents", "remove", id, "--yes")
 	if out := e.must("agents", "list", "--json"); strings.TrimSpace(out) != "{\n  \"agents\": []\n}" {
 		t.Errorf("empty list: %q", out)
 	}

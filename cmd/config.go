@@ -39,13 +39,6 @@ type Config struct {
 // ConfigPath is the path of config.json.
 func (c *Config) ConfigPath() string { return filepath.Join(c.Home, "config.json") }
 
-// configFile is config.json as written by init (and later login).
-type configFile struct {
-	APIKey      string `json:"apiKey"`
-	APIURL      string `json:"apiUrl"`
-	WorkspaceID string `json:"workspaceId"`
-}
-
 func loadConfig(homeFlag string, getenv func(string) string) (*Config, error) {
 	home := strings.TrimSpace(homeFlag)
 	if home == "" {
@@ -94,34 +87,57 @@ func loadConfig(homeFlag string, getenv func(string) string) (*Config, error) {
 	return cfg, nil
 }
 
-// writeLocalConfig records the local workspace id in config.json (0600),
-// keeping an existing file's other fields. It never writes a key.
+// writeLocalConfig records the local workspace id in config.json, keeping
+// every other field. A logged-in config keeps its remote workspace id. It
+// never writes a key.
 func writeLocalConfig(cfg *Config, workspaceID string) error {
-	var cf configFile
-	if b, err := os.ReadFile(cfg.ConfigPath()); err == nil {
-		if err := json.Unmarshal(b, &cf); err != nil {
-			return agentkeys.Errorf(agentkeys.EINVALID, "%s is not valid JSON: fix it or remove it", cfg.ConfigPath())
+	return updateConfigFile(cfg, func(m map[string]any) {
+		if key, _ := m["apiKey"].(string); key == "" {
+			// The seed's format names all three fields.
+			m["apiKey"], m["apiUrl"], m["workspaceId"] = "", "", workspaceID
 		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("read config: %w", err)
-	}
-	if cf.APIKey == "" { // a logged-in config points at its remote workspace
-		cf.WorkspaceID = workspaceID
-	}
-	b, err := json.MarshalIndent(cf, "", "  ")
+	})
+}
+
+// updateConfigFile is the one writer of config.json: it applies edit to the
+// file's top-level object and writes it back atomically (writeFileAtomic)
+// with mode 0600, creating Home (0700) if needed. Fields edit does not touch,
+// known to this version or not, are kept as they were. A file that is not a
+// JSON object is refused (EINVALID) and left alone.
+func updateConfigFile(cfg *Config, edit func(m map[string]any)) error {
+	m, err := readConfigMap(cfg)
 	if err != nil {
 		return err
+	}
+	edit(m)
+	out, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode config: %w", err)
 	}
 	if err := os.MkdirAll(cfg.Home, 0o700); err != nil {
 		return fmt.Errorf("create %s: %w", cfg.Home, err)
 	}
-	tmp := cfg.ConfigPath() + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
-		return fmt.Errorf("write config: %w", err)
-	}
-	if err := os.Rename(tmp, cfg.ConfigPath()); err != nil {
-		os.Remove(tmp)
+	if err := writeFileAtomic(cfg.ConfigPath(), append(out, '\n'), 0o600); err != nil {
 		return fmt.Errorf("write config: %w", err)
 	}
 	return nil
+}
+
+// readConfigMap reads config.json's top-level object; an absent or empty
+// file is an empty one.
+func readConfigMap(cfg *Config) (map[string]any, error) {
+	m := map[string]any{}
+	b, err := os.ReadFile(cfg.ConfigPath())
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return m, nil
+	case err != nil:
+		return nil, fmt.Errorf("read %s: %w", cfg.ConfigPath(), err)
+	}
+	if len(strings.TrimSpace(string(b))) > 0 {
+		if err := json.Unmarshal(b, &m); err != nil || m == nil {
+			return nil, errInvalid("%s is not a JSON object: fix it or remove it", cfg.ConfigPath())
+		}
+	}
+	return m, nil
 }

@@ -12,11 +12,13 @@ import (
 )
 
 func newCmdCredentials(f *Factory) *cobra.Command {
-	c := groupCmd("credentials", "Add, list and remove credentials")
+	c := groupCmd("credentials", "Add, list, show, update and remove credentials")
 	c.Aliases = []string{"credential", "creds", "cred"}
 	c.AddCommand(
 		NewCmdCredentialsAdd(f, nil),
 		NewCmdCredentialsList(f, nil),
+		NewCmdCredentialsShow(f, nil),
+		NewCmdCredentialsUpdate(f, nil),
 		NewCmdCredentialsRemove(f, nil),
 	)
 	return c
@@ -94,6 +96,8 @@ The list used is printed.`,
 	fl.StringArrayVar(&opts.AllowHosts, "allow-host", nil, "host the credential may be sent to (repeatable): api.example.com, host:port, *.example.com")
 	fl.StringVar(&opts.Service, "service", "", "use the allowed hosts of a known service: "+strings.Join(agentkeys.PresetNames(), ", "))
 	fl.BoolVar(&opts.JSON, "json", false, "print the new credential as JSON")
+	c.RegisterFlagCompletionFunc("type", completeTypes)
+	c.RegisterFlagCompletionFunc("service", completeServices)
 	return c
 }
 
@@ -296,6 +300,8 @@ type CredentialsListOptions struct {
 	Vault func(context.Context) (agentkeys.Vault, error)
 	Now   func() time.Time
 	JSON  bool
+	// Wide shows every column in full instead of fitting the terminal.
+	Wide bool
 }
 
 // NewCmdCredentialsList returns `credentials list`.
@@ -307,7 +313,12 @@ func NewCmdCredentialsList(f *Factory, runF func(context.Context, *CredentialsLi
 		Short:   "List credentials (names, types and allowed hosts; never values)",
 		Long: `List credentials. In a terminal this is a table; piped, one tab-separated line per
 credential (id, name, type, allowed hosts joined by commas, created at); with
---json: {"credentials": [{"id", "name", "type", "allowedHosts", "createdAt", ...}]}.`,
+--json: {"credentials": [{"id", "name", "type", "allowedHosts", "createdAt",
+"updatedAt", "lastUsedAt"}]}.
+
+In a terminal the table fits its width: ids are shortened to a unique prefix
+(which works as an argument) or left out, long names and host lists end in
+"…". --wide shows everything.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
@@ -317,6 +328,7 @@ credential (id, name, type, allowed hosts joined by commas, created at); with
 		},
 	}
 	c.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
+	c.Flags().BoolVar(&opts.Wide, "wide", false, "show every column in full, however wide the terminal")
 	return c
 }
 
@@ -341,6 +353,8 @@ func RunCredentialsList(ctx context.Context, opts *CredentialsListOptions) error
 		return nil
 	}
 	t := newTable(opts.IO, "NAME", "TYPE", "ALLOWED HOSTS", "ID", "CREATED")
+	t.wide = opts.Wide
+	t.cols = []colFit{{flex: true, min: 16}, {}, {flex: true, min: 16}, {id: true, drop: true}, {}}
 	for _, c := range creds {
 		if opts.IO.IsStdoutTTY() {
 			t.add(c.Name, string(c.Type), strings.Join(c.AllowedHosts, ", "), c.ID, formatTime(opts.IO, opts.Now(), c.CreatedAt))
@@ -356,16 +370,22 @@ type CredentialsRemoveOptions struct {
 	IO    *IOStreams
 	Vault func(context.Context) (agentkeys.Vault, error)
 	Ref   string // id or name
+	Yes   bool
+	JSON  bool
 }
 
 // NewCmdCredentialsRemove returns `credentials remove <id-or-name>`.
 func NewCmdCredentialsRemove(f *Factory, runF func(context.Context, *CredentialsRemoveOptions) error) *cobra.Command {
 	opts := &CredentialsRemoveOptions{IO: f.IOStreams, Vault: f.Vault}
-	return &cobra.Command{
-		Use:     "remove <credential-id-or-name>",
+	c := &cobra.Command{
+		Use:     "remove <credential-id-or-name> [--yes]",
 		Aliases: []string{"rm", "delete"},
 		Short:   "Remove a credential; every proxy token for it stops working at once",
-		Args:    exactArgs(1, "one credential id or name"),
+		Long: `Remove a credential and every assignment of it: the agents holding it lose
+access at once. In a terminal it asks first, naming those agents; without a
+terminal it needs --yes. With --json: {"removed": {"id", "name"}, "agents": [...]}.`,
+		Args:              exactArgs(1, "one credential id or name"),
+		ValidArgsFunction: completeCredentialNames(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Ref = args[0]
 			if runF != nil {
@@ -374,20 +394,44 @@ func NewCmdCredentialsRemove(f *Factory, runF func(context.Context, *Credentials
 			return RunCredentialsRemove(cmd.Context(), opts)
 		},
 	}
+	c.Flags().BoolVarP(&opts.Yes, "yes", "y", false, "do not ask for confirmation")
+	c.Flags().BoolVar(&opts.JSON, "json", false, "print what was removed as JSON")
+	return c
 }
 
-// RunCredentialsRemove deletes the credential named by id or name.
+// RunCredentialsRemove deletes the credential named by id or name, after
+// confirmation.
 func RunCredentialsRemove(ctx context.Context, opts *CredentialsRemoveOptions) error {
 	v, err := opts.Vault(ctx)
 	if err != nil {
 		return err
 	}
-	cred, err := v.FindCredential(ctx, opts.Ref)
+	cred, err := findCredential(ctx, v, opts.Ref)
 	if err != nil {
+		return err
+	}
+	holders, err := credentialHolders(ctx, v, cred.ID)
+	if err != nil {
+		return err
+	}
+	names := make([]string, len(holders))
+	for i, h := range holders {
+		names[i] = h.AgentName
+	}
+	var lose []string
+	if len(names) > 0 {
+		lose = append(lose, fmt.Sprintf("These agents lose access: %s.", strings.Join(names, ", ")))
+	} else {
+		lose = append(lose, "No agent holds it.")
+	}
+	if err := confirm(opts.IO, opts.Yes, "agentkeys credentials remove", fmt.Sprintf("Remove credential %s (%s)?", cred.Name, cred.ID), lose...); err != nil {
 		return err
 	}
 	if err := v.DeleteCredential(ctx, cred.ID); err != nil {
 		return err
+	}
+	if opts.JSON {
+		return writeJSON(opts.IO.Out, map[string]any{"removed": map[string]string{"id": cred.ID, "name": cred.Name}, "agents": holders})
 	}
 	fmt.Fprintf(opts.IO.Out, "%s Removed credential %s (%s); its proxy tokens no longer work\n", opts.IO.Green("✓"), cred.Name, cred.ID)
 	return nil

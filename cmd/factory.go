@@ -41,6 +41,10 @@ type Factory struct {
 	// EUNAVAILABLE when its key is missing or wrong.
 	Vault func(ctx context.Context) (agentkeys.Vault, error)
 
+	// LocalVault opens (once, shared with Vault) the local vault itself, for
+	// what only it can do: backup, export, key rotation. It ignores a login.
+	LocalVault func(ctx context.Context) (*localvault.Vault, error)
+
 	// ProxyHandler returns the /v1/proxy http.Handler over the same vault, for
 	// `agentkeys up`. Only a local vault has one.
 	ProxyHandler func(ctx context.Context) (http.Handler, error)

@@ -2,7 +2,10 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -56,12 +59,21 @@ otherwise fails naming these options: the key is never stored in plain text.`,
 }
 
 // RunInit creates the vault and prints the workspace key once.
-func RunInit(ctx context.Context, opts *InitOptions) error {
+func RunInit(ctx context.Context, opts *InitOptions) (err error) {
 	cfg, err := opts.Config()
 	if err != nil {
 		return err
 	}
 	lc := opts.Local(cfg)
+	// A failed init leaves nothing behind: localvault.Init removes what it
+	// created inside Home, and Home itself goes too when init made it.
+	if _, statErr := os.Stat(cfg.Home); errors.Is(statErr, fs.ErrNotExist) {
+		defer func() {
+			if err != nil {
+				os.Remove(cfg.Home) // only if still empty
+			}
+		}()
+	}
 	if opts.Passphrase && cfg.MasterKey != "" {
 		return errInvalid("--passphrase and AGENTKEYS_MASTER_KEY are both given: unset one of them")
 	}

@@ -27,6 +27,12 @@ type IOStreams struct {
 	// PromptSecret shows prompt on ErrOut and reads one line from In without
 	// echo. It is only called when stdin is a terminal. Tests replace it.
 	PromptSecret func(prompt string) (string, error)
+	// PromptLine shows prompt on ErrOut and reads one line from In, echoed
+	// (a yes/no answer). It is only called when stdin is a terminal.
+	PromptLine func(prompt string) (string, error)
+
+	// width is the terminal's width in columns (0: not a terminal or unknown).
+	width int
 }
 
 // System returns the process's standard streams. Colour is enabled only when
@@ -49,8 +55,51 @@ func System() *IOStreams {
 		}
 		return string(b), nil
 	}
+	s.PromptLine = func(prompt string) (string, error) {
+		fmt.Fprint(s.ErrOut, prompt)
+		return readLine(s.In)
+	}
+	if s.stdoutTTY {
+		if w, _, err := term.GetSize(int(os.Stdout.Fd())); err == nil {
+			s.width = w
+		}
+	}
 	return s
 }
+
+// readLine reads one line (without its end) from r, byte by byte so nothing
+// after it is consumed.
+func readLine(r io.Reader) (string, error) {
+	var b strings.Builder
+	buf := make([]byte, 1)
+	for {
+		n, err := r.Read(buf)
+		if n == 1 {
+			if buf[0] == '\n' {
+				return strings.TrimSuffix(b.String(), "\r"), nil
+			}
+			b.WriteByte(buf[0])
+		}
+		if err == io.EOF {
+			return b.String(), nil
+		}
+		if err != nil {
+			return "", fmt.Errorf("read from terminal: %w", err)
+		}
+	}
+}
+
+// Width is the terminal's width in columns, or 0 when stdout is not a
+// terminal (or its size is unknown): tables are then not fitted.
+func (s *IOStreams) Width() int {
+	if !s.stdoutTTY {
+		return 0
+	}
+	return s.width
+}
+
+// SetWidth sets the terminal width Width reports (tests, COLUMNS).
+func (s *IOStreams) SetWidth(w int) { s.width = w }
 
 // Test returns streams backed by buffers, with no terminal anywhere: what a
 // script sees. Use SetStdinTTY / SetStdoutTTY to pretend otherwise.
@@ -60,6 +109,7 @@ func Test() (s *IOStreams, in, out, errOut *bytes.Buffer) {
 	s.PromptSecret = func(string) (string, error) {
 		return "", errors.New("no terminal to prompt on")
 	}
+	s.PromptLine = s.PromptSecret
 	return s, in, out, errOut
 }
 

@@ -2,10 +2,7 @@ package cmd
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"strings"
 
@@ -13,6 +10,7 @@ import (
 
 	"github.com/agentkeys/agentkeys"
 	"github.com/agentkeys/agentkeys/client"
+	"github.com/agentkeys/agentkeys/localvault"
 )
 
 // LoginOptions are the parsed flags of `login`.
@@ -106,7 +104,7 @@ func RunLogin(ctx context.Context, opts *LoginOptions) error {
 		}
 		return fmt.Errorf("log in to %s: %w", c.BaseURL(), err)
 	}
-	err = rewriteConfigFile(cfg, func(m map[string]any) {
+	err = updateConfigFile(cfg, func(m map[string]any) {
 		m["apiKey"] = key
 		m["apiUrl"] = c.BaseURL()
 		m["workspaceId"] = st.ID
@@ -186,7 +184,7 @@ func NewCmdLogout(f *Factory, runF func(context.Context, *LogoutOptions) error) 
 		Use:   "logout",
 		Short: "Forget the server's API key and go back to the local vault",
 		Long: `Remove apiKey, apiUrl and workspaceId from config.json: commands act on the
-local vault again. The key itself stays valid on the server (rotate it there
+local vault again, and config.json names the local vault's workspace again. The key itself stays valid on the server (rotate it there
 if it may have leaked). Logging out when not logged in does nothing.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -214,10 +212,16 @@ func RunLogout(ctx context.Context, opts *LogoutOptions) error {
 	server, _ := m["apiUrl"].(string)
 	had := key != "" || server != ""
 	if had {
-		err := rewriteConfigFile(cfg, func(m map[string]any) {
+		// Back to the local vault: its workspace id, when there is one,
+		// replaces the remote workspace's (what init wrote before login).
+		local, _ := localvault.Inspect(ctx, cfg.Home)
+		err := updateConfigFile(cfg, func(m map[string]any) {
 			delete(m, "apiKey")
 			delete(m, "apiUrl")
 			delete(m, "workspaceId") // the remote workspace's
+			if local != nil {
+				m["apiKey"], m["apiUrl"], m["workspaceId"] = "", "", local.WorkspaceID
+			}
 		})
 		if err != nil {
 			return err
@@ -241,61 +245,4 @@ func RunLogout(ctx context.Context, opts *LogoutOptions) error {
 	}
 	fmt.Fprintf(opts.IO.Out, "%s Logged out of %s. Commands act on the local vault in %s again.\n", opts.IO.Green("✓"), server, cfg.Home)
 	return nil
-}
-
-// rewriteConfigFile applies edit to config.json's top-level object and
-// writes it back atomically with mode 0600 (creating Home 0700 if needed).
-// Fields it does not touch are kept as they were.
-func rewriteConfigFile(cfg *Config, edit func(m map[string]any)) error {
-	m, err := readConfigMap(cfg)
-	if err != nil {
-		return err
-	}
-	edit(m)
-	out, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode config: %w", err)
-	}
-	if err := os.MkdirAll(cfg.Home, 0o700); err != nil {
-		return fmt.Errorf("create %s: %w", cfg.Home, err)
-	}
-	tmp, err := os.CreateTemp(cfg.Home, ".config-*.json")
-	if err != nil {
-		return fmt.Errorf("write config: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write config: %w", err)
-	}
-	if _, err := tmp.Write(append(out, '\n')); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write config: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write config: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), cfg.ConfigPath()); err != nil {
-		return fmt.Errorf("write config: %w", err)
-	}
-	return nil
-}
-
-// readConfigMap reads config.json's top-level object; an absent or empty
-// file is an empty one.
-func readConfigMap(cfg *Config) (map[string]any, error) {
-	m := map[string]any{}
-	b, err := os.ReadFile(cfg.ConfigPath())
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return m, nil
-	case err != nil:
-		return nil, fmt.Errorf("read %s: %w", cfg.ConfigPath(), err)
-	}
-	if len(strings.TrimSpace(string(b))) > 0 {
-		if err := json.Unmarshal(b, &m); err != nil || m == nil {
-			return nil, errInvalid("%s is not a JSON object: fix it or remove it", cfg.ConfigPath())
-		}
-	}
-	return m, nil
 }

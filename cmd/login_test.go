@@ -394,7 +394,7 @@ func TestRemoteMode_EndToEnd(t *testing.T) {
 	if n := len(seen()); n != 3 {
 		t.Fatalf("upstream got %d requests, want 3", n)
 	}
-	step("", "agents", "remove", "bot2")
+	step("", "agents", "remove", "bot2", "--yes")
 	// Refusals come from the server's proxy with the CLI's exit codes.
 	r = e.run("proxy", created.Grant.ProxyToken, "http://evil.example/")
 	outputs = append(outputs, r)

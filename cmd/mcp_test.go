@@ -233,7 +233,7 @@ func TestMCP_Help(t *testing.T) {
 		}
 	}
 	out = e.must("mcp", "config", "--help")
-	for _, want := range []string{"claude_desktop_config.json", "~/.cursor/mcp.json", ".mcp.json", ".vscode/mcp.json", "FILE.bak", "never\ncontains a key or passphrase"} {
+	for _, want := range []string{"claude_desktop_config.json", "~/.cursor/mcp.json", ".mcp.json", ".vscode/mcp.json", "FILE.bak", "contains a key or passphrase only when you ask for it", "--with-env"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("mcp config --help does not say %q:\n%s", want, out)
 		}

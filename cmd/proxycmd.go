@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -36,6 +38,7 @@ type ProxyOptions struct {
 	Headers    []string
 	Fail       bool
 	Include    bool
+	JSON       bool
 }
 
 // NewCmdProxy returns `proxy <token> <url>`.
@@ -90,6 +93,9 @@ a Content-Type with -H. Like curl, a non-2xx answer exits 0 unless --fail.`,
 	fl.StringVar(&opts.Credential, "credential", "", "credential name (with an ak_ws_ key, or without a token as the vault's owner)")
 	fl.BoolVar(&opts.Fail, "fail", false, "exit with code 8 when the upstream answers with a status outside 2xx")
 	fl.BoolVarP(&opts.Include, "include", "i", false, "print the response status line and headers before the body")
+	fl.BoolVar(&opts.JSON, "json", false, `print {"status", "headers", "body"} as JSON ("bodyBase64" when the body is not UTF-8)`)
+	c.MarkFlagsMutuallyExclusive("json", "include")
+	c.RegisterFlagCompletionFunc("credential", completeFlagNames(f, credentialNames))
 	return c
 }
 
@@ -138,6 +144,9 @@ func RunProxy(ctx context.Context, opts *ProxyOptions) error {
 		hd, _ := agentkeys.ParseHeader(h) // validated
 		header.Add(hd.Name, hd.Value)
 	}
+	if _, given := header["User-Agent"]; !given { // as curl does; -H "User-Agent:" sends none
+		header.Set("User-Agent", proxyUserAgent())
+	}
 	var body io.Reader
 	method := strings.ToUpper(opts.Method)
 	if opts.DataSet {
@@ -174,6 +183,9 @@ func RunProxy(ctx context.Context, opts *ProxyOptions) error {
 		return err
 	}
 	defer resp.Body.Close()
+	if opts.JSON {
+		return writeProxyJSON(ctx, opts, resp)
+	}
 	out := bufio.NewWriterSize(opts.IO.Out, 32<<10)
 	if opts.Include {
 		fmt.Fprintf(out, "%s %s\r\n", resp.Proto, resp.Status)
@@ -197,6 +209,39 @@ func RunProxy(ctx context.Context, opts *ProxyOptions) error {
 		return agentkeys.Errorf(agentkeys.EUPSTREAM, "the upstream's response broke off before it was complete")
 	}
 	if err := out.Flush(); err != nil {
+		return fmt.Errorf("write output: %w", err)
+	}
+	if opts.Fail && (resp.StatusCode < 200 || resp.StatusCode > 299) {
+		return &statusError{status: resp.StatusCode}
+	}
+	return nil
+}
+
+// proxyUserAgent is the User-Agent one-off `agentkeys proxy` requests send
+// unless -H gives one: agentkeys/<version>. (The proxy itself never adds
+// one to agents' requests.)
+func proxyUserAgent() string { return "agentkeys/" + mcpBuildVersion() }
+
+// writeProxyJSON prints the whole answer as one JSON document: status,
+// headers, and the body as text when it is UTF-8, else as base64.
+func writeProxyJSON(ctx context.Context, opts *ProxyOptions, resp *http.Response) error {
+	b, err := readAllLimited(resp.Body, maxCLIBody, "response body")
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if agentkeys.ErrorCode(err) == agentkeys.ETOOLARGE {
+			return err
+		}
+		return agentkeys.Errorf(agentkeys.EUPSTREAM, "the upstream's response broke off before it was complete")
+	}
+	doc := map[string]any{"status": resp.StatusCode, "headers": resp.Header}
+	if utf8.Valid(b) {
+		doc["body"] = string(b)
+	} else {
+		doc["bodyBase64"] = base64.StdEncoding.EncodeToString(b)
+	}
+	if err := writeJSON(opts.IO.Out, doc); err != nil {
 		return fmt.Errorf("write output: %w", err)
 	}
 	if opts.Fail && (resp.StatusCode < 200 || resp.StatusCode > 299) {

@@ -162,7 +162,7 @@ func TestProxy_OneOff(t *testing.T) {
 			t.Errorf("row left pending: %+v", ev)
 		}
 	}
-	if out := e.must("audit", "--credential", "Down", "--limit", "1"); !strings.Contains(out, "error UPSTREAM_UNREACHABLE") {
+	if out := e.must("audit", "--credential", "Down", "--limit", "1"); !strings.Contains(out, "error\tUPSTREAM_UNREACHABLE") {
 		t.Errorf("audit of the failed request: %q", out)
 	}
 }

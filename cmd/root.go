@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -63,7 +65,7 @@ Run without arguments in a terminal to open the terminal UI.`,
 		SilenceErrors: true,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
-				return errInvalid("unknown command %q: run `agentkeys --help` to see the commands", args[0])
+				return errInvalid("unknown command %q: %srun `agentkeys --help` to see the commands", args[0], didYouMean(cmd, args[0]))
 			}
 			return nil
 		},
@@ -101,6 +103,11 @@ Run without arguments in a terminal to open the terminal UI.`,
 		NewCmdProxy(f, nil),
 		NewCmdRun(f, nil),
 		NewCmdAudit(f, nil),
+		newCmdBackup(f),
+		newCmdRestore(f),
+		newCmdExport(f),
+		newCmdImport(f),
+		newCmdKey(f),
 		newCmdServe(f),
 		newCmdMCP(f),
 		newCmdTUI(f),
@@ -133,12 +140,29 @@ func groupCmd(use, short string) *cobra.Command {
 		Short: short,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
-				return errInvalid("unknown command %q for %q: run `%s --help`", args[0], cmd.CommandPath(), cmd.CommandPath())
+				return errInvalid("unknown command %q for %q: %srun `%s --help`", args[0], cmd.CommandPath(), didYouMean(cmd, args[0]), cmd.CommandPath())
 			}
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 	}
+}
+
+// didYouMean is cobra's suggestions for a mistyped subcommand of cmd, as
+// "did you mean "list"? or " (or "" when nothing is close).
+func didYouMean(cmd *cobra.Command, typed string) string {
+	if cmd.SuggestionsMinimumDistance <= 0 {
+		cmd.SuggestionsMinimumDistance = 2
+	}
+	sug := cmd.SuggestionsFor(typed)
+	if len(sug) == 0 {
+		return ""
+	}
+	q := make([]string, len(sug))
+	for i, s := range sug {
+		q[i] = strconv.Quote(s)
+	}
+	return "did you mean " + strings.Join(q, " or ") + "? or "
 }
 
 // exactArgs is cobra.ExactArgs with a usage error (exit 2) that says what

@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -28,6 +29,8 @@ type UpOptions struct {
 	ProxyHandler func(context.Context) (http.Handler, error)
 
 	Listen string
+	// JSON prints the address as one JSON line instead of the text lines.
+	JSON bool
 	// ShutdownTimeout is how long in-flight requests may take to finish
 	// after Ctrl-C or SIGTERM.
 	ShutdownTimeout time.Duration
@@ -88,6 +91,7 @@ Ctrl-C or SIGTERM stops accepting connections and lets in-flight requests finish
 		},
 	}
 	c.Flags().StringVar(&opts.Listen, "listen", DefaultListen, "address to listen on (host:port)")
+	c.Flags().BoolVar(&opts.JSON, "json", false, `print {"listen": HOST:PORT, "url": BASE-URL} as one JSON line once listening`)
 	c.Flags().DurationVar(&opts.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight requests may take to finish on shutdown")
 	return c
 }
@@ -160,15 +164,25 @@ func RunUp(ctx context.Context, opts *UpOptions) error {
 		baseURL = "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(addr.Port))
 	}
 
+	// The address as it was asked for (0.0.0.0 stays 0.0.0.0, not the
+	// dual-stack [::] Go reports), with the port the system picked for :0.
+	listening := net.JoinHostPort(host, strconv.Itoa(addr.Port))
+
 	out := opts.IO.Out
 	opts.logs.Flush()
 	if !loopback {
-		opts.IO.Warnf("listening on %s, which is not loopback: anyone who can reach this address and holds a proxy token or the workspace key can use your credentials, over plain HTTP. Use a firewall, or --listen %s.", ln.Addr(), DefaultListen)
+		opts.IO.Warnf("listening on %s, which is not loopback: anyone who can reach this address and holds a proxy token or the workspace key can use your credentials, over plain HTTP. Use a firewall, or --listen %s.", listening, DefaultListen)
 	}
-	fmt.Fprintf(out, "agentkeys proxy listening on %s\n", baseURL)
-	fmt.Fprintf(out, "export AGENTKEYS_PROXY_URL=%s\n", baseURL)
-	fmt.Fprintf(out, "Try it:\n  curl \"$AGENTKEYS_PROXY_URL/v1/proxy\" -H \"Authorization: Bearer pxr_…\" -H \"X-Target-Url: https://api.example.com/…\"\n")
-	fmt.Fprintln(out, "Press Ctrl-C to stop.")
+	if opts.JSON {
+		if err := json.NewEncoder(out).Encode(map[string]string{"listen": listening, "url": baseURL}); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(out, "agentkeys proxy listening on http://%s\n", listening)
+		fmt.Fprintf(out, "export AGENTKEYS_PROXY_URL=%s\n", baseURL)
+		fmt.Fprintf(out, "Try it:\n  curl \"$AGENTKEYS_PROXY_URL/v1/proxy\" -H \"Authorization: Bearer pxr_…\" -H \"X-Target-Url: https://api.example.com/…\"\n")
+		fmt.Fprintln(out, "Press Ctrl-C to stop.")
+	}
 	if opts.Ready != nil {
 		opts.Ready(baseURL)
 	}

@@ -69,6 +69,14 @@ func wireVault(f *Factory) {
 		}
 		return v, nil
 	}
+	f.LocalVault = func(ctx context.Context) (*localvault.Vault, error) {
+		if _, _, err := open(ctx); err != nil {
+			return nil, err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		return v, nil
+	}
 	f.ProxyHandler = func(ctx context.Context) (http.Handler, error) {
 		_, h, err := open(ctx)
 		if err != nil {

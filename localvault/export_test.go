@@ -37,3 +37,7 @@ func InitAtSchema(ctx context.Context, cfg Config, version int) (*InitResult, er
 	defer func() { migrateLimit = 0 }()
 	return Init(ctx, cfg, InitOptions{})
 }
+
+// SetRotateHook sets the function RotateKey calls after each step (tests and
+// helper processes only).
+func SetRotateHook(fn func(step string)) { rotateHook = fn }

@@ -68,6 +68,7 @@ type Vault struct {
 	home      string
 	path      string
 	keySource string
+	keychain  KeyStore // where a keychain vault's root key is replaced on rotation
 	db        *sql.DB
 
 	wsID, wsName, plan string
@@ -299,7 +300,7 @@ func open(ctx context.Context, cfg Config, db *sql.DB, dbPath string) (*Vault, e
 		}
 		return nil, err
 	}
-	v := &Vault{log: cfg.Logger, now: cfg.Now, home: cfg.Home, path: dbPath, db: db}
+	v := &Vault{log: cfg.Logger, now: cfg.Now, home: cfg.Home, path: dbPath, db: db, keychain: cfg.Keychain}
 	var initSource string
 	err = db.QueryRowContext(ctx, `SELECT id, name, plan,
 		COALESCE((SELECT value FROM meta WHERE key = 'key_source'), '') FROM workspaces LIMIT 1`).
@@ -317,10 +318,17 @@ func open(ctx context.Context, cfg Config, db *sql.DB, dbPath string) (*Vault, e
 	v.keySource = source
 	v.keys = &keyRing{root: root, wsID: v.wsID, keys: map[int]agentkeys.Key{}}
 	if err := v.keys.load(ctx, db); err != nil {
-		if errors.Is(err, agentkeys.ErrDecrypt) {
+		if !errors.Is(err, agentkeys.ErrDecrypt) {
+			return nil, err
+		}
+		// A key rotation interrupted after the new key was saved (rotate.go).
+		finished, ferr := finishRotation(ctx, db, v.keys)
+		if ferr != nil {
+			return nil, ferr
+		}
+		if !finished {
 			return nil, wrongKeyError(source, cfg.Home)
 		}
-		return nil, err
 	}
 	// Only now, with the key proven, may anything be written.
 	if schema < SchemaVersion() {

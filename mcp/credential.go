@@ -280,3 +280,94 @@ func (s *Server) findCredential(ctx context.Context, ref string) (*agentkeys.Cre
 	}
 	return c, err
 }
+
+// updateCredentialArgs are update_credential's arguments: the CLI's
+// `credentials update` flags. Secret fields are write-only: no tool returns
+// them.
+type updateCredentialArgs struct {
+	Credential   string            `json:"credential"`
+	Name         *string           `json:"name"`
+	Value        string            `json:"value"`
+	Username     string            `json:"username"`
+	Password     string            `json:"password"`
+	Headers      map[string]string `json:"headers"`
+	Param        string            `json:"param"`
+	AllowedHosts []string          `json:"allowedHosts"`
+}
+
+func (a *updateCredentialArgs) secretGiven() bool {
+	return a.Value != "" || a.Username != "" || a.Password != "" || len(a.Headers) > 0 || a.Param != ""
+}
+
+func (s *Server) updateCredentialTool() toolDef {
+	tool := mcp.NewTool(ToolUpdateCredential,
+		mcp.WithToolTitle("Update credential"),
+		mcp.WithDescription("Change a credential in place, by id or name: its name, its allowed hosts, or its value (write-only: the new value is stored encrypted and never returned). "+
+			"Agents assigned to it keep their proxy tokens; the next proxied request uses the change. A new value replaces the old one whole and must have the fields the credential's type needs "+
+			"(API_KEY, OAUTH, COOKIE: value; BASIC_AUTH: username and password; CUSTOM_HEADER: headers; QUERY_PARAM: param and value). The type cannot change."),
+		annotations("Update credential", false, true, true, false),
+		mcp.WithString("credential", mcp.Required(), mcp.MinLength(1),
+			mcp.Description("The credential's id (cred_…) or its name (case-insensitive), as shown by list_credentials.")),
+		mcp.WithString("name", mcp.MinLength(1), mcp.MaxLength(100), mcp.Description("New unique name.")),
+		mcp.WithString("value", mcp.Description("New secret for API_KEY, OAUTH, COOKIE and QUERY_PARAM (write-only).")),
+		mcp.WithString("username", mcp.Description("BASIC_AUTH: new user name (with password).")),
+		mcp.WithString("password", mcp.Description("BASIC_AUTH: new password (with username; write-only).")),
+		mcp.WithObject("headers", mcp.AdditionalProperties(obj{"type": "string"}),
+			mcp.Description("CUSTOM_HEADER: every header to inject, name → value (replaces them all; write-only).")),
+		mcp.WithString("param", mcp.Description("QUERY_PARAM: the query parameter's name (with value).")),
+		mcp.WithArray("allowedHosts", mcp.WithStringItems(),
+			mcp.Description("The whole new list of hosts the credential may be sent to (exact hosts, host:port, or *.example.com).")),
+		mcp.WithRawOutputSchema(rawSchema(object(obj{
+			"credential": credentialSchema(),
+			"changed":    obj{"type": "array", "items": obj{"type": "string", "enum": []string{"name", "allowedHosts", "value"}}, "description": "What changed."},
+		}, "credential", "changed"))),
+	)
+	return toolDef{tool: tool, handler: s.updateCredential}
+}
+
+func (s *Server) updateCredential(ctx context.Context, raw json.RawMessage) (*mcp.CallToolResult, error) {
+	var args updateCredentialArgs
+	if err := decodeArgs(raw, &args); err != nil {
+		return nil, err
+	}
+	if args.Name == nil && args.AllowedHosts == nil && !args.secretGiven() {
+		return nil, agentkeys.Errorf(agentkeys.EINVALID, "nothing to update: give name, allowedHosts, or a new value (value, username and password, headers, or param and value)")
+	}
+	cred, err := s.findCredential(ctx, args.Credential)
+	if err != nil {
+		return nil, err
+	}
+	upd := &agentkeys.CredentialUpdate{Name: args.Name, AllowedHosts: args.AllowedHosts}
+	changed := []string{}
+	if args.Name != nil {
+		changed = append(changed, "name")
+	}
+	if args.AllowedHosts != nil {
+		changed = append(changed, "allowedHosts")
+	}
+	if args.secretGiven() {
+		ca := &createCredentialArgs{Value: args.Value, Username: args.Username, Password: args.Password, Headers: args.Headers, Param: args.Param}
+		if err := checkFieldsForType(cred.Type, ca); err != nil {
+			return nil, err
+		}
+		sec := &agentkeys.Secret{Value: args.Value, Username: args.Username, Password: args.Password, Param: args.Param}
+		names := make([]string, 0, len(args.Headers))
+		for n := range args.Headers {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			sec.Headers = append(sec.Headers, agentkeys.Header{Name: n, Value: args.Headers[n]})
+		}
+		upd.Secret = sec
+		changed = append(changed, "value")
+	}
+	out, err := s.vault.UpdateCredential(ctx, cred.ID, upd)
+	if err != nil {
+		return nil, err
+	}
+	cleanCredential(out)
+	return okResult(fmt.Sprintf("Updated credential %q (%s): %s changed. It may be sent only to: %s. Agents keep their proxy tokens.",
+		out.Name, out.ID, strings.Join(changed, ", "), strings.Join(out.AllowedHosts, ", ")),
+		obj{"credential": out, "changed": changed}), nil
+}

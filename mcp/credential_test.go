@@ -2,6 +2,7 @@ package mcp_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -135,4 +136,43 @@ func TestDeleteCredential(t *testing.T) {
 	e.fail("delete_credential", map[string]any{"credential": id}, "no credential with id or name", "list_credentials", "code NOT_FOUND")
 	e.fail("delete_credential", map[string]any{}, "missing credential", "code BAD_REQUEST")
 	e.fail("delete_credential", map[string]any{"credential": " "}, "missing credential", "code BAD_REQUEST")
+}
+
+func TestUpdateCredential(t *testing.T) {
+	e := newEnv(t, akmcp.Options{})
+	const oldValue, newValue = "sk-update-old-value-canary", "sk-update-new-value-canary"
+	e.ok("create_credential", map[string]any{"name": "One", "value": oldValue, "allowedHosts": []string{"api.example.com"}})
+	ctx := context.Background()
+	ag, err := e.vault.CreateAgent(ctx, "bot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cred, _ := e.vault.FindCredential(ctx, "One")
+	g, err := e.vault.AssignCredential(ctx, ag.ID, cred.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	out := e.ok("update_credential", map[string]any{"credential": "one", "name": "Uno", "value": newValue,
+		"allowedHosts": []string{"api.example.com", "*.example.org"}})
+	c := out["credential"].(map[string]any)
+	if c["name"] != "Uno" || fmt.Sprint(c["allowedHosts"]) != "[api.example.com *.example.org]" || fmt.Sprint(out["changed"]) != "[name allowedHosts value]" {
+		t.Errorf("update = %v", out)
+	}
+	// The agent's token still opens the credential, now with the new value.
+	route, err := e.vault.Authorize(ctx, g.ProxyToken, "")
+	if err != nil {
+		t.Fatalf("token after update: %v", err)
+	}
+	sec, err := e.vault.OpenSecret(ctx, route)
+	if err != nil || sec.Value != newValue {
+		t.Fatalf("value after update: %v", err)
+	}
+
+	e.fail("update_credential", map[string]any{"credential": "Uno"}, "nothing to update", "code BAD_REQUEST")
+	e.fail("update_credential", map[string]any{"credential": "Uno", "username": "u", "password": "p"}, "not used by API_KEY", "code BAD_REQUEST")
+	e.fail("update_credential", map[string]any{"credential": "ghost", "value": "x"}, "no credential with id or name", "code NOT_FOUND")
+	e.fail("update_credential", map[string]any{"credential": "Uno", "allowedHosts": []string{}}, "at least one allowed host", "code BAD_REQUEST")
+	e.assertNeverSeen(oldValue)
+	e.assertNeverSeen(newValue)
 }

@@ -40,6 +40,7 @@ const (
 	ToolListCredentials  = "list_credentials"
 	ToolCreateCredential = "create_credential"
 	ToolDeleteCredential = "delete_credential"
+	ToolUpdateCredential = "update_credential"
 	ToolListAgents       = "list_agents"
 	ToolCreateAgent      = "create_agent"
 	ToolDeleteAgent      = "delete_agent"
@@ -50,7 +51,7 @@ const (
 // ToolNames lists every tool, in the seed's order (tools/list shows them
 // sorted by name).
 var ToolNames = []string{
-	ToolListCredentials, ToolCreateCredential, ToolDeleteCredential,
+	ToolListCredentials, ToolCreateCredential, ToolDeleteCredential, ToolUpdateCredential,
 	ToolListAgents, ToolCreateAgent, ToolDeleteAgent,
 	ToolAssignCredential, ToolProxyRequest,
 }
@@ -519,6 +520,7 @@ func (s *Server) tools() map[string]toolDef {
 		ToolListCredentials:  s.listCredentialsTool(),
 		ToolCreateCredential: s.createCredentialTool(),
 		ToolDeleteCredential: s.deleteCredentialTool(),
+		ToolUpdateCredential: s.updateCredentialTool(),
 		ToolListAgents:       s.listAgentsTool(),
 		ToolCreateAgent:      s.createAgentTool(),
 		ToolDeleteAgent:      s.deleteAgentTool(),

@@ -22,6 +22,7 @@ var wantHints = map[string]struct{ readOnly, destructive, idempotent, openWorld 
 	"create_agent":      {false, false, false, false},
 	"assign_credential": {false, true, false, false}, // re-assigning revokes the old token
 	"delete_credential": {false, true, true, false},
+	"update_credential": {false, true, true, false},
 	"delete_agent":      {false, true, true, false},
 	"proxy_request":     {false, true, false, true},
 }
@@ -34,6 +35,7 @@ var wantRequired = map[string][]string{
 	"create_agent":      {"name"},
 	"assign_credential": {"agent", "credential"},
 	"delete_credential": {"credential"},
+	"update_credential": {"credential"},
 	"delete_agent":      {"agent"},
 	"proxy_request":     {"url"},
 }

@@ -227,6 +227,7 @@ func (h *Handler) serveOrRefuse(w http.ResponseWriter, r *http.Request, auth aut
 	// The destination is checked before anything is decrypted or dialled.
 	target, err := agentkeys.CheckTarget(rawTarget, route.Credential.AllowedHosts)
 	if err != nil {
+		err = allowlistHint(err, rawTarget, route.Credential.Name)
 		x.refuse(r.Context(), err, agentkeys.DecisionDenied)
 		return
 	}
@@ -741,4 +742,19 @@ type scrubbedLog struct{ log *slog.Logger }
 func (s scrubbedLog) Write(p []byte) (int, error) {
 	s.log.LogAttrs(context.Background(), slog.LevelDebug, "proxy: reverse proxy reported an error (details withheld: they may hold the outbound URL)")
 	return len(p), nil
+}
+
+// allowlistHint adds to a refusal for a host off the allowlist the command
+// that allows it, so the person reading it knows the next step.
+func allowlistHint(err error, rawTarget, credential string) error {
+	var ae *agentkeys.Error
+	if !errors.As(err, &ae) || ae.Code != agentkeys.EDESTINATION || !strings.Contains(ae.Message, "is not on this credential's allowed hosts") {
+		return err
+	}
+	u, perr := url.Parse(rawTarget)
+	if perr != nil || u.Host == "" {
+		return err
+	}
+	return agentkeys.Errorf(agentkeys.EDESTINATION, "%s; to allow it: agentkeys credentials update %q --add-host %s",
+		ae.Message, credential, strings.ToLower(u.Host))
 }

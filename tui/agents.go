@@ -69,8 +69,16 @@ func newAgentsScreen(be *backend, st *styles, now func() time.Time) *agentsScree
 	}
 }
 
-func (s *agentsScreen) Init() tea.Cmd             { return nil }
-func (s *agentsScreen) Shown(active bool) tea.Cmd { return nil }
+func (s *agentsScreen) Init() tea.Cmd { return nil }
+
+// Shown clears the last action's message when the screen is left: it was
+// about what happened there, then.
+func (s *agentsScreen) Shown(active bool) tea.Cmd {
+	if !active {
+		s.notice, s.err = "", ""
+	}
+	return nil
+}
 
 func (s *agentsScreen) SetSize(w, h int) {
 	s.width, s.height = w, h

@@ -19,6 +19,7 @@ const (
 	credAdding
 	credConfirmDelete
 	credDetail
+	credEditing
 )
 
 // credentialsScreen lists credentials (metadata only), filters them, adds
@@ -65,7 +66,13 @@ func newCredentialsScreen(be *backend, st *styles, now func() time.Time) *creden
 
 func (s *credentialsScreen) Init() tea.Cmd { return nil }
 
-func (s *credentialsScreen) Shown(active bool) tea.Cmd { return nil }
+// Shown clears the last action's message when the screen is left.
+func (s *credentialsScreen) Shown(active bool) tea.Cmd {
+	if !active {
+		s.notice, s.err = "", ""
+	}
+	return nil
+}
 
 func (s *credentialsScreen) SetSize(w, h int) {
 	s.width, s.height = w, h
@@ -83,16 +90,16 @@ func (s *credentialsScreen) ShortHelp() []key.Binding {
 	switch s.mode {
 	case credFiltering:
 		return []key.Binding{keys.Apply, keys.Back}
-	case credAdding:
+	case credAdding, credEditing:
 		return s.form.helpKeys()
 	case credConfirmDelete:
 		return []key.Binding{keys.Confirm, keys.Cancel}
 	case credDetail:
-		return []key.Binding{keys.Delete, keys.Back}
+		return []key.Binding{keys.Edit, keys.Delete, keys.Back}
 	}
 	ks := []key.Binding{keys.Move, keys.Filter, keys.Add}
 	if len(s.shown) > 0 {
-		ks = append(ks, keys.Open, keys.Delete)
+		ks = append(ks, keys.Open, keys.Edit, keys.Delete)
 	}
 	if s.filter.Value() != "" {
 		ks = append(ks, keys.Back)
@@ -106,7 +113,7 @@ func (s *credentialsScreen) FullHelp() [][]key.Binding {
 	}
 	return [][]key.Binding{
 		{keys.Up, keys.Down, keys.PageUp, keys.PageDown, keys.Top, keys.Bottom},
-		{keys.Filter, keys.Open, keys.Add, keys.Delete, keys.Refresh, keys.Back},
+		{keys.Filter, keys.Open, keys.Add, keys.Edit, keys.Delete, keys.Refresh, keys.Back},
 	}
 }
 
@@ -135,6 +142,20 @@ func (s *credentialsScreen) Update(msg tea.Msg) tea.Cmd {
 		s.form.wipe()
 		s.form, s.mode = nil, credList
 		s.notice = "Added " + msg.cred.Name + " (" + string(msg.cred.Type) + "), allowed hosts: " + strings.Join(msg.cred.AllowedHosts, ", ")
+		s.err = ""
+		s.selectName = msg.cred.Name
+	case credentialUpdatedMsg:
+		if s.form == nil {
+			return nil
+		}
+		s.form.busy = false
+		if msg.err != nil {
+			s.form.err = plainError(msg.err)
+			return nil
+		}
+		s.form.wipe()
+		s.form, s.mode = nil, credList
+		s.notice = "Saved " + msg.cred.Name + " (allowed hosts: " + strings.Join(msg.cred.AllowedHosts, ", ") + "); agents keep their tokens"
 		s.err = ""
 		s.selectName = msg.cred.Name
 	case credentialDeletedMsg:
@@ -171,13 +192,17 @@ func (s *credentialsScreen) handleKey(msg tea.KeyMsg) tea.Cmd {
 			return cmd
 		}
 		return nil
-	case credAdding:
+	case credAdding, credEditing:
 		if msg.Type == tea.KeyEsc && !s.form.busy {
 			s.form.wipe()
 			s.form, s.mode = nil, credList
 			return nil
 		}
 		in, submit, cmd := s.form.update(msg)
+		if submit && s.mode == credEditing {
+			s.form.busy = true
+			return s.be.updateCredential(s.form.editing.ID, s.form.changes(in))
+		}
 		if submit {
 			s.form.busy = true
 			return s.be.createCredential(in)
@@ -189,6 +214,8 @@ func (s *credentialsScreen) handleKey(msg tea.KeyMsg) tea.Cmd {
 			s.mode, s.target = credList, nil
 		case key.Matches(msg, keys.Delete):
 			s.mode = credConfirmDelete
+		case key.Matches(msg, keys.Edit):
+			s.startEdit(s.target)
 		}
 		return nil
 	case credConfirmDelete:
@@ -220,6 +247,10 @@ func (s *credentialsScreen) handleKey(msg tea.KeyMsg) tea.Cmd {
 			s.target, s.mode = c, credConfirmDelete
 			s.notice, s.err = "", ""
 		}
+	case key.Matches(msg, keys.Edit):
+		if c := s.selected(); c != nil {
+			s.startEdit(c)
+		}
 	case key.Matches(msg, keys.Open):
 		if c := s.selected(); c != nil {
 			s.target, s.mode = c, credDetail
@@ -233,6 +264,14 @@ func (s *credentialsScreen) handleKey(msg tea.KeyMsg) tea.Cmd {
 		s.notice, s.err = "", ""
 	}
 	return nil
+}
+
+// startEdit opens the form on c: its name and hosts filled in, its value
+// fields empty (empty keeps the value).
+func (s *credentialsScreen) startEdit(c *agentkeys.Credential) {
+	s.mode, s.target = credEditing, nil
+	s.notice, s.err = "", ""
+	s.form = newEditForm(s.st, s.width, s.height, c)
 }
 
 func (s *credentialsScreen) selected() *agentkeys.Credential {
@@ -300,7 +339,7 @@ func agentsUsing(agents []*agentkeys.Agent, id string) []string {
 func (s *credentialsScreen) View() string {
 	st := s.st
 	switch s.mode {
-	case credAdding:
+	case credAdding, credEditing:
 		return s.form.view()
 	case credConfirmDelete:
 		return s.confirmView()

@@ -326,3 +326,75 @@ func TestCredentials_Details(t *testing.T) {
 	d.mustSee(`Delete credential "Stripe test"?`, "support-bot")
 	d.keys("n")
 }
+
+// TestCredentials_Edit: e opens the form on the selected credential (name
+// and hosts filled in, value empty = keep); saving changes it in place, the
+// agents keep their grants; a half-given value is refused in place.
+func TestCredentials_Edit(t *testing.T) {
+	v := mustOpenVault(t)
+	seed(t, v)
+	ctx := context.Background()
+	d := start(t, newApp(v, tui.Options{}), 120, 40)
+	d.keys("<down><down><down>e") // Resend Production
+	d.mustSee("Edit Resend Production", "empty: keep the current value", "API_KEY (fixed)", "api.resend.com")
+	d.mustNotSee("Service")
+	d.keys("<ctrl+s>") // nothing changed: fine
+	d.mustSee("Saved Resend Production")
+
+	d.keys("e")
+	d.keys(" EU<tab><tab>")
+	d.paste("re_CANARY_NEW")
+	d.keys("<tab>")
+	d.paste(", api.eu.resend.com")
+	d.keys("<ctrl+s>")
+	d.mustSee("Saved Resend Production EU", "api.resend.com, api.eu.resend.com", "agents keep their tokens")
+	d.mustNotSee("re_CANARY_NEW")
+	r, err := v.RouteByName(ctx, "Resend Production EU")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, err := v.OpenSecret(ctx, r); err != nil || s.Value != "re_CANARY_NEW" {
+		t.Fatalf("value after edit: %v", err)
+	}
+	agents, _ := v.ListAgents(ctx)
+	held := false
+	for _, a := range agents {
+		for _, ac := range a.Credentials {
+			held = held || (a.Name == "support-bot" && ac.CredentialName == "Resend Production EU")
+		}
+	}
+	if !held {
+		t.Error("the edit took the credential away from its agent")
+	}
+
+	// The message goes when the screen changes.
+	d.keys("2")
+	d.keys("1")
+	d.mustNotSee("Saved Resend Production EU")
+
+	// BASIC_AUTH with only a username: refused in place, nothing changed.
+	d.keys("<end>")
+	d.keys("e")
+	d.mustSee("Edit Stripe test")
+	d.keys("<tab><tab>")
+	d.paste("newuser")
+	d.keys("<ctrl+s>")
+	d.mustSee("missing password", "leave every value field empty")
+	d.keys("<esc>")
+	s2, _ := v.RouteByName(ctx, "Stripe test")
+	if sec, _ := v.OpenSecret(ctx, s2); sec.Username != "sk_test" {
+		t.Error("a refused edit changed the value")
+	}
+}
+
+// TestHelp_EscCloses: esc closes the full help without leaving the screen.
+func TestHelp_EscCloses(t *testing.T) {
+	v := mustOpenVault(t)
+	seed(t, v)
+	d := start(t, newApp(v, tui.Options{}), 120, 40)
+	d.keys("?")
+	d.mustSee("previous screen")
+	d.keys("<esc>")
+	d.mustNotSee("previous screen")
+	d.mustSee("Resend Production")
+}

@@ -54,6 +54,20 @@ type credForm struct {
 	busy        bool
 	width       int
 	height      int // lines the form may take; 0: no limit
+	// editing is the credential being edited (nil: adding one). Then the
+	// type is fixed, there is no service field, and empty value fields
+	// keep the current value.
+	editing *agentkeys.Credential
+}
+
+// newEditForm is the form on an existing credential: name and allowed hosts
+// filled in, value fields empty.
+func newEditForm(st *styles, width, height int, c *agentkeys.Credential) *credForm {
+	f := &credForm{st: st, typ: c.Type, headers: 1, width: width, height: height, editing: c}
+	f.rebuild(map[string]string{"name": c.Name, "hosts": strings.Join(c.AllowedHosts, ", ")})
+	f.hostsEdited = true // never replaced by a preset
+	f.focusField(0)
+	return f
 }
 
 func newCredForm(st *styles, width, height int) *credForm {
@@ -93,7 +107,22 @@ func (f *credForm) rebuild(old map[string]string) {
 	f.fields = nil
 	add("name", "Name", "", fieldText, "e.g. Resend Production")
 	add("type", "Type", "", fieldType, "")
-	add("service", "Service", "a known service fills the allowed hosts", fieldText, "optional: resend, stripe, github…")
+	if f.editing == nil {
+		add("service", "Service", "a known service fills the allowed hosts", fieldText, "optional: resend, stripe, github…")
+	} else {
+		// Empty value fields keep the current value; the placeholders say so.
+		add = func(id, label, hint string, kind fieldKind, placeholder string) {
+			ff := formField{id: id, label: label, hint: hint, kind: kind}
+			if kind != fieldType {
+				if id != "hosts" && id != "name" {
+					placeholder = "empty: keep the current value"
+				}
+				ff.in = newInput(kind, placeholder)
+				ff.in.SetValue(old[id])
+			}
+			f.fields = append(f.fields, ff)
+		}
+	}
 	switch f.typ {
 	case agentkeys.APIKey:
 		add("value", "API key", "", fieldSecret, "paste the key")
@@ -195,6 +224,9 @@ func (f *credForm) setType(t agentkeys.CredentialType) {
 }
 
 func (f *credForm) cycleType(dir int) {
+	if f.editing != nil {
+		return // the type of a credential cannot change
+	}
 	types := agentkeys.CredentialTypes
 	i := 0
 	for j, t := range types {
@@ -260,6 +292,9 @@ func (f *credForm) input() *agentkeys.CredentialInput {
 // validate checks the form with the vault's own rules. It returns the input
 // to send, or "" and sets f.err.
 func (f *credForm) validate() (*agentkeys.CredentialInput, bool) {
+	if f.editing != nil {
+		return f.validateEdit()
+	}
 	in := f.input()
 	check := *in
 	check.AllowedHosts = append([]string(nil), in.AllowedHosts...)
@@ -276,6 +311,61 @@ func (f *credForm) validate() (*agentkeys.CredentialInput, bool) {
 	}
 	f.err = ""
 	return in, true
+}
+
+// secretGiven reports whether any value field of the form is filled in.
+func (f *credForm) secretGiven() bool {
+	for _, ff := range f.fields {
+		if ff.kind == fieldSecret || ff.id == "username" || ff.id == "param" || strings.HasPrefix(ff.id, "hname") {
+			if strings.TrimSpace(ff.in.Value()) != "" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// validateEdit checks an edit: the name and hosts with the vault's rules,
+// and, when any value field is filled in, the whole new value for the type.
+func (f *credForm) validateEdit() (*agentkeys.CredentialInput, bool) {
+	in := f.input()
+	if _, err := agentkeys.ValidateName("credential", in.Name); err != nil {
+		f.err = strings.ReplaceAll(plainError(err), "give one with --name", "type one in the Name field")
+		return nil, false
+	}
+	if len(in.AllowedHosts) == 0 {
+		f.err = "no allowed hosts: type the hosts this credential may be sent to (api.example.com, *.example.com)"
+		return nil, false
+	}
+	if _, err := agentkeys.ParseAllowedHosts(in.AllowedHosts); err != nil {
+		f.err = plainError(err)
+		return nil, false
+	}
+	if f.secretGiven() {
+		if err := in.Secret.Validate(f.typ); err != nil {
+			f.err = plainError(err) + " (or leave every value field empty to keep the current value)"
+			return nil, false
+		}
+	}
+	f.err = ""
+	return in, true
+}
+
+// changes is the update an edit form's input makes: the name and hosts
+// when they differ, the value when any value field was filled in.
+func (f *credForm) changes(in *agentkeys.CredentialInput) *agentkeys.CredentialUpdate {
+	upd := &agentkeys.CredentialUpdate{}
+	if name := strings.TrimSpace(in.Name); name != f.editing.Name {
+		upd.Name = &name
+	}
+	if strings.Join(in.AllowedHosts, ",") != strings.Join(f.editing.AllowedHosts, ",") {
+		upd.AllowedHosts = in.AllowedHosts
+	}
+	if f.secretGiven() {
+		sec := in.Secret
+		upd.Secret = &sec
+	}
+	return upd
 }
 
 // update handles a key in the form. submit is true when the user asked to
@@ -407,7 +497,12 @@ func (f *credForm) view() string {
 		case fieldType:
 			value = "‹ " + string(f.typ) + " ›  " + st.Dim.Render(typeHelp[f.typ])
 		default:
-			value = "[" + ff.in.View() + "]"
+			// Filled or empty, every box is as wide as the input.
+			v := ff.in.View()
+			value = "[" + v + strings.Repeat(" ", max(0, ff.in.Width+1-lipgloss.Width(v))) + "]"
+		}
+		if ff.kind == fieldType && f.editing != nil {
+			value = string(f.typ) + " (fixed)  " + st.Dim.Render(typeHelp[f.typ])
 		}
 		line := marker + label.Render(pad(ff.label, 19)) + value
 		lines = append(lines, truncate(line, f.width))
@@ -450,7 +545,11 @@ func (f *credForm) view() string {
 			lines[room-1] = st.Dim.Render("  ↓ more fields")
 		}
 	}
-	return st.Title.Render("Add a credential") + "\n\n" + strings.Join(lines, "\n") + "\n\n" + footer
+	title := "Add a credential"
+	if f.editing != nil {
+		title = "Edit " + f.editing.Name
+	}
+	return st.Title.Render(title) + "\n\n" + strings.Join(lines, "\n") + "\n\n" + footer
 }
 
 // cookieNames lists the names of the name=value pairs in a pasted Cookie

@@ -42,6 +42,7 @@ func TestGolden(t *testing.T) {
 		{"credentials_filter", "/stripe", tui.ScreenCredentials, "1 of 5 credentials"},
 		{"credentials_add", "nGitHub CI\t\t\tghp_CANARY_golden", tui.ScreenCredentials, "•••"},
 		{"credentials_delete", "d", tui.ScreenCredentials, "Press y to delete"},
+		{"credentials_edit", "jjje", tui.ScreenCredentials, "Edit Resend Production"},
 		{"agents", "", tui.ScreenAgents, "3 agents"},
 		{"agents_assign", "ga", tui.ScreenAgents, "Assign a credential to deploy-script"},
 		{"agents_token", "ga\r", tui.ScreenAgents, "will not be shown again"},

@@ -32,6 +32,7 @@ type keyMap struct {
 
 	// actions
 	Add      key.Binding
+	Edit     key.Binding
 	Delete   key.Binding
 	Assign   key.Binding
 	Revoke   key.Binding
@@ -77,6 +78,7 @@ var keys = keyMap{
 	Open:     key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "details")),
 
 	Add:      key.NewBinding(key.WithKeys("n"), key.WithHelp("n", "new")),
+	Edit:     key.NewBinding(key.WithKeys("e"), key.WithHelp("e", "edit")),
 	Delete:   key.NewBinding(key.WithKeys("d", "delete"), key.WithHelp("d", "delete")),
 	Assign:   key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "assign")),
 	Revoke:   key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "revoke")),

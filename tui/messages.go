@@ -49,6 +49,12 @@ type credentialCreatedMsg struct {
 	err  error
 }
 
+// credentialUpdatedMsg reports the end of UpdateCredential.
+type credentialUpdatedMsg struct {
+	cred *agentkeys.Credential
+	err  error
+}
+
 // credentialDeletedMsg reports the end of DeleteCredential.
 type credentialDeletedMsg struct {
 	name string
@@ -95,6 +101,7 @@ func reloadAfter(err error) bool {
 
 func (m credentialCreatedMsg) changesData() bool { return reloadAfter(m.err) }
 func (m credentialDeletedMsg) changesData() bool { return reloadAfter(m.err) }
+func (m credentialUpdatedMsg) changesData() bool { return reloadAfter(m.err) }
 func (m agentCreatedMsg) changesData() bool      { return reloadAfter(m.err) }
 func (m agentDeletedMsg) changesData() bool      { return reloadAfter(m.err) }
 func (m grantCreatedMsg) changesData() bool      { return reloadAfter(m.err) }
@@ -154,6 +161,15 @@ func (b *backend) loadAudit(gen int, f agentkeys.AuditFilter, follow bool) tea.C
 		defer cancel()
 		events, err := b.vault.ListAudit(ctx, f)
 		return auditLoadedMsg{gen: gen, events: events, follow: follow, err: err}
+	}
+}
+
+func (b *backend) updateCredential(id string, upd *agentkeys.CredentialUpdate) tea.Cmd {
+	return func() tea.Msg {
+		ctx, cancel := b.call()
+		defer cancel()
+		c, err := b.vault.UpdateCredential(ctx, id, upd)
+		return credentialUpdatedMsg{cred: c, err: err}
 	}
 }
 

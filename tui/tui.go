@@ -210,6 +210,11 @@ func (m *Model) handleKey(msg tea.KeyMsg) tea.Cmd {
 		m.help.ShowAll = !m.help.ShowAll
 		m.SetSize(m.width, m.height)
 		return nil
+	case m.help.ShowAll && msg.Type == tea.KeyEsc:
+		// esc closes the full help before it means "back" to the screen.
+		m.help.ShowAll = false
+		m.SetSize(m.width, m.height)
+		return nil
 	case key.Matches(msg, keys.NextTab):
 		return m.switchTo((m.active + 1) % Screen(len(m.screens)))
 	case key.Matches(msg, keys.PrevTab):

@@ -30,6 +30,7 @@ const TOOLS = {
   list_credentials: [true, false, true, false],
   create_credential: [false, false, false, false],
   delete_credential: [false, true, true, false],
+  update_credential: [false, true, true, false],
   list_agents: [true, false, true, false],
   create_agent: [false, false, false, false],
   delete_agent: [false, true, true, false],
