@@ -21,6 +21,7 @@ import (
 
 	"github.com/agentkeys/agentkeys"
 	"github.com/agentkeys/agentkeys/proxy"
+	"github.com/agentkeys/agentkeys/server/auth"
 	"github.com/agentkeys/agentkeys/server/store"
 )
 
@@ -66,6 +67,7 @@ type Server struct {
 	cfg     Config
 	store   *store.Store
 	log     *slog.Logger
+	auth    *auth.Authenticator
 	proxy   *proxy.Handler
 	handler http.Handler
 	signups chan struct{} // bounds concurrent argon2id hashing
@@ -96,7 +98,8 @@ func New(cfg Config) (*Server, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	log := slog.New(WithRequestID(cfg.Logger.Handler()))
-	s := &Server{cfg: cfg, store: cfg.Store, log: log, signups: make(chan struct{}, 2)}
+	s := &Server{cfg: cfg, store: cfg.Store, log: log, signups: make(chan struct{}, 2),
+		auth: &auth.Authenticator{Keys: cfg.Store}}
 	tr := cfg.Transport
 	if tr == nil {
 		tr = s.outboundTransport()
