@@ -61,11 +61,30 @@ func (s *Server) table() []route {
 		api("DELETE", "/api/v1/agents/{id}/credentials/{credentialId}", agentkeys.PermEditAgents, s.revokeCredential),
 		api("GET", "/api/v1/workspace/status", agentkeys.PermViewWorkspace, s.workspaceStatus),
 		api("GET", "/api/v1/audit", agentkeys.PermViewAudit, s.listAudit),
+		public("POST", "/api/v1/login", s.login),
+		api("GET", "/api/v1/workspaces", agentkeys.PermViewWorkspace, s.listWorkspaces),
+		api("POST", "/api/v1/workspaces", agentkeys.PermCreateWorkspace, s.createWorkspace),
+		api("GET", "/api/v1/workspace", agentkeys.PermViewWorkspace, s.getWorkspace),
+		api("PATCH", "/api/v1/workspace", agentkeys.PermEditWorkspace, s.updateWorkspace),
+		api("DELETE", "/api/v1/workspace", agentkeys.PermDeleteWorkspace, s.deleteWorkspace),
+		api("GET", "/api/v1/members", agentkeys.PermViewWorkspace, s.listMembers),
+		api("PATCH", "/api/v1/members/{userId}", agentkeys.PermChangeRoles, s.setRole),
+		withSelf(api("DELETE", "/api/v1/members/{userId}", agentkeys.PermRemoveMembers, s.removeMember), "userId"),
+		api("GET", "/api/v1/api-keys", agentkeys.PermManageAPIKeys, s.listAPIKeys),
+		api("POST", "/api/v1/api-keys", agentkeys.PermManageAPIKeys, s.createAPIKey),
+		api("DELETE", "/api/v1/api-keys/{id}", agentkeys.PermManageAPIKeys, s.revokeAPIKey),
+		api("POST", "/api/v1/api-keys/{id}/rotate", agentkeys.PermManageAPIKeys, s.rotateAPIKey),
 		public("GET", "/api/v1/openapi.json", s.openAPI),
 		public("GET", "/healthz", s.healthz),
 		public("GET", "/readyz", s.readyz),
 		{Route: Route{Method: "", Path: "/v1/proxy", Permission: agentkeys.PermProxy}, raw: s.proxy},
 	}
+}
+
+// withSelf lets the user named by path parameter param call rt too.
+func withSelf(rt route, param string) route {
+	rt.Self = param
+	return rt
 }
 
 // Routes lists every route the server answers, in the order it was

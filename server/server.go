@@ -59,6 +59,10 @@ type Config struct {
 	// a secret. nil: discard.
 	Logger *slog.Logger
 	Now    func() time.Time
+	// Throttles of sign-up and login, per client address and per email,
+	// shared by replicas (zero: DefaultSignupPerIP and the like).
+	SignupPerIP, SignupPerEmail store.Rate
+	LoginPerIP, LoginPerEmail   store.Rate
 }
 
 // Server is the HTTP side of `agentkeys serve`. It is safe for concurrent
@@ -93,6 +97,15 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	for _, r := range []struct {
+		dst *store.Rate
+		def store.Rate
+	}{{&cfg.SignupPerIP, DefaultSignupPerIP}, {&cfg.SignupPerEmail, DefaultSignupPerEmail},
+		{&cfg.LoginPerIP, DefaultLoginPerIP}, {&cfg.LoginPerEmail, DefaultLoginPerEmail}} {
+		if r.dst.Every <= 0 || r.dst.Burst <= 0 {
+			*r.dst = r.def
+		}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

@@ -23,13 +23,17 @@ type signupResponse struct {
 
 // signup answers POST /api/v1/signup: a new user, workspace and key (shown
 // once). 403 when sign-up is closed; 429 when too many sign-ups are being
-// hashed at once.
+// hashed at once, or too many came from the client's address or for the
+// email (throttle.go).
 func (s *Server) signup(w http.ResponseWriter, r *http.Request) error {
 	if s.cfg.Signup == SignupClosed {
 		return agentkeys.Errorf(agentkeys.EFORBIDDEN, "sign-up is closed on this server: ask its operator for a workspace (`agentkeys serve create-workspace`)")
 	}
 	var in signupRequest
 	if err := decode(r, &in); err != nil {
+		return err
+	}
+	if err := s.throttle(w, r, "signup", s.cfg.SignupPerIP, s.cfg.SignupPerEmail, in.Email); err != nil {
 		return err
 	}
 	select {
@@ -45,6 +49,78 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) error {
 	}
 	var out signupResponse
 	out.Workspace.ID, out.Workspace.Name, out.APIKey = ws.ID, ws.Name, ws.APIKey
+	writeJSON(w, http.StatusCreated, out)
+	return nil
+}
+
+// loginRequest is POST /api/v1/login. Without WorkspaceID the answer lists
+// the user's workspaces; with it, a new API key for that membership.
+type loginRequest struct {
+	Email       string `json:"email"`
+	Password    string `json:"password"`
+	WorkspaceID string `json:"workspaceId"`
+	KeyName     string `json:"keyName"`
+}
+
+// loginResponse is the answer to a login: the user's workspaces, or (with
+// workspaceId) that workspace, the role and a key shown once.
+type loginResponse struct {
+	User       *store.User           `json:"user"`
+	Workspaces []store.UserWorkspace `json:"workspaces,omitempty"`
+	Workspace  *store.UserWorkspace  `json:"workspace,omitempty"`
+	APIKey     string                `json:"apiKey,omitempty"`
+}
+
+// login answers POST /api/v1/login: email and password (throttled per
+// address and per email; one answer, 401 "wrong email or password", for an
+// unknown email and a wrong password alike).
+func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
+	var in loginRequest
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	if err := s.throttle(w, r, "login", s.cfg.LoginPerIP, s.cfg.LoginPerEmail, in.Email); err != nil {
+		return err
+	}
+	select {
+	case s.signups <- struct{}{}:
+		defer func() { <-s.signups }()
+	default:
+		w.Header().Set("Retry-After", "1")
+		return agentkeys.Errorf(agentkeys.ERATELIMIT, "too many logins at once: try again in a second")
+	}
+	u, err := s.store.Login(r.Context(), in.Email, in.Password)
+	if err != nil {
+		return err
+	}
+	wss, err := s.store.UserWorkspaces(r.Context(), u.ID)
+	if err != nil {
+		return err
+	}
+	out := loginResponse{User: u}
+	if in.WorkspaceID == "" {
+		out.Workspaces = wss
+		writeJSON(w, http.StatusOK, out)
+		return nil
+	}
+	for i := range wss {
+		if wss[i].ID == in.WorkspaceID {
+			out.Workspace = &wss[i]
+		}
+	}
+	if out.Workspace == nil {
+		return agentkeys.Errorf(agentkeys.ENOTFOUND, "you are not a member of workspace %q", in.WorkspaceID)
+	}
+	name := in.KeyName
+	if name == "" {
+		name = "login"
+	}
+	a := &agentkeys.Actor{Kind: agentkeys.ActorSession, UserID: u.ID, Email: u.Email, WorkspaceID: out.Workspace.ID, Role: out.Workspace.Role}
+	k, err := s.store.CreateAPIKey(r.Context(), a, name)
+	if err != nil {
+		return err
+	}
+	out.APIKey = k.Key
 	writeJSON(w, http.StatusCreated, out)
 	return nil
 }

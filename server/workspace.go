@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/agentkeys/agentkeys"
+	"github.com/agentkeys/agentkeys/server/store"
 )
 
 func (s *Server) workspaceStatus(w http.ResponseWriter, r *http.Request, a *agentkeys.Actor) error {
@@ -15,5 +16,90 @@ func (s *Server) workspaceStatus(w http.ResponseWriter, r *http.Request, a *agen
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"workspace": st})
+	return nil
+}
+
+// listWorkspaces answers GET /api/v1/workspaces: every workspace the
+// caller's user belongs to, with their role in each.
+func (s *Server) listWorkspaces(w http.ResponseWriter, r *http.Request, a *agentkeys.Actor) error {
+	if err := noQuery(r); err != nil {
+		return err
+	}
+	ws, err := s.store.UserWorkspaces(r.Context(), a.UserID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"workspaces": ws})
+	return nil
+}
+
+type nameRequest struct {
+	Name string `json:"name"`
+}
+
+// createWorkspace answers POST /api/v1/workspaces {"name"}: a new workspace
+// whose owner is the caller's user, and an API key for it (shown once), in
+// sign-up's shape.
+func (s *Server) createWorkspace(w http.ResponseWriter, r *http.Request, a *agentkeys.Actor) error {
+	var in nameRequest
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	ws, err := s.store.CreateWorkspaceFor(r.Context(), a, in.Name)
+	if err != nil {
+		return err
+	}
+	var out signupResponse
+	out.Workspace.ID, out.Workspace.Name, out.APIKey = ws.ID, ws.Name, ws.APIKey
+	writeJSON(w, http.StatusCreated, out)
+	return nil
+}
+
+// workspaceAnswer is GET/PATCH /api/v1/workspace's answer: the workspace
+// and the caller's role in it.
+type workspaceAnswer struct {
+	Workspace *store.WorkspaceInfo `json:"workspace"`
+	Role      agentkeys.Role       `json:"role"`
+}
+
+func (s *Server) getWorkspace(w http.ResponseWriter, r *http.Request, a *agentkeys.Actor) error {
+	if err := noQuery(r); err != nil {
+		return err
+	}
+	info, err := s.store.WorkspaceInfo(r.Context(), a.WorkspaceID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, workspaceAnswer{Workspace: info, Role: a.Role})
+	return nil
+}
+
+func (s *Server) updateWorkspace(w http.ResponseWriter, r *http.Request, a *agentkeys.Actor) error {
+	var in nameRequest
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	info, err := s.store.RenameWorkspace(r.Context(), a, in.Name)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, workspaceAnswer{Workspace: info, Role: a.Role})
+	return nil
+}
+
+type deleteWorkspaceRequest struct {
+	Confirm string `json:"confirm"`
+}
+
+// deleteWorkspace answers DELETE /api/v1/workspace {"confirm": "<name>"}.
+func (s *Server) deleteWorkspace(w http.ResponseWriter, r *http.Request, a *agentkeys.Actor) error {
+	var in deleteWorkspaceRequest
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	if err := s.store.DeleteWorkspace(r.Context(), a, in.Confirm); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
