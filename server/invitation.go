@@ -1,0 +1,115 @@
+package server
+
+import (
+	"net/http"
+	"net/url"
+
+	"github.com/agentkeys/agentkeys"
+	"github.com/agentkeys/agentkeys/server/store"
+)
+
+// invitationAnswer is an invitation as the API shows it: with an acceptUrl
+// (whose token query parameter is the invitation token) in the answer that
+// creates or re-sends it, since no email is sent by this server.
+type invitationAnswer struct {
+	*store.Invitation
+	AcceptURL string `json:"acceptUrl,omitempty"`
+}
+
+type invitationRequest struct {
+	Email string `json:"email"`
+	Role  string `json:"role"`
+}
+
+// acceptURL is the link an invited person follows (or gives to `agentkeys
+// team accept`).
+func (s *Server) acceptURL(r *http.Request, token string) string {
+	return s.baseURL(r) + "/api/v1/invitations/accept?token=" + url.QueryEscape(token)
+}
+
+// listInvitations answers GET /api/v1/invitations.
+func (s *Server) listInvitations(w http.ResponseWriter, r *http.Request, a *agentkeys.Actor) error {
+	if err := noQuery(r); err != nil {
+		return err
+	}
+	invs, err := s.store.ListInvitations(r.Context(), a.WorkspaceID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"invitations": invs})
+	return nil
+}
+
+// createInvitation answers POST /api/v1/invitations {"email","role"}.
+func (s *Server) createInvitation(w http.ResponseWriter, r *http.Request, a *agentkeys.Actor) error {
+	var in invitationRequest
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	role, err := agentkeys.ParseRole(in.Role)
+	if err != nil {
+		return err
+	}
+	inv, err := s.store.CreateInvitation(r.Context(), a, in.Email, role)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, invitationAnswer{Invitation: inv, AcceptURL: s.acceptURL(r, inv.Token)})
+	return nil
+}
+
+// resendInvitation answers POST /api/v1/invitations/{id}/resend: a new link
+// and a new expiry; the old link stops working.
+func (s *Server) resendInvitation(w http.ResponseWriter, r *http.Request, a *agentkeys.Actor) error {
+	if err := noQuery(r); err != nil {
+		return err
+	}
+	inv, err := s.store.ResendInvitation(r.Context(), a, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, invitationAnswer{Invitation: inv, AcceptURL: s.acceptURL(r, inv.Token)})
+	return nil
+}
+
+// cancelInvitation answers DELETE /api/v1/invitations/{id}.
+func (s *Server) cancelInvitation(w http.ResponseWriter, r *http.Request, a *agentkeys.Actor) error {
+	if err := s.store.CancelInvitation(r.Context(), a, r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+type acceptRequest struct {
+	Token    string `json:"token"`
+	Password string `json:"password"`
+}
+
+// acceptInvitation answers POST /api/v1/invitations/accept
+// {"token","password"}: public, throttled as login is.
+func (s *Server) acceptInvitation(w http.ResponseWriter, r *http.Request) error {
+	var in acceptRequest
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	if in.Token == "" {
+		return agentkeys.Errorf(agentkeys.EINVALID, "missing token: give the token of the invitation link")
+	}
+	if err := s.throttle(w, r, "login", s.cfg.LoginPerIP, s.cfg.LoginPerEmail, ""); err != nil {
+		return err
+	}
+	select {
+	case s.signups <- struct{}{}:
+		defer func() { <-s.signups }()
+	default:
+		w.Header().Set("Retry-After", "1")
+		return agentkeys.Errorf(agentkeys.ERATELIMIT, "too many requests at once: try again in a second")
+	}
+	out, err := s.store.AcceptInvitation(r.Context(), in.Token, in.Password)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, out)
+	return nil
+}
