@@ -8,12 +8,46 @@ import (
 	"github.com/agentkeys/agentkeys/server/store"
 )
 
-// invitationAnswer is an invitation as the API shows it: with an acceptUrl
-// (whose token query parameter is the invitation token) in the answer that
-// creates or re-sends it, since no email is sent by this server.
+// invitationAnswer is an invitation as the API shows it in the answer that
+// creates or re-sends it: with an acceptUrl (whose token query parameter is
+// the invitation token) when no email carried it.
 type invitationAnswer struct {
 	*store.Invitation
 	AcceptURL string `json:"acceptUrl,omitempty"`
+	// EmailSent is true when the invitation went out by email; EmailError
+	// says why it did not (the invitation stays, and acceptUrl is given).
+	EmailSent  bool   `json:"emailSent"`
+	EmailError string `json:"emailError,omitempty"`
+}
+
+// deliver emails the invitation when a mailer is configured, and otherwise
+// (or when sending fails) puts the link in the answer.
+func (s *Server) deliver(r *http.Request, a *agentkeys.Actor, inv *store.Invitation) invitationAnswer {
+	out := invitationAnswer{Invitation: inv}
+	link := s.acceptURL(r, inv.Token)
+	if s.cfg.Mailer == nil {
+		out.AcceptURL = link
+		return out
+	}
+	ws, err := s.store.WorkspaceInfo(r.Context(), a.WorkspaceID)
+	if err == nil {
+		err = s.cfg.Mailer.Send(r.Context(), inv.Email, "You are invited to "+ws.Name+" on agentkeys", invitationMail(a.Email, ws.Name, inv, link))
+	}
+	if err != nil {
+		s.log.WarnContext(r.Context(), "invitation email not sent", "invitation", inv.ID, "error", agentkeys.ErrorMessage(err))
+		out.AcceptURL, out.EmailError = link, agentkeys.ErrorMessage(err)+": the invitation stays; pass the acceptUrl on yourself, or re-send it"
+		return out
+	}
+	out.EmailSent = true
+	return out
+}
+
+// invitationMail is the text of an invitation email.
+func invitationMail(from, workspace string, inv *store.Invitation, link string) string {
+	return from + " invited you to the workspace \"" + workspace + "\" on agentkeys, as " + string(inv.Role) + ".\n\n" +
+		"To accept, open this link or run `agentkeys team accept '<link>'` (you set a password if you are new,\n" +
+		"or give yours if you already have an account):\n\n" + link + "\n\n" +
+		"The invitation expires on " + inv.ExpiresAt.UTC().Format("2006-01-02 15:04 UTC") + ". If you did not expect it, ignore this email.\n"
 }
 
 type invitationRequest struct {
@@ -54,7 +88,7 @@ func (s *Server) createInvitation(w http.ResponseWriter, r *http.Request, a *age
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, invitationAnswer{Invitation: inv, AcceptURL: s.acceptURL(r, inv.Token)})
+	writeJSON(w, http.StatusCreated, s.deliver(r, a, inv))
 	return nil
 }
 
@@ -68,7 +102,7 @@ func (s *Server) resendInvitation(w http.ResponseWriter, r *http.Request, a *age
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, invitationAnswer{Invitation: inv, AcceptURL: s.acceptURL(r, inv.Token)})
+	writeJSON(w, http.StatusOK, s.deliver(r, a, inv))
 	return nil
 }
 

@@ -12,6 +12,7 @@
 package server
 
 import (
+	"context"
 	"log/slog"
 	"net"
 	"net/http"
@@ -59,10 +60,18 @@ type Config struct {
 	// a secret. nil: discard.
 	Logger *slog.Logger
 	Now    func() time.Time
+	// Mailer sends invitations (mail.Sender). nil: no email; the API
+	// answers each invitation with its acceptUrl for the inviter to pass on.
+	Mailer Mailer
 	// Throttles of sign-up and login, per client address and per email,
 	// shared by replicas (zero: DefaultSignupPerIP and the like).
 	SignupPerIP, SignupPerEmail store.Rate
 	LoginPerIP, LoginPerEmail   store.Rate
+}
+
+// Mailer sends one plain-text email.
+type Mailer interface {
+	Send(ctx context.Context, to, subject, body string) error
 }
 
 // Server is the HTTP side of `agentkeys serve`. It is safe for concurrent

@@ -1,0 +1,286 @@
+package server_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"github.com/agentkeys/agentkeys"
+	"github.com/agentkeys/agentkeys/server/mail"
+)
+
+// mailbox is a real SMTP server (emersion/go-smtp) on loopback offering
+// STARTTLS with a test CA and requiring AUTH PLAIN: what it receives.
+type mailbox struct {
+	addr string
+	ca   *x509.CertPool
+	mu   sync.Mutex
+	msgs []string
+	tls  atomic.Bool // the last message came over TLS
+}
+
+const smtpUser, smtpPass = "mailer", "smtp-canary-pass"
+
+type smtpSession struct {
+	mb     *mailbox
+	conn   *smtp.Conn
+	authed bool
+}
+
+func (s *smtpSession) AuthMechanisms() []string { return []string{sasl.Plain} }
+func (s *smtpSession) Auth(mech string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(_, user, pass string) error {
+		if user != smtpUser || pass != smtpPass {
+			return errors.New("bad credentials")
+		}
+		s.authed = true
+		return nil
+	}), nil
+}
+func (s *smtpSession) Mail(string, *smtp.MailOptions) error {
+	if !s.authed {
+		return errors.New("authenticate first")
+	}
+	return nil
+}
+func (s *smtpSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
+func (s *smtpSession) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	_, isTLS := s.conn.TLSConnectionState()
+	s.mb.tls.Store(isTLS)
+	s.mb.mu.Lock()
+	s.mb.msgs = append(s.mb.msgs, string(b))
+	s.mb.mu.Unlock()
+	return nil
+}
+func (s *smtpSession) Reset()        {}
+func (s *smtpSession) Logout() error { return nil }
+
+func newMailbox(t *testing.T) *mailbox {
+	t.Helper()
+	mb := &mailbox{}
+	cert, pool := testCert(t)
+	mb.ca = pool
+	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
+		return &smtpSession{mb: mb, conn: c}, nil
+	}))
+	srv.Domain = "localhost"
+	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb.addr = ln.Addr().String()
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return mb
+}
+
+func (mb *mailbox) last(t *testing.T, n int) string {
+	t.Helper()
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	if len(mb.msgs) != n {
+		t.Fatalf("%d messages delivered, want %d", len(mb.msgs), n)
+	}
+	return mb.msgs[n-1]
+}
+
+// testCert is a self-signed certificate for 127.0.0.1 and the pool that
+// trusts it.
+func testCert(t *testing.T) (tls.Certificate, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test smtp"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(c)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pool
+}
+
+// clock is a settable clock for expiry tests.
+type clock struct{ ns atomic.Int64 }
+
+func (c *clock) now() time.Time      { return time.Unix(0, c.ns.Load()) }
+func (c *clock) add(d time.Duration) { c.ns.Add(int64(d)) }
+
+var linkRE = regexp.MustCompile(`https?://\S+token=[A-Za-z0-9_]+`)
+
+// TestInvitations_Life: an invitation goes out through a real SMTP server
+// (STARTTLS, AUTH); the link in the delivered mail is accepted by a new user
+// and, for another workspace, by an existing one; resend kills the old
+// link; cancelled, expired and reused tokens are refused; nothing is
+// written by a refusal.
+func TestInvitations_Life(t *testing.T) {
+	for _, db := range dbKinds() {
+		t.Run(db.name, func(t *testing.T) {
+			mb := newMailbox(t)
+			sender, err := mail.New(mail.Config{URL: "smtp://" + smtpUser + ":" + smtpPass + "@" + mb.addr, From: "agentkeys <noreply@example.com>",
+				TLS: &tls.Config{RootCAs: mb.ca}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			clk := &clock{}
+			clk.ns.Store(time.Now().UnixNano())
+			s := newTestServer(t, serverOpts{databaseURL: db.url(t), mailer: sender, now: clk.now})
+			_, owner := s.signup("Acme")
+
+			// Invited by email: the answer has no link; the mail has it.
+			a := s.do("POST", "/api/v1/invitations", owner, map[string]any{"email": "New@Example.com", "role": "admin"})
+			a.want(t, 201, "")
+			var inv struct {
+				ID, Email, Role, AcceptURL string
+				EmailSent                  bool
+				ExpiresAt                  time.Time
+			}
+			a.decode(t, &inv)
+			if !inv.EmailSent || inv.AcceptURL != "" || inv.Email != "new@example.com" || inv.Role != "admin" ||
+				inv.ExpiresAt.Sub(clk.now()) < 7*24*time.Hour-time.Minute || inv.ExpiresAt.Sub(clk.now()) > 7*24*time.Hour+time.Minute {
+				t.Fatalf("invitation answer = %s", a.body)
+			}
+			msg := mb.last(t, 1)
+			if !mb.tls.Load() || !strings.Contains(msg, "To: <new@example.com>") || !strings.Contains(msg, "Acme") {
+				t.Fatalf("delivered (tls %v):\n%s", mb.tls.Load(), msg)
+			}
+			link := linkRE.FindString(msg)
+			if link == "" {
+				t.Fatalf("no link in the mail:\n%s", msg)
+			}
+
+			// Re-sent: a new link; the old one is dead.
+			s.do("POST", "/api/v1/invitations/"+inv.ID+"/resend", owner, nil).want(t, 200, "")
+			link2 := linkRE.FindString(mb.last(t, 2))
+			if link2 == "" || link2 == link {
+				t.Fatalf("re-sent link %q (old %q)", link2, link)
+			}
+			accept := func(link, pw string) *answer {
+				return s.do("POST", "/api/v1/invitations/accept", "", map[string]any{"token": inviteToken(t, link), "password": pw})
+			}
+			accept(link, teamPassword).want(t, 401, agentkeys.EUNAUTHORIZED)
+			// A weak or 10 MB password: refused, nothing written.
+			accept(link2, "short").want(t, 400, agentkeys.EINVALID)
+			s.do("POST", "/api/v1/invitations/accept", "", `{"token":"`+inviteToken(t, link2)+`","password":"`+strings.Repeat("p", 10<<20)+`"}`).want(t, 413, agentkeys.ETOOLARGE)
+			// Accepted by a new user: a key for the admin membership.
+			acc := accept(link2, teamPassword)
+			acc.want(t, 201, "")
+			var got struct {
+				APIKey    string
+				Workspace struct{ Name, Role string }
+			}
+			acc.decode(t, &got)
+			if got.Workspace.Name != "Acme" || got.Workspace.Role != "admin" {
+				t.Fatalf("accepted = %s", acc.body)
+			}
+			s.do("GET", "/api/v1/api-keys", got.APIKey, nil).want(t, 200, "") // an admin may
+			accept(link2, teamPassword).want(t, 401, agentkeys.EUNAUTHORIZED) // used
+
+			// Inviting a member again, an unknown role, a bad email: refused.
+			s.do("POST", "/api/v1/invitations", owner, map[string]any{"email": "new@example.com", "role": "member"}).want(t, 409, agentkeys.ECONFLICT)
+			s.do("POST", "/api/v1/invitations", owner, map[string]any{"email": "x@example.com", "role": "god"}).want(t, 400, agentkeys.EINVALID)
+			s.do("POST", "/api/v1/invitations", owner, map[string]any{"email": "not an email", "role": "member"}).want(t, 400, agentkeys.EINVALID)
+			s.do("POST", "/api/v1/invitations", got.APIKey, map[string]any{"email": "x@example.com", "role": "owner"}).want(t, 403, agentkeys.EFORBIDDEN)
+
+			// An existing user invited to another workspace must prove it is
+			// them.
+			_, other := s.signup("Other")
+			s.do("POST", "/api/v1/invitations", other, map[string]any{"email": "new@example.com", "role": "member"}).want(t, 201, "")
+			link3 := linkRE.FindString(mb.last(t, 3))
+			accept(link3, "not the password").want(t, 401, agentkeys.EUNAUTHORIZED)
+			accept(link3, teamPassword).want(t, 201, "")
+
+			// Cancelled, and expired (the clock moves 7 days): refused.
+			s.do("POST", "/api/v1/invitations", owner, map[string]any{"email": "c@example.com", "role": "member"}).decode(t, &inv)
+			link4 := linkRE.FindString(mb.last(t, 4))
+			s.do("DELETE", "/api/v1/invitations/"+inv.ID, owner, nil).want(t, 204, "")
+			accept(link4, teamPassword).want(t, 401, agentkeys.EUNAUTHORIZED)
+			s.do("POST", "/api/v1/invitations", owner, map[string]any{"email": "e@example.com", "role": "member"}).want(t, 201, "")
+			link5 := linkRE.FindString(mb.last(t, 5))
+			clk.add(7*24*time.Hour + time.Second)
+			a = accept(link5, teamPassword)
+			a.want(t, 400, agentkeys.EINVALID)
+			if !strings.Contains(string(a.body), "expired") {
+				t.Fatalf("expired answer = %s", a.body)
+			}
+			var ms struct{ Members []struct{ Email string } }
+			s.do("GET", "/api/v1/members", owner, nil).decode(t, &ms)
+			if len(ms.Members) != 2 {
+				t.Fatalf("members = %+v", ms.Members)
+			}
+
+			// No token, password or SMTP password in the logs or the audit log.
+			audit := s.do("GET", "/api/v1/audit", owner, nil)
+			for _, secret := range []string{inviteToken(t, link), inviteToken(t, link2), inviteToken(t, link5), teamPassword, smtpPass, got.APIKey} {
+				if strings.Contains(s.logs.String(), secret) || strings.Contains(string(audit.body), secret) {
+					t.Fatalf("a secret is in the logs or the audit log")
+				}
+			}
+		})
+	}
+}
+
+// TestInvitations_NoSMTP: without SMTP the answer carries the link; a
+// failing SMTP server leaves the invitation and says so.
+func TestInvitations_NoSMTP(t *testing.T) {
+	s := newTestServer(t, serverOpts{})
+	_, owner := s.signup("Acme")
+	a := s.do("POST", "/api/v1/invitations", owner, map[string]any{"email": "n@example.com", "role": "member"})
+	a.want(t, http.StatusCreated, "")
+	var inv struct {
+		AcceptURL string
+		EmailSent bool
+	}
+	a.decode(t, &inv)
+	if inv.EmailSent || !strings.HasPrefix(inv.AcceptURL, s.url+"/") {
+		t.Fatalf("answer = %s", a.body)
+	}
+	s.do("POST", "/api/v1/invitations/accept", "", map[string]any{"token": inviteToken(t, inv.AcceptURL), "password": teamPassword}).want(t, 201, "")
+
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := ln.Addr().String()
+	ln.Close()
+	sender, _ := mail.New(mail.Config{URL: "smtp://u:pw-canary@" + dead, From: "noreply@example.com"})
+	s2 := newTestServer(t, serverOpts{mailer: sender})
+	_, owner2 := s2.signup("Beta")
+	a = s2.do("POST", "/api/v1/invitations", owner2, map[string]any{"email": "n@example.com", "role": "member"})
+	a.want(t, http.StatusCreated, "")
+	a.decode(t, &inv)
+	if inv.EmailSent || inv.AcceptURL == "" || !strings.Contains(string(a.body), "could not send") || strings.Contains(string(a.body), "pw-canary") {
+		t.Fatalf("answer after a failed send = %s", a.body)
+	}
+	var list struct{ Invitations []struct{ Email string } }
+	s2.do("GET", "/api/v1/invitations", owner2, nil).decode(t, &list)
+	if len(list.Invitations) != 1 {
+		t.Fatalf("invitations = %+v", list.Invitations)
+	}
+}
