@@ -60,6 +60,13 @@ func (s *Server) createWorkspace(w http.ResponseWriter, r *http.Request, a *agen
 type workspaceAnswer struct {
 	Workspace *store.WorkspaceInfo `json:"workspace"`
 	Role      agentkeys.Role       `json:"role"`
+	User      callerUser           `json:"user"`
+}
+
+// callerUser is the member the API key belongs to.
+type callerUser struct {
+	ID    string `json:"id"`
+	Email string `json:"email"`
 }
 
 func (s *Server) getWorkspace(w http.ResponseWriter, r *http.Request, a *agentkeys.Actor) error {
@@ -70,7 +77,7 @@ func (s *Server) getWorkspace(w http.ResponseWriter, r *http.Request, a *agentke
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, workspaceAnswer{Workspace: info, Role: a.Role})
+	writeJSON(w, http.StatusOK, workspaceAnswer{Workspace: info, Role: a.Role, User: callerUser{a.UserID, a.Email}})
 	return nil
 }
 
@@ -83,7 +90,7 @@ func (s *Server) updateWorkspace(w http.ResponseWriter, r *http.Request, a *agen
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, workspaceAnswer{Workspace: info, Role: a.Role})
+	writeJSON(w, http.StatusOK, workspaceAnswer{Workspace: info, Role: a.Role, User: callerUser{a.UserID, a.Email}})
 	return nil
 }
 
