@@ -217,17 +217,41 @@ func newCmdWorkspaces(f *Factory) *cobra.Command {
 			if err := s.c.DeleteWorkspace(cmd.Context(), confirm); err != nil {
 				return err
 			}
+			// Fall back to another workspace this CLI has a key for.
+			m, err := readConfigMap(s.cfg)
+			if err != nil {
+				return err
+			}
+			keys, _ := m[workspaceKeysField].(map[string]any)
+			delete(keys, s.cfg.WorkspaceID)
+			var next *client.WorkspaceInfo
+			var nextKey string
+			for _, k := range keys {
+				key, _ := k.(string)
+				if c, err := client.New(client.Config{BaseURL: s.c.BaseURL(), APIKey: key, AllowInsecureHTTP: true, UserAgent: cliUserAgent()}); err == nil {
+					if info, err := c.Workspace(cmd.Context()); err == nil {
+						next, nextKey = info, key
+						break
+					}
+				}
+			}
 			err = rewriteConfigFile(s.cfg, func(m map[string]any) {
 				delete(m, "apiKey")
 				delete(m, "workspaceId")
-				if keys, ok := m[workspaceKeysField].(map[string]any); ok {
-					delete(keys, s.cfg.WorkspaceID)
+				m[workspaceKeysField] = keys
+				if next != nil {
+					m["apiKey"], m["workspaceId"] = nextKey, next.Workspace.ID
 				}
 			})
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(f.IOStreams.Out, "%s Deleted workspace %s. Switch to another with `agentkeys workspaces switch`, or log in again.\n", f.IOStreams.Green("✓"), confirm)
+			fmt.Fprintf(f.IOStreams.Out, "%s Deleted workspace %s.\n", f.IOStreams.Green("✓"), confirm)
+			if next != nil {
+				fmt.Fprintf(f.IOStreams.Out, "Commands now act on %s (%s).\n", next.Workspace.Name, next.Workspace.ID)
+			} else {
+				fmt.Fprintln(f.IOStreams.Out, "Log in again to act on another workspace: agentkeys login --email …")
+			}
 			return nil
 		},
 	}
