@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"fmt"
 	"net/http"
 	"regexp"
 	"slices"
@@ -368,4 +369,78 @@ func TestTeam_APIKeysAndWorkspaces(t *testing.T) {
 			s.do("GET", "/api/v1/workspace", side.APIKey, nil).want(t, 200, "")
 		})
 	}
+}
+
+// TestTeam_BadInput: each refusal is a clear 400/403/409/413 with nothing
+// changed.
+func TestTeam_BadInput(t *testing.T) {
+	s := newTestServer(t, serverOpts{})
+	tm := newTeam(s)
+	big := strings.Repeat("n", 1<<20)
+	for _, tc := range []struct {
+		name, method, path, key string
+		body                    any
+		status                  int
+		code                    string
+	}{
+		{"HugeWorkspaceName", "POST", "/api/v1/workspaces", tm.owner, map[string]any{"name": big}, 413, agentkeys.ETOOLARGE},
+		{"LongWorkspaceName", "PATCH", "/api/v1/workspace", tm.owner, map[string]any{"name": strings.Repeat("n", 101)}, 400, agentkeys.EINVALID},
+		{"EmptyKeyName", "POST", "/api/v1/api-keys", tm.owner, map[string]any{"name": " "}, 400, agentkeys.EINVALID},
+		{"UnknownField", "PATCH", "/api/v1/members/" + tm.memberID, tm.owner, map[string]any{"role": "admin", "userId": "x"}, 400, agentkeys.EINVALID},
+		{"UnknownRole", "PATCH", "/api/v1/members/" + tm.memberID, tm.owner, map[string]any{"role": "root"}, 400, agentkeys.EINVALID},
+		{"NotAnEmail", "POST", "/api/v1/invitations", tm.owner, map[string]any{"email": "@", "role": "member"}, 400, agentkeys.EINVALID},
+		{"InviteMember", "POST", "/api/v1/invitations", tm.owner, map[string]any{"email": "member@example.com", "role": "member"}, 409, agentkeys.ECONFLICT},
+		{"ConfirmMismatch", "DELETE", "/api/v1/workspace", tm.owner, map[string]any{"confirm": "Team "}, 400, agentkeys.EINVALID},
+		{"WeakPassword", "POST", "/api/v1/signup", "", map[string]any{"email": "w@example.com", "password": "short", "workspace": "W"}, 400, agentkeys.EINVALID},
+		{"HugePassword", "POST", "/api/v1/signup", "", `{"email":"w@example.com","workspace":"W","password":"` + strings.Repeat("p", 10<<20) + `"}`, 413, agentkeys.ETOOLARGE},
+		{"LongPassword", "POST", "/api/v1/signup", "", map[string]any{"email": "w@example.com", "password": strings.Repeat("p", 1025), "workspace": "W"}, 400, agentkeys.EINVALID},
+		{"BadToken", "POST", "/api/v1/invitations/accept", "", map[string]any{"token": "inv_nope", "password": teamPassword}, 401, agentkeys.EUNAUTHORIZED},
+		{"LoginUnknownField", "POST", "/api/v1/login", "", map[string]any{"email": "team@example.com", "password": teamPassword, "role": "owner"}, 400, agentkeys.EINVALID},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s.do(tc.method, tc.path, tc.key, tc.body).want(t, tc.status, tc.code)
+		})
+	}
+	var ws struct{ Workspace struct{ Name string } }
+	s.do("GET", "/api/v1/workspace", tm.owner, nil).decode(t, &ws)
+	var ms struct{ Members []struct{ Email, Role string } }
+	s.do("GET", "/api/v1/members", tm.owner, nil).decode(t, &ms)
+	var wl struct{ Workspaces []struct{ Name string } }
+	s.do("GET", "/api/v1/workspaces", tm.owner, nil).decode(t, &wl)
+	if ws.Workspace.Name != "Team" || len(ms.Members) != 3 || ms.Members[1].Email != "member@example.com" || ms.Members[1].Role != "member" || len(wl.Workspaces) != 1 {
+		t.Fatalf("something changed: %+v %+v %+v", ws, ms, wl)
+	}
+	if a := s.do("POST", "/api/v1/login", "", map[string]any{"email": "w@example.com", "password": "short"}); a.status != 401 {
+		t.Fatalf("a refused sign-up made an account: %d %s", a.status, a.body)
+	}
+}
+
+// TestSignup_Throttled: sign-ups are limited per client address and per
+// email (issue 11's "40 in 5 s"), in the database so replicas share it;
+// logins too. The 429 carries Retry-After.
+func TestSignup_Throttled(t *testing.T) {
+	s := newTestServer(t, serverOpts{})
+	signup := func(email, ws string) *answer {
+		return s.do("POST", "/api/v1/signup", "", map[string]any{"email": email, "password": teamPassword, "workspace": ws})
+	}
+	// Per email: 5 attempts, taken or not, then 429.
+	signup("dup@example.com", "D").want(t, 201, "")
+	for i := 0; i < 4; i++ {
+		signup("dup@example.com", "D").want(t, 409, agentkeys.ECONFLICT)
+	}
+	a := signup("DUP@example.com", "D")
+	a.want(t, 429, agentkeys.ERATELIMIT)
+	if a.header.Get("Retry-After") == "" {
+		t.Fatal("429 without Retry-After")
+	}
+	// Per address: 20 in all from 127.0.0.1 (6 so far), then 429 for any email.
+	for i := 0; i < 14; i++ {
+		signup(fmt.Sprintf("u%d@example.com", i), fmt.Sprintf("W%d", i)).want(t, 201, "")
+	}
+	signup("fresh@example.com", "F").want(t, 429, agentkeys.ERATELIMIT)
+	// Login per email: 10 wrong passwords, then 429 even with the right one.
+	for i := 0; i < 10; i++ {
+		s.do("POST", "/api/v1/login", "", map[string]any{"email": "u1@example.com", "password": "wrong wrong"}).want(t, 401, agentkeys.EUNAUTHORIZED)
+	}
+	s.do("POST", "/api/v1/login", "", map[string]any{"email": "u1@example.com", "password": teamPassword}).want(t, 429, agentkeys.ERATELIMIT)
 }

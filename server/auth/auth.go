@@ -1,34 +1,17 @@
-// Package auth is who is calling the server: the one place a request's
-// Authorization header is parsed (Bearer), API keys are turned into an
-// agentkeys.Actor (through a KeyStore, which server/store implements), and
-// passwords are hashed and checked (argon2id). It imports only the root
-// package, so the store and the proxy can both use it.
+// Package auth is who is calling the server: a request's bearer token
+// (parsed by agentkeys.BearerToken, the one parser the proxy can share) is
+// turned into an agentkeys.Actor — an API key through a KeyStore, which
+// server/store implements; sessions later — and passwords are hashed and
+// checked (argon2id, OWASP parameters, a dummy hash for unknown users). It
+// imports only the root package, so the store can use it.
 package auth
 
 import (
 	"context"
 	"net/http"
-	"strings"
 
 	"github.com/agentkeys/agentkeys"
 )
-
-// Bearer returns the token of a request's one "Authorization: Bearer …"
-// header, and ok false when the request carries no Authorization header at
-// all. Returns EUNAUTHORIZED when the header is there but is not exactly one
-// bearer token (several headers, another scheme, no token).
-func Bearer(h http.Header) (token string, ok bool, err error) {
-	vals := h.Values("Authorization")
-	if len(vals) == 0 {
-		return "", false, nil
-	}
-	scheme, tok, _ := strings.Cut(strings.TrimSpace(vals[0]), " ")
-	tok = strings.TrimSpace(tok)
-	if len(vals) > 1 || !strings.EqualFold(scheme, "Bearer") || tok == "" {
-		return "", true, agentkeys.Errorf(agentkeys.EUNAUTHORIZED, "the Authorization header must be one \"Bearer ak_ws_…\"")
-	}
-	return tok, true, nil
-}
 
 // KeyStore finds the member an API key belongs to.
 type KeyStore interface {
@@ -48,7 +31,7 @@ type Authenticator struct {
 // EUNAUTHORIZED for a malformed header, a proxy token (they never act on the
 // API) or an unknown key.
 func (a *Authenticator) Authenticate(r *http.Request) (*agentkeys.Actor, error) {
-	tok, ok, err := Bearer(r.Header)
+	tok, ok, err := agentkeys.BearerToken(r.Header)
 	if err != nil || !ok {
 		return nil, err
 	}
