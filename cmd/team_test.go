@@ -61,6 +61,10 @@ func TestTeamCommands(t *testing.T) {
 		t.Fatalf("accepting twice: exit %d %s", r.code, r.stderr)
 	}
 
+	if st := member.must("status"); !strings.Contains(st, "Your role:    member") || !strings.Contains(st, "Acme") {
+		t.Fatalf("status = %s", st)
+	}
+
 	// The matrix through the CLI: a member may create agents, not credentials
 	// or invitations; an admin may.
 	member.must("agents", "create", "--name", "bot")

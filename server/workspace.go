@@ -15,6 +15,7 @@ func (s *Server) workspaceStatus(w http.ResponseWriter, r *http.Request, a *agen
 	if err != nil {
 		return err
 	}
+	st.Role = a.Role
 	writeJSON(w, http.StatusOK, map[string]any{"workspace": st})
 	return nil
 }
