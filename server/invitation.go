@@ -133,13 +133,11 @@ func (s *Server) acceptInvitation(w http.ResponseWriter, r *http.Request) error 
 	if err := s.throttle(w, r, "login", s.cfg.LoginPerIP, s.cfg.LoginPerEmail, ""); err != nil {
 		return err
 	}
-	select {
-	case s.signups <- struct{}{}:
-		defer func() { <-s.signups }()
-	default:
-		w.Header().Set("Retry-After", "1")
-		return agentkeys.Errorf(agentkeys.ERATELIMIT, "too many requests at once: try again in a second")
+	release, err := s.hashing(w)
+	if err != nil {
+		return err
 	}
+	defer release()
 	out, err := s.store.AcceptInvitation(r.Context(), in.Token, in.Password)
 	if err != nil {
 		return err

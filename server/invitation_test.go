@@ -1,133 +1,21 @@
 package server_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"errors"
-	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/emersion/go-sasl"
-	"github.com/emersion/go-smtp"
-
 	"github.com/agentkeys/agentkeys"
+	"github.com/agentkeys/agentkeys/server/internal/smtptest"
 	"github.com/agentkeys/agentkeys/server/mail"
 )
 
-// mailbox is a real SMTP server (emersion/go-smtp) on loopback offering
-// STARTTLS with a test CA and requiring AUTH PLAIN: what it receives.
-type mailbox struct {
-	addr string
-	ca   *x509.CertPool
-	mu   sync.Mutex
-	msgs []string
-	tls  atomic.Bool // the last message came over TLS
-}
-
 const smtpUser, smtpPass = "mailer", "smtp-canary-pass"
-
-type smtpSession struct {
-	mb     *mailbox
-	conn   *smtp.Conn
-	authed bool
-}
-
-func (s *smtpSession) AuthMechanisms() []string { return []string{sasl.Plain} }
-func (s *smtpSession) Auth(mech string) (sasl.Server, error) {
-	return sasl.NewPlainServer(func(_, user, pass string) error {
-		if user != smtpUser || pass != smtpPass {
-			return errors.New("bad credentials")
-		}
-		s.authed = true
-		return nil
-	}), nil
-}
-func (s *smtpSession) Mail(string, *smtp.MailOptions) error {
-	if !s.authed {
-		return errors.New("authenticate first")
-	}
-	return nil
-}
-func (s *smtpSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
-func (s *smtpSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	_, isTLS := s.conn.TLSConnectionState()
-	s.mb.tls.Store(isTLS)
-	s.mb.mu.Lock()
-	s.mb.msgs = append(s.mb.msgs, string(b))
-	s.mb.mu.Unlock()
-	return nil
-}
-func (s *smtpSession) Reset()        {}
-func (s *smtpSession) Logout() error { return nil }
-
-func newMailbox(t *testing.T) *mailbox {
-	t.Helper()
-	mb := &mailbox{}
-	cert, pool := testCert(t)
-	mb.ca = pool
-	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
-		return &smtpSession{mb: mb, conn: c}, nil
-	}))
-	srv.Domain = "localhost"
-	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
-	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mb.addr = ln.Addr().String()
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return mb
-}
-
-func (mb *mailbox) last(t *testing.T, n int) string {
-	t.Helper()
-	mb.mu.Lock()
-	defer mb.mu.Unlock()
-	if len(mb.msgs) != n {
-		t.Fatalf("%d messages delivered, want %d", len(mb.msgs), n)
-	}
-	return mb.msgs[n-1]
-}
-
-// testCert is a self-signed certificate for 127.0.0.1 and the pool that
-// trusts it.
-func testCert(t *testing.T) (tls.Certificate, *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test smtp"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(c)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pool
-}
 
 // clock is a settable clock for expiry tests.
 type clock struct{ ns atomic.Int64 }
@@ -145,9 +33,17 @@ var linkRE = regexp.MustCompile(`https?://\S+token=[A-Za-z0-9_]+`)
 func TestInvitations_Life(t *testing.T) {
 	for _, db := range dbKinds() {
 		t.Run(db.name, func(t *testing.T) {
-			mb := newMailbox(t)
-			sender, err := mail.New(mail.Config{URL: "smtp://" + smtpUser + ":" + smtpPass + "@" + mb.addr, From: "agentkeys <noreply@example.com>",
-				TLS: &tls.Config{RootCAs: mb.ca}})
+			mb := smtptest.Start(t, smtptest.Options{User: smtpUser, Pass: smtpPass})
+			last := func(n int) smtptest.Message {
+				t.Helper()
+				msgs := mb.Messages()
+				if len(msgs) != n {
+					t.Fatalf("%d messages delivered, want %d", len(msgs), n)
+				}
+				return msgs[n-1]
+			}
+			sender, err := mail.New(mail.Config{URL: "smtp://" + smtpUser + ":" + smtpPass + "@" + mb.Addr, From: "agentkeys <noreply@example.com>",
+				TLS: &tls.Config{RootCAs: mb.CA}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -169,9 +65,10 @@ func TestInvitations_Life(t *testing.T) {
 				inv.ExpiresAt.Sub(clk.now()) < 7*24*time.Hour-time.Minute || inv.ExpiresAt.Sub(clk.now()) > 7*24*time.Hour+time.Minute {
 				t.Fatalf("invitation answer = %s", a.body)
 			}
-			msg := mb.last(t, 1)
-			if !mb.tls.Load() || !strings.Contains(msg, "To: <new@example.com>") || !strings.Contains(msg, "Acme") {
-				t.Fatalf("delivered (tls %v):\n%s", mb.tls.Load(), msg)
+			m1 := last(1)
+			msg := m1.Data
+			if !m1.TLS || !strings.Contains(msg, "To: <new@example.com>") || !strings.Contains(msg, "Acme") {
+				t.Fatalf("delivered (tls %v):\n%s", m1.TLS, msg)
 			}
 			link := linkRE.FindString(msg)
 			if link == "" {
@@ -180,7 +77,7 @@ func TestInvitations_Life(t *testing.T) {
 
 			// Re-sent: a new link; the old one is dead.
 			s.do("POST", "/api/v1/invitations/"+inv.ID+"/resend", owner, nil).want(t, 200, "")
-			link2 := linkRE.FindString(mb.last(t, 2))
+			link2 := linkRE.FindString(last(2).Data)
 			if link2 == "" || link2 == link {
 				t.Fatalf("re-sent link %q (old %q)", link2, link)
 			}
@@ -215,17 +112,17 @@ func TestInvitations_Life(t *testing.T) {
 			// them.
 			_, other := s.signup("Other")
 			s.do("POST", "/api/v1/invitations", other, map[string]any{"email": "new@example.com", "role": "member"}).want(t, 201, "")
-			link3 := linkRE.FindString(mb.last(t, 3))
+			link3 := linkRE.FindString(last(3).Data)
 			accept(link3, "not the password").want(t, 401, agentkeys.EUNAUTHORIZED)
 			accept(link3, teamPassword).want(t, 201, "")
 
 			// Cancelled, and expired (the clock moves 7 days): refused.
 			s.do("POST", "/api/v1/invitations", owner, map[string]any{"email": "c@example.com", "role": "member"}).decode(t, &inv)
-			link4 := linkRE.FindString(mb.last(t, 4))
+			link4 := linkRE.FindString(last(4).Data)
 			s.do("DELETE", "/api/v1/invitations/"+inv.ID, owner, nil).want(t, 204, "")
 			accept(link4, teamPassword).want(t, 401, agentkeys.EUNAUTHORIZED)
 			s.do("POST", "/api/v1/invitations", owner, map[string]any{"email": "e@example.com", "role": "member"}).want(t, 201, "")
-			link5 := linkRE.FindString(mb.last(t, 5))
+			link5 := linkRE.FindString(last(5).Data)
 			clk.add(7*24*time.Hour + time.Second)
 			a = accept(link5, teamPassword)
 			a.want(t, 400, agentkeys.EINVALID)

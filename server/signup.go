@@ -36,21 +36,24 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) error {
 	if err := s.throttle(w, r, "signup", s.cfg.SignupPerIP, s.cfg.SignupPerEmail, in.Email); err != nil {
 		return err
 	}
-	select {
-	case s.signups <- struct{}{}:
-		defer func() { <-s.signups }()
-	default:
-		w.Header().Set("Retry-After", "1")
-		return agentkeys.Errorf(agentkeys.ERATELIMIT, "too many sign-ups at once: try again in a second")
+	release, err := s.hashing(w)
+	if err != nil {
+		return err
 	}
+	defer release()
 	ws, err := s.store.CreateWorkspace(r.Context(), store.NewWorkspace{Email: in.Email, Password: in.Password, RequirePassword: true, Name: in.Workspace})
 	if err != nil {
 		return err
 	}
+	writeJSON(w, http.StatusCreated, created(ws))
+	return nil
+}
+
+// created is a new workspace and its key in sign-up's answer shape.
+func created(ws *store.CreatedWorkspace) signupResponse {
 	var out signupResponse
 	out.Workspace.ID, out.Workspace.Name, out.APIKey = ws.ID, ws.Name, ws.APIKey
-	writeJSON(w, http.StatusCreated, out)
-	return nil
+	return out
 }
 
 // loginRequest is POST /api/v1/login. Without WorkspaceID the answer lists
@@ -82,13 +85,11 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	if err := s.throttle(w, r, "login", s.cfg.LoginPerIP, s.cfg.LoginPerEmail, in.Email); err != nil {
 		return err
 	}
-	select {
-	case s.signups <- struct{}{}:
-		defer func() { <-s.signups }()
-	default:
-		w.Header().Set("Retry-After", "1")
-		return agentkeys.Errorf(agentkeys.ERATELIMIT, "too many logins at once: try again in a second")
+	release, err := s.hashing(w)
+	if err != nil {
+		return err
 	}
+	defer release()
 	u, err := s.store.Login(r.Context(), in.Email, in.Password)
 	if err != nil {
 		return err

@@ -403,7 +403,9 @@ func TestTeam_BadInput(t *testing.T) {
 	}
 	var ws struct{ Workspace struct{ Name string } }
 	s.do("GET", "/api/v1/workspace", tm.owner, nil).decode(t, &ws)
-	var ms struct{ Members []struct{ Email, Role string } }
+	var ms struct {
+		Members []struct{ Email, Role string }
+	}
 	s.do("GET", "/api/v1/members", tm.owner, nil).decode(t, &ms)
 	var wl struct{ Workspaces []struct{ Name string } }
 	s.do("GET", "/api/v1/workspaces", tm.owner, nil).decode(t, &wl)

@@ -67,3 +67,16 @@ func clientIP(r *http.Request, behindProxy bool) string {
 	}
 	return host
 }
+
+// hashing takes one of the few slots for password hashing (argon2id costs
+// 19 MiB and tens of milliseconds each), or answers 429 at once when all
+// are taken. Call release when done.
+func (s *Server) hashing(w http.ResponseWriter) (release func(), err error) {
+	select {
+	case s.signups <- struct{}{}:
+		return func() { <-s.signups }, nil
+	default:
+		w.Header().Set("Retry-After", "1")
+		return nil, agentkeys.Errorf(agentkeys.ERATELIMIT, "too many password checks at once: try again in a second")
+	}
+}

@@ -50,9 +50,7 @@ func (s *Server) createWorkspace(w http.ResponseWriter, r *http.Request, a *agen
 	if err != nil {
 		return err
 	}
-	var out signupResponse
-	out.Workspace.ID, out.Workspace.Name, out.APIKey = ws.ID, ws.Name, ws.APIKey
-	writeJSON(w, http.StatusCreated, out)
+	writeJSON(w, http.StatusCreated, created(ws))
 	return nil
 }
 
