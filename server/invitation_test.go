@@ -181,3 +181,61 @@ func TestInvitations_NoSMTP(t *testing.T) {
 		t.Fatalf("invitations = %+v", list.Invitations)
 	}
 }
+
+// TestSignup_ByEmail: on a server that sends email, sign-up answers 202
+// "check your email" whether or not the email has an account (issue 11);
+// the link in the mail makes the account; it works once and expires.
+func TestSignup_ByEmail(t *testing.T) {
+	mb := smtptest.Start(t, smtptest.Options{})
+	sender, err := mail.New(mail.Config{URL: "smtp://" + mb.Addr, From: "noreply@example.com", TLS: &tls.Config{RootCAs: mb.CA}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := &clock{}
+	clk.ns.Store(time.Now().UnixNano())
+	s := newTestServer(t, serverOpts{mailer: sender, now: clk.now})
+	signup := func(email string) *answer {
+		return s.do("POST", "/api/v1/signup", "", map[string]any{"email": email, "password": teamPassword, "workspace": "Acme"})
+	}
+	a := signup("New@example.com")
+	a.want(t, 202, "")
+	tokenRE := regexp.MustCompile(`su_[A-Za-z0-9]+`)
+	tok := tokenRE.FindString(mb.Messages()[0].Data)
+	if tok == "" {
+		t.Fatalf("no token in %s", mb.Messages()[0].Data)
+	}
+	confirm := func(tok string) *answer {
+		return s.do("POST", "/api/v1/signup/confirm", "", map[string]any{"token": tok})
+	}
+	c := confirm(tok)
+	c.want(t, 201, "")
+	var out struct {
+		Workspace struct{ Name string }
+		APIKey    string
+	}
+	c.decode(t, &out)
+	if out.Workspace.Name != "Acme" {
+		t.Fatalf("confirmed = %s", c.body)
+	}
+	s.do("GET", "/api/v1/workspace", out.APIKey, nil).want(t, 200, "")
+	confirm(tok).want(t, 401, agentkeys.EUNAUTHORIZED)
+
+	// The email has an account now: the same answer, and a note by mail.
+	b := signup("new@example.com")
+	b.want(t, 202, "")
+	if string(a.body) != string(b.body) {
+		t.Fatalf("sign-up answers differ: %s vs %s", a.body, b.body)
+	}
+	if msgs := mb.Messages(); len(msgs) != 2 || !strings.Contains(msgs[1].Data, "already has an account") || tokenRE.MatchString(msgs[1].Data) {
+		t.Fatalf("second mail: %+v", msgs)
+	}
+	// Expired links are refused.
+	signup("late@example.com").want(t, 202, "")
+	late := tokenRE.FindString(mb.Messages()[2].Data)
+	clk.add(25 * time.Hour)
+	confirm(late).want(t, 400, agentkeys.EINVALID)
+	confirm(late).want(t, 401, agentkeys.EUNAUTHORIZED)
+	if strings.Contains(s.logs.String(), tok) || strings.Contains(s.logs.String(), late) {
+		t.Fatal("a sign-up token is in the logs")
+	}
+}

@@ -48,6 +48,7 @@ func (s *Server) table() []route {
 	}
 	return []route{
 		public("POST", "/api/v1/signup", s.signup),
+		public("POST", "/api/v1/signup/confirm", s.confirmSignup),
 		api("GET", "/api/v1/credentials", agentkeys.PermViewCredentials, s.listCredentials),
 		api("POST", "/api/v1/credentials", agentkeys.PermEditCredentials, s.createCredential),
 		api("GET", "/api/v1/credentials/{id}", agentkeys.PermViewCredentials, s.getCredential),

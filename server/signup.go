@@ -41,7 +41,69 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer release()
+	if s.cfg.Mailer != nil {
+		return s.signupByEmail(w, r, in)
+	}
 	ws, err := s.store.CreateWorkspace(r.Context(), store.NewWorkspace{Email: in.Email, Password: in.Password, RequirePassword: true, Name: in.Workspace})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, created(ws))
+	return nil
+}
+
+// signupPending is sign-up's answer on a server that sends email: the same
+// whether or not the email has an account.
+type signupPending struct {
+	Status string `json:"status"`
+	Email  string `json:"email"`
+}
+
+// signupByEmail is sign-up when the server sends email: a new email gets a
+// confirmation link (POST /api/v1/signup/confirm makes the account, its
+// workspace and key), an email with an account gets a note saying so; the
+// answer is 202 "check your email" either way, so it does not tell who has
+// an account.
+func (s *Server) signupByEmail(w http.ResponseWriter, r *http.Request, in signupRequest) error {
+	p, err := s.store.StartSignup(r.Context(), store.NewWorkspace{Email: in.Email, Password: in.Password, Name: in.Workspace})
+	if err != nil {
+		return err
+	}
+	subject, body := "Confirm your agentkeys sign-up", "Someone (you, we hope) signed up for agentkeys at "+s.baseURL(r)+
+		" with this email. To create your account and workspace, confirm within 24 hours:\n\n"+
+		"    curl -X POST "+s.baseURL(r)+"/api/v1/signup/confirm -d '{\"token\": \""+p.Token+"\"}'\n\n"+
+		"The answer holds your workspace's API key (shown once). If it was not you, ignore this email.\n"
+	if p.Exists {
+		subject, body = "Your agentkeys sign-up", "Someone (you, we hope) tried to sign up for agentkeys at "+s.baseURL(r)+
+			" with this email, which already has an account. Log in instead: agentkeys login --server "+s.baseURL(r)+" --email "+p.Email+
+			"\n\nIf it was not you, you can ignore this email: nothing was changed.\n"
+	}
+	if err := s.cfg.Mailer.Send(r.Context(), p.Email, subject, body); err != nil {
+		s.log.WarnContext(r.Context(), "sign-up email not sent", "error", agentkeys.ErrorMessage(err))
+		return agentkeys.Errorf(agentkeys.EUNAVAILABLE, "could not send the confirmation email: try again later")
+	}
+	writeJSON(w, http.StatusAccepted, signupPending{Status: "check your email", Email: p.Email})
+	return nil
+}
+
+type confirmRequest struct {
+	Token string `json:"token"`
+}
+
+// confirmSignup answers POST /api/v1/signup/confirm {"token"}: the
+// account, its workspace and key, in sign-up's answer shape.
+func (s *Server) confirmSignup(w http.ResponseWriter, r *http.Request) error {
+	var in confirmRequest
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	if in.Token == "" {
+		return agentkeys.Errorf(agentkeys.EINVALID, "missing token: give the token of the confirmation email")
+	}
+	if err := s.throttle(w, r, "login", s.cfg.LoginPerIP, s.cfg.LoginPerEmail, ""); err != nil {
+		return err
+	}
+	ws, err := s.store.ConfirmSignup(r.Context(), in.Token)
 	if err != nil {
 		return err
 	}

@@ -70,6 +70,7 @@ var pathParam = regexp.MustCompile(`\{[^}]+\}`)
 // a route missing here, fails TestRoleMatrix.
 var wantPermission = map[string]agentkeys.Permission{
 	"POST /api/v1/signup":                                   agentkeys.PermPublic,
+	"POST /api/v1/signup/confirm":                           agentkeys.PermPublic,
 	"GET /api/v1/credentials":                               agentkeys.PermViewCredentials,
 	"POST /api/v1/credentials":                              agentkeys.PermEditCredentials,
 	"GET /api/v1/credentials/{id}":                          agentkeys.PermViewCredentials,

@@ -105,5 +105,5 @@ var undoTeams = []string{
 	`DROP INDEX workspace_keys_id`, `DROP INDEX workspace_keys_member`, `DROP INDEX members_user`,
 	`ALTER TABLE workspace_keys DROP COLUMN id`, `ALTER TABLE workspace_keys DROP COLUMN user_id`,
 	`ALTER TABLE workspace_keys DROP COLUMN name`,
-	`DROP TABLE invitations`, `DROP TABLE admin_events`, `DROP TABLE rate_limits`,
+	`DROP TABLE invitations`, `DROP TABLE admin_events`, `DROP TABLE rate_limits`, `DROP TABLE pending_signups`,
 }

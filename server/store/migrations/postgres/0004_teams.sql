@@ -39,3 +39,15 @@ CREATE TABLE rate_limits (
     key TEXT PRIMARY KEY,
     tat BIGINT NOT NULL
 );
+
+-- Sign-ups waiting for their email to be confirmed (servers that send
+-- email): the account and workspace are made when the link is followed.
+CREATE TABLE pending_signups (
+    token_hash     TEXT PRIMARY KEY, -- HMAC-SHA256 of the confirmation token
+    email          TEXT NOT NULL,
+    password_hash  TEXT NOT NULL,
+    workspace_name TEXT NOT NULL,
+    created_at     BIGINT NOT NULL,
+    expires_at     BIGINT NOT NULL
+);
+CREATE INDEX pending_signups_email ON pending_signups (email);

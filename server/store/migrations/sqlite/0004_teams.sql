@@ -47,3 +47,15 @@ CREATE TABLE rate_limits (
     key TEXT PRIMARY KEY,
     tat INTEGER NOT NULL -- theoretical arrival time, Unix microseconds
 ) STRICT;
+
+-- Sign-ups waiting for their email to be confirmed (servers that send
+-- email): the account and workspace are made when the link is followed.
+CREATE TABLE pending_signups (
+    token_hash     TEXT PRIMARY KEY, -- HMAC-SHA256 of the confirmation token
+    email          TEXT NOT NULL,
+    password_hash  TEXT NOT NULL,
+    workspace_name TEXT NOT NULL,
+    created_at     INTEGER NOT NULL,
+    expires_at     INTEGER NOT NULL
+) STRICT;
+CREATE INDEX pending_signups_email ON pending_signups (email);
