@@ -168,7 +168,12 @@ func TestInvitations_NoSMTP(t *testing.T) {
 	ln.Close()
 	sender, _ := mail.New(mail.Config{URL: "smtp://u:pw-canary@" + dead, From: "noreply@example.com"})
 	s2 := newTestServer(t, serverOpts{mailer: sender})
-	_, owner2 := s2.signup("Beta")
+	// Sign-up needs email on this server: the workspace is made by the operator.
+	ws2, err := s2.store.CreateWorkspace(t.Context(), storeWorkspace("beta@example.com", "Beta"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner2 := ws2.APIKey
 	a = s2.do("POST", "/api/v1/invitations", owner2, map[string]any{"email": "n@example.com", "role": "member"})
 	a.want(t, http.StatusCreated, "")
 	a.decode(t, &inv)

@@ -1,14 +1,19 @@
 // Package server is `agentkeys serve`: the REST API under /api/v1 (the
 // seed's "API Reference": credentials, agents, assignments, workspace status,
-// audit log, sign-up), the hosted /v1/proxy (the proxy package's handler
-// over the store, dialling through the SSRF-safe transport), /healthz and
-// /readyz, on a store.Store (SQLite or PostgreSQL).
+// audit log, sign-up; and teams: workspaces, members and roles, invitations,
+// API keys, login), the hosted /v1/proxy (the proxy package's handler over
+// the store, dialling through the SSRF-safe transport), /healthz and
+// /readyz, on a store.Store (SQLite or PostgreSQL). One file per noun; the
+// route table is in routes.go.
 //
-// Every API request but sign-up, the OpenAPI document and the health checks
-// carries Authorization: Bearer ak_ws_…, which selects the workspace every
-// call is scoped to. Errors are JSON {"error","code","status"} with the
-// X-Agentkeys-Error header; bodies are capped, unknown or read-only JSON
-// fields refused.
+// Every API request but the public routes (sign-up, login, accepting an
+// invitation, the OpenAPI document, health checks) carries Authorization:
+// Bearer ak_ws_…: server/auth turns it into an agentkeys.Actor (the member
+// the key belongs to, their workspace and current role), and serveAPI
+// checks the route's permission against that role — the one place it is
+// checked — before the handler runs on the actor's workspace. Errors are
+// JSON {"error","code","status"} with the X-Agentkeys-Error header; bodies
+// are capped, unknown or read-only JSON fields refused.
 package server
 
 import (
@@ -60,8 +65,9 @@ type Config struct {
 	// a secret. nil: discard.
 	Logger *slog.Logger
 	Now    func() time.Time
-	// Mailer sends invitations (mail.Sender). nil: no email; the API
-	// answers each invitation with its acceptUrl for the inviter to pass on.
+	// Mailer sends invitations and sign-up confirmations (mail.Sender). nil:
+	// no email; the API answers each invitation with its acceptUrl for the
+	// inviter to pass on, and sign-up answers at once.
 	Mailer Mailer
 	// Throttles of sign-up and login, per client address and per email,
 	// shared by replicas (zero: DefaultSignupPerIP and the like).
