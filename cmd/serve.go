@@ -45,6 +45,9 @@ type ServeOptions struct {
 	// SMTPURL (--smtp-url, else AGENTKEYS_SMTP_URL) and SMTPFrom send
 	// invitations by email; without them the API answers with the link.
 	SMTPURL, SMTPFrom string
+	// PublicURL (--public-url) is the address links in emails point to;
+	// required with SMTP (else a caller's Host header would choose it).
+	PublicURL string
 	// Ready, when set, is called with the base URL once the server accepts
 	// connections (tests).
 	Ready func(baseURL string)
@@ -139,6 +142,7 @@ streams finish (up to --shutdown-timeout).`,
 	c.Flags().StringVar(&opts.TLSKey, "tls-key", "", "the certificate's private key (PEM)")
 	c.Flags().DurationVar(&opts.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight requests may take to finish on shutdown")
 	c.Flags().StringVar(&opts.SMTPURL, "smtp-url", "", "send invitations through this SMTP server: smtp://user:pass@host:587 (STARTTLS when offered) or smtps://… (env AGENTKEYS_SMTP_URL, which keeps the password out of the process list)")
+	c.Flags().StringVar(&opts.PublicURL, "public-url", "", "the server's address as people reach it, for links in emails (required with --smtp-url)")
 	c.Flags().StringVar(&opts.SMTPFrom, "smtp-from", "", "the sender of invitation emails, e.g. \"agentkeys <noreply@example.com>\"")
 	c.AddCommand(newCmdCreateWorkspace(f, &opts.Store, createF))
 	return c
@@ -156,6 +160,9 @@ func (o *ServeOptions) mailer() (server.Mailer, error) {
 	}
 	if o.SMTPFrom == "" {
 		return nil, errInvalid("--smtp-url needs --smtp-from, the sender address of invitation emails")
+	}
+	if o.PublicURL == "" {
+		return nil, errInvalid("--smtp-url needs --public-url, the server's address as people reach it (https://agentkeys.example.com): links in emails point there")
 	}
 	return mail.New(mail.Config{URL: o.SMTPURL, From: o.SMTPFrom})
 }
@@ -256,7 +263,7 @@ func RunServe(ctx context.Context, opts *ServeOptions) error {
 		return err
 	}
 	srv, err := server.New(server.Config{Store: st, Signup: opts.Signup, AllowLoopbackTargets: opts.AllowLoopbackTargets,
-		BehindProxy: opts.BehindProxy, Logger: log, Mailer: mailer})
+		BehindProxy: opts.BehindProxy, Logger: log, Mailer: mailer, PublicURL: opts.PublicURL})
 	if err != nil {
 		return err
 	}

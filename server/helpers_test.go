@@ -68,6 +68,7 @@ type serverOpts struct {
 	allowLoopback bool
 	mailer        server.Mailer
 	now           func() time.Time
+	publicURL     string
 }
 
 func newTestServer(t *testing.T, o serverOpts) *testServer {
@@ -88,7 +89,7 @@ func newTestServer(t *testing.T, o serverOpts) *testServer {
 	if o.signupClosed {
 		signup = server.SignupClosed
 	}
-	srv, err := server.New(server.Config{Store: st, Signup: signup, AllowLoopbackTargets: o.allowLoopback, Logger: log, Mailer: o.mailer, Now: o.now})
+	srv, err := server.New(server.Config{Store: st, Signup: signup, AllowLoopbackTargets: o.allowLoopback, Logger: log, Mailer: o.mailer, Now: o.now, PublicURL: o.publicURL})
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
 	}

@@ -58,7 +58,16 @@ type invitationRequest struct {
 // acceptURL is the link an invited person follows (or gives to `agentkeys
 // team accept`).
 func (s *Server) acceptURL(r *http.Request, token string) string {
-	return s.baseURL(r) + "/api/v1/invitations/accept?token=" + url.QueryEscape(token)
+	return s.linkBase(r) + "/api/v1/invitations/accept?token=" + url.QueryEscape(token)
+}
+
+// linkBase is the address links in answers and emails point to:
+// Config.PublicURL, else the server's URL as this request reached it.
+func (s *Server) linkBase(r *http.Request) string {
+	if s.cfg.PublicURL != "" {
+		return s.cfg.PublicURL
+	}
+	return s.baseURL(r)
 }
 
 // listInvitations answers GET /api/v1/invitations.

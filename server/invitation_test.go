@@ -49,7 +49,7 @@ func TestInvitations_Life(t *testing.T) {
 			}
 			clk := &clock{}
 			clk.ns.Store(time.Now().UnixNano())
-			s := newTestServer(t, serverOpts{databaseURL: db.url(t), mailer: sender, now: clk.now})
+			s := newTestServer(t, serverOpts{databaseURL: db.url(t), mailer: sender, now: clk.now, publicURL: "https://keys.example.com/"})
 			// Sign-up is by email on this server: the operator makes the workspaces.
 			mkws := func(name string) string {
 				ws, err := s.store.CreateWorkspace(t.Context(), storeWorkspace(strings.ToLower(name)+"@example.com", name))
@@ -79,7 +79,7 @@ func TestInvitations_Life(t *testing.T) {
 				t.Fatalf("delivered (tls %v):\n%s", m1.TLS, msg)
 			}
 			link := linkRE.FindString(msg)
-			if link == "" {
+			if !strings.HasPrefix(link, "https://keys.example.com/api/v1/invitations/accept?token=") {
 				t.Fatalf("no link in the mail:\n%s", msg)
 			}
 

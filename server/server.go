@@ -22,6 +22,8 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -69,6 +71,10 @@ type Config struct {
 	// no email; the API answers each invitation with its acceptUrl for the
 	// inviter to pass on, and sign-up answers at once.
 	Mailer Mailer
+	// PublicURL is the server's address as people reach it, used for the
+	// links in emails (https://agentkeys.example.com). Without it links use
+	// the request's Host, which a caller chooses: set it whenever Mailer is.
+	PublicURL string
 	// Throttles of sign-up and login, per client address and per email,
 	// shared by replicas (zero: DefaultSignupPerIP and the like).
 	SignupPerIP, SignupPerEmail store.Rate
@@ -106,6 +112,12 @@ func New(cfg Config) (*Server, error) {
 	case SignupOpen, SignupClosed:
 	default:
 		return nil, agentkeys.Errorf(agentkeys.EINVALID, "--signup must be open or closed (got %q)", cfg.Signup)
+	}
+	cfg.PublicURL = strings.TrimRight(strings.TrimSpace(cfg.PublicURL), "/")
+	if cfg.PublicURL != "" {
+		if u, err := url.Parse(cfg.PublicURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" {
+			return nil, agentkeys.Errorf(agentkeys.EINVALID, "--public-url must be the server's address, such as https://agentkeys.example.com")
+		}
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes

@@ -69,13 +69,14 @@ func (s *Server) signupByEmail(w http.ResponseWriter, r *http.Request, in signup
 	if err != nil {
 		return err
 	}
-	subject, body := "Confirm your agentkeys sign-up", "Someone (you, we hope) signed up for agentkeys at "+s.baseURL(r)+
+	base := s.linkBase(r)
+	subject, body := "Confirm your agentkeys sign-up", "Someone (you, we hope) signed up for agentkeys at "+base+
 		" with this email. To create your account and workspace, confirm within 24 hours:\n\n"+
-		"    curl -X POST "+s.baseURL(r)+"/api/v1/signup/confirm -d '{\"token\": \""+p.Token+"\"}'\n\n"+
+		"    curl -X POST "+base+"/api/v1/signup/confirm -d '{\"token\": \""+p.Token+"\"}'\n\n"+
 		"The answer holds your workspace's API key (shown once). If it was not you, ignore this email.\n"
 	if p.Exists {
-		subject, body = "Your agentkeys sign-up", "Someone (you, we hope) tried to sign up for agentkeys at "+s.baseURL(r)+
-			" with this email, which already has an account. Log in instead: agentkeys login --server "+s.baseURL(r)+" --email "+p.Email+
+		subject, body = "Your agentkeys sign-up", "Someone (you, we hope) tried to sign up for agentkeys at "+base+
+			" with this email, which already has an account. Log in instead: agentkeys login --server "+base+" --email "+p.Email+
 			"\n\nIf it was not you, you can ignore this email: nothing was changed.\n"
 	}
 	if err := s.cfg.Mailer.Send(r.Context(), p.Email, subject, body); err != nil {

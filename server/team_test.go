@@ -298,6 +298,8 @@ func TestTeam_APIKeysAndWorkspaces(t *testing.T) {
 			c := s.createCredential(tm.owner, "svc", "team-secret", up.host())
 			ag := s.createAgent(tm.owner, "bot")
 			g := s.assign(tm.owner, ag.ID, c.ID)
+			// Proxy tokens never act on the API.
+			s.do("GET", "/api/v1/credentials", g.ProxyToken, nil).want(t, 401, agentkeys.EUNAUTHORIZED)
 
 			// A new key, shown once, acts as its member; rotating replaces it.
 			a := s.do("POST", "/api/v1/api-keys", tm.admin, map[string]any{"name": "ci"})
