@@ -51,6 +51,19 @@ func TestTeamCommands(t *testing.T) {
 	if r := owner.run("team", "invite", "x@example.com", "--role", "god"); r.code != cmd.ExitUsage {
 		t.Fatalf("unknown role: exit %d %s", r.code, r.stderr)
 	}
+	// Resend gives a new link (the old one dies); cancel; cancel again: not found.
+	zLink := invite("z@example.com", "member")
+	zLink2 := link.FindString(owner.must("team", "resend", "z@example.com"))
+	if zLink2 == "" || zLink2 == zLink {
+		t.Fatalf("resend link %q (was %q)", zLink2, zLink)
+	}
+	owner.must("team", "cancel", "z@example.com")
+	if r := owner.run("team", "cancel", "z@example.com"); r.code != cmd.ExitNotFound {
+		t.Fatalf("cancel twice: exit %d %s", r.code, r.stderr)
+	}
+	if r := newEnv(t).runWith(pw("z password!!"), "team", "accept", zLink2, "--password-stdin"); r.code != cmd.ExitUnauthorized {
+		t.Fatalf("accepting a cancelled invitation: exit %d %s", r.code, r.stderr)
+	}
 	if r := admin.runWith(pw("new admin password"), "team", "accept", adminLink, "--password-stdin"); r.code != 0 {
 		t.Fatalf("accept: exit %d %s", r.code, r.stderr)
 	}
@@ -103,6 +116,13 @@ func TestTeamCommands(t *testing.T) {
 	}
 	for _, kk := range keys.APIKeys {
 		if kk.Name == "ci" {
+			if r := owner.run("keys", "rotate", kk.ID); r.code != cmd.ExitUnauthorized {
+				t.Fatalf("rotating another member's key: exit %d %s", r.code, r.stderr)
+			}
+			k2 := strings.TrimSpace(admin.must("keys", "rotate", kk.ID))
+			if !strings.HasPrefix(k2, "ak_ws_") || k2 == k {
+				t.Fatalf("keys rotate printed %q", k2)
+			}
 			owner.must("keys", "revoke", kk.ID)
 		}
 	}
