@@ -88,11 +88,20 @@ func (s *credentialsScreen) ShortHelp() []key.Binding {
 	case credConfirmDelete:
 		return []key.Binding{keys.Confirm, keys.Cancel}
 	case credDetail:
+		if !s.be.may(agentkeys.PermDeleteCredentials) {
+			return []key.Binding{keys.Back}
+		}
 		return []key.Binding{keys.Delete, keys.Back}
 	}
-	ks := []key.Binding{keys.Move, keys.Filter, keys.Add}
+	ks := []key.Binding{keys.Move, keys.Filter}
+	if s.be.may(agentkeys.PermEditCredentials) {
+		ks = append(ks, keys.Add)
+	}
 	if len(s.shown) > 0 {
-		ks = append(ks, keys.Open, keys.Delete)
+		ks = append(ks, keys.Open)
+		if s.be.may(agentkeys.PermDeleteCredentials) {
+			ks = append(ks, keys.Delete)
+		}
 	}
 	if s.filter.Value() != "" {
 		ks = append(ks, keys.Back)
@@ -187,7 +196,7 @@ func (s *credentialsScreen) handleKey(msg tea.KeyMsg) tea.Cmd {
 		switch {
 		case key.Matches(msg, keys.Back), msg.Type == tea.KeyEnter:
 			s.mode, s.target = credList, nil
-		case key.Matches(msg, keys.Delete):
+		case key.Matches(msg, keys.Delete) && s.be.may(agentkeys.PermDeleteCredentials):
 			s.mode = credConfirmDelete
 		}
 		return nil
@@ -211,11 +220,11 @@ func (s *credentialsScreen) handleKey(msg tea.KeyMsg) tea.Cmd {
 		s.mode = credFiltering
 		s.notice = ""
 		return s.filter.Focus()
-	case key.Matches(msg, keys.Add):
+	case key.Matches(msg, keys.Add) && s.be.may(agentkeys.PermEditCredentials):
 		s.mode = credAdding
 		s.notice, s.err = "", ""
 		s.form = newCredForm(s.st, s.width, s.height)
-	case key.Matches(msg, keys.Delete):
+	case key.Matches(msg, keys.Delete) && s.be.may(agentkeys.PermDeleteCredentials):
 		if c := s.selected(); c != nil {
 			s.target, s.mode = c, credConfirmDelete
 			s.notice, s.err = "", ""
