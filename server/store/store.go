@@ -13,7 +13,11 @@
 //
 // *Store implements agentkeys.ProxyBackend for the hosted /v1/proxy;
 // Store.Workspace returns a workspace-scoped *Workspace that implements
-// agentkeys.Vault.
+// agentkeys.Vault. Teams live beside it, one noun per file: users (user.go),
+// members and roles (member.go), API keys per member (apikey.go, with
+// ActorForKey for server/auth), invitations, pending sign-ups, workspace
+// life (workspace_admin.go), admin events of the audit log (adminevent.go)
+// and the rate limits replicas share (ratelimit.go).
 package store
 
 import (
