@@ -154,3 +154,30 @@ func (s *Server) acceptInvitation(w http.ResponseWriter, r *http.Request) error 
 	writeJSON(w, http.StatusCreated, out)
 	return nil
 }
+
+// invitationByToken answers GET /api/v1/invitations/accept?token=…, where
+// the link in an invitation leads: what the invitation is, and how to
+// accept it. Public; throttled as accepting is.
+func (s *Server) invitationByToken(w http.ResponseWriter, r *http.Request) error {
+	q, err := query(r, "token")
+	if err != nil {
+		return err
+	}
+	token := q.Get("token")
+	if token == "" {
+		return agentkeys.Errorf(agentkeys.EINVALID, "missing token: open the link of the invitation email")
+	}
+	if err := s.throttle(w, r, "login", s.cfg.LoginPerIP, s.cfg.LoginPerEmail, ""); err != nil {
+		return err
+	}
+	inv, err := s.store.LookupInvitation(r.Context(), token)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"invitation": inv,
+		"howToAccept": "run: agentkeys team accept '" + s.linkBase(r) + "/api/v1/invitations/accept?token=…' (this link), " +
+			"or POST {\"token\", \"password\"} to this URL; a new user sets a password, an existing one gives theirs",
+	})
+	return nil
+}

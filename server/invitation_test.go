@@ -83,6 +83,13 @@ func TestInvitations_Life(t *testing.T) {
 				t.Fatalf("no link in the mail:\n%s", msg)
 			}
 
+			// The link itself (GET) says what it is.
+			g := s.do("GET", strings.TrimPrefix(link, "https://keys.example.com"), "", nil)
+			g.want(t, 200, "")
+			if !strings.Contains(string(g.body), `"workspace":"Acme"`) || !strings.Contains(string(g.body), `"role":"admin"`) || !strings.Contains(string(g.body), "agentkeys team accept") {
+				t.Fatalf("GET link = %s", g.body)
+			}
+
 			// Re-sent: a new link; the old one is dead.
 			s.do("POST", "/api/v1/invitations/"+inv.ID+"/resend", owner, nil).want(t, 200, "")
 			link2 := linkRE.FindString(last(2).Data)
@@ -93,6 +100,7 @@ func TestInvitations_Life(t *testing.T) {
 				return s.do("POST", "/api/v1/invitations/accept", "", map[string]any{"token": inviteToken(t, link), "password": pw})
 			}
 			accept(link, teamPassword).want(t, 401, agentkeys.EUNAUTHORIZED)
+			s.do("GET", strings.TrimPrefix(link, "https://keys.example.com"), "", nil).want(t, 401, agentkeys.EUNAUTHORIZED)
 			// A weak or 10 MB password: refused, nothing written.
 			accept(link2, "short").want(t, 400, agentkeys.EINVALID)
 			s.do("POST", "/api/v1/invitations/accept", "", `{"token":"`+inviteToken(t, link2)+`","password":"`+strings.Repeat("p", 10<<20)+`"}`).want(t, 413, agentkeys.ETOOLARGE)

@@ -92,6 +92,7 @@ func TestTenantIsolation(t *testing.T) {
 				"DELETE /api/v1/invitations/{id}": {
 					{"DELETE", "/api/v1/invitations/" + invB, nil, 404}},
 				"POST /api/v1/invitations/accept": nil, // public; checked by the invitation tests
+				"GET /api/v1/invitations/accept":  nil, // public; by token only
 				"GET /api/v1/api-keys":            {{"GET", "/api/v1/api-keys", nil, 200}},
 				"POST /api/v1/api-keys":           nil, // a key for the caller's own membership
 				"DELETE /api/v1/api-keys/{id}": {

@@ -75,6 +75,7 @@ func (s *Server) table() []route {
 		api("POST", "/api/v1/invitations", agentkeys.PermInviteMembers, s.createInvitation),
 		api("POST", "/api/v1/invitations/{id}/resend", agentkeys.PermInviteMembers, s.resendInvitation),
 		api("DELETE", "/api/v1/invitations/{id}", agentkeys.PermInviteMembers, s.cancelInvitation),
+		public("GET", "/api/v1/invitations/accept", s.invitationByToken),
 		public("POST", "/api/v1/invitations/accept", s.acceptInvitation),
 		api("GET", "/api/v1/api-keys", agentkeys.PermManageAPIKeys, s.listAPIKeys),
 		api("POST", "/api/v1/api-keys", agentkeys.PermManageAPIKeys, s.createAPIKey),

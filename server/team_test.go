@@ -97,6 +97,7 @@ var wantPermission = map[string]agentkeys.Permission{
 	"POST /api/v1/invitations":                              agentkeys.PermInviteMembers,
 	"POST /api/v1/invitations/{id}/resend":                  agentkeys.PermInviteMembers,
 	"DELETE /api/v1/invitations/{id}":                       agentkeys.PermInviteMembers,
+	"GET /api/v1/invitations/accept":                        agentkeys.PermPublic,
 	"POST /api/v1/invitations/accept":                       agentkeys.PermPublic,
 	"GET /api/v1/api-keys":                                  agentkeys.PermManageAPIKeys,
 	"POST /api/v1/api-keys":                                 agentkeys.PermManageAPIKeys,

@@ -252,3 +252,31 @@ func (s *Store) AcceptInvitation(ctx context.Context, token, password string) (*
 	out.UserID = userID
 	return out, nil
 }
+
+// InvitationInfo is what the holder of an invitation token may read about
+// it before accepting.
+type InvitationInfo struct {
+	Email     string         `json:"email"`
+	Role      agentkeys.Role `json:"role"`
+	Workspace string         `json:"workspace"` // its name
+	ExpiresAt time.Time      `json:"expiresAt"`
+	Expired   bool           `json:"expired"`
+}
+
+// LookupInvitation returns the invitation a token opens. Returns
+// EUNAUTHORIZED for an unknown, used or cancelled token.
+func (s *Store) LookupInvitation(ctx context.Context, token string) (*InvitationInfo, error) {
+	var in InvitationInfo
+	var exp int64
+	err := s.db.QueryRowContext(ctx, `SELECT i.email, i.role, w.name, i.expires_at FROM invitations i JOIN workspaces w ON w.id = i.workspace_id
+		WHERE i.token_hash = $1`, s.hashToken(token)).Scan(&in.Email, &in.Role, &in.Workspace, &exp)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, agentkeys.Errorf(agentkeys.EUNAUTHORIZED, "this invitation is not valid: it was used, cancelled or replaced by a newer one; ask for a new invitation")
+	}
+	if err != nil {
+		return nil, s.storeErr("read invitation", err)
+	}
+	in.ExpiresAt = fromMicros(exp)
+	in.Expired = !s.now().Before(in.ExpiresAt)
+	return &in, nil
+}
