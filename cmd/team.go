@@ -71,6 +71,17 @@ func savedKey(cfg *Config, base, wsID string) string {
 	return k
 }
 
+// keyWorks reports whether the server still accepts key.
+func keyWorks(ctx context.Context, base, key string) bool {
+	c, err := client.New(client.Config{BaseURL: base, APIKey: key, AllowInsecureHTTP: true, UserAgent: cliUserAgent()})
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	_, err = c.Workspace(ctx)
+	return err == nil
+}
+
 // readPassword reads a password from stdin (--password-stdin) or a prompt
 // without echo.
 func readPassword(ios *IOStreams, fromStdin bool, prompt string) (string, error) {
@@ -177,6 +188,9 @@ func newCmdWorkspaces(f *Factory) *cobra.Command {
 				return agentkeys.Errorf(agentkeys.ENOTFOUND, "you are not a member of a workspace %q: see `agentkeys workspaces list`", args[0])
 			}
 			key := savedKey(s.cfg, s.c.BaseURL(), target.ID)
+			if key != "" && !keyWorks(ctx, s.c.BaseURL(), key) {
+				key = "" // revoked or rotated since: make a new one
+			}
 			if key == "" {
 				// No key for that membership yet: the password makes one.
 				cur, err := s.c.Workspace(ctx)
@@ -229,7 +243,9 @@ func newCmdWorkspaces(f *Factory) *cobra.Command {
 			for _, k := range keys {
 				key, _ := k.(string)
 				if c, err := client.New(client.Config{BaseURL: s.c.BaseURL(), APIKey: key, AllowInsecureHTTP: true, UserAgent: cliUserAgent()}); err == nil {
-					if info, err := c.Workspace(cmd.Context()); err == nil {
+					info, err := c.Workspace(cmd.Context())
+					c.Close()
+					if err == nil {
 						next, nextKey = info, key
 						break
 					}
