@@ -11,6 +11,7 @@ const (
 	DecisionAllowed = "allowed" // forwarded; Status is the upstream's
 	DecisionDenied  = "denied"  // refused by agentkeys before anything was forwarded
 	DecisionError   = "error"   // forwarded but the upstream failed (502/504) or the stream broke
+	DecisionAdmin   = "admin"   // not a proxied request: an admin action on a server (Action, Actor…, Target)
 )
 
 // AuditEvent is one proxied request, allowed or refused. It never holds a
@@ -35,6 +36,12 @@ type AuditEvent struct {
 	DurationMs     float64       `json:"durationMs"`
 	BytesIn        int64         `json:"bytesIn"`
 	BytesOut       int64         `json:"bytesOut"`
+	// Admin actions on a server (Decision DecisionAdmin): what was done, by
+	// which user, to what. Empty for proxied requests.
+	Action      string `json:"action,omitempty"`
+	ActorUserID string `json:"actorUserId,omitempty"`
+	ActorEmail  string `json:"actorEmail,omitempty"`
+	Target      string `json:"target,omitempty"`
 }
 
 // AuditFilter selects audit events. Zero fields select everything.

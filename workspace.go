@@ -15,6 +15,9 @@ type WorkspaceStatus struct {
 	// KeySource says where the local vault's root key came from ("keychain",
 	// "passphrase", "environment"); empty for remote workspaces.
 	KeySource string `json:"keySource,omitempty"`
+	// Role is the caller's role in a team server's workspace (the role of
+	// the member the API key belongs to); empty for the local vault.
+	Role Role `json:"role,omitempty"`
 }
 
 // Usage counts what a workspace holds and how much it proxied this month.

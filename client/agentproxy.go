@@ -204,7 +204,7 @@ func (t *proxyTransport) outbound(req *http.Request) (*http.Request, error) {
 
 // proxyError reads a proxy-made answer into a *ProxyError.
 func (t *proxyTransport) proxyError(resp *http.Response, headerCode string) error {
-	var body errorBody
+	var body agentkeys.ErrorBody
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBytes))
 	_ = json.Unmarshal(raw, &body)
 	code := strings.TrimSpace(body.Code)

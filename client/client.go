@@ -263,18 +263,11 @@ func decodeJSON(resp *http.Response, out any) error {
 	return json.NewDecoder(io.LimitReader(resp.Body, maxResponseBytes)).Decode(out)
 }
 
-// errorBody is the JSON of every error the server sends.
-type errorBody struct {
-	Error  string `json:"error"`
-	Code   string `json:"code"`
-	Status int    `json:"status"`
-}
-
 // responseError turns a non-2xx answer into an *agentkeys.Error: the code
 // from the body, else from the X-Agentkeys-Error header, else the code for
 // the HTTP status. It reads (and the caller closes) the body.
 func (c *Client) responseError(resp *http.Response) error {
-	var body errorBody
+	var body agentkeys.ErrorBody
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBytes))
 	_ = json.Unmarshal(raw, &body)
 	code := strings.TrimSpace(body.Code)

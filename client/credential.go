@@ -11,23 +11,6 @@ import (
 // credentialsPath is the REST collection of credentials.
 const credentialsPath = "/api/v1/credentials"
 
-// credentialRequest is the body of POST /api/v1/credentials: the seed's
-// {"name","type","value"} plus the allowlist, the preset and the
-// type-specific secret fields. The API has no field for an OAuth refresh
-// token or expiry yet: Secret.RefreshToken and Secret.ExpiresAt are not sent
-// (the access token in Value is what the proxy injects).
-type credentialRequest struct {
-	Name         string             `json:"name"`
-	Type         string             `json:"type"`
-	Value        string             `json:"value,omitempty"`
-	AllowedHosts []string           `json:"allowedHosts,omitempty"`
-	Service      string             `json:"service,omitempty"`
-	Username     string             `json:"username,omitempty"`
-	Password     string             `json:"password,omitempty"`
-	Headers      []agentkeys.Header `json:"headers,omitempty"`
-	Param        string             `json:"param,omitempty"`
-}
-
 // ListCredentials implements agentkeys.CredentialService: GET
 // /api/v1/credentials. The server orders them by name.
 func (c *Client) ListCredentials(ctx context.Context) ([]*agentkeys.Credential, error) {
@@ -88,7 +71,7 @@ func (c *Client) CreateCredential(ctx context.Context, in *agentkeys.CredentialI
 	if _, err := agentkeys.ParseCredentialType(string(in.Type)); err != nil {
 		return nil, err
 	}
-	body := credentialRequest{
+	body := agentkeys.CredentialRequest{
 		Name:         in.Name,
 		Type:         string(in.Type),
 		Value:        in.Secret.Value,
@@ -115,34 +98,32 @@ func (c *Client) UpdateCredential(ctx context.Context, id string, upd *agentkeys
 	if !ok {
 		return nil, agentkeys.Errorf(agentkeys.ENOTFOUND, "no credential with id %q: see `agentkeys credentials list`", id)
 	}
-	body := map[string]any{}
+	var body agentkeys.CredentialPatch
 	if upd != nil {
-		if upd.Name != nil {
-			body["name"] = *upd.Name
-		}
+		body.Name = upd.Name
 		if upd.AllowedHosts != nil {
-			body["allowedHosts"] = upd.AllowedHosts
+			body.AllowedHosts = &upd.AllowedHosts
 		}
 		if s := upd.Secret; s != nil {
 			// The value is always present so that an empty Secret is a
 			// (refused) value change, not "no change".
-			body["value"] = s.Value
+			body.Value = &s.Value
 			if s.Username != "" {
-				body["username"] = s.Username
+				body.Username = &s.Username
 			}
 			if s.Password != "" {
-				body["password"] = s.Password
+				body.Password = &s.Password
 			}
 			if len(s.Headers) > 0 {
-				body["headers"] = s.Headers
+				body.Headers = &s.Headers
 			}
 			if s.Param != "" {
-				body["param"] = s.Param
+				body.Param = &s.Param
 			}
 		}
 	}
 	var cred agentkeys.Credential
-	if err := c.call(ctx, http.MethodPatch, credentialsPath+"/"+p, nil, body, &cred); err != nil {
+	if err := c.call(ctx, http.MethodPatch, credentialsPath+"/"+p, nil, &body, &cred); err != nil {
 		return nil, err
 	}
 	return &cred, nil

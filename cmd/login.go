@@ -27,13 +27,19 @@ type LoginOptions struct {
 	APIKey    string
 	AllowHTTP bool
 	JSON      bool
+	// Email (--email) logs in with a password instead of a key: read with
+	// --password-stdin or from a prompt without echo; Workspace (name or
+	// id) picks the workspace when the user has several.
+	Email         string
+	PasswordStdin bool
+	Workspace     string
 }
 
 // NewCmdLogin returns `login`.
 func NewCmdLogin(f *Factory, runF func(context.Context, *LoginOptions) error) *cobra.Command {
 	opts := &LoginOptions{IO: f.IOStreams, Config: f.Config, Getenv: f.Getenv}
 	c := &cobra.Command{
-		Use:   "login --server URL [--api-key -]",
+		Use:   "login --server URL [--api-key - | --email you@example.com]",
 		Short: "Point the CLI at an agentkeys server's workspace (remote mode)",
 		Long: `Log in to a workspace on an agentkeys server (agentkeys serve) with its API key
 (ak_ws_…). The key is checked against the server first; then config.json gets
@@ -45,11 +51,17 @@ The key comes from --api-key (use "-" to read it from stdin: a key given as a
 flag is visible to other users in the process list), else AGENTKEYS_API_KEY,
 else a prompt without echo when stdin is a terminal. It is never printed.
 
+With --email, you log in with your password instead (asked without echo, or
+--password-stdin); when you belong to several workspaces, pick one with
+--workspace NAME-OR-ID (or from a list in a terminal). A new API key for your
+membership is made and saved; ` + "`agentkeys workspaces switch`" + ` changes workspace later.
+
 The server URL must be https://, or http:// to this machine; plain http to
 another host needs --allow-http (the key would cross the network unencrypted).`,
 		Example: `  agentkeys login --server https://agentkeys.example.com
   echo "$KEY" | agentkeys login --server https://agentkeys.example.com --api-key -
-  agentkeys login --server http://localhost:8080 --api-key ak_ws_…`,
+  agentkeys login --server http://localhost:8080 --api-key ak_ws_…
+  agentkeys login --server https://agentkeys.example.com --email you@example.com --workspace Acme`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
@@ -63,6 +75,9 @@ another host needs --allow-http (the key would cross the network unencrypted).`,
 	fl.StringVar(&opts.APIKey, "api-key", "", `workspace API key (ak_ws_…); "-" reads it from stdin (default $AGENTKEYS_API_KEY, else a prompt)`)
 	fl.BoolVar(&opts.AllowHTTP, "allow-http", false, "allow a plain http:// server URL on another host (the key travels unencrypted)")
 	fl.BoolVar(&opts.JSON, "json", false, `print {"workspace": {...}} as JSON`)
+	fl.StringVar(&opts.Email, "email", "", "log in with your email and password instead of an API key")
+	fl.BoolVar(&opts.PasswordStdin, "password-stdin", false, "with --email: read the password from stdin")
+	fl.StringVar(&opts.Workspace, "workspace", "", "with --email: the workspace (name or id) to act on")
 	return c
 }
 
@@ -81,7 +96,15 @@ func RunLogin(ctx context.Context, opts *LoginOptions) error {
 	if server == "" {
 		return errInvalid("give the server to log in to: agentkeys login --server https://agentkeys.example.com")
 	}
-	key, err := opts.readKey()
+	var key string
+	if strings.TrimSpace(opts.Email) != "" {
+		if opts.APIKey != "" {
+			return errInvalid("give --email or --api-key, not both")
+		}
+		key, err = opts.keyByPassword(ctx, server)
+	} else {
+		key, err = opts.readKey()
+	}
 	if err != nil {
 		return err
 	}
@@ -104,11 +127,15 @@ func RunLogin(ctx context.Context, opts *LoginOptions) error {
 		}
 		return fmt.Errorf("log in to %s: %w", c.BaseURL(), err)
 	}
-	err = updateConfigFile(cfg, func(m map[string]any) {
-		m["apiKey"] = key
-		m["apiUrl"] = c.BaseURL()
-		m["workspaceId"] = st.ID
-	})
+	if strings.TrimSpace(opts.Email) != "" {
+		err = saveLogin(cfg, c.BaseURL(), st.ID, key)
+	} else {
+		err = updateConfigFile(cfg, func(m map[string]any) {
+			m["apiKey"] = key
+			m["apiUrl"] = c.BaseURL()
+			m["workspaceId"] = st.ID
+		})
+	}
 	if err != nil {
 		return err
 	}
@@ -128,6 +155,61 @@ func RunLogin(ctx context.Context, opts *LoginOptions) error {
 	fmt.Fprintf(out, "Config:     %s\n", cfg.ConfigPath())
 	fmt.Fprintln(out, "Commands now act on this workspace; `agentkeys logout` returns to the local vault.")
 	return nil
+}
+
+// keyByPassword logs in with email and password, picks the workspace and
+// returns a new API key for that membership.
+func (o *LoginOptions) keyByPassword(ctx context.Context, server string) (string, error) {
+	pw, err := readPassword(o.IO, o.PasswordStdin, "Password for "+strings.TrimSpace(o.Email)+": ")
+	if err != nil {
+		return "", err
+	}
+	ccfg := client.Config{BaseURL: server, AllowInsecureHTTP: o.AllowHTTP, UserAgent: cliUserAgent()}
+	in := client.LoginInput{Email: strings.TrimSpace(o.Email), Password: pw, KeyName: "cli"}
+	res, err := client.Login(ctx, ccfg, in)
+	if err != nil {
+		return "", err
+	}
+	var pick *client.UserWorkspace
+	for i, w := range res.Workspaces {
+		if o.Workspace != "" && (w.ID == o.Workspace || strings.EqualFold(w.Name, o.Workspace)) {
+			pick = &res.Workspaces[i]
+		}
+	}
+	switch {
+	case pick != nil:
+	case o.Workspace != "":
+		return "", agentkeys.Errorf(agentkeys.ENOTFOUND, "you are not a member of a workspace %q (yours: %s)", o.Workspace, workspaceNames(res.Workspaces))
+	case len(res.Workspaces) == 0:
+		return "", agentkeys.Errorf(agentkeys.ENOTFOUND, "you are not a member of any workspace on this server")
+	case len(res.Workspaces) == 1:
+		pick = &res.Workspaces[0]
+	case !o.IO.IsStdinTTY() || o.PasswordStdin:
+		return "", errInvalid("you belong to several workspaces: pick one with --workspace (%s)", workspaceNames(res.Workspaces))
+	default:
+		for i, w := range res.Workspaces {
+			fmt.Fprintf(o.IO.ErrOut, "  %d. %s (%s)\n", i+1, w.Name, w.Role)
+		}
+		fmt.Fprint(o.IO.ErrOut, "Workspace number: ")
+		var n int
+		if _, err := fmt.Fscanln(o.IO.In, &n); err != nil || n < 1 || n > len(res.Workspaces) {
+			return "", errInvalid("pick a number from the list, or give --workspace")
+		}
+		pick = &res.Workspaces[n-1]
+	}
+	in.WorkspaceID = pick.ID
+	if res, err = client.Login(ctx, ccfg, in); err != nil {
+		return "", err
+	}
+	return res.APIKey, nil
+}
+
+func workspaceNames(ws []client.UserWorkspace) string {
+	var names []string
+	for _, w := range ws {
+		names = append(names, w.Name)
+	}
+	return strings.Join(names, ", ")
 }
 
 func (o *LoginOptions) getenv(k string) string {
@@ -219,6 +301,8 @@ func RunLogout(ctx context.Context, opts *LogoutOptions) error {
 			delete(m, "apiKey")
 			delete(m, "apiUrl")
 			delete(m, "workspaceId") // the remote workspace's
+			delete(m, workspaceKeysField)
+			delete(m, "workspaceKeysUrl")
 			if local != nil {
 				m["apiKey"], m["apiUrl"], m["workspaceId"] = "", "", local.WorkspaceID
 			}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/agentkeys/agentkeys"
 	"github.com/agentkeys/agentkeys/server"
+	"github.com/agentkeys/agentkeys/server/mail"
 	"github.com/agentkeys/agentkeys/server/store"
 )
 
@@ -41,6 +42,12 @@ type ServeOptions struct {
 	BehindProxy          bool
 	TLSCert, TLSKey      string
 	ShutdownTimeout      time.Duration
+	// SMTPURL (--smtp-url, else AGENTKEYS_SMTP_URL) and SMTPFrom send
+	// invitations by email; without them the API answers with the link.
+	SMTPURL, SMTPFrom string
+	// PublicURL (--public-url) is the address links in emails point to;
+	// required with SMTP (else a caller's Host header would choose it).
+	PublicURL string
 	// Ready, when set, is called with the base URL once the server accepts
 	// connections (tests).
 	Ready func(baseURL string)
@@ -107,6 +114,12 @@ streams finish (up to --shutdown-timeout).`,
 			if err := opts.Store.resolve(f); err != nil {
 				return err
 			}
+			if opts.SMTPURL == "" {
+				opts.SMTPURL = strings.TrimSpace(f.Getenv("AGENTKEYS_SMTP_URL"))
+			}
+			if _, err := opts.mailer(); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -128,8 +141,30 @@ streams finish (up to --shutdown-timeout).`,
 	c.Flags().StringVar(&opts.TLSCert, "tls-cert", "", "serve HTTPS with this certificate (PEM)")
 	c.Flags().StringVar(&opts.TLSKey, "tls-key", "", "the certificate's private key (PEM)")
 	c.Flags().DurationVar(&opts.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight requests may take to finish on shutdown")
+	c.Flags().StringVar(&opts.SMTPURL, "smtp-url", "", "send invitations through this SMTP server: smtp://user:pass@host:587 (STARTTLS when offered) or smtps://… (env AGENTKEYS_SMTP_URL, which keeps the password out of the process list)")
+	c.Flags().StringVar(&opts.PublicURL, "public-url", "", "the server's address as people reach it, for links in emails (required with --smtp-url)")
+	c.Flags().StringVar(&opts.SMTPFrom, "smtp-from", "", "the sender of invitation emails, e.g. \"agentkeys <noreply@example.com>\"")
 	c.AddCommand(newCmdCreateWorkspace(f, &opts.Store, createF))
 	return c
+}
+
+// mailer is the invitation sender the SMTP flags configure (nil without
+// --smtp-url). Returns EINVALID for a bad URL or sender, or a sender without
+// a URL.
+func (o *ServeOptions) mailer() (server.Mailer, error) {
+	if o.SMTPURL == "" {
+		if o.SMTPFrom != "" {
+			return nil, errInvalid("--smtp-from needs --smtp-url (or AGENTKEYS_SMTP_URL)")
+		}
+		return nil, nil
+	}
+	if o.SMTPFrom == "" {
+		return nil, errInvalid("--smtp-url needs --smtp-from, the sender address of invitation emails")
+	}
+	if o.PublicURL == "" {
+		return nil, errInvalid("--smtp-url needs --public-url, the server's address as people reach it (https://agentkeys.example.com): links in emails point there")
+	}
+	return mail.New(mail.Config{URL: o.SMTPURL, From: o.SMTPFrom})
 }
 
 func newCmdCreateWorkspace(f *Factory, so *StoreOptions, createF func(context.Context, *CreateWorkspaceOptions) error) *cobra.Command {
@@ -223,8 +258,12 @@ func RunServe(ctx context.Context, opts *ServeOptions) error {
 		return err
 	}
 	defer st.Close()
+	mailer, err := opts.mailer()
+	if err != nil {
+		return err
+	}
 	srv, err := server.New(server.Config{Store: st, Signup: opts.Signup, AllowLoopbackTargets: opts.AllowLoopbackTargets,
-		BehindProxy: opts.BehindProxy, Logger: log})
+		BehindProxy: opts.BehindProxy, Logger: log, Mailer: mailer, PublicURL: opts.PublicURL})
 	if err != nil {
 		return err
 	}

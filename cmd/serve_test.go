@@ -72,6 +72,21 @@ func TestServe_Options(t *testing.T) {
 	}
 }
 
+// TestServe_SMTPOptions: the SMTP URL comes from the flag or
+// AGENTKEYS_SMTP_URL (which keeps its password out of the process list).
+func TestServe_SMTPOptions(t *testing.T) {
+	e := serveEnv(t)
+	var got *cmd.ServeOptions
+	capture := func(_ context.Context, o *cmd.ServeOptions) error { got = o; return nil }
+	e.vars["AGENTKEYS_SMTP_URL"] = "smtps://u:pw@mail.example.com"
+	if r, _ := serveCmd(t, e, capture, nil, "--smtp-from", "agentkeys <noreply@example.com>", "--public-url", "https://k.example.com"); r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if got.SMTPURL != "smtps://u:pw@mail.example.com" || got.PublicURL != "https://k.example.com" {
+		t.Fatalf("parsed = %+v", got)
+	}
+}
+
 // TestServe_BadOptions: usage errors exit 2 and start nothing.
 func TestServe_BadOptions(t *testing.T) {
 	never := func(context.Context, *cmd.ServeOptions) error { t.Fatal("ran with bad options"); return nil }
@@ -86,6 +101,10 @@ func TestServe_BadOptions(t *testing.T) {
 		"CreateNoEmail":   {"create-workspace", "--workspace", "A"},
 		"CreateNoName":    {"create-workspace", "--email", "a@example.com"},
 		"CreateExtraArgs": {"create-workspace", "--email", "a@example.com", "--workspace", "A", "more"},
+		"SMTPNoFrom":      {"--smtp-url", "smtp://mail.example.com", "--public-url", "https://k.example.com"},
+		"SMTPNoPublicURL": {"--smtp-url", "smtp://mail.example.com", "--smtp-from", "noreply@example.com"},
+		"SMTPBadURL":      {"--smtp-url", "mail.example.com:25", "--smtp-from", "noreply@example.com", "--public-url", "https://k.example.com"},
+		"FromWithoutSMTP": {"--smtp-from", "noreply@example.com"},
 	}
 	for name, args := range cases {
 		t.Run(name, func(t *testing.T) {

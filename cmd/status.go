@@ -63,6 +63,9 @@ func RunStatus(ctx context.Context, opts *StatusOptions) error {
 		fmt.Fprintf(out, "Key source:   %s\n", st.KeySource)
 	}
 	fmt.Fprintf(out, "Workspace:    %s (%s)\n", st.Name, st.ID)
+	if st.Role != "" {
+		fmt.Fprintf(out, "Your role:    %s\n", st.Role)
+	}
 	if st.Plan != "" {
 		fmt.Fprintf(out, "Plan:         %s\n", st.Plan)
 	}

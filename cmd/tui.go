@@ -51,6 +51,12 @@ func runTUI(ctx context.Context, f *Factory) error {
 		Context:     ctx,
 		ProxyStatus: func(ctx context.Context) tui.ProxyInfo { return probeProxy(ctx, f.Getenv) },
 	}
+	// On a team server the screens hide what the member's role may not do.
+	if rv, ok := v.(*remoteVault); ok {
+		if st, err := rv.Status(ctx); err == nil {
+			opts.Role = st.Role
+		}
+	}
 	// OSC 52 goes to the terminal on stderr, beside the renderer's stdout.
 	if fd, ok := ios.ErrOut.(interface{ Fd() uintptr }); ok && term.IsTerminal(int(fd.Fd())) {
 		opts.Clipboard = ios.ErrOut

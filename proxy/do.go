@@ -114,7 +114,7 @@ func doResponse(pw *pipeWriter) (*http.Response, error) {
 	resp := pw.resp
 	if code := resp.Header.Get(agentkeys.HeaderError); code != "" {
 		defer resp.Body.Close()
-		var body errorBody
+		var body agentkeys.ErrorBody
 		if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&body); err != nil || body.Error == "" {
 			body.Error = http.StatusText(resp.StatusCode)
 		}

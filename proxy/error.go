@@ -16,19 +16,11 @@ import (
 	"github.com/agentkeys/agentkeys"
 )
 
-// errorBody is the JSON of every answer the proxy makes itself (the seed's
-// "Error Responses").
-type errorBody struct {
-	Error  string `json:"error"`
-	Code   string `json:"code"`
-	Status int    `json:"status"`
-}
-
 // writeError sends a proxy-made error: JSON {"error","code","status"} and
 // the X-Agentkeys-Error header, so clients can tell it from an upstream
 // answer with the same status.
 func writeError(w http.ResponseWriter, status int, code, msg string) {
-	body, _ := json.Marshal(errorBody{Error: msg, Code: code, Status: status})
+	body, _ := json.Marshal(agentkeys.ErrorBody{Error: msg, Code: code, Status: status})
 	body = append(body, '\n')
 	h := w.Header()
 	h.Set("Content-Type", "application/json; charset=utf-8")

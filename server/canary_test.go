@@ -186,3 +186,50 @@ func schemaOf(dbURL string) string {
 	s, _, _ := strings.Cut(q, "&")
 	return s
 }
+
+// TestCanary_Team: passwords, invitation tokens and API keys of the team
+// routes appear in no log line, no audit row and no byte of the database
+// (only in the one answer that shows a key or link).
+func TestCanary_Team(t *testing.T) {
+	for _, db := range dbKinds() {
+		t.Run(db.name, func(t *testing.T) {
+			dbURL, dir := db.url(t), t.TempDir()
+			s := newTestServer(t, serverOpts{databaseURL: dbURL, dataDir: dir})
+			_, owner := s.signup("Acme") // password teamPassword
+			secrets := []string{owner, teamPassword, "CANARYinvitee9pw", "CANARYwrong3pw"}
+			inv := s.do("POST", "/api/v1/invitations", owner, map[string]any{"email": "new@example.com", "role": "admin"})
+			var iv struct{ ID, AcceptURL string }
+			inv.decode(t, &iv)
+			tok1 := inviteToken(t, iv.AcceptURL)
+			res := s.do("POST", "/api/v1/invitations/"+iv.ID+"/resend", owner, nil)
+			res.decode(t, &iv)
+			tok2 := inviteToken(t, iv.AcceptURL)
+			s.do("POST", "/api/v1/invitations/accept", "", map[string]any{"token": tok1, "password": "CANARYinvitee9pw"}).want(t, 401, agentkeys.EUNAUTHORIZED)
+			acc := s.do("POST", "/api/v1/invitations/accept", "", map[string]any{"token": tok2, "password": "CANARYinvitee9pw"})
+			var a struct{ APIKey string }
+			acc.decode(t, &a)
+			s.do("POST", "/api/v1/login", "", map[string]any{"email": "new@example.com", "password": "CANARYwrong3pw"}).want(t, 401, agentkeys.EUNAUTHORIZED)
+			var k struct{ ID, Key string }
+			s.do("POST", "/api/v1/api-keys", a.APIKey, map[string]any{"name": "ci"}).decode(t, &k)
+			var k2 struct{ Key string }
+			s.do("POST", "/api/v1/api-keys/"+k.ID+"/rotate", a.APIKey, nil).decode(t, &k2)
+			secrets = append(secrets, tok1, tok2, a.APIKey, k.Key, k2.Key)
+			audit := s.do("GET", "/api/v1/audit?limit=1000", owner, nil)
+			if !strings.Contains(string(audit.body), "api_key.rotated") {
+				t.Fatalf("audit = %s", audit.body)
+			}
+			s.store.Close()
+			for what, b := range map[string][]byte{
+				"logs":       []byte(s.logs.String()),
+				"audit rows": audit.body,
+				"database":   databaseDump(t, dbURL, dir),
+			} {
+				for _, v := range secrets {
+					if bytes.Contains(b, []byte(v)) {
+						t.Errorf("a password, token or key appears in the %s", what)
+					}
+				}
+			}
+		})
+	}
+}

@@ -51,6 +51,9 @@ type serverOpts struct {
 	key           agentkeys.Key
 	signupClosed  bool
 	allowLoopback bool
+	mailer        server.Mailer
+	now           func() time.Time
+	publicURL     string
 }
 
 func newTestServer(t *testing.T, o serverOpts) *testServer {
@@ -63,7 +66,7 @@ func newTestServer(t *testing.T, o serverOpts) *testServer {
 	}
 	logs := &syncBuffer{}
 	log := slog.New(server.WithRequestID(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	st, err := store.Open(t.Context(), store.Config{DatabaseURL: o.databaseURL, DataDir: o.dataDir, ServerKey: o.key, Logger: log})
+	st, err := store.Open(t.Context(), store.Config{DatabaseURL: o.databaseURL, DataDir: o.dataDir, ServerKey: o.key, Logger: log, Now: o.now})
 	if err != nil {
 		t.Fatalf("store.Open: %v", err)
 	}
@@ -71,7 +74,7 @@ func newTestServer(t *testing.T, o serverOpts) *testServer {
 	if o.signupClosed {
 		signup = server.SignupClosed
 	}
-	srv, err := server.New(server.Config{Store: st, Signup: signup, AllowLoopbackTargets: o.allowLoopback, Logger: log})
+	srv, err := server.New(server.Config{Store: st, Signup: signup, AllowLoopbackTargets: o.allowLoopback, Logger: log, Mailer: o.mailer, Now: o.now, PublicURL: o.publicURL})
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
 	}

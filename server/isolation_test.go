@@ -34,6 +34,15 @@ func TestTenantIsolation(t *testing.T) {
 				status       int
 			}
 			idB, cB := agentB.ID, credB.ID
+			var membersB struct{ Members []struct{ UserID string } }
+			s.do("GET", "/api/v1/members", keyB, nil).decode(t, &membersB)
+			userB := membersB.Members[0].UserID
+			var keysB struct{ APIKeys []struct{ ID string } }
+			s.do("GET", "/api/v1/api-keys", keyB, nil).decode(t, &keysB)
+			keyIDB := keysB.APIKeys[0].ID
+			var inv struct{ ID string }
+			s.do("POST", "/api/v1/invitations", keyB, map[string]any{"email": "b-invitee@example.com", "role": "member"}).decode(t, &inv)
+			invB := inv.ID
 			table := map[string][]call{
 				"POST /api/v1/signup": nil, // creates a new workspace; takes no id
 				"GET /api/v1/credentials": {{
@@ -64,6 +73,32 @@ func TestTenantIsolation(t *testing.T) {
 					{"GET", "/api/v1/audit", nil, 200},
 					{"GET", "/api/v1/audit?agentId=" + idB, nil, 200},
 					{"GET", "/api/v1/audit?credentialId=" + cB, nil, 200}},
+				"POST /api/v1/login":          nil, // public; answers only the caller's own workspaces
+				"POST /api/v1/signup/confirm": nil, // public; makes a new workspace
+				"GET /api/v1/workspaces":      {{"GET", "/api/v1/workspaces", nil, 200}},
+				"POST /api/v1/workspaces":     nil, // creates a new workspace; takes no id
+				"GET /api/v1/workspace":       {{"GET", "/api/v1/workspace", nil, 200}},
+				"PATCH /api/v1/workspace":     nil, // the caller's own workspace only; takes no id
+				"DELETE /api/v1/workspace":    {{"DELETE", "/api/v1/workspace", map[string]any{"confirm": "Beta"}, 400}},
+				"GET /api/v1/members":         {{"GET", "/api/v1/members", nil, 200}},
+				"PATCH /api/v1/members/{userId}": {
+					{"PATCH", "/api/v1/members/" + userB, map[string]any{"role": "member"}, 404}},
+				"DELETE /api/v1/members/{userId}": {
+					{"DELETE", "/api/v1/members/" + userB, nil, 404}},
+				"GET /api/v1/invitations":  {{"GET", "/api/v1/invitations", nil, 200}},
+				"POST /api/v1/invitations": nil, // invites into the caller's own workspace
+				"POST /api/v1/invitations/{id}/resend": {
+					{"POST", "/api/v1/invitations/" + invB + "/resend", nil, 404}},
+				"DELETE /api/v1/invitations/{id}": {
+					{"DELETE", "/api/v1/invitations/" + invB, nil, 404}},
+				"POST /api/v1/invitations/accept": nil, // public; checked by the invitation tests
+				"GET /api/v1/invitations/accept":  nil, // public; by token only
+				"GET /api/v1/api-keys":            {{"GET", "/api/v1/api-keys", nil, 200}},
+				"POST /api/v1/api-keys":           nil, // a key for the caller's own membership
+				"DELETE /api/v1/api-keys/{id}": {
+					{"DELETE", "/api/v1/api-keys/" + keyIDB, nil, 404}},
+				"POST /api/v1/api-keys/{id}/rotate": {
+					{"POST", "/api/v1/api-keys/" + keyIDB + "/rotate", nil, 404}},
 				"GET /api/v1/openapi.json": nil, // public, no workspace data
 				"GET /healthz":             nil,
 				"GET /readyz":              nil,
@@ -102,7 +137,7 @@ func TestTenantIsolation(t *testing.T) {
 				}
 				// An id the caller sent may be echoed in the 404's message;
 				// nothing else of B's may appear.
-				for _, leak := range []string{idB, cB, "b-cred", "b-bot", "Beta", "/b-only", "beta-secret"} {
+				for _, leak := range []string{idB, cB, "b-cred", "b-bot", "Beta", "/b-only", "beta-secret", userB, keyIDB, invB, "beta@example.com", "b-invitee"} {
 					sent := c.path + fmt.Sprint(c.body)
 					if strings.Contains(string(a.body), leak) && !strings.Contains(sent, leak) {
 						t.Errorf("%s %s with A's key shows B's %q: %s", c.method, c.path, leak, a.body)

@@ -9,19 +9,25 @@ import (
 	"github.com/agentkeys/agentkeys/server/store"
 )
 
-// Route is one endpoint the server answers: a method ("" for any method)
-// and a net/http pattern path.
+// Route is one endpoint the server answers: a method ("" for any method),
+// a net/http pattern path and the permission the caller needs.
 type Route struct {
 	Method string
 	Path   string
-	// Auth is true when the route needs Authorization: Bearer ak_ws_….
-	Auth bool
+	// Permission is what the caller's role must allow (agentkeys.Can),
+	// checked in one place before the handler runs. agentkeys.PermPublic:
+	// anyone may call; agentkeys.PermProxy: the proxy checks its own tokens.
+	Permission agentkeys.Permission
+	// Self, when set, names a path parameter: a caller whose own user id it
+	// is may call the route without Permission (a member leaving).
+	Self string
 }
 
-// apiHandler serves one authenticated API call on the caller's workspace.
-type apiHandler func(w http.ResponseWriter, r *http.Request, ws *store.Workspace) error
+// apiHandler serves one authenticated API call; a is the caller, whose
+// workspace every call is scoped to.
+type apiHandler func(w http.ResponseWriter, r *http.Request, a *agentkeys.Actor) error
 
-// publicHandler serves one call that needs no workspace key.
+// publicHandler serves one call that needs no caller.
 type publicHandler func(w http.ResponseWriter, r *http.Request) error
 
 type route struct {
@@ -31,36 +37,63 @@ type route struct {
 	raw    http.Handler // served as is (the proxy)
 }
 
-// table lists every route the server has; the mux, Routes and the OpenAPI
-// test are all built from it.
+// table lists every route the server has, each with the permission it
+// needs; the mux, Routes, the OpenAPI test and the role matrix test are all
+// built from it.
 func (s *Server) table() []route {
-	api := func(method, path string, h apiHandler) route {
-		return route{Route: Route{Method: method, Path: path, Auth: true}, api: h}
+	api := func(method, path string, p agentkeys.Permission, h apiHandler) route {
+		return route{Route: Route{Method: method, Path: path, Permission: p}, api: h}
 	}
 	public := func(method, path string, h publicHandler) route {
-		return route{Route: Route{Method: method, Path: path}, public: h}
+		return route{Route: Route{Method: method, Path: path, Permission: agentkeys.PermPublic}, public: h}
 	}
 	return []route{
 		public("POST", "/api/v1/signup", s.signup),
-		api("GET", "/api/v1/credentials", s.listCredentials),
-		api("POST", "/api/v1/credentials", s.createCredential),
-		api("GET", "/api/v1/credentials/{id}", s.getCredential),
-		api("PATCH", "/api/v1/credentials/{id}", s.updateCredential),
-		api("DELETE", "/api/v1/credentials/{id}", s.deleteCredential),
-		api("GET", "/api/v1/agents", s.listAgents),
-		api("POST", "/api/v1/agents", s.createAgent),
-		api("GET", "/api/v1/agents/{id}", s.getAgent),
-		api("DELETE", "/api/v1/agents/{id}", s.deleteAgent),
-		api("POST", "/api/v1/agents/{id}/credentials", s.assignCredential),
-		api("DELETE", "/api/v1/agents/{id}/credentials/{credentialId}", s.revokeCredential),
-		api("GET", "/api/v1/workspace/status", s.workspaceStatus),
-		api("GET", "/api/v1/audit", s.listAudit),
+		public("POST", "/api/v1/signup/confirm", s.confirmSignup),
+		api("GET", "/api/v1/credentials", agentkeys.PermViewCredentials, s.listCredentials),
+		api("POST", "/api/v1/credentials", agentkeys.PermEditCredentials, s.createCredential),
+		api("GET", "/api/v1/credentials/{id}", agentkeys.PermViewCredentials, s.getCredential),
+		api("PATCH", "/api/v1/credentials/{id}", agentkeys.PermEditCredentials, s.updateCredential),
+		api("DELETE", "/api/v1/credentials/{id}", agentkeys.PermDeleteCredentials, s.deleteCredential),
+		api("GET", "/api/v1/agents", agentkeys.PermViewCredentials, s.listAgents),
+		api("POST", "/api/v1/agents", agentkeys.PermEditAgents, s.createAgent),
+		api("GET", "/api/v1/agents/{id}", agentkeys.PermViewCredentials, s.getAgent),
+		api("DELETE", "/api/v1/agents/{id}", agentkeys.PermDeleteAgents, s.deleteAgent),
+		api("POST", "/api/v1/agents/{id}/credentials", agentkeys.PermEditAgents, s.assignCredential),
+		api("DELETE", "/api/v1/agents/{id}/credentials/{credentialId}", agentkeys.PermEditAgents, s.revokeCredential),
+		api("GET", "/api/v1/workspace/status", agentkeys.PermViewWorkspace, s.workspaceStatus),
+		api("GET", "/api/v1/audit", agentkeys.PermViewAudit, s.listAudit),
+		public("POST", "/api/v1/login", s.login),
+		api("GET", "/api/v1/workspaces", agentkeys.PermViewWorkspace, s.listWorkspaces),
+		api("POST", "/api/v1/workspaces", agentkeys.PermCreateWorkspace, s.createWorkspace),
+		api("GET", "/api/v1/workspace", agentkeys.PermViewWorkspace, s.getWorkspace),
+		api("PATCH", "/api/v1/workspace", agentkeys.PermEditWorkspace, s.updateWorkspace),
+		api("DELETE", "/api/v1/workspace", agentkeys.PermDeleteWorkspace, s.deleteWorkspace),
+		api("GET", "/api/v1/members", agentkeys.PermViewWorkspace, s.listMembers),
+		api("PATCH", "/api/v1/members/{userId}", agentkeys.PermChangeRoles, s.setRole),
+		withSelf(api("DELETE", "/api/v1/members/{userId}", agentkeys.PermRemoveMembers, s.removeMember), "userId"),
+		api("GET", "/api/v1/invitations", agentkeys.PermInviteMembers, s.listInvitations),
+		api("POST", "/api/v1/invitations", agentkeys.PermInviteMembers, s.createInvitation),
+		api("POST", "/api/v1/invitations/{id}/resend", agentkeys.PermInviteMembers, s.resendInvitation),
+		api("DELETE", "/api/v1/invitations/{id}", agentkeys.PermInviteMembers, s.cancelInvitation),
+		public("GET", "/api/v1/invitations/accept", s.invitationByToken),
+		public("POST", "/api/v1/invitations/accept", s.acceptInvitation),
+		api("GET", "/api/v1/api-keys", agentkeys.PermManageAPIKeys, s.listAPIKeys),
+		api("POST", "/api/v1/api-keys", agentkeys.PermManageAPIKeys, s.createAPIKey),
+		api("DELETE", "/api/v1/api-keys/{id}", agentkeys.PermManageAPIKeys, s.revokeAPIKey),
+		api("POST", "/api/v1/api-keys/{id}/rotate", agentkeys.PermManageAPIKeys, s.rotateAPIKey),
 		public("GET", "/api/v1/openapi.json", s.openAPI),
 		public("GET", "/healthz", s.healthz),
 		public("GET", "/readyz", s.readyz),
-		{Route: Route{Method: "", Path: "/v1/proxy"}, raw: s.proxy},
-		{Route: Route{Method: "", Path: proxy.BaseURLPrefix}, raw: s.proxy}, // base-URL mode
+		{Route: Route{Method: "", Path: "/v1/proxy", Permission: agentkeys.PermProxy}, raw: s.proxy},
+		{Route: Route{Method: "", Path: proxy.BaseURLPrefix, Permission: agentkeys.PermProxy}, raw: s.proxy}, // base-URL mode
 	}
+}
+
+// withSelf lets the user named by path parameter param call rt too.
+func withSelf(rt route, param string) route {
+	rt.Self = param
+	return rt
 }
 
 // Routes lists every route the server answers, in the order it was
@@ -85,7 +118,7 @@ func (s *Server) routes() http.Handler {
 		case rt.raw != nil:
 			h = rt.raw
 		case rt.api != nil:
-			h = s.serveAPI(rt.api)
+			h = s.serveAPI(rt.Route, rt.api)
 		default:
 			h = s.servePublic(rt.public)
 		}
@@ -110,24 +143,56 @@ func (s *Server) routes() http.Handler {
 	return s.observe(mux)
 }
 
-// serveAPI authenticates the workspace key, caps the body and runs h.
-func (s *Server) serveAPI(h apiHandler) http.Handler {
+// serveAPI caps the body, establishes the caller (server/auth), checks the
+// route's permission against the caller's current role — the one place
+// permissions are checked — and runs h with the caller in the context.
+func (s *Server) serveAPI(rt Route, h apiHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		apiHeaders(w)
 		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
-		key, err := bearer(r)
-		if err == nil {
-			var wsID string
-			if wsID, err = s.store.AuthenticateKey(r.Context(), key); err == nil {
-				ws := s.store.Workspace(wsID)
-				ws.SetLocation(s.baseURL(r))
-				err = h(w, r, ws)
-			}
+		a, err := s.auth.Authenticate(r)
+		switch {
+		case err != nil:
+		case a == nil:
+			err = agentkeys.Errorf(agentkeys.EUNAUTHORIZED, "missing API key: send Authorization: Bearer ak_ws_…")
+		case !allowed(rt, r, a):
+			err = forbidden(rt.Permission, a.Role)
+		default:
+			r = r.WithContext(agentkeys.WithActor(r.Context(), a))
+			err = h(w, r, a)
 		}
 		if err != nil {
 			s.writeError(w, r, err, 0)
 		}
 	})
+}
+
+// allowed reports whether a may call rt.
+func allowed(rt Route, r *http.Request, a *agentkeys.Actor) bool {
+	if a.Can(rt.Permission) {
+		return true
+	}
+	return rt.Self != "" && a.UserID != "" && r.PathValue(rt.Self) == a.UserID
+}
+
+// forbidden is the 403 for a role that lacks p: it names the permission and
+// the roles that have it.
+func forbidden(p agentkeys.Permission, role agentkeys.Role) error {
+	var have []string
+	for _, r := range agentkeys.Roles {
+		if agentkeys.Can(r, p) {
+			have = append(have, string(r))
+		}
+	}
+	return agentkeys.Errorf(agentkeys.EFORBIDDEN, "this needs the %s permission, which your role (%s) does not have (%s do): ask an owner or admin of the workspace",
+		p, role, strings.Join(have, ", "))
+}
+
+// vault is the caller's workspace, as the store's agentkeys.Vault.
+func (s *Server) vault(r *http.Request, a *agentkeys.Actor) *store.Workspace {
+	ws := s.store.Workspace(a.WorkspaceID)
+	ws.SetLocation(s.baseURL(r))
+	return ws
 }
 
 func (s *Server) servePublic(h publicHandler) http.Handler {
@@ -144,19 +209,6 @@ func apiHeaders(w http.ResponseWriter) {
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
-}
-
-// bearer returns the ak_ws_ key of the Authorization header.
-func bearer(r *http.Request) (string, error) {
-	vals := r.Header.Values("Authorization")
-	if len(vals) == 0 {
-		return "", agentkeys.Errorf(agentkeys.EUNAUTHORIZED, "missing API key: send Authorization: Bearer ak_ws_…")
-	}
-	scheme, key, _ := strings.Cut(strings.TrimSpace(vals[0]), " ")
-	if len(vals) > 1 || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(key) == "" {
-		return "", agentkeys.Errorf(agentkeys.EUNAUTHORIZED, "the Authorization header must be one \"Bearer ak_ws_…\"")
-	}
-	return strings.TrimSpace(key), nil
 }
 
 // baseURL is the server's URL as the client reached it.

@@ -1,26 +1,35 @@
 // Package server is `agentkeys serve`: the REST API under /api/v1 (the
 // seed's "API Reference": credentials, agents, assignments, workspace status,
-// audit log, sign-up), the hosted /v1/proxy (the proxy package's handler
-// over the store, dialling through the SSRF-safe transport), /healthz and
-// /readyz, on a store.Store (SQLite or PostgreSQL).
+// audit log, sign-up; and teams: workspaces, members and roles, invitations,
+// API keys, login), the hosted /v1/proxy (the proxy package's handler over
+// the store, dialling through the SSRF-safe transport), /healthz and
+// /readyz, on a store.Store (SQLite or PostgreSQL). One file per noun; the
+// route table is in routes.go.
 //
-// Every API request but sign-up, the OpenAPI document and the health checks
-// carries Authorization: Bearer ak_ws_…, which selects the workspace every
-// call is scoped to. Errors are JSON {"error","code","status"} with the
-// X-Agentkeys-Error header; bodies are capped, unknown or read-only JSON
-// fields refused.
+// Every API request but the public routes (sign-up, login, accepting an
+// invitation, the OpenAPI document, health checks) carries Authorization:
+// Bearer ak_ws_…: server/auth turns it into an agentkeys.Actor (the member
+// the key belongs to, their workspace and current role), and serveAPI
+// checks the route's permission against that role — the one place it is
+// checked — before the handler runs on the actor's workspace. Errors are
+// JSON {"error","code","status"} with the X-Agentkeys-Error header; bodies
+// are capped, unknown or read-only JSON fields refused.
 package server
 
 import (
+	"context"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/agentkeys/agentkeys"
 	"github.com/agentkeys/agentkeys/proxy"
+	"github.com/agentkeys/agentkeys/server/auth"
 	"github.com/agentkeys/agentkeys/server/store"
 )
 
@@ -58,6 +67,23 @@ type Config struct {
 	// a secret. nil: discard.
 	Logger *slog.Logger
 	Now    func() time.Time
+	// Mailer sends invitations and sign-up confirmations (mail.Sender). nil:
+	// no email; the API answers each invitation with its acceptUrl for the
+	// inviter to pass on, and sign-up answers at once.
+	Mailer Mailer
+	// PublicURL is the server's address as people reach it, used for the
+	// links in emails (https://agentkeys.example.com). Without it links use
+	// the request's Host, which a caller chooses: set it whenever Mailer is.
+	PublicURL string
+	// Throttles of sign-up and login, per client address and per email,
+	// shared by replicas (zero: DefaultSignupPerIP and the like).
+	SignupPerIP, SignupPerEmail store.Rate
+	LoginPerIP, LoginPerEmail   store.Rate
+}
+
+// Mailer sends one plain-text email.
+type Mailer interface {
+	Send(ctx context.Context, to, subject, body string) error
 }
 
 // Server is the HTTP side of `agentkeys serve`. It is safe for concurrent
@@ -66,6 +92,7 @@ type Server struct {
 	cfg     Config
 	store   *store.Store
 	log     *slog.Logger
+	auth    *auth.Authenticator
 	proxy   *proxy.Handler
 	handler http.Handler
 	signups chan struct{} // bounds concurrent argon2id hashing
@@ -86,17 +113,33 @@ func New(cfg Config) (*Server, error) {
 	default:
 		return nil, agentkeys.Errorf(agentkeys.EINVALID, "--signup must be open or closed (got %q)", cfg.Signup)
 	}
+	cfg.PublicURL = strings.TrimRight(strings.TrimSpace(cfg.PublicURL), "/")
+	if cfg.PublicURL != "" {
+		if u, err := url.Parse(cfg.PublicURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" {
+			return nil, agentkeys.Errorf(agentkeys.EINVALID, "--public-url must be the server's address, such as https://agentkeys.example.com")
+		}
+	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	for _, r := range []struct {
+		dst *store.Rate
+		def store.Rate
+	}{{&cfg.SignupPerIP, DefaultSignupPerIP}, {&cfg.SignupPerEmail, DefaultSignupPerEmail},
+		{&cfg.LoginPerIP, DefaultLoginPerIP}, {&cfg.LoginPerEmail, DefaultLoginPerEmail}} {
+		if r.dst.Every <= 0 || r.dst.Burst <= 0 {
+			*r.dst = r.def
+		}
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	log := slog.New(WithRequestID(cfg.Logger.Handler()))
-	s := &Server{cfg: cfg, store: cfg.Store, log: log, signups: make(chan struct{}, 2)}
+	s := &Server{cfg: cfg, store: cfg.Store, log: log, signups: make(chan struct{}, 2),
+		auth: &auth.Authenticator{Keys: cfg.Store}}
 	tr := cfg.Transport
 	if tr == nil {
 		tr = s.outboundTransport()

@@ -112,7 +112,9 @@ func (s *agentsScreen) ShortHelp() []key.Binding {
 		if len(a.Credentials) > 0 {
 			ks = append(ks, keys.Revoke)
 		}
-		ks = append(ks, keys.Delete)
+		if s.be.may(agentkeys.PermDeleteAgents) {
+			ks = append(ks, keys.Delete)
+		}
 	}
 	return ks
 }
@@ -349,7 +351,7 @@ func (s *agentsScreen) handleKey(msg tea.KeyMsg) tea.Cmd {
 		}
 		s.pick = newPicker(s.st, "Revoke which credential from "+a.Name+"?", "Its proxy token stops working at once.", items, s.width, s.height)
 		s.mode = agentPickRevoke
-	case key.Matches(msg, keys.Delete) && a != nil:
+	case key.Matches(msg, keys.Delete) && a != nil && s.be.may(agentkeys.PermDeleteAgents):
 		s.target, s.mode, s.notice, s.err = a, agentConfirmDelete, "", ""
 	case key.Matches(msg, keys.Back):
 		s.notice, s.err = "", ""

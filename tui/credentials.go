@@ -95,11 +95,27 @@ func (s *credentialsScreen) ShortHelp() []key.Binding {
 	case credConfirmDelete:
 		return []key.Binding{keys.Confirm, keys.Cancel}
 	case credDetail:
-		return []key.Binding{keys.Edit, keys.Delete, keys.Back}
+		ks := []key.Binding{}
+		if s.be.may(agentkeys.PermEditCredentials) {
+			ks = append(ks, keys.Edit)
+		}
+		if s.be.may(agentkeys.PermDeleteCredentials) {
+			ks = append(ks, keys.Delete)
+		}
+		return append(ks, keys.Back)
 	}
-	ks := []key.Binding{keys.Move, keys.Filter, keys.Add}
+	ks := []key.Binding{keys.Move, keys.Filter}
+	if s.be.may(agentkeys.PermEditCredentials) {
+		ks = append(ks, keys.Add)
+	}
 	if len(s.shown) > 0 {
-		ks = append(ks, keys.Open, keys.Edit, keys.Delete)
+		ks = append(ks, keys.Open)
+		if s.be.may(agentkeys.PermEditCredentials) {
+			ks = append(ks, keys.Edit)
+		}
+		if s.be.may(agentkeys.PermDeleteCredentials) {
+			ks = append(ks, keys.Delete)
+		}
 	}
 	if s.filter.Value() != "" {
 		ks = append(ks, keys.Back)
@@ -212,9 +228,9 @@ func (s *credentialsScreen) handleKey(msg tea.KeyMsg) tea.Cmd {
 		switch {
 		case key.Matches(msg, keys.Back), msg.Type == tea.KeyEnter:
 			s.mode, s.target = credList, nil
-		case key.Matches(msg, keys.Delete):
+		case key.Matches(msg, keys.Delete) && s.be.may(agentkeys.PermDeleteCredentials):
 			s.mode = credConfirmDelete
-		case key.Matches(msg, keys.Edit):
+		case key.Matches(msg, keys.Edit) && s.be.may(agentkeys.PermEditCredentials):
 			s.startEdit(s.target)
 		}
 		return nil
@@ -238,16 +254,16 @@ func (s *credentialsScreen) handleKey(msg tea.KeyMsg) tea.Cmd {
 		s.mode = credFiltering
 		s.notice = ""
 		return s.filter.Focus()
-	case key.Matches(msg, keys.Add):
+	case key.Matches(msg, keys.Add) && s.be.may(agentkeys.PermEditCredentials):
 		s.mode = credAdding
 		s.notice, s.err = "", ""
 		s.form = newCredForm(s.st, s.width, s.height)
-	case key.Matches(msg, keys.Delete):
+	case key.Matches(msg, keys.Delete) && s.be.may(agentkeys.PermDeleteCredentials):
 		if c := s.selected(); c != nil {
 			s.target, s.mode = c, credConfirmDelete
 			s.notice, s.err = "", ""
 		}
-	case key.Matches(msg, keys.Edit):
+	case key.Matches(msg, keys.Edit) && s.be.may(agentkeys.PermEditCredentials):
 		if c := s.selected(); c != nil {
 			s.startEdit(c)
 		}

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/agentkeys/agentkeys"
@@ -118,6 +119,17 @@ type backend struct {
 	ctx   context.Context
 	vault agentkeys.Vault
 	opts  *Options
+	// role is the caller's role in a team server's workspace: from
+	// Options.Role, then from each Status; nil for the local vault.
+	role atomic.Pointer[agentkeys.Role]
+}
+
+// may reports whether the caller's role allows p: screens hide the actions
+// it does not (the server refuses them anyway). Until the role is known,
+// and on the local vault, everything is shown.
+func (b *backend) may(p agentkeys.Permission) bool {
+	r := b.role.Load()
+	return r == nil || *r == "" || agentkeys.Can(*r, p)
 }
 
 func (b *backend) call() (context.Context, context.CancelFunc) {
@@ -147,6 +159,10 @@ func (b *backend) loadStatus() tea.Cmd {
 		ctx, cancel := b.call()
 		defer cancel()
 		st, err := b.vault.Status(ctx)
+		if err == nil && st != nil {
+			role := st.Role
+			b.role.Store(&role)
+		}
 		msg := statusLoadedMsg{status: st, err: err}
 		if b.opts.ProxyStatus != nil {
 			msg.proxy = b.opts.ProxyStatus(ctx)

@@ -75,6 +75,9 @@ func (s *statusScreen) View() string {
 			b.WriteString(st.Title.Render("Remote workspace") + "\n")
 			row("Server", ws.Location)
 			row("Workspace", strings.TrimSpace(ws.Name+"  "+st.Dim.Render(ws.ID)))
+			if ws.Role != "" {
+				row("Your role", string(ws.Role))
+			}
 			row("Plan", orDash(ws.Plan))
 		} else {
 			b.WriteString(st.Title.Render("Local vault") + "\n")

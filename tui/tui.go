@@ -63,6 +63,10 @@ type Options struct {
 	Clipboard io.Writer
 	// Start is the screen shown first.
 	Start Screen
+	// Role is the caller's role in a team server's workspace, when the
+	// caller knows it: screens hide the actions it may not do (the status
+	// screen's load updates it). "" shows everything.
+	Role agentkeys.Role
 }
 
 // Model is the root model: the header with the screen tabs, the active
@@ -117,6 +121,10 @@ func newModel(v agentkeys.Vault, opts Options) *Model {
 	}
 	st := newStyles()
 	be := &backend{ctx: opts.Context, vault: v, opts: &opts}
+	if opts.Role != "" {
+		role := opts.Role
+		be.role.Store(&role)
+	}
 	h := help.New()
 	h.ShortSeparator = " · "
 	h.Styles.ShortKey = st.Help

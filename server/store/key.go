@@ -3,17 +3,13 @@ package store
 import (
 	"context"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"database/sql"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
-
-	"golang.org/x/crypto/argon2"
 
 	"github.com/agentkeys/agentkeys"
 )
@@ -149,22 +145,4 @@ func (s *Store) sealingKey(ctx context.Context, q querier, wsID string) (agentke
 	}
 	k, err := s.dataKey(ctx, q, wsID, ver)
 	return k, ver, err
-}
-
-// Password hashing: argon2id with the OWASP parameters (19 MiB, t=2, p=1),
-// stored as a PHC string so parameters can be raised later.
-const (
-	pwMemoryKiB = 19 * 1024
-	pwTime      = 2
-	pwThreads   = 1
-)
-
-func hashPassword(pw string) (string, error) {
-	salt := make([]byte, 16)
-	if _, err := rand.Read(salt); err != nil {
-		return "", err
-	}
-	sum := argon2.IDKey([]byte(pw), salt, pwTime, pwMemoryKiB, pwThreads, 32)
-	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, pwMemoryKiB, pwTime, pwThreads,
-		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(sum)), nil
 }

@@ -32,19 +32,24 @@ func TestMigrate_NarrowAuditIndexes(t *testing.T) {
 			s.Close()
 
 			db := rawDB(t, cfg.DatabaseURL, cfg.DataDir)
-			for _, q := range []string{
+			undo := []string{
 				`DROP INDEX audit_agent`, `DROP INDEX audit_credential`,
 				`CREATE INDEX audit_agent ON audit_events (workspace_id, agent_id, seq)`,
 				`CREATE INDEX audit_credential ON audit_events (workspace_id, credential_id, seq)`,
 				`ALTER TABLE grants DROP COLUMN expires_at`, // schema 3
 				`DELETE FROM schema_migrations WHERE version >= 2`,
-			} {
+			}
+			for _, q := range append(undoTeams, undo...) {
 				if _, err := db.Exec(q); err != nil {
 					t.Fatalf("back to schema 1: %s: %v", q, err)
 				}
 			}
 
 			s2 := mustOpen(t, cfg)
+			// Keys made before schema 4 belong to their workspace's owner.
+			if act, err := s2.ActorForKey(t.Context(), a.APIKey); err != nil || act.WorkspaceID != a.ID || act.Role != agentkeys.RoleOwner || act.KeyID == "" {
+				t.Fatalf("a key from before the teams migration: %+v, %v", act, err)
+			}
 			for _, name := range []string{"audit_agent", "audit_credential"} {
 				def := indexDef(t, db, cfg.DatabaseURL, name)
 				if strings.Contains(def, "workspace_id") || !strings.Contains(def, "seq") {
@@ -94,4 +99,12 @@ func indexDef(t *testing.T, db *sql.DB, dbURL, name string) string {
 		t.Fatalf("index %s: %v", name, err)
 	}
 	return def
+}
+
+// undoTeams takes a database back from schema 4 (teams) to schema 3.
+var undoTeams = []string{
+	`DROP INDEX workspace_keys_id`, `DROP INDEX workspace_keys_member`, `DROP INDEX members_user`,
+	`ALTER TABLE workspace_keys DROP COLUMN id`, `ALTER TABLE workspace_keys DROP COLUMN user_id`,
+	`ALTER TABLE workspace_keys DROP COLUMN name`,
+	`DROP TABLE invitations`, `DROP TABLE admin_events`, `DROP TABLE rate_limits`, `DROP TABLE pending_signups`,
 }

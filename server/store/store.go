@@ -17,7 +17,11 @@
 //
 // *Store implements agentkeys.ProxyBackend for the hosted /v1/proxy;
 // Store.Workspace returns a workspace-scoped *Workspace that implements
-// agentkeys.Contents (and ProxyBackend, for tests and in-process use).
+// agentkeys.Contents (and ProxyBackend, for tests and in-process use). Teams live beside it, one noun per file: users (user.go),
+// members and roles (member.go), API keys per member (apikey.go, with
+// ActorForKey for server/auth), invitations, pending sign-ups, workspace
+// life (workspace_admin.go), admin events of the audit log (adminevent.go)
+// and the rate limits replicas share (ratelimit.go).
 package store
 
 import (

@@ -4,11 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"net/mail"
-	"strings"
 	"sync"
 
 	"github.com/agentkeys/agentkeys"
+	"github.com/agentkeys/agentkeys/server/auth"
 )
 
 // PlanUnlimited is the plan of every workspace until plans and billing
@@ -16,7 +15,7 @@ import (
 const PlanUnlimited = "unlimited"
 
 // RoleOwner is the role of the user who created a workspace.
-const RoleOwner = "owner"
+const RoleOwner = string(agentkeys.RoleOwner)
 
 // NewWorkspace is what creating a workspace takes.
 type NewWorkspace struct {
@@ -39,8 +38,8 @@ type CreatedWorkspace struct {
 
 // Password length bounds for sign-up.
 const (
-	MinPasswordLen = 8
-	MaxPasswordLen = 1024
+	MinPasswordLen = auth.MinPasswordLen
+	MaxPasswordLen = auth.MaxPasswordLen
 )
 
 // CreateWorkspace creates a workspace, its owner (a new user, or the
@@ -49,13 +48,13 @@ const (
 // name and ECONFLICT when sign-up names an email that has an account;
 // nothing is written then.
 func (s *Store) CreateWorkspace(ctx context.Context, in NewWorkspace) (*CreatedWorkspace, error) {
-	email := strings.ToLower(strings.TrimSpace(in.Email))
-	if a, err := mail.ParseAddress(email); err != nil || a.Address != email || len(email) > 254 {
-		return nil, agentkeys.Errorf(agentkeys.EINVALID, "email must be a plain address such as you@example.com")
+	email, err := NormalizeEmail(in.Email)
+	if err != nil {
+		return nil, err
 	}
 	if in.RequirePassword || in.Password != "" {
-		if n := len([]rune(in.Password)); n < MinPasswordLen || len(in.Password) > MaxPasswordLen {
-			return nil, agentkeys.Errorf(agentkeys.EINVALID, "password must be %d to %d characters long", MinPasswordLen, MaxPasswordLen)
+		if err := auth.CheckPasswordPolicy(in.Password); err != nil {
+			return nil, err
 		}
 	}
 	name, err := agentkeys.ValidateName("workspace", in.Name)
@@ -64,20 +63,11 @@ func (s *Store) CreateWorkspace(ctx context.Context, in NewWorkspace) (*CreatedW
 	}
 	pwHash := ""
 	if in.Password != "" {
-		if pwHash, err = hashPassword(in.Password); err != nil {
+		if pwHash, err = auth.HashPassword(in.Password); err != nil {
 			return nil, err
 		}
 	}
-	out := &CreatedWorkspace{ID: agentkeys.NewID("ws"), Name: name, Email: email, APIKey: agentkeys.NewWorkspaceKey()}
-	dataKey, err := agentkeys.NewKey()
-	if err != nil {
-		return nil, err
-	}
-	wrapped, err := agentkeys.WrapKey(s.root, dataKey, agentkeys.DataKeyAAD(out.ID, 1))
-	clear(dataKey[:])
-	if err != nil {
-		return nil, err
-	}
+	out := &CreatedWorkspace{ID: agentkeys.NewID("ws"), Name: name, Email: email}
 	now := s.stamp().UnixMicro()
 	err = s.withTx(ctx, func(tx *sql.Tx) error {
 		var userID string
@@ -98,25 +88,8 @@ func (s *Store) CreateWorkspace(ctx context.Context, in NewWorkspace) (*CreatedW
 		case err != nil:
 			return err
 		}
-		stmts := []struct {
-			q    string
-			args []any
-		}{
-			{`INSERT INTO workspaces (id, name, plan, revision, audit_seq, created_at) VALUES ($1, $2, $3, 0, 0, $4)`,
-				[]any{out.ID, name, PlanUnlimited, now}},
-			{`INSERT INTO members (workspace_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)`,
-				[]any{out.ID, userID, RoleOwner, now}},
-			{`INSERT INTO data_keys (workspace_id, version, wrapped, created_at) VALUES ($1, 1, $2, $3)`,
-				[]any{out.ID, wrapped, now}},
-			{`INSERT INTO workspace_keys (key_hash, workspace_id, created_at) VALUES ($1, $2, $3)`,
-				[]any{s.hashToken(out.APIKey), out.ID, now}},
-		}
-		for _, st := range stmts {
-			if _, err := tx.ExecContext(ctx, st.q, st.args...); err != nil {
-				return err
-			}
-		}
-		return nil
+		out.APIKey, err = s.createWorkspaceTx(ctx, tx, out.ID, name, userID)
+		return err
 	})
 	if err != nil {
 		return nil, s.storeErr("create workspace", err)
@@ -126,20 +99,14 @@ func (s *Store) CreateWorkspace(ctx context.Context, in NewWorkspace) (*CreatedW
 }
 
 // AuthenticateKey returns the id of the workspace whose ak_ws_ key this is.
-// Returns EUNAUTHORIZED for anything else.
+// Returns EUNAUTHORIZED for anything else. See ActorForKey for the member
+// and role.
 func (s *Store) AuthenticateKey(ctx context.Context, key string) (string, error) {
-	if !agentkeys.IsWorkspaceKey(key) {
-		return "", agentkeys.Errorf(agentkeys.EUNAUTHORIZED, "invalid API key: send Authorization: Bearer ak_ws_…")
-	}
-	var wsID string
-	err := s.db.QueryRowContext(ctx, `SELECT workspace_id FROM workspace_keys WHERE key_hash = $1`, s.hashToken(key)).Scan(&wsID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", agentkeys.Errorf(agentkeys.EUNAUTHORIZED, "invalid API key")
-	}
+	a, err := s.ActorForKey(ctx, key)
 	if err != nil {
-		return "", s.storeErr("authenticate", err)
+		return "", err
 	}
-	return wsID, nil
+	return a.WorkspaceID, nil
 }
 
 // Workspace is one workspace seen through the store: it implements
