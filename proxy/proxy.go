@@ -247,7 +247,11 @@ func (h *Handler) serveOrRefuse(w http.ResponseWriter, r *http.Request, auth aut
 	}
 	x.secret = secret
 
-	out := r.WithContext(context.WithValue(r.Context(), exchangeKey{}, x))
+	ctx := context.WithValue(r.Context(), exchangeKey{}, x)
+	if target.Scheme == "http" {
+		ctx = withPlainHTTP(ctx) // the dialer lets it reach loopback addresses only
+	}
+	out := r.WithContext(ctx)
 	if r.Body != nil && r.Body != http.NoBody {
 		x.body = &limitedBody{rc: r.Body, max: h.maxBody}
 		out.Body = x.body
