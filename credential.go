@@ -202,6 +202,9 @@ func (s *Secret) Validate(t CredentialType) error {
 		if err := checkField("query parameter name", s.Param, true); err != nil {
 			return err
 		}
+		if err := CheckText("query parameter name", s.Param); err != nil {
+			return err
+		}
 		if strings.ContainsAny(s.Param, "&=#?+% ") {
 			return Errorf(EINVALID, "query parameter name %q may not contain & = # ? + %% or spaces", s.Param)
 		}
@@ -325,8 +328,10 @@ func ParseHeader(s string) (Header, error) {
 	return Header{Name: strings.TrimSpace(name), Value: strings.TrimSpace(value)}, nil
 }
 
-// ValidateName trims a credential or agent name and checks it is 1–100
-// printable characters. what is "credential" or "agent", for the message.
+// ValidateName trims a credential, agent or workspace name and checks it
+// is 1–100 characters of visible text (CheckText: no control, bidi or other
+// invisible format character, valid UTF-8). what is "credential", "agent"
+// or "workspace", for the message.
 func ValidateName(what, name string) (string, error) {
 	name = strings.TrimSpace(name)
 	if name == "" {
@@ -335,10 +340,8 @@ func ValidateName(what, name string) (string, error) {
 	if len([]rune(name)) > 100 {
 		return "", Errorf(EINVALID, "%s name is longer than 100 characters", what)
 	}
-	for _, r := range name {
-		if r < 0x20 || r == 0x7f {
-			return "", Errorf(EINVALID, "%s name contains a control character", what)
-		}
+	if err := CheckText(what+" name", name); err != nil {
+		return "", err
 	}
 	// Commands take an id or a name; a name shaped like an id would make
 	// that ambiguous.

@@ -125,7 +125,7 @@ func RunCredentialsAdd(ctx context.Context, opts *CredentialsAddOptions) error {
 		return writeJSON(opts.IO.Out, map[string]any{"credential": cred})
 	}
 	out := opts.IO.Out
-	fmt.Fprintf(out, "%s Added credential %s (%s, %s)\n", opts.IO.Green("✓"), cred.Name, cred.Type, cred.ID)
+	fmt.Fprintf(out, "%s Added credential %s (%s, %s)\n", opts.IO.Green("✓"), agentkeys.SafeText(cred.Name), cred.Type, cred.ID)
 	fmt.Fprintf(out, "Allowed hosts (%s): %s\n", hostSource, strings.Join(cred.AllowedHosts, ", "))
 	return nil
 }
@@ -389,6 +389,6 @@ func RunCredentialsRemove(ctx context.Context, opts *CredentialsRemoveOptions) e
 	if err := v.DeleteCredential(ctx, cred.ID); err != nil {
 		return err
 	}
-	fmt.Fprintf(opts.IO.Out, "%s Removed credential %s (%s); its proxy tokens no longer work\n", opts.IO.Green("✓"), cred.Name, cred.ID)
+	fmt.Fprintf(opts.IO.Out, "%s Removed credential %s (%s); its proxy tokens no longer work\n", opts.IO.Green("✓"), agentkeys.SafeText(cred.Name), cred.ID)
 	return nil
 }

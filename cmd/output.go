@@ -7,6 +7,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/agentkeys/agentkeys"
 )
 
 // writeJSON writes v as indented JSON and a newline.
@@ -28,7 +30,14 @@ func newTable(ios *IOStreams, header ...string) *table {
 	return &table{ios: ios, header: header}
 }
 
-func (t *table) add(cells ...string) { t.rows = append(t.rows, cells) }
+// add appends a row. Cells are made safe for a terminal (SafeText): they
+// hold names and audit fields from storage.
+func (t *table) add(cells ...string) {
+	for i := range cells {
+		cells[i] = agentkeys.SafeText(cells[i])
+	}
+	t.rows = append(t.rows, cells)
+}
 
 func (t *table) render() error {
 	if !t.ios.IsStdoutTTY() {

@@ -122,7 +122,7 @@ func (b *backend) loadCredentials() tea.Cmd {
 		ctx, cancel := b.call()
 		defer cancel()
 		creds, err := b.vault.ListCredentials(ctx)
-		return credentialsLoadedMsg{creds: creds, err: err}
+		return credentialsLoadedMsg{creds: safeCredentials(creds), err: err}
 	}
 }
 
@@ -131,7 +131,7 @@ func (b *backend) loadAgents() tea.Cmd {
 		ctx, cancel := b.call()
 		defer cancel()
 		agents, err := b.vault.ListAgents(ctx)
-		return agentsLoadedMsg{agents: agents, err: err}
+		return agentsLoadedMsg{agents: safeAgents(agents), err: err}
 	}
 }
 
@@ -140,7 +140,7 @@ func (b *backend) loadStatus() tea.Cmd {
 		ctx, cancel := b.call()
 		defer cancel()
 		st, err := b.vault.Status(ctx)
-		msg := statusLoadedMsg{status: st, err: err}
+		msg := statusLoadedMsg{status: safeStatus(st), err: err}
 		if b.opts.ProxyStatus != nil {
 			msg.proxy = b.opts.ProxyStatus(ctx)
 		}
@@ -153,7 +153,7 @@ func (b *backend) loadAudit(gen int, f agentkeys.AuditFilter, follow bool) tea.C
 		ctx, cancel := b.call()
 		defer cancel()
 		events, err := b.vault.ListAudit(ctx, f)
-		return auditLoadedMsg{gen: gen, events: events, follow: follow, err: err}
+		return auditLoadedMsg{gen: gen, events: safeAudit(events), follow: follow, err: err}
 	}
 }
 
@@ -162,7 +162,7 @@ func (b *backend) createCredential(in *agentkeys.CredentialInput) tea.Cmd {
 		ctx, cancel := b.call()
 		defer cancel()
 		c, err := b.vault.CreateCredential(ctx, in)
-		return credentialCreatedMsg{cred: c, err: err}
+		return credentialCreatedMsg{cred: safeCredential(c), err: err}
 	}
 }
 
@@ -179,7 +179,7 @@ func (b *backend) createAgent(name string) tea.Cmd {
 		ctx, cancel := b.call()
 		defer cancel()
 		a, err := b.vault.CreateAgent(ctx, name)
-		return agentCreatedMsg{agent: a, err: err}
+		return agentCreatedMsg{agent: safeAgent(a), err: err}
 	}
 }
 
