@@ -156,7 +156,18 @@ type Secret struct {
 	// RefreshToken and ExpiresAt belong to OAUTH credentials.
 	RefreshToken string
 	ExpiresAt    time.Time
+	// RawResponses turns off the proxy's echo redaction for this credential:
+	// responses reach the agent byte for byte as the upstream sent them,
+	// even when they repeat the value (see RedactedEcho). It is sealed with
+	// the value, so it travels with it; giving a new value resets it unless
+	// it is set again.
+	RawResponses bool
 }
+
+// RedactedEcho replaces, in a proxied response, any form of the injected
+// credential that the upstream sent back (headers, trailers and body),
+// unless the credential has Secret.RawResponses.
+const RedactedEcho = "[REDACTED by agentkeys]"
 
 const redacted = "REDACTED"
 

@@ -26,6 +26,7 @@ type credentialRequest struct {
 	Password     string             `json:"password,omitempty"`
 	Headers      []agentkeys.Header `json:"headers,omitempty"`
 	Param        string             `json:"param,omitempty"`
+	RawResponses bool               `json:"rawResponses,omitempty"`
 }
 
 // ListCredentials implements agentkeys.CredentialService: GET
@@ -98,6 +99,7 @@ func (c *Client) CreateCredential(ctx context.Context, in *agentkeys.CredentialI
 		Password:     in.Secret.Password,
 		Headers:      in.Secret.Headers,
 		Param:        in.Secret.Param,
+		RawResponses: in.Secret.RawResponses,
 	}
 	var cred agentkeys.Credential
 	if err := c.call(ctx, http.MethodPost, credentialsPath, nil, &body, &cred); err != nil {

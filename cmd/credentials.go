@@ -44,6 +44,8 @@ type CredentialsAddOptions struct {
 	AllowHosts []string
 	Service    string
 	JSON       bool
+	// RawResponses turns off the proxy's echo redaction for the credential.
+	RawResponses bool
 }
 
 // NewCmdCredentialsAdd returns `credentials add`. runF, when not nil,
@@ -94,6 +96,7 @@ The list used is printed.`,
 	fl.StringArrayVar(&opts.AllowHosts, "allow-host", nil, "host the credential may be sent to (repeatable): api.example.com, host:port, *.example.com")
 	fl.StringVar(&opts.Service, "service", "", "use the allowed hosts of a known service: "+strings.Join(agentkeys.PresetNames(), ", "))
 	fl.BoolVar(&opts.JSON, "json", false, "print the new credential as JSON")
+	fl.BoolVar(&opts.RawResponses, "raw-responses", false, "pass responses byte for byte: do not replace the value where an upstream echoes it back")
 	return c
 }
 
@@ -117,6 +120,7 @@ func RunCredentialsAdd(ctx context.Context, opts *CredentialsAddOptions) error {
 	if err := opts.readSecret(in); err != nil {
 		return err
 	}
+	in.Secret.RawResponses = opts.RawResponses
 	cred, err := v.CreateCredential(ctx, in)
 	if err != nil {
 		return err

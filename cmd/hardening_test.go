@@ -1,11 +1,21 @@
 package cmd_test
 
 import (
+	"bufio"
+	"compress/gzip"
+	"context"
 	"database/sql"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/agentkeys/agentkeys"
 
 	_ "modernc.org/sqlite"
 )
@@ -75,5 +85,79 @@ func TestBinary_TerminalInjectionInNames(t *testing.T) {
 		if hasTerminalControl(string(out)) || !strings.Contains(string(out), `\x1b`) {
 			t.Errorf("%v printed %q, want the controls escaped", args, out)
 		}
+	}
+}
+
+// TestBinary_EchoRedaction: an upstream that echoes the injected value
+// (compressed when it may) has it replaced, through the one-off `proxy`
+// and through `agentkeys up`; a credential added with --raw-responses gets
+// the upstream's bytes as they were.
+func TestBinary_EchoRedaction(t *testing.T) {
+	bin := agentkeysBinary(t)
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Echo", r.Header.Get("Authorization"))
+		if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+			w.Header().Set("Content-Encoding", "gzip")
+			zw := gzip.NewWriter(w)
+			io.WriteString(zw, "echo: "+r.Header.Get("Authorization"))
+			zw.Close()
+			return
+		}
+		io.WriteString(w, "echo: "+r.Header.Get("Authorization"))
+	}))
+	defer upstream.Close()
+	host := strings.TrimPrefix(upstream.URL, "http://")
+	const secret, raw = "sk-CANARY-binary-echo-1", "sk-CANARY-binary-raw-2"
+
+	e := newEnv(t)
+	e.init()
+	e.must("credentials", "add", "--name", "Echo", "--value", secret, "--allow-host", host)
+	e.must("credentials", "add", "--name", "Raw", "--value", raw, "--allow-host", host, "--raw-responses")
+	tok := strings.TrimSpace(e.must("agents", "create", "--name", "bot", "--credential", "Echo"))
+	rawTok := strings.TrimSpace(e.must("agents", "create", "--name", "bot2", "--credential", "Raw"))
+
+	c := exec.Command(bin, "proxy", tok, upstream.URL+"/", "-i", "-H", "Accept-Encoding: br, gzip")
+	c.Env = e.environ()
+	out, err := c.CombinedOutput()
+	if err != nil || strings.Contains(string(out), secret) || strings.Count(string(out), agentkeys.RedactedEcho) != 2 {
+		t.Fatalf("proxy: %v\n%s", err, out)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	up := exec.CommandContext(ctx, bin, "up", "--listen", "127.0.0.1:0")
+	up.Env = e.environ()
+	stdout, _ := up.StdoutPipe()
+	if err := up.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { up.Process.Signal(syscall.SIGTERM); up.Wait() }()
+	var proxyURL string
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "export AGENTKEYS_PROXY_URL="); ok {
+			proxyURL = v
+			break
+		}
+	}
+	go io.Copy(io.Discard, stdout)
+	get := func(token string) (string, http.Header) {
+		req, _ := http.NewRequest("GET", proxyURL+"/v1/proxy", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set(agentkeys.HeaderTargetURL, upstream.URL+"/")
+		req.Header.Set("Accept-Encoding", "gzip")
+		resp, err := (&http.Transport{DisableCompression: true}).RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b), resp.Header
+	}
+	if body, h := get(tok); body != "echo: Bearer "+agentkeys.RedactedEcho || h.Get("X-Echo") != "Bearer "+agentkeys.RedactedEcho {
+		t.Fatalf("up: body %q, X-Echo %q", body, h.Get("X-Echo"))
+	}
+	if body, h := get(rawTok); h.Get("Content-Encoding") != "gzip" || h.Get("X-Echo") != "Bearer "+raw || strings.Contains(body, agentkeys.RedactedEcho) {
+		t.Fatalf("raw credential: body %q, header %v", body, h)
 	}
 }

@@ -122,6 +122,9 @@ type exchange struct {
 	// refusals that come before (or from) the destination check.
 	rawTarget string
 	secret    *agentkeys.Secret
+	// redact replaces echoes of the secret in the response (nil: the
+	// credential asked for byte-exact responses).
+	redact *redactor
 	// queryParam is the name of the query parameter injected (QUERY_PARAM),
 	// to be removed from URLs in the upstream's answer headers.
 	queryParam string
@@ -246,6 +249,7 @@ func (h *Handler) serveOrRefuse(w http.ResponseWriter, r *http.Request, auth aut
 		return
 	}
 	x.secret = secret
+	x.redact = newRedactor(route.Credential.Type, secret)
 
 	ctx := context.WithValue(r.Context(), exchangeKey{}, x)
 	if target.Scheme == "http" {
@@ -502,6 +506,9 @@ func rewrite(pr *httputil.ProxyRequest) {
 	// the upstream a second value beside the injected one.
 	out.Trailer = nil
 	x.secret.Inject(x.route.Credential.Type, out)
+	if x.redact != nil {
+		prepareRedaction(out)
+	}
 	switch x.route.Credential.Type {
 	case agentkeys.QueryParam:
 		x.queryParam = x.secret.Param
@@ -549,6 +556,11 @@ func modifyResponse(res *http.Response) error {
 	// ReverseProxy clears the agent's response header after passing on a
 	// 1xx (100 Continue, 103 Early Hints), request id included: set it again.
 	x.w.Header().Set(agentkeys.HeaderRequestID, x.ev.RequestID)
+	if x.redact != nil {
+		if err := redactResponse(x.redact, res); err != nil {
+			return err
+		}
+	}
 	if res.StatusCode == http.StatusSwitchingProtocols {
 		return nil // the body is the upgraded connection; leave it as is
 	}
@@ -621,6 +633,8 @@ func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, err erro
 	switch {
 	case x.body != nil && x.body.tooLarge.Load():
 		e = tooLarge(h.maxBody)
+	case errors.Is(err, errUninspectable):
+		e = agentkeys.Errorf(agentkeys.EUPSTREAM, "%s; nothing of the response was passed on (to receive responses byte for byte, turn off echo redaction for this credential: credentials add --raw-responses)", err.Error())
 	case errors.As(err, &addrErr):
 		e = agentkeys.Errorf(agentkeys.EDESTINATION, "destination %s refused: %s", host, addrErr.Error())
 	case r.Context().Err() == context.Canceled:

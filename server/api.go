@@ -98,6 +98,8 @@ type credentialRequest struct {
 	Password     string             `json:"password"`
 	Headers      []agentkeys.Header `json:"headers"`
 	Param        string             `json:"param"`
+	// RawResponses turns off echo redaction for this credential.
+	RawResponses bool `json:"rawResponses"`
 }
 
 // credentialPatch is PATCH /api/v1/credentials/{id}: absent fields stay;
@@ -146,7 +148,7 @@ func (s *Server) createCredential(w http.ResponseWriter, r *http.Request, ws *st
 	}
 	c, err := ws.CreateCredential(r.Context(), &agentkeys.CredentialInput{
 		Name: in.Name, Type: agentkeys.CredentialType(in.Type), AllowedHosts: in.AllowedHosts, Service: in.Service,
-		Secret: agentkeys.Secret{Value: in.Value, Username: in.Username, Password: in.Password, Headers: in.Headers, Param: in.Param},
+		Secret: agentkeys.Secret{Value: in.Value, Username: in.Username, Password: in.Password, Headers: in.Headers, Param: in.Param, RawResponses: in.RawResponses},
 	})
 	if err != nil {
 		return err
