@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -123,24 +124,7 @@ func TestBinary_EchoRedaction(t *testing.T) {
 		t.Fatalf("proxy: %v\n%s", err, out)
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	up := exec.CommandContext(ctx, bin, "up", "--listen", "127.0.0.1:0")
-	up.Env = e.environ()
-	stdout, _ := up.StdoutPipe()
-	if err := up.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { up.Process.Signal(syscall.SIGTERM); up.Wait() }()
-	var proxyURL string
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "export AGENTKEYS_PROXY_URL="); ok {
-			proxyURL = v
-			break
-		}
-	}
-	go io.Copy(io.Discard, stdout)
+	proxyURL := startUpBinary(t, bin, e)
 	get := func(token string) (string, http.Header) {
 		req, _ := http.NewRequest("GET", proxyURL+"/v1/proxy", nil)
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -159,5 +143,85 @@ func TestBinary_EchoRedaction(t *testing.T) {
 	}
 	if body, h := get(rawTok); h.Get("Content-Encoding") != "gzip" || h.Get("X-Echo") != "Bearer "+raw || strings.Contains(body, agentkeys.RedactedEcho) {
 		t.Fatalf("raw credential: body %q, header %v", body, h)
+	}
+}
+
+// startUpBinary runs the built `agentkeys up` on 127.0.0.1:0 until the test
+// ends and returns the base URL it printed.
+func startUpBinary(t *testing.T, bin string, e *testEnv) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	up := exec.CommandContext(ctx, bin, "up", "--listen", "127.0.0.1:0")
+	up.Env = e.environ()
+	stdout, _ := up.StdoutPipe()
+	if err := up.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { up.Process.Signal(syscall.SIGTERM); up.Wait(); cancel() })
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "export AGENTKEYS_PROXY_URL="); ok {
+			go io.Copy(io.Discard, stdout)
+			return v
+		}
+	}
+	t.Fatal("up printed no AGENTKEYS_PROXY_URL")
+	return ""
+}
+
+// TestBinary_UnauthenticatedRefusalsSampled: simple GETs without a valid
+// token (what any local process or a web page can send to `agentkeys up`)
+// do not each add an audit row to vault.db; requests with a valid token do.
+func TestBinary_UnauthenticatedRefusalsSampled(t *testing.T) {
+	bin := agentkeysBinary(t)
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	defer upstream.Close()
+	e := newEnv(t)
+	e.init()
+	e.must("credentials", "add", "--name", "K", "--value", "sk-sample-1", "--allow-host", strings.TrimPrefix(upstream.URL, "http://"))
+	tok := strings.TrimSpace(e.must("agents", "create", "--name", "bot", "--credential", "K"))
+	base := startUpBinary(t, bin, e)
+	send := func(auth string) int {
+		req, _ := http.NewRequest("GET", base+"/v1/proxy", nil)
+		req.Header.Set(agentkeys.HeaderTargetURL, upstream.URL+"/")
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for i := 0; i < 200; i++ {
+		auth := []string{"", "Bearer pxr_guess" + strings.Repeat("x", i%7), "Basic Zm9vOmJhcg=="}[i%3]
+		if st := send(auth); st != http.StatusUnauthorized {
+			t.Fatalf("unauthenticated request: %d", st)
+		}
+	}
+	for i := 0; i < 5; i++ {
+		if st := send("Bearer " + tok); st != http.StatusOK {
+			t.Fatalf("valid token: %d", st)
+		}
+	}
+	var list struct {
+		Events []agentkeys.AuditEvent `json:"events"`
+	}
+	if err := json.Unmarshal([]byte(e.must("audit", "--json", "--limit", "1000")), &list); err != nil {
+		t.Fatal(err)
+	}
+	denied, allowed := 0, 0
+	for _, r := range list.Events {
+		switch r.Decision {
+		case agentkeys.DecisionDenied:
+			denied++
+		case agentkeys.DecisionAllowed, agentkeys.DecisionPending: // the last outcome may not be imported yet
+			allowed++
+		}
+	}
+	if allowed != 5 || denied < 1 || denied > 2 {
+		t.Fatalf("audit rows: %d allowed, %d denied (want 5, and 1 per minute for 200 unauthenticated)", allowed, denied)
 	}
 }

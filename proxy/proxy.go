@@ -33,6 +33,12 @@ type Config struct {
 	// string or credential value). nil: discard.
 	Logger *slog.Logger
 	Now    func() time.Time
+	// AuditEveryRefusal writes an audit row for every refused request, even
+	// one without a valid token. By default those are sampled (sample.go):
+	// the first of each kind per minute gets a row, the rest are counted in
+	// the log, so requests from anyone who can reach the port cannot grow
+	// the audit log without limit.
+	AuditEveryRefusal bool
 }
 
 // DefaultMaxBodyBytes is the request body cap when Config.MaxBodyBytes is 0.
@@ -46,6 +52,7 @@ type Handler struct {
 	log     *slog.Logger
 	now     func() time.Time
 	rp      *httputil.ReverseProxy
+	sample  *refusalSampler // nil: every refusal gets its row
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -62,6 +69,9 @@ func New(b agentkeys.ProxyBackend, cfg Config) *Handler {
 	}
 	if h.now == nil {
 		h.now = time.Now
+	}
+	if !cfg.AuditEveryRefusal {
+		h.sample = &refusalSampler{log: h.log}
 	}
 	tr := cfg.Transport
 	if tr == nil {
@@ -372,7 +382,9 @@ func (x *exchange) refuse(ctx context.Context, err error, decision string) {
 			x.ev.Host, x.ev.Path = u.Host, auditPath(u)
 		}
 	}
-	if !x.begun {
+	if !x.begun && x.route == nil && x.h.sample != nil && !x.h.sample.keep(e.Code, x.start) {
+		// No valid token: counted, not written (sample.go).
+	} else if !x.begun {
 		if aerr := x.h.backend.BeginAudit(ctx, x.ev); aerr != nil {
 			x.h.log.LogAttrs(ctx, slog.LevelError, "proxy: audit write failed for a refused request",
 				slog.String("request_id", x.ev.RequestID), slog.String("error", aerr.Error()))

@@ -161,7 +161,7 @@ func TestProxy_Errors(t *testing.T) {
 	tok := b.assign(c, "bot")
 	revoked := b.assign(c, "old-bot")
 	b.revoke(revoked)
-	p := newTestProxy(t, b, proxy.Config{MaxBodyBytes: 1000})
+	p := newTestProxy(t, b, proxy.Config{MaxBodyBytes: 1000, AuditEveryRefusal: true})
 	target := up.URL + "/x"
 
 	tests := []struct {
