@@ -66,6 +66,7 @@ type serverOpts struct {
 	key           agentkeys.Key
 	signupClosed  bool
 	allowLoopback bool
+	slowBody      time.Duration // Config.SlowBodyTimeout
 }
 
 func newTestServer(t *testing.T, o serverOpts) *testServer {
@@ -86,7 +87,7 @@ func newTestServer(t *testing.T, o serverOpts) *testServer {
 	if o.signupClosed {
 		signup = server.SignupClosed
 	}
-	srv, err := server.New(server.Config{Store: st, Signup: signup, AllowLoopbackTargets: o.allowLoopback, Logger: log})
+	srv, err := server.New(server.Config{Store: st, Signup: signup, AllowLoopbackTargets: o.allowLoopback, Logger: log, SlowBodyTimeout: o.slowBody})
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
 	}
