@@ -1,11 +1,13 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 
@@ -18,9 +20,16 @@ import (
 // refused with EINVALID, as are a missing body, bad JSON and trailing data;
 // a body over the limit is ETOOLARGE.
 func decode(r *http.Request, v any) error {
-	dec := json.NewDecoder(r.Body)
+	body, err := strictJSON(r.Body, v) // decode.go: duplicate members, field names in the wrong case
+	var ae *agentkeys.Error
+	if errors.As(err, &ae) {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
+	if err == nil {
+		err = dec.Decode(v)
+	}
 	if err == nil && dec.More() {
 		err = errTrailing
 	}
@@ -37,6 +46,8 @@ func decode(r *http.Request, v any) error {
 		return nil
 	case errors.As(err, &mbe):
 		return err
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return agentkeys.Errorf(agentkeys.EINVALID, "the request body arrived too slowly: send it at once")
 	case errors.Is(err, io.EOF):
 		return agentkeys.Errorf(agentkeys.EINVALID, "missing JSON body")
 	case errors.As(err, &te):
@@ -264,9 +275,19 @@ func (s *Server) assignCredential(w http.ResponseWriter, r *http.Request, ws *st
 		return err
 	}
 	if strings.TrimSpace(in.CredentialID) == "" {
-		return agentkeys.Errorf(agentkeys.EINVALID, "missing credentialId")
+		return agentkeys.Errorf(agentkeys.EINVALID, "missing credentialId: give the credential's id or name")
 	}
-	g, err := ws.AssignCredential(r.Context(), r.PathValue("id"), in.CredentialID)
+	// Both may be given by id or by name, as the CLI allows (and as the
+	// not-found messages say).
+	cred, err := ws.FindCredential(r.Context(), in.CredentialID)
+	if err != nil {
+		return err
+	}
+	agent, err := ws.FindAgent(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	g, err := ws.AssignCredential(r.Context(), agent.ID, cred.ID)
 	if err != nil {
 		return err
 	}
