@@ -11,7 +11,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"sort"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/agentkeys/agentkeys"
@@ -50,11 +51,9 @@ func newRedactor(t agentkeys.CredentialType, s *agentkeys.Secret) *redactor {
 	if s == nil || s.RawResponses {
 		return nil
 	}
-	seen := map[string]bool{}
-	var strs []string
+	strs := make([]string, 0, 16)
 	add := func(v string) {
-		if len(v) >= minRedactLen && !seen[v] {
-			seen[v] = true
+		if len(v) >= minRedactLen && !slices.Contains(strs, v) {
 			strs = append(strs, v)
 		}
 	}
@@ -109,10 +108,17 @@ func newRedactor(t agentkeys.CredentialType, s *agentkeys.Secret) *redactor {
 	if len(strs) == 0 {
 		return nil
 	}
-	sort.Slice(strs, func(i, j int) bool { return len(strs[i]) > len(strs[j]) })
-	r := &redactor{strs: strs}
+	slices.SortFunc(strs, func(a, b string) int { return len(b) - len(a) })
+	// One backing array for every form's bytes: this runs per request.
+	n := 0
 	for _, v := range strs {
-		r.needles = append(r.needles, []byte(v))
+		n += len(v)
+	}
+	all := make([]byte, 0, n)
+	r := &redactor{strs: strs, needles: make([][]byte, len(strs))}
+	for i, v := range strs {
+		all = append(all, v...)
+		r.needles[i] = all[len(all)-len(v) : len(all) : len(all)]
 	}
 	return r
 }
@@ -353,6 +359,9 @@ func redactResponse(r *redactor, res *http.Response) error {
 	default:
 		return &uninspectableError{"the upstream sent a body encoded as " + agentkeys.SafeText(enc) + ", which the proxy cannot check for an echoed credential"}
 	}
+	if body.decoder == nil && res.ContentLength >= 0 && res.ContentLength <= maxWholeBody {
+		return redactWhole(r, res, raw)
+	}
 	if body.decoder != nil {
 		res.Header.Del("Content-Encoding")
 		res.Header.Del("Content-Length")
@@ -367,6 +376,47 @@ func redactResponse(r *redactor, res *http.Response) error {
 	res.Body = body
 	return nil
 }
+
+// maxWholeBody is the largest body of announced length that is read whole
+// and redacted at once, keeping a Content-Length (with the new length) for
+// the agent: typical API answers. Longer or unannounced bodies stream.
+const maxWholeBody = 64 << 10
+
+// redactWhole reads a small body of known length, redacts it and puts it
+// back with its new length.
+func redactWhole(r *redactor, res *http.Response, raw io.ReadCloser) error {
+	if res.Request != nil && res.Request.Method == http.MethodHead || res.ContentLength == 0 {
+		return nil
+	}
+	buf := make([]byte, res.ContentLength)
+	n, err := io.ReadFull(raw, buf)
+	raw.Close()
+	if err != nil {
+		// The upstream broke off: pass on what came (redacted), then the
+		// break, as a streamed body would.
+		out, _ := r.process(nil, buf[:n], true)
+		res.Body = io.NopCloser(io.MultiReader(bytes.NewReader(out), errReader{io.ErrUnexpectedEOF}))
+		res.ContentLength = -1
+		res.Header.Del("Content-Length")
+		return nil
+	}
+	out := buf
+	if !r.clean(buf) {
+		out, _ = r.process(make([]byte, 0, len(buf)+len(agentkeys.RedactedEcho)), buf, true)
+	}
+	res.Body = io.NopCloser(bytes.NewReader(out))
+	res.ContentLength = int64(len(out))
+	res.Header.Set("Content-Length", strconv.Itoa(len(out)))
+	if res.Trailer != nil {
+		r.header(res.Trailer)
+	}
+	return nil
+}
+
+// errReader fails every read with err.
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
 // peekReader lets the deflate decoder look at the first two bytes.
 type peekReader struct {

@@ -78,6 +78,11 @@ func TestProxy_RedactsEchoes(t *testing.T) {
 			}
 			resp := p.do(t, call{Token: tok, Target: target, Header: http.Header{"Accept-Encoding": {"gzip, br, zstd"}}})
 			body := readAll(t, resp)
+			// A small body of announced length is redacted whole and keeps
+			// a (corrected) Content-Length.
+			if resp.ContentLength != int64(len(body)) {
+				t.Errorf("Content-Length %d for %d bytes", resp.ContentLength, len(body))
+			}
 			var all strings.Builder
 			all.Write(body)
 			resp.Header.Write(&all)
