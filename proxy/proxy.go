@@ -140,6 +140,7 @@ type exchange struct {
 	body        *limitedBody
 	w           *countingWriter
 	begun       bool // BeginAudit succeeded: EndAudit must follow
+	owner       bool // in-process owner authority: every refusal keeps its row
 	// Set by the ReverseProxy callbacks (same goroutine as serve).
 	failure   *agentkeys.Error // answer the proxy made after forwarding failed
 	streamErr error            // the upstream body broke mid-stream
@@ -184,6 +185,7 @@ func (h *Handler) serveOrRefuse(w http.ResponseWriter, r *http.Request, auth aut
 		},
 	}
 	defer x.finish(r.Context(), &streamErr)
+	x.owner = auth == ownerAuthority
 
 	x.method = r.Header.Get(agentkeys.HeaderTargetMethod)
 	if x.method == "" {
@@ -382,7 +384,7 @@ func (x *exchange) refuse(ctx context.Context, err error, decision string) {
 			x.ev.Host, x.ev.Path = u.Host, auditPath(u)
 		}
 	}
-	if !x.begun && x.route == nil && x.h.sample != nil && !x.h.sample.keep(e.Code, x.start) {
+	if !x.begun && x.route == nil && !x.owner && x.h.sample != nil && !x.h.sample.keep(e.Code, x.start) {
 		// No valid token: counted, not written (sample.go).
 	} else if !x.begun {
 		if aerr := x.h.backend.BeginAudit(ctx, x.ev); aerr != nil {
