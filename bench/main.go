@@ -34,11 +34,13 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -73,6 +75,7 @@ type options struct {
 	concs      []int
 	streamSize int64
 	nCreds     int
+	sse        int
 	pg         string
 	bin        string
 	inproc     bool
@@ -91,6 +94,7 @@ func main() {
 	flag.DurationVar(&o.dur, "d", 4*time.Second, "measuring time per target and concurrency (split into 4 interleaved rounds)")
 	concs := flag.String("c", "1,64", "concurrency levels, comma-separated")
 	flag.Int64Var(&o.streamSize, "stream", 1<<30, "bytes streamed through the proxies for the RSS measurement (0: skip)")
+	flag.IntVar(&o.sse, "sse", 200, "requests for the time to the first server-sent event (0: skip)")
 	flag.IntVar(&o.nCreds, "n", 10000, "credentials in each hosted workspace for the list benchmark (0: skip)")
 	flag.StringVar(&o.pg, "pg", pgDefault, `PostgreSQL server for the hosted-on-PostgreSQL rows ("": skip)`)
 	flag.StringVar(&o.bin, "bin", "", "agentkeys binary to run `up` with (default: build ./cmd/agentkeys)")
@@ -186,6 +190,15 @@ func (b *bench) run(o options) error {
 	chunk := make([]byte, 64<<10)
 	body := []byte(`{"id":"4ef9a2","object":"email","status":"queued","created_at":"2026-11-26T00:00:00Z"}`)
 	upSrv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/sse" {
+			// One event at once, a second one later: time to first event.
+			w.Header().Set("Content-Type", "text/event-stream")
+			io.WriteString(w, "data: {\"delta\":\"first\"}\n\n")
+			w.(http.Flusher).Flush()
+			time.Sleep(20 * time.Millisecond)
+			io.WriteString(w, "data: [DONE]\n\n")
+			return
+		}
 		if r.URL.Path == "/big" {
 			n, _ := strconv.ParseInt(r.URL.Query().Get("n"), 10, 64)
 			w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
@@ -334,6 +347,27 @@ func (b *bench) run(o options) error {
 		fmt.Println()
 	}
 
+	if o.sse > 0 {
+		fmt.Printf("server-sent events, time to the first event (%d requests one at a time, the upstream sends it at once):\n", o.sse)
+		sse := []load.Target{
+			{Name: direct, URL: upURL + "/sse"},
+			{Name: bare, URL: "http://" + bareP.Addr + "/sse", Pid: bareP.Pid()},
+			named(up, proxied(upP, localToken, upURL+"/sse")),
+		}
+		var directP50 time.Duration
+		for _, t := range sse {
+			p50, err := firstEvent(t, o.sse)
+			if err != nil {
+				return fmt.Errorf("sse through %s: %w", t.Name, err)
+			}
+			if t.Name == direct {
+				directP50 = p50
+			}
+			fmt.Printf("  %-20s p50 %7.3f ms   added over direct %7.3f ms\n", t.Name, load.MS(p50), load.MS(p50-directP50))
+		}
+		fmt.Println()
+	}
+
 	results := map[string]map[int]load.Result{}
 	fmt.Printf("%-20s %4s %8s %7s %7s %10s %10s %10s %6s\n", "target", "conc", "req/s", "p50 ms", "p99 ms", "proc µs/r", "pg µs/r", "all µs/r", "×bare")
 	for _, c := range o.concs {
@@ -408,6 +442,37 @@ func (b *bench) run(o options) error {
 		}
 	}
 	return nil
+}
+
+// firstEvent requests t n times, one at a time, and returns the median
+// time from sending the request to reading the end of the first event.
+func firstEvent(t load.Target, n int) (time.Duration, error) {
+	client := &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 4}}
+	lats := make([]time.Duration, 0, n)
+	for i := 0; i < n; i++ {
+		req := t.Request()
+		start := time.Now()
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		rd := bufio.NewReader(resp.Body)
+		for {
+			line, err := rd.ReadString('\n')
+			if err != nil {
+				resp.Body.Close()
+				return 0, fmt.Errorf("no event: %w", err)
+			}
+			if line == "\n" {
+				break
+			}
+		}
+		lats = append(lats, time.Since(start))
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	_, p50, _, err := load.Percentiles(lats)
+	return p50, err
 }
 
 // serveCmd runs `agentkeys serve` (bin) on the hosted store named by dbArg
