@@ -62,12 +62,16 @@ const defaultPG = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 
 // The target names, as printed.
 const (
-	direct   = "direct"
-	bare     = "bare ReverseProxy"
-	up       = "agentkeys up"
-	memory   = "proxy, memory vault"
-	sqliteH  = "hosted, SQLite"
-	postgres = "hosted, PostgreSQL"
+	direct  = "direct"
+	bare    = "bare ReverseProxy"
+	up      = "agentkeys up"
+	memory  = "proxy, memory vault"
+	sqliteH = "hosted, SQLite"
+	// The same hop to an https upstream (a test CA trusted through SSL_CERT_FILE).
+	directTLS = "direct, https"
+	bareTLS   = "bare, https"
+	upTLS     = "agentkeys up, https"
+	postgres  = "hosted, PostgreSQL"
 )
 
 type options struct {
@@ -219,6 +223,26 @@ func (b *bench) run(o options) error {
 	upHost := upLn.Addr().String()
 	upURL := "http://" + upHost
 
+	// The same upstream over TLS, with a certificate from a throwaway CA that
+	// every process here trusts through SSL_CERT_FILE (set before any TLS use
+	// and inherited by the children).
+	caFile := filepath.Join(tmp, "ca.pem")
+	tlsConf, err := testCA(caFile)
+	if err != nil {
+		return fmt.Errorf("test CA: %w", err)
+	}
+	os.Setenv("SSL_CERT_FILE", caFile)
+	tlsLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	tlsSrv := &http.Server{Handler: upSrv.Handler, TLSConfig: tlsConf}
+	go tlsSrv.ServeTLS(tlsLn, "", "")
+	b.onCleanup(func() { tlsSrv.Close() })
+	tlsHost := tlsLn.Addr().String()
+	tlsURL := "https://" + tlsHost
+	allowed := upHost + "," + tlsHost // the bench credential's allowlist
+
 	// One random key: the local vault's master key and the hosted store's
 	// server key. Children get it in their environment.
 	key := make([]byte, 32)
@@ -241,7 +265,7 @@ func (b *bench) run(o options) error {
 		}
 	}
 
-	localToken, err := setupLocal(ctx, home, upHost)
+	localToken, err := setupLocal(ctx, home, allowed)
 	if err != nil {
 		return fmt.Errorf("local vault: %w", err)
 	}
@@ -268,11 +292,15 @@ func (b *bench) run(o options) error {
 	if err != nil {
 		return err
 	}
+	bareTLSP, err := b.start(bareTLS, serve("bare", tlsURL), env, tmp)
+	if err != nil {
+		return err
+	}
 	upP, err := b.start(up, upCmd, env, tmp)
 	if err != nil {
 		return err
 	}
-	memP, err := b.start(memory, serve("memory", upHost), env, tmp)
+	memP, err := b.start(memory, serve("memory", allowed), env, tmp)
 	if err != nil {
 		return err
 	}
@@ -286,7 +314,7 @@ func (b *bench) run(o options) error {
 		servers = append(servers, &hosted{name: postgres, dbArg: dbURL})
 	}
 	for _, h := range servers {
-		if err := h.setup(ctx, upHost); err != nil {
+		if err := h.setup(ctx, allowed); err != nil {
 			return fmt.Errorf("%s: set up: %w", h.name, err)
 		}
 		cmd := serve("hosted", h.dbArg)
@@ -308,6 +336,9 @@ func (b *bench) run(o options) error {
 		{Name: bare, URL: "http://" + bareP.Addr + "/emails", Pid: bareP.Pid()},
 		named(up, proxied(upP, localToken, upURL+"/emails")),
 		named(memory, proxied(memP, memToken, upURL+"/emails")),
+		{Name: directTLS, URL: tlsURL + "/emails"},
+		{Name: bareTLS, URL: "http://" + bareTLSP.Addr + "/emails", Pid: bareTLSP.Pid()},
+		named(upTLS, proxied(upP, localToken, tlsURL+"/emails")),
 	}
 	for _, h := range servers {
 		targets = append(targets, named(h.name, proxied(h.proc, h.token, upURL+"/emails")))
@@ -420,6 +451,11 @@ func (b *bench) run(o options) error {
 	}
 	if x, ok := ratio(sqliteH, 64); ok {
 		fmt.Printf("  (hosted on SQLite at c=64: %.2f× bare)\n", x)
+	}
+	for _, c := range o.concs {
+		if u, b := results[upTLS][c], results[bareTLS][c]; b.RPS > 0 {
+			fmt.Printf("  (https upstream, c=%d: agentkeys up %.2f× the bare proxy to the same upstream)\n", c, u.RPS/b.RPS)
+		}
 	}
 
 	if o.nCreds > 0 {
