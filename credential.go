@@ -169,7 +169,18 @@ type Secret struct {
 	// RefreshToken and ExpiresAt belong to OAUTH credentials.
 	RefreshToken string
 	ExpiresAt    time.Time
+	// RawResponses turns off the proxy's echo redaction for this credential:
+	// responses reach the agent byte for byte as the upstream sent them,
+	// even when they repeat the value (see RedactedEcho). It is sealed with
+	// the value, so it travels with it; giving a new value resets it unless
+	// it is set again.
+	RawResponses bool
 }
+
+// RedactedEcho replaces, in a proxied response, any form of the injected
+// credential that the upstream sent back (headers, trailers and body),
+// unless the credential has Secret.RawResponses.
+const RedactedEcho = "[REDACTED by agentkeys]"
 
 const redacted = "REDACTED"
 
@@ -213,6 +224,9 @@ func (s *Secret) Validate(t CredentialType) error {
 			return err
 		}
 		if err := checkField("query parameter name", s.Param, true); err != nil {
+			return err
+		}
+		if err := CheckText("query parameter name", s.Param); err != nil {
 			return err
 		}
 		if strings.ContainsAny(s.Param, "&=#?+% ") {
@@ -338,8 +352,10 @@ func ParseHeader(s string) (Header, error) {
 	return Header{Name: strings.TrimSpace(name), Value: strings.TrimSpace(value)}, nil
 }
 
-// ValidateName trims a credential or agent name and checks it is 1–100
-// printable characters. what is "credential" or "agent", for the message.
+// ValidateName trims a credential, agent or workspace name and checks it
+// is 1–100 characters of visible text (CheckText: no control, bidi or other
+// invisible format character, valid UTF-8). what is "credential", "agent"
+// or "workspace", for the message.
 func ValidateName(what, name string) (string, error) {
 	name = strings.TrimSpace(name)
 	if name == "" {
@@ -348,10 +364,8 @@ func ValidateName(what, name string) (string, error) {
 	if len([]rune(name)) > 100 {
 		return "", Errorf(EINVALID, "%s name is longer than 100 characters", what)
 	}
-	for _, r := range name {
-		if r < 0x20 || r == 0x7f {
-			return "", Errorf(EINVALID, "%s name contains a control character", what)
-		}
+	if err := CheckText(what+" name", name); err != nil {
+		return "", err
 	}
 	// Commands take an id or a name; a name shaped like an id would make
 	// that ambiguous.

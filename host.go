@@ -2,6 +2,7 @@ package agentkeys
 
 import (
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -12,14 +13,22 @@ import (
 // ("127.0.0.1:8080", "[::1]:8080"), or a wildcard "*.suffix" that matches any
 // host below suffix (not suffix itself). Hosts are lowercased and lose a
 // trailing dot. Refused with EINVALID: "*", "*.", "*.com" (a wildcard needs at
-// least two labels after it), wildcards inside a label, URLs, paths,
-// non-ASCII hosts (give the punycode "xn--" form) and bad ports.
+// least two labels after it), wildcards inside a label, wildcards that could
+// match an IP address ("*.0.1"), host names that read as an IP address in
+// another spelling ("127.1", "0x7f000001"), 0.0.0.0 and ::, loopback
+// entries without a port (localhost, *.localhost, 127.0.0.1, [::1]), URLs,
+// paths, non-ASCII hosts (give the punycode "xn--" form) and bad ports. IP
+// literals are stored in canonical form. Wildcards over a public suffix
+// (*.co.uk, *.herokuapp.com) need the Public Suffix List and are refused by
+// internal/hostpolicy in the stores.
 func ParseHostPattern(s string) (string, error) {
 	raw := strings.TrimSpace(s)
 	p := strings.ToLower(raw)
 	switch {
 	case p == "":
 		return "", Errorf(EINVALID, "empty allowed host")
+	case strings.ContainsAny(p, "<>"):
+		return "", Errorf(EINVALID, "allowed host %q has a placeholder: replace the <…> part with your own name", raw)
 	case strings.Contains(p, "://") || strings.ContainsAny(p, "/?#@\\ \t"):
 		return "", Errorf(EINVALID, "allowed host %q must be a host name such as api.example.com, not a URL or path", raw)
 	}
@@ -43,13 +52,17 @@ func ParseHostPattern(s string) (string, error) {
 	if wildcard && (net.ParseIP(host) != nil || !strings.Contains(host, ".")) {
 		return "", Errorf(EINVALID, "allowed host %q is too broad: a wildcard needs a domain with at least two labels, as in *.example.com", raw)
 	}
-	if net.ParseIP(host) == nil && !validHostname(host) {
-		return "", Errorf(EINVALID, "allowed host %q is not a valid host name", raw)
+	if wildcard && endsInNumber(host) {
+		return "", Errorf(EINVALID, "allowed host %q could match IP addresses: a wildcard must end in a domain name, as in *.example.com", raw)
 	}
-	out := host
-	if strings.Contains(host, ":") { // IPv6 literal
-		out = "[" + host + "]"
+	host, herr := canonicalHost(host)
+	if herr != nil {
+		return "", Errorf(EINVALID, "allowed host %q: %s", raw, herr.Message)
 	}
+	if IsLoopbackHost(host) && port == "" {
+		return "", Errorf(EINVALID, "allowed host %q is on this machine: add the port, as in %s:8080 (any local user can open a port, so every port would be too broad)", raw, bracket(host))
+	}
+	out := bracket(host)
 	if wildcard {
 		out = "*." + out
 	}
@@ -57,6 +70,54 @@ func ParseHostPattern(s string) (string, error) {
 		out += ":" + port
 	}
 	return out, nil
+}
+
+// canonicalHost checks a host (name or IP literal, without brackets or
+// port) and returns it in the one form that is stored and compared: IP
+// literals canonical (netip), names as given. A name whose last label is a
+// number ("1.2.3", "0x7f000001", "127.1") is refused: resolvers read it as
+// an IPv4 address in another spelling, so it would not mean what it says.
+func canonicalHost(host string) (string, *Error) {
+	if strings.Contains(host, ":") || net.ParseIP(host) != nil {
+		a, err := netip.ParseAddr(host)
+		if err != nil || a.Zone() != "" {
+			return "", Errorf(EINVALID, "%q is not a valid IP address", host)
+		}
+		if a.Unmap().IsUnspecified() {
+			return "", Errorf(EINVALID, "%s is not a destination: name the host or address to call", host)
+		}
+		return a.String(), nil
+	}
+	if endsInNumber(host) {
+		return "", Errorf(EINVALID, "%q reads as an IP address in a non-standard spelling: write IPv4 addresses as four decimal numbers, as in 127.0.0.1", host)
+	}
+	if !validHostname(host) {
+		return "", Errorf(EINVALID, "%q is not a valid host name", host)
+	}
+	return host, nil
+}
+
+// endsInNumber reports whether a host's last label is a decimal or 0x-hex
+// number: what the WHATWG URL parser and inet_aton treat as an IPv4 address
+// ("127.1", "0x7f000001", "2130706433", "1.2.3").
+func endsInNumber(host string) bool {
+	labels := strings.Split(strings.TrimSuffix(host, "."), ".")
+	last := labels[len(labels)-1]
+	if last == "" {
+		return false
+	}
+	if h, ok := strings.CutPrefix(strings.ToLower(last), "0x"); ok {
+		return strings.Trim(h, "0123456789abcdef") == ""
+	}
+	return strings.Trim(last, "0123456789") == ""
+}
+
+// bracket puts an IPv6 literal in brackets.
+func bracket(host string) string {
+	if strings.Contains(host, ":") {
+		return "[" + host + "]"
+	}
+	return host
 }
 
 // splitHostPort splits "host", "host:port", "[v6]" or "[v6]:port", strips a
@@ -209,13 +270,11 @@ func ParseTarget(rawURL string) (*url.URL, error) {
 	if perr != nil {
 		return nil, Errorf(EINVALID, "target URL host: %s", perr.Message)
 	}
-	if net.ParseIP(host) == nil && !validHostname(host) {
-		return nil, Errorf(EINVALID, "target host %q is not a valid host name", host)
+	host, perr = canonicalHost(host)
+	if perr != nil {
+		return nil, Errorf(EINVALID, "target URL host: %s", perr.Message)
 	}
-	h := host
-	if strings.Contains(h, ":") {
-		h = "[" + h + "]"
-	}
+	h := bracket(host)
 	if port != "" {
 		h += ":" + port
 	}
@@ -251,7 +310,10 @@ func matchPattern(pattern, host, port string) (match, exact bool) {
 }
 
 // IsLoopbackHost reports whether host is "localhost" (or below it) or a
-// loopback IP literal in canonical form.
+// loopback IP literal in canonical form. Names under .localhost are
+// loopback by RFC 6761: the proxy's dialer connects them to 127.0.0.1
+// without asking DNS, and sends plain http only to a connection whose
+// address is loopback.
 func IsLoopbackHost(host string) bool {
 	host = strings.TrimSuffix(strings.ToLower(host), ".")
 	if host == "localhost" || strings.HasSuffix(host, ".localhost") {

@@ -14,8 +14,15 @@ func TestParseHostPattern(t *testing.T) {
 		"*.atlassian.net":    "*.atlassian.net",
 		"127.0.0.1:8080":     "127.0.0.1:8080",
 		"[::1]:9000":         "[::1]:9000",
-		"[::1]":              "[::1]",
-		"localhost":          "localhost",
+		"[0:0::1]:9000":      "[::1]:9000",
+		"[2001:DB8::0:1]":    "[2001:db8::1]",
+		"[::ffff:7f00:1]:80": "[::ffff:127.0.0.1]:80",
+		"localhost:3000":     "localhost:3000",
+		"app.localhost:3000": "app.localhost:3000",
+		"8.8.8.8":            "8.8.8.8",
+		"1.2.3.example.com":  "1.2.3.example.com",
+		"*.a1.example.com":   "*.a1.example.com",
+		"0x.example.com":     "0x.example.com",
 		"my_host.example.io": "my_host.example.io",
 		" x.com ":            "x.com",
 	}
@@ -30,6 +37,16 @@ func TestParseHostPattern(t *testing.T) {
 		"https://api.resend.com", "api.resend.com/v1", "user@host.com", "host.com:0",
 		"host.com:65536", "host.com:abc", "::1", "[::1", "ápi.example.com",
 		"-bad.example.com", "bad..example.com", "a b.com", "*.127.0.0.1",
+		// wildcards that can match an IP literal
+		"*.0.1", "*.0.0.1", "*.1.1:80", "*.0x1.0x2", "*.10.0.0", "*.example.0x7f",
+		// IP addresses in other spellings
+		"0x7f000001", "0x7f000001:8080", "1.2.3", "127.1", "127.1:80", "2130706433", "0177.0.0.1",
+		"127.000.000.001", "0x7f.1", "example.123", "example.0xff", "1.2.3.4.5",
+		"0.0.0.0:80", "[::]:80", "[::ffff:0.0.0.0]:80", "[fe80::1%25eth0]:80",
+		// loopback entries without a port
+		"localhost", "LOCALHOST.", "app.localhost", "*.localhost", "127.0.0.1", "127.0.0.2", "[::1]", "[::ffff:127.0.0.1]",
+		// placeholders left unfilled
+		"<site>.atlassian.net", "<project-ref>.supabase.co",
 	}
 	for _, in := range bad {
 		if got, err := agentkeys.ParseHostPattern(in); err == nil {
@@ -65,9 +82,15 @@ func TestCheckTarget(t *testing.T) {
 		{"http://api.resend.com/emails", agentkeys.EDESTINATION, ""},
 		{"http://x.example.org/", agentkeys.EDESTINATION, ""}, // http only to exact loopback entries
 		{"https://127.0.0.1:8081/", agentkeys.EDESTINATION, ""},
-		{"https://127.1:8080/", agentkeys.EDESTINATION, ""},
-		{"https://0x7f.1:8080/", agentkeys.EDESTINATION, ""},
-		{"https://2130706433:8080/", agentkeys.EDESTINATION, ""},
+		{"https://127.1:8080/", agentkeys.EINVALID, ""}, // IPs in other spellings are refused outright
+		{"https://0x7f.1:8080/", agentkeys.EINVALID, ""},
+		{"https://2130706433:8080/", agentkeys.EINVALID, ""},
+		{"https://0x7f000001:8080/", agentkeys.EINVALID, ""},
+		{"https://127.0.1:8080/", agentkeys.EINVALID, ""},
+		{"https://0177.0.0.1:8080/", agentkeys.EINVALID, ""},
+		{"https://0.0.0.0:8080/", agentkeys.EINVALID, ""},
+		{"https://[::]:8080/", agentkeys.EINVALID, ""},
+		{"https://[0:0::1]:8081/", agentkeys.EDESTINATION, ""},
 		{"https://xn--pi-7ld.resend.com/", agentkeys.EDESTINATION, ""}, // punycode homograph
 		// malformed
 		{"", agentkeys.EINVALID, ""},

@@ -9,13 +9,17 @@ import (
 type Preset struct {
 	Service string   // the name --service takes
 	Aliases []string // other words in a credential name that recognise it
-	Hosts   []string
+	// Hosts are the allowlist. An entry with a <placeholder> ("<site>.atlassian.net")
+	// is a host the user must fill in: the service runs each customer on
+	// a subdomain of a public suffix, where a wildcard would reach every
+	// other customer too.
+	Hosts []string
 }
 
 // Presets are the built-in allowlists for well-known services.
 var Presets = []Preset{
 	{Service: "anthropic", Aliases: []string{"claude"}, Hosts: []string{"api.anthropic.com"}},
-	{Service: "atlassian", Aliases: []string{"jira", "confluence", "bitbucket"}, Hosts: []string{"*.atlassian.net", "api.atlassian.com"}},
+	{Service: "atlassian", Aliases: []string{"jira", "confluence", "bitbucket"}, Hosts: []string{"<site>.atlassian.net", "api.atlassian.com"}},
 	{Service: "cloudflare", Hosts: []string{"api.cloudflare.com"}},
 	{Service: "github", Hosts: []string{"api.github.com", "uploads.github.com"}},
 	{Service: "gitlab", Hosts: []string{"gitlab.com"}},
@@ -28,7 +32,7 @@ var Presets = []Preset{
 	{Service: "sendgrid", Hosts: []string{"api.sendgrid.com"}},
 	{Service: "slack", Hosts: []string{"slack.com", "hooks.slack.com"}},
 	{Service: "stripe", Hosts: []string{"api.stripe.com", "files.stripe.com"}},
-	{Service: "supabase", Hosts: []string{"*.supabase.co"}},
+	{Service: "supabase", Hosts: []string{"<project-ref>.supabase.co"}},
 	{Service: "telegram", Hosts: []string{"api.telegram.org"}},
 	{Service: "twilio", Hosts: []string{"api.twilio.com", "*.twilio.com"}},
 }
@@ -101,14 +105,30 @@ func ResolveAllowedHosts(explicit []string, service, credentialName string) ([]s
 		if !ok {
 			return nil, Errorf(EINVALID, "unknown service %q: use one of %s, or give allowed hosts instead", service, strings.Join(PresetNames(), ", "))
 		}
-		return ParseAllowedHosts(p.Hosts)
+		return p.allowedHosts()
 	}
 	if p, ok := RecognisePreset(credentialName); ok {
-		return ParseAllowedHosts(p.Hosts)
+		return p.allowedHosts()
 	}
 	return nil, Errorf(EINVALID,
 		"credential %q has no allowed hosts: give the hosts it may be sent to (--allow-host api.example.com, repeatable; *.example.com for subdomains) or a known service (--service NAME, one of %s)",
 		credentialName, strings.Join(PresetNames(), ", "))
+}
+
+// allowedHosts is the preset's list, or EINVALID saying what to fill in
+// when it has a placeholder.
+func (p Preset) allowedHosts() ([]string, error) {
+	for _, h := range p.Hosts {
+		if strings.Contains(h, "<") {
+			flags := make([]string, len(p.Hosts))
+			for i, h := range p.Hosts {
+				flags[i] = "--allow-host " + h
+			}
+			return nil, Errorf(EINVALID,
+				"%s is used on your own host: give the allowed hosts with %s filled in (%s)", p.Service, h, strings.Join(flags, " "))
+		}
+	}
+	return ParseAllowedHosts(p.Hosts)
 }
 
 func squash(s string) string {

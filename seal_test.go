@@ -185,3 +185,20 @@ func FuzzOpenSecret_DecodesLikeJSON(f *testing.F) {
 	sl, _ := agentkeys.NewSealer(agentkeys.Key{7})
 	f.Fuzz(func(t *testing.T, plain []byte) { checkOpensLikeJSON(t, sl, plain) })
 }
+
+// TestSealSecret_RawResponses: the opt-out of echo redaction is sealed with
+// the value and comes back when it is opened; without it, it is off.
+func TestSealSecret_RawResponses(t *testing.T) {
+	var k agentkeys.Key
+	k[0] = 7
+	for _, raw := range []bool{false, true} {
+		sealed, err := agentkeys.SealSecret(k, &agentkeys.Secret{Value: "v", RawResponses: raw}, "ws_1", "cred_1", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := agentkeys.OpenSecret(k, sealed, "ws_1", "cred_1", 1)
+		if err != nil || s.Value != "v" || s.RawResponses != raw {
+			t.Fatalf("RawResponses %v: opened %v, %v", raw, s.RawResponses, err)
+		}
+	}
+}

@@ -24,6 +24,8 @@ type CredentialRequest struct {
 	Password     string   `json:"password,omitempty"`
 	Headers      []Header `json:"headers,omitempty"`
 	Param        string   `json:"param,omitempty"`
+	// RawResponses turns off echo redaction for this credential.
+	RawResponses bool `json:"rawResponses,omitempty"`
 }
 
 // CredentialPatch is the body of PATCH /api/v1/credentials/{id}: absent

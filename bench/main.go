@@ -37,11 +37,13 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -71,6 +73,10 @@ const (
 	memBase  = "memory, base-URL mode"
 	sqliteH  = "hosted, SQLite"
 	postgres = "hosted, PostgreSQL"
+	// The same hop to an https upstream (a test CA trusted through SSL_CERT_FILE).
+	directTLS = "direct, https"
+	bareTLS   = "bare, https"
+	upTLS     = "agentkeys up, https"
 )
 
 type options struct {
@@ -78,6 +84,7 @@ type options struct {
 	concs      []int
 	streamSize int64
 	nCreds     int
+	sse        int
 	pg         string
 	bin        string
 	inproc     bool
@@ -96,6 +103,7 @@ func main() {
 	flag.DurationVar(&o.dur, "d", 4*time.Second, "measuring time per target and concurrency (split into 4 interleaved rounds)")
 	concs := flag.String("c", "1,64", "concurrency levels, comma-separated")
 	flag.Int64Var(&o.streamSize, "stream", 1<<30, "bytes streamed through the proxies for the RSS measurement (0: skip)")
+	flag.IntVar(&o.sse, "sse", 200, "requests for the time to the first server-sent event (0: skip)")
 	flag.IntVar(&o.nCreds, "n", 10000, "credentials in each hosted workspace for the list benchmark (0: skip)")
 	flag.StringVar(&o.pg, "pg", pgDefault, `PostgreSQL server for the hosted-on-PostgreSQL rows ("": skip)`)
 	flag.StringVar(&o.bin, "bin", "", "agentkeys binary to run `up` with (default: build ./cmd/agentkeys)")
@@ -191,6 +199,15 @@ func (b *bench) run(o options) error {
 	chunk := make([]byte, 64<<10)
 	body := []byte(`{"id":"4ef9a2","object":"email","status":"queued","created_at":"2026-11-26T00:00:00Z"}`)
 	upSrv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/sse" {
+			// One event at once, a second one later: time to first event.
+			w.Header().Set("Content-Type", "text/event-stream")
+			io.WriteString(w, "data: {\"delta\":\"first\"}\n\n")
+			w.(http.Flusher).Flush()
+			time.Sleep(20 * time.Millisecond)
+			io.WriteString(w, "data: [DONE]\n\n")
+			return
+		}
 		if r.URL.Path == "/big" {
 			n, _ := strconv.ParseInt(r.URL.Query().Get("n"), 10, 64)
 			w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
@@ -210,6 +227,26 @@ func (b *bench) run(o options) error {
 	b.onCleanup(func() { upSrv.Close() })
 	upHost := upLn.Addr().String()
 	upURL := "http://" + upHost
+
+	// The same upstream over TLS, with a certificate from a throwaway CA that
+	// every process here trusts through SSL_CERT_FILE (set before any TLS use
+	// and inherited by the children).
+	caFile := filepath.Join(tmp, "ca.pem")
+	tlsConf, err := testCA(caFile)
+	if err != nil {
+		return fmt.Errorf("test CA: %w", err)
+	}
+	os.Setenv("SSL_CERT_FILE", caFile)
+	tlsLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	tlsSrv := &http.Server{Handler: upSrv.Handler, TLSConfig: tlsConf}
+	go tlsSrv.ServeTLS(tlsLn, "", "")
+	b.onCleanup(func() { tlsSrv.Close() })
+	tlsHost := tlsLn.Addr().String()
+	tlsURL := "https://" + tlsHost
+	allowed := upHost + "," + tlsHost // the bench credential's allowlist
 
 	// One random key: the local vault's master key and the hosted store's
 	// server key. Children get it in their environment.
@@ -233,7 +270,7 @@ func (b *bench) run(o options) error {
 		}
 	}
 
-	localToken, err := setupLocal(ctx, home, upHost)
+	localToken, err := setupLocal(ctx, home, allowed)
 	if err != nil {
 		return fmt.Errorf("local vault: %w", err)
 	}
@@ -260,11 +297,15 @@ func (b *bench) run(o options) error {
 	if err != nil {
 		return err
 	}
+	bareTLSP, err := b.start(bareTLS, serve("bare", tlsURL), env, tmp)
+	if err != nil {
+		return err
+	}
 	upP, err := b.start(up, upCmd, env, tmp)
 	if err != nil {
 		return err
 	}
-	memP, err := b.start(memory, serve("memory", upHost), env, tmp)
+	memP, err := b.start(memory, serve("memory", allowed), env, tmp)
 	if err != nil {
 		return err
 	}
@@ -278,7 +319,7 @@ func (b *bench) run(o options) error {
 		servers = append(servers, &hosted{name: postgres, dbArg: dbURL})
 	}
 	for _, h := range servers {
-		if err := h.setup(ctx, upHost); err != nil {
+		if err := h.setup(ctx, allowed); err != nil {
 			return fmt.Errorf("%s: set up: %w", h.name, err)
 		}
 		cmd := serve("hosted", h.dbArg)
@@ -308,6 +349,9 @@ func (b *bench) run(o options) error {
 		named(upBase, baseURL(upP, localToken)),
 		named(memory, proxied(memP, memToken, upURL+"/emails")),
 		named(memBase, baseURL(memP, memToken)),
+		{Name: directTLS, URL: tlsURL + "/emails"},
+		{Name: bareTLS, URL: "http://" + bareTLSP.Addr + "/emails", Pid: bareTLSP.Pid()},
+		named(upTLS, proxied(upP, localToken, tlsURL+"/emails")),
 	}
 	for _, h := range servers {
 		targets = append(targets, named(h.name, proxied(h.proc, h.token, upURL+"/emails")))
@@ -343,6 +387,27 @@ func (b *bench) run(o options) error {
 			}
 			fmt.Printf("  %-20s %6.0f MiB/s   peak RSS %5.1f MiB (sampled)   VmHWM %5.1f MiB\n", t.Name, r.MiBps, r.PeakRSS, r.HWM)
 			upPeak = r.HWM
+		}
+		fmt.Println()
+	}
+
+	if o.sse > 0 {
+		fmt.Printf("server-sent events, time to the first event (%d requests one at a time, the upstream sends it at once):\n", o.sse)
+		sse := []load.Target{
+			{Name: direct, URL: upURL + "/sse"},
+			{Name: bare, URL: "http://" + bareP.Addr + "/sse", Pid: bareP.Pid()},
+			named(up, proxied(upP, localToken, upURL+"/sse")),
+		}
+		var directP50 time.Duration
+		for _, t := range sse {
+			p50, err := firstEvent(t, o.sse)
+			if err != nil {
+				return fmt.Errorf("sse through %s: %w", t.Name, err)
+			}
+			if t.Name == direct {
+				directP50 = p50
+			}
+			fmt.Printf("  %-20s p50 %7.3f ms   added over direct %7.3f ms\n", t.Name, load.MS(p50), load.MS(p50-directP50))
 		}
 		fmt.Println()
 	}
@@ -411,6 +476,11 @@ func (b *bench) run(o options) error {
 	if x, ok := ratio(sqliteH, 64); ok {
 		fmt.Printf("  (hosted on SQLite at c=64: %.2f× bare)\n", x)
 	}
+	for _, c := range o.concs {
+		if u, b := results[upTLS][c], results[bareTLS][c]; b.RPS > 0 {
+			fmt.Printf("  (https upstream, c=%d: agentkeys up %.2f× the bare proxy to the same upstream)\n", c, u.RPS/b.RPS)
+		}
+	}
 
 	if o.nCreds > 0 {
 		fmt.Printf("\nGET /api/v1/credentials with %d credentials (over HTTP, whole body read, 15 calls after 2 warm-up):\n", o.nCreds)
@@ -432,6 +502,37 @@ func (b *bench) run(o options) error {
 		}
 	}
 	return nil
+}
+
+// firstEvent requests t n times, one at a time, and returns the median
+// time from sending the request to reading the end of the first event.
+func firstEvent(t load.Target, n int) (time.Duration, error) {
+	client := &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 4}}
+	lats := make([]time.Duration, 0, n)
+	for i := 0; i < n; i++ {
+		req := t.Request()
+		start := time.Now()
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		rd := bufio.NewReader(resp.Body)
+		for {
+			line, err := rd.ReadString('\n')
+			if err != nil {
+				resp.Body.Close()
+				return 0, fmt.Errorf("no event: %w", err)
+			}
+			if line == "\n" {
+				break
+			}
+		}
+		lats = append(lats, time.Since(start))
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	_, p50, _, err := load.Percentiles(lats)
+	return p50, err
 }
 
 // serveCmd runs `agentkeys serve` (bin) on the hosted store named by dbArg

@@ -208,11 +208,12 @@ type grantable interface {
 	agentkeys.AgentService
 }
 
-// grant gives v one API_KEY credential allowed to reach upHost and one
+// grant gives v one API_KEY credential allowed to reach upHost (host:port,
+// comma-separated) and one
 // agent holding it; it returns the agent's proxy token.
 func grant(ctx context.Context, v grantable, upHost string) (string, error) {
 	cred, err := v.CreateCredential(ctx, &agentkeys.CredentialInput{Name: "Bench API", Type: agentkeys.APIKey,
-		AllowedHosts: []string{upHost}, Secret: agentkeys.Secret{Value: secretValue}})
+		AllowedHosts: strings.Split(upHost, ","), Secret: agentkeys.Secret{Value: secretValue}})
 	if err != nil {
 		return "", err
 	}
@@ -385,7 +386,7 @@ type memVault struct {
 func newMemVault(upHost string) *memVault {
 	return &memVault{
 		route: agentkeys.Route{WorkspaceID: "ws_bench", AgentID: "agent_bench", AgentName: "bench",
-			Credential: &agentkeys.Credential{ID: "cred_bench", Name: "Bench API", Type: agentkeys.APIKey, AllowedHosts: []string{upHost}}},
+			Credential: &agentkeys.Credential{ID: "cred_bench", Name: "Bench API", Type: agentkeys.APIKey, AllowedHosts: strings.Split(upHost, ",")}},
 		secret: agentkeys.Secret{Value: secretValue},
 	}
 }

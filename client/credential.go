@@ -81,6 +81,7 @@ func (c *Client) CreateCredential(ctx context.Context, in *agentkeys.CredentialI
 		Password:     in.Secret.Password,
 		Headers:      in.Secret.Headers,
 		Param:        in.Secret.Param,
+		RawResponses: in.Secret.RawResponses,
 	}
 	var cred agentkeys.Credential
 	if err := c.call(ctx, http.MethodPost, credentialsPath, nil, &body, &cred); err != nil {

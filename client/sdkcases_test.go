@@ -185,7 +185,7 @@ func TestSDKCases(t *testing.T) {
 	upHost := strings.TrimPrefix(up.URL, "http://")
 	secret := "sk_echo_" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	cred, err := admin.CreateCredential(t.Context(), &agentkeys.CredentialInput{Name: "echo", Type: agentkeys.APIKey,
-		AllowedHosts: []string{upHost, dead}, Secret: agentkeys.Secret{Value: secret}})
+		AllowedHosts: []string{upHost, dead}, Secret: agentkeys.Secret{Value: secret, RawResponses: true}}) // the echo upstream reflects the key
 	if err != nil {
 		t.Fatal(err)
 	}

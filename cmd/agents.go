@@ -119,9 +119,9 @@ func RunAgentsCreate(ctx context.Context, opts *AgentsCreateOptions) error {
 		return nil
 	}
 	if opts.IO.IsStdoutTTY() {
-		fmt.Fprintf(opts.IO.Out, "%s Created agent %s (%s)\n", opts.IO.Green("✓"), agent.Name, agent.ID)
+		fmt.Fprintf(opts.IO.Out, "%s Created agent %s (%s)\n", opts.IO.Green("✓"), agentkeys.SafeText(agent.Name), agent.ID)
 	} else {
-		fmt.Fprintf(opts.IO.ErrOut, "Created agent %s (%s)\n", agent.Name, agent.ID)
+		fmt.Fprintf(opts.IO.ErrOut, "Created agent %s (%s)\n", agentkeys.SafeText(agent.Name), agent.ID)
 	}
 	if grant != nil {
 		printGrant(opts.IO, agent, cred, grant)
@@ -264,7 +264,7 @@ func RunAgentsRevoke(ctx context.Context, opts *AgentsRevokeOptions) error {
 		return writeJSON(opts.IO.Out, map[string]any{"revoked": map[string]string{
 			"agentId": agent.ID, "agentName": agent.Name, "credentialId": cred.ID, "credentialName": cred.Name}})
 	}
-	fmt.Fprintf(opts.IO.Out, "%s Revoked %s from agent %s; its proxy token no longer works\n", opts.IO.Green("✓"), cred.Name, agent.Name)
+	fmt.Fprintf(opts.IO.Out, "%s Revoked %s from agent %s; its proxy token no longer works\n", opts.IO.Green("✓"), agentkeys.SafeText(cred.Name), agentkeys.SafeText(agent.Name))
 	return nil
 }
 
@@ -412,7 +412,7 @@ func RunAgentsRemove(ctx context.Context, opts *AgentsRemoveOptions) error {
 		}
 		return writeJSON(opts.IO.Out, map[string]any{"removed": map[string]string{"id": agent.ID, "name": agent.Name}, "credentials": creds})
 	}
-	fmt.Fprintf(opts.IO.Out, "%s Removed agent %s (%s); its proxy tokens no longer work\n", opts.IO.Green("✓"), agent.Name, agent.ID)
+	fmt.Fprintf(opts.IO.Out, "%s Removed agent %s (%s); its proxy tokens no longer work\n", opts.IO.Green("✓"), agentkeys.SafeText(agent.Name), agent.ID)
 	return nil
 }
 

@@ -46,6 +46,8 @@ type CredentialsAddOptions struct {
 	AllowHosts []string
 	Service    string
 	JSON       bool
+	// RawResponses turns off the proxy's echo redaction for the credential.
+	RawResponses bool
 }
 
 // NewCmdCredentialsAdd returns `credentials add`. runF, when not nil,
@@ -98,6 +100,7 @@ The list used is printed.`,
 	fl.BoolVar(&opts.JSON, "json", false, "print the new credential as JSON")
 	c.RegisterFlagCompletionFunc("type", completeTypes)
 	c.RegisterFlagCompletionFunc("service", completeServices)
+	fl.BoolVar(&opts.RawResponses, "raw-responses", false, "pass responses byte for byte: do not replace the value where an upstream echoes it back")
 	return c
 }
 
@@ -121,6 +124,7 @@ func RunCredentialsAdd(ctx context.Context, opts *CredentialsAddOptions) error {
 	if err := opts.readSecret(in); err != nil {
 		return err
 	}
+	in.Secret.RawResponses = opts.RawResponses
 	cred, err := v.CreateCredential(ctx, in)
 	if err != nil {
 		return err
@@ -129,7 +133,7 @@ func RunCredentialsAdd(ctx context.Context, opts *CredentialsAddOptions) error {
 		return writeJSON(opts.IO.Out, map[string]any{"credential": cred})
 	}
 	out := opts.IO.Out
-	fmt.Fprintf(out, "%s Added credential %s (%s, %s)\n", opts.IO.Green("✓"), cred.Name, cred.Type, cred.ID)
+	fmt.Fprintf(out, "%s Added credential %s (%s, %s)\n", opts.IO.Green("✓"), agentkeys.SafeText(cred.Name), cred.Type, cred.ID)
 	fmt.Fprintf(out, "Allowed hosts (%s): %s\n", hostSource, strings.Join(cred.AllowedHosts, ", "))
 	return nil
 }
@@ -433,6 +437,6 @@ func RunCredentialsRemove(ctx context.Context, opts *CredentialsRemoveOptions) e
 	if opts.JSON {
 		return writeJSON(opts.IO.Out, map[string]any{"removed": map[string]string{"id": cred.ID, "name": cred.Name}, "agents": holders})
 	}
-	fmt.Fprintf(opts.IO.Out, "%s Removed credential %s (%s); its proxy tokens no longer work\n", opts.IO.Green("✓"), cred.Name, cred.ID)
+	fmt.Fprintf(opts.IO.Out, "%s Removed credential %s (%s); its proxy tokens no longer work\n", opts.IO.Green("✓"), agentkeys.SafeText(cred.Name), cred.ID)
 	return nil
 }

@@ -89,5 +89,5 @@ func errorLine(err error) string {
 	if !errors.As(err, &ae) && errors.Is(err, context.Canceled) {
 		return "error: interrupted"
 	}
-	return "error: " + strings.Join(strings.Fields(err.Error()), " ")
+	return "error: " + agentkeys.SafeText(strings.Join(strings.Fields(err.Error()), " "))
 }

@@ -148,7 +148,7 @@ func RunLogin(ctx context.Context, opts *LoginOptions) error {
 	ios := opts.IO
 	out := ios.Out
 	fmt.Fprintf(out, "%s Logged in to %s\n", ios.Green("✓"), c.BaseURL())
-	fmt.Fprintf(out, "Workspace:  %s (%s)\n", st.Name, st.ID)
+	fmt.Fprintf(out, "Workspace:  %s (%s)\n", agentkeys.SafeText(st.Name), st.ID)
 	if st.Plan != "" {
 		fmt.Fprintf(out, "Plan:       %s\n", st.Plan)
 	}

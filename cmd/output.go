@@ -9,6 +9,8 @@ import (
 	"text/tabwriter"
 	"time"
 	"unicode/utf8"
+
+	"github.com/agentkeys/agentkeys"
 )
 
 // writeJSON writes v as indented JSON and a newline.
@@ -45,7 +47,14 @@ func newTable(ios *IOStreams, header ...string) *table {
 	return &table{ios: ios, header: header}
 }
 
-func (t *table) add(cells ...string) { t.rows = append(t.rows, cells) }
+// add appends a row. Cells are made safe for a terminal (SafeText): they
+// hold names and audit fields from storage.
+func (t *table) add(cells ...string) {
+	for i := range cells {
+		cells[i] = agentkeys.SafeText(cells[i])
+	}
+	t.rows = append(t.rows, cells)
+}
 
 // cellReplacer keeps a cell on its line and in its column in piped output.
 var cellReplacer = strings.NewReplacer("\t", " ", "\n", " ")

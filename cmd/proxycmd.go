@@ -196,7 +196,7 @@ func RunProxy(ctx context.Context, opts *ProxyOptions) error {
 		sort.Strings(keys)
 		for _, k := range keys {
 			for _, val := range resp.Header[k] {
-				fmt.Fprintf(out, "%s: %s\r\n", k, val)
+				fmt.Fprintf(out, "%s: %s\r\n", k, agentkeys.SafeText(val)) // an upstream's header may hold terminal controls
 			}
 		}
 		fmt.Fprint(out, "\r\n")

@@ -306,7 +306,7 @@ func RunCreateWorkspace(ctx context.Context, opts *CreateWorkspaceOptions) error
 		})
 	}
 	out := opts.IO.Out
-	fmt.Fprintf(out, "Created workspace %s (%s), owned by %s.\n", ws.Name, ws.ID, ws.Email)
+	fmt.Fprintf(out, "Created workspace %s (%s), owned by %s.\n", agentkeys.SafeText(ws.Name), ws.ID, agentkeys.SafeText(ws.Email))
 	fmt.Fprintf(out, "API key (shown once, only its hash is stored):\n%s\n", ws.APIKey)
 	fmt.Fprintln(out, "Log in with: agentkeys login --server <URL> --api-key <the key above>")
 	return nil

@@ -62,7 +62,7 @@ func RunStatus(ctx context.Context, opts *StatusOptions) error {
 	if st.KeySource != "" {
 		fmt.Fprintf(out, "Key source:   %s\n", st.KeySource)
 	}
-	fmt.Fprintf(out, "Workspace:    %s (%s)\n", st.Name, st.ID)
+	fmt.Fprintf(out, "Workspace:    %s (%s)\n", agentkeys.SafeText(st.Name), st.ID)
 	if st.Role != "" {
 		fmt.Fprintf(out, "Your role:    %s\n", st.Role)
 	}

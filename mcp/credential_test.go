@@ -176,3 +176,17 @@ func TestUpdateCredential(t *testing.T) {
 	e.assertNeverSeen(oldValue)
 	e.assertNeverSeen(newValue)
 }
+
+// TestCreateCredential_RefusesTerminalControls: an agent cannot store a
+// name that would rewrite the terminal of whoever lists credentials later:
+// controls, bidi and invisible characters are refused and nothing is written.
+func TestCreateCredential_RefusesTerminalControls(t *testing.T) {
+	e := newEnv(t, akmcp.Options{})
+	for _, name := range []string{"a\x1b]0;pwn\x07", "a\u009b2J", "invoice\u202Efdp.exe", "a\u2067b\u2069", "re\u200Bsend", "a\uFEFF"} {
+		e.fail("create_credential", map[string]any{"name": name, "type": "API_KEY", "value": "k", "allowedHosts": []string{"api.example.com"}}, "invisible or control character")
+		e.fail("create_agent", map[string]any{"name": name}, "invisible or control character")
+	}
+	if list := e.ok("list_credentials", nil); len(list["credentials"].([]any)) != 0 {
+		t.Fatalf("refused names were written: %v", list)
+	}
+}

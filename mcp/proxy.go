@@ -1,6 +1,7 @@
 package mcp
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -16,6 +17,20 @@ import (
 
 	"github.com/agentkeys/agentkeys"
 )
+
+// Redacted is what the proxy puts in place of a credential value an
+// upstream echoed back (agentkeys.RedactedEcho).
+const Redacted = agentkeys.RedactedEcho
+
+// completeMarker finishes a Redacted marker cut off at the end of body.
+func completeMarker(body []byte) []byte {
+	for k := len(Redacted) - 1; k >= 2; k-- {
+		if bytes.HasSuffix(body, []byte(Redacted[:k])) {
+			return append(body[:len(body):len(body)], Redacted[k:]...)
+		}
+	}
+	return body
+}
 
 // proxyMethods are the methods proxy_request accepts.
 var proxyMethods = []string{"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
@@ -86,15 +101,18 @@ func (s *Server) proxyRequest(ctx context.Context, raw json.RawMessage) (*mcp.Ca
 	if err != nil {
 		truncated = true // what arrived before the stream broke or the deadline
 	}
-	// An upstream may echo the credential it was sent; the model must not see
-	// it. (ctx, not callCtx: a body cut off by the deadline is still checked.)
-	secrets, _, err := s.responseSecrets(ctx, req)
-	if err != nil {
-		// The token or credential changed during the request: fail closed.
-		return nil, agentkeys.Errorf(agentkeys.EUNAVAILABLE, "the response could not be checked for the credential value (the credential or token changed during the request): retry the request")
+	// The proxy has already replaced any echo of the credential, for every
+	// backend (local, remote, one-off); count what it replaced, and finish a
+	// replacement marker the size limit cut, so the model reads it whole.
+	if truncated {
+		body = completeMarker(body)
 	}
-	body, redacted := redactBytes(body, secrets, truncated)
-	redacted += redactHeader(resp.Header, secrets)
+	redacted := bytes.Count(body, []byte(Redacted))
+	for _, vv := range resp.Header {
+		for _, v := range vv {
+			redacted += strings.Count(v, Redacted)
+		}
+	}
 	out := proxyOut(resp, body, truncated)
 	if redacted > 0 {
 		out["redacted"] = redacted

@@ -2,6 +2,7 @@ package mcp_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/base64"
 	"net"
@@ -366,20 +367,28 @@ func TestProxyRequest_RedactsEchoedCredential(t *testing.T) {
 }
 
 // remoteVault hides the local vault's ProxyBackend, as a remote workspace
-// client would: responses are returned as the upstream sent them.
+// client does: MCP cannot read the secret, yet echoes are still redacted,
+// because the redaction is the proxy's, whichever backend runs it.
 type remoteVault struct{ agentkeys.Vault }
 
-func TestProxyRequest_WithoutBackendNoRedaction(t *testing.T) {
+func TestProxyRequest_RedactsWithoutBackend(t *testing.T) {
 	v := mustOpenVault(t)
 	srv, err := akmcp.New(remoteVault{v}, akmcp.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := &env{t: t, vault: v, server: srv, client: startClient(t, srv), logs: &syncBuffer{}}
-	up := newUpstream(t, nil)
-	e.ok("create_credential", map[string]any{"name": "Key", "value": "sk-remote-123", "allowedHosts": []string{up.host()}})
-	out := e.ok("proxy_request", map[string]any{"credentialName": "Key", "url": up.URL + "/"})
-	if out["status"] != float64(200) || out["redacted"] != nil {
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Echo", r.Header.Get("Authorization"))
+		w.Header().Set("Content-Encoding", "gzip")
+		zw := gzip.NewWriter(w)
+		zw.Write([]byte("you sent " + r.Header.Get("Authorization")))
+		zw.Close()
+	})
+	e.ok("create_credential", map[string]any{"name": "Key", "value": "sk-remote-CANARY-123", "allowedHosts": []string{up.host()}})
+	out := e.ok("proxy_request", map[string]any{"credentialName": "Key", "url": up.URL + "/", "headers": map[string]any{"Accept-Encoding": "br, gzip"}})
+	if out["status"] != float64(200) || out["redacted"] != float64(2) || out["body"] != "you sent Bearer "+akmcp.Redacted {
 		t.Errorf("result = %v", out)
 	}
+	e.assertNeverSeen("sk-remote-CANARY-123")
 }

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 
@@ -36,7 +37,8 @@ func BenchmarkProxy(b *testing.B) {
 	defer bare.Close()
 
 	mb := newMemBackend()
-	tok := mb.assign(mb.addCredential(b, "k", agentkeys.APIKey, []string{upURL.Host}, agentkeys.Secret{Value: "secret"}), "a")
+	tok := mb.assign(mb.addCredential(b, "k", agentkeys.APIKey, []string{upURL.Host}, agentkeys.Secret{Value: "sk_live_4eC39HqLyjWDarjtT1zdp7dc"}), "a")
+	rawTok := mb.assign(mb.addCredential(b, "raw", agentkeys.APIKey, []string{upURL.Host}, agentkeys.Secret{Value: "sk_live_4eC39HqLyjWDarjtT1zdp7dc", RawResponses: true}), "a")
 	ak := httptest.NewServer(proxy.New(noAudit{mb}, proxy.Config{}))
 	defer ak.Close()
 
@@ -71,6 +73,42 @@ func BenchmarkProxy(b *testing.B) {
 	b.Run("agentkeys-baseurl", func(b *testing.B) {
 		run(b, ak.URL+proxy.BaseURLPrefix+upURL.Host+"/emails", http.Header{"Authorization": {"Bearer " + tok}})
 	})
+	// The same without echo redaction: the difference is its cost.
+	b.Run("agentkeys-raw", func(b *testing.B) {
+		run(b, ak.URL+"/v1/proxy", http.Header{"Authorization": {"Bearer " + rawTok}, agentkeys.HeaderTargetURL: {up.URL + "/emails"}})
+	})
+}
+
+// BenchmarkRedaction measures echo redaction on a larger body (64 KiB of
+// JSON-like text, no echo in it): "redacted" against "raw" (the credential
+// opted out), one request at a time, so the ratio is the per-byte cost.
+func BenchmarkRedaction(b *testing.B) {
+	body := []byte(strings.Repeat(`{"id":"msg_0123","text":"the quick brown fox jumps over the lazy dog"},`, 64<<10/72))
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(body) }))
+	defer up.Close()
+	upURL, _ := url.Parse(up.URL)
+	mb := newMemBackend()
+	tok := mb.assign(mb.addCredential(b, "k", agentkeys.APIKey, []string{upURL.Host}, agentkeys.Secret{Value: "sk_live_4eC39HqLyjWDarjtT1zdp7dc"}), "a")
+	rawTok := mb.assign(mb.addCredential(b, "raw", agentkeys.APIKey, []string{upURL.Host}, agentkeys.Secret{Value: "sk_live_4eC39HqLyjWDarjtT1zdp7dc", RawResponses: true}), "a")
+	ak := httptest.NewServer(proxy.New(noAudit{mb}, proxy.Config{}))
+	defer ak.Close()
+	client := &http.Client{Transport: &http.Transport{}}
+	for _, c := range []struct{ name, tok string }{{"redacted", tok}, {"raw", rawTok}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				req, _ := http.NewRequest("GET", ak.URL+"/v1/proxy", nil)
+				req.Header.Set("Authorization", "Bearer "+c.tok)
+				req.Header.Set(agentkeys.HeaderTargetURL, up.URL+"/")
+				resp, err := client.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		})
+	}
 }
 
 // noAudit is the in-memory backend without audit bookkeeping (whose map of

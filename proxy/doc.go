@@ -11,7 +11,8 @@
 // never follows redirects and never uses an inherited HTTP(S)_PROXY) → stream
 // the answer back → complete the audit row with status, bytes and duration.
 //
-// Audit: every request, allowed or refused, is recorded. A forwarded request's
+// Audit: every request, allowed or refused, is recorded (requests without a
+// valid token are sampled: the first of each kind per minute, see sample.go). A forwarded request's
 // row is written with Backend.BeginAudit (decision "pending") before anything
 // is decrypted or forwarded — if that fails the agent gets 503 UNAVAILABLE and
 // nothing is sent — and completed with Backend.EndAudit (status, bytes in and
@@ -28,8 +29,14 @@
 // what was injected are closed: the injected query parameter is removed from
 // Location and Content-Location (a redirect that keeps the query string) and
 // from Link (pagination), and Set-Cookie lines for injected cookie names are
-// dropped (a session refresh). Other echoes (a body repeating a header) are
-// the upstream's.
+// dropped (a session refresh). Every other echo — any response header,
+// trailer or the body repeating the value in any of its usual encodings — is
+// replaced with agentkeys.RedactedEcho as the response streams, unless the
+// credential has Secret.RawResponses (redact.go).
+//
+// Plain http goes only to connections whose dialled address is loopback
+// (checked just before connecting); "localhost" and names under .localhost
+// are dialled as 127.0.0.1 or ::1 without DNS.
 //
 // For the hosted mode, NewTransport can dial through SafeDialer, which
 // refuses loopback, private, link-local, CGNAT and other special addresses at

@@ -3,16 +3,12 @@ package proxy
 import (
 	"context"
 	"errors"
-	"io"
 	"log"
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
@@ -37,6 +33,12 @@ type Config struct {
 	// string or credential value). nil: discard.
 	Logger *slog.Logger
 	Now    func() time.Time
+	// AuditEveryRefusal writes an audit row for every refused request, even
+	// one without a valid token. By default those are sampled (sample.go):
+	// the first of each kind per minute gets a row, the rest are counted in
+	// the log, so requests from anyone who can reach the port cannot grow
+	// the audit log without limit.
+	AuditEveryRefusal bool
 }
 
 // DefaultMaxBodyBytes is the request body cap when Config.MaxBodyBytes is 0.
@@ -50,6 +52,7 @@ type Handler struct {
 	log     *slog.Logger
 	now     func() time.Time
 	rp      *httputil.ReverseProxy
+	sample  *refusalSampler // nil: every refusal gets its row
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -66,6 +69,9 @@ func New(b agentkeys.ProxyBackend, cfg Config) *Handler {
 	}
 	if h.now == nil {
 		h.now = time.Now
+	}
+	if !cfg.AuditEveryRefusal {
+		h.sample = &refusalSampler{log: h.log}
 	}
 	tr := cfg.Transport
 	if tr == nil {
@@ -126,6 +132,9 @@ type exchange struct {
 	// refusals that come before (or from) the destination check.
 	rawTarget string
 	secret    *agentkeys.Secret
+	// redact replaces echoes of the secret in the response (nil: the
+	// credential asked for byte-exact responses).
+	redact *redactor
 	// queryParam is the name of the query parameter injected (QUERY_PARAM),
 	// to be removed from URLs in the upstream's answer headers.
 	queryParam string
@@ -135,6 +144,7 @@ type exchange struct {
 	body        *limitedBody
 	w           *countingWriter
 	begun       bool // BeginAudit succeeded: EndAudit must follow
+	owner       bool // in-process owner authority: every refusal keeps its row
 	// Set by the ReverseProxy callbacks (same goroutine as serve).
 	failure   *agentkeys.Error // answer the proxy made after forwarding failed
 	streamErr error            // the upstream body broke mid-stream
@@ -179,6 +189,7 @@ func (h *Handler) serveOrRefuse(w http.ResponseWriter, r *http.Request, auth aut
 		},
 	}
 	defer x.finish(r.Context(), &streamErr)
+	x.owner = auth == ownerAuthority
 
 	x.method = r.Header.Get(agentkeys.HeaderTargetMethod)
 	if x.method == "" {
@@ -255,8 +266,13 @@ func (h *Handler) serveOrRefuse(w http.ResponseWriter, r *http.Request, auth aut
 		return
 	}
 	x.secret = secret
+	x.redact = newRedactor(route.Credential.Type, secret)
 
-	out := r.WithContext(context.WithValue(r.Context(), exchangeKey{}, x))
+	ctx := context.WithValue(r.Context(), exchangeKey{}, x)
+	if target.Scheme == "http" {
+		ctx = withPlainHTTP(ctx) // the dialer lets it reach loopback addresses only
+	}
+	out := r.WithContext(ctx)
 	if r.Body != nil && r.Body != http.NoBody {
 		x.body = &limitedBody{rc: r.Body, max: h.maxBody}
 		out.Body = x.body
@@ -383,7 +399,9 @@ func (x *exchange) refuse(ctx context.Context, err error, decision string) {
 			x.ev.Host, x.ev.Path = u.Host, auditPath(u)
 		}
 	}
-	if !x.begun {
+	if !x.begun && x.route == nil && !x.owner && x.h.sample != nil && !x.h.sample.keep(e.Code, x.start) {
+		// No valid token: counted, not written (sample.go).
+	} else if !x.begun {
 		if aerr := x.h.backend.BeginAudit(ctx, x.ev); aerr != nil {
 			x.h.log.LogAttrs(ctx, slog.LevelError, "proxy: audit write failed for a refused request",
 				slog.String("request_id", x.ev.RequestID), slog.String("error", aerr.Error()))
@@ -513,6 +531,9 @@ func rewrite(pr *httputil.ProxyRequest) {
 	// the upstream a second value beside the injected one.
 	out.Trailer = nil
 	x.secret.Inject(x.route.Credential.Type, out)
+	if x.redact != nil {
+		prepareRedaction(out)
+	}
 	switch x.route.Credential.Type {
 	case agentkeys.QueryParam:
 		x.queryParam = x.secret.Param
@@ -520,101 +541,6 @@ func rewrite(pr *httputil.ProxyRequest) {
 		x.cookieNames = agentkeys.CookieNames(x.secret.Value)
 	}
 	x.secret = nil
-}
-
-// modifyResponse drops agentkeys' own headers from the upstream's answer
-// (so a proxy error cannot be faked) and watches the body for a broken
-// stream.
-func modifyResponse(res *http.Response) error {
-	for k := range res.Header {
-		if hasPrefixFold(k, "x-agentkeys-") {
-			delete(res.Header, k)
-		}
-	}
-	x := res.Request.Context().Value(exchangeKey{}).(*exchange)
-	if x.queryParam != "" {
-		// A redirect that keeps the query string (trailing slash, http→https)
-		// would hand the injected secret to the agent. Drop the parameter: a
-		// request to that URL through the proxy gets it injected again.
-		for _, name := range []string{"Location", "Content-Location"} {
-			for i, v := range res.Header[name] {
-				res.Header[name][i] = dropQueryParam(v, x.queryParam)
-			}
-		}
-		// Pagination links (RFC 8288) often repeat the query string too.
-		for i, v := range res.Header["Link"] {
-			res.Header["Link"][i] = dropQueryParamInLinks(v, x.queryParam)
-		}
-	}
-	if len(x.cookieNames) > 0 {
-		// A session refresh would hand the agent the injected cookie (or its
-		// rotated successor): drop Set-Cookie for the names the proxy sets.
-		res.Header["Set-Cookie"] = slices.DeleteFunc(res.Header["Set-Cookie"], func(line string) bool {
-			name, _, _ := strings.Cut(line, "=")
-			return slices.Contains(x.cookieNames, strings.TrimSpace(name))
-		})
-		if len(res.Header["Set-Cookie"]) == 0 {
-			delete(res.Header, "Set-Cookie")
-		}
-	}
-	// ReverseProxy clears the agent's response header after passing on a
-	// 1xx (100 Continue, 103 Early Hints), request id included: set it again.
-	x.w.Header().Set(agentkeys.HeaderRequestID, x.ev.RequestID)
-	if res.StatusCode == http.StatusSwitchingProtocols {
-		return nil // the body is the upgraded connection; leave it as is
-	}
-	res.Body = &watchedBody{ReadCloser: res.Body, x: x}
-	return nil
-}
-
-// dropQueryParam removes every occurrence of the query parameter name from
-// the URL reference ref (absolute or relative), matching names as
-// Secret.Inject does (raw or unescaped); the rest is kept as it was.
-func dropQueryParam(ref, name string) string {
-	base, query, ok := strings.Cut(ref, "?")
-	if !ok {
-		return ref
-	}
-	query, frag, hasFrag := strings.Cut(query, "#")
-	var kept []string
-	for _, part := range strings.Split(query, "&") {
-		k, _, _ := strings.Cut(part, "=")
-		if dk, err := url.QueryUnescape(k); err == nil && dk == name || k == name {
-			continue
-		}
-		kept = append(kept, part)
-	}
-	out := base
-	if len(kept) > 0 {
-		out += "?" + strings.Join(kept, "&")
-	}
-	if hasFrag {
-		out += "#" + frag
-	}
-	return out
-}
-
-// dropQueryParamInLinks applies dropQueryParam to every <URI-reference> of
-// a Link header value.
-func dropQueryParamInLinks(v, name string) string {
-	var b strings.Builder
-	for {
-		start := strings.IndexByte(v, '<')
-		if start < 0 {
-			break
-		}
-		end := strings.IndexByte(v[start:], '>')
-		if end < 0 {
-			break
-		}
-		end += start
-		b.WriteString(v[:start+1])
-		b.WriteString(dropQueryParam(v[start+1:end], name))
-		b.WriteByte('>')
-		v = v[end+1:]
-	}
-	b.WriteString(v)
-	return b.String()
 }
 
 // upstreamError answers when the upstream could not be reached or did not
@@ -634,6 +560,8 @@ func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, err erro
 		e = tooLarge(h.maxBody)
 	case errors.Is(err, errTokenInBody):
 		e = agentkeys.Errorf(agentkeys.EINVALID, "the request body holds the proxy token: it was not sent on (send the token only where the client sends its API key)")
+	case errors.Is(err, errUninspectable):
+		e = agentkeys.Errorf(agentkeys.EUPSTREAM, "%s; nothing of the response was passed on (to receive responses byte for byte, turn off echo redaction for this credential: credentials add --raw-responses)", err.Error())
 	case errors.As(err, &addrErr):
 		e = agentkeys.Errorf(agentkeys.EDESTINATION, "destination %s refused: %s", host, addrErr.Error())
 	case r.Context().Err() == context.Canceled:
@@ -647,101 +575,10 @@ func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, err erro
 	}
 	x.failure = e
 	w.Header().Set(agentkeys.HeaderRequestID, x.ev.RequestID) // cleared if a 1xx was passed on
+	if x.body != nil && !x.body.eof.Load() {
+		w.Header().Set("Connection", "close") // see modifyResponse: the rest of the body is of no use
+	}
 	writeError(w, agentkeys.StatusForCode(e.Code), e.Code, e.Message)
-}
-
-// limitedBody counts the agent's request body and cuts it one byte past the
-// limit. It is read by the transport's goroutine, hence the atomics.
-type limitedBody struct {
-	rc       io.ReadCloser
-	max      int64
-	n        atomic.Int64
-	tooLarge atomic.Bool
-}
-
-var errBodyTooLarge = errors.New("proxy: request body over the limit")
-
-func (b *limitedBody) Read(p []byte) (int, error) {
-	if b.tooLarge.Load() {
-		return 0, errBodyTooLarge
-	}
-	if rem := b.max - b.n.Load() + 1; int64(len(p)) > rem {
-		p = p[:rem]
-	}
-	k, err := b.rc.Read(p)
-	if n := b.n.Add(int64(k)); n > b.max {
-		b.tooLarge.Store(true)
-		return k - int(n-b.max), errBodyTooLarge
-	}
-	return k, err
-}
-
-func (b *limitedBody) Close() error { return b.rc.Close() }
-
-// watchedBody records a read error of the upstream body other than EOF.
-type watchedBody struct {
-	io.ReadCloser
-	x *exchange
-}
-
-func (b *watchedBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	if err != nil && err != io.EOF && b.x.streamErr == nil {
-		b.x.streamErr = errStreamBroken
-	}
-	return n, err
-}
-
-// countingWriter counts the body bytes sent to the agent and remembers the
-// status. Unwrap and FlushError keep http.ResponseController working
-// (flushes for streams, hijacking for upgrades).
-type countingWriter struct {
-	http.ResponseWriter
-	status int
-	n      int64
-	err    error
-}
-
-func (w *countingWriter) WriteHeader(code int) {
-	if w.status == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *countingWriter) Write(p []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	n, err := w.ResponseWriter.Write(p)
-	w.n += int64(n)
-	if err != nil && w.err == nil {
-		w.err = err
-	}
-	return n, err
-}
-
-func (w *countingWriter) FlushError() error {
-	return http.NewResponseController(w.ResponseWriter).Flush()
-}
-
-func (w *countingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// bufferPool hands ReverseProxy 32 KiB copy buffers.
-type bufferPool struct{}
-
-var buffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
-
-func (bufferPool) Get() []byte  { return *(buffers.Get().(*[]byte)) }
-func (bufferPool) Put(b []byte) { buffers.Put(&b) }
-
-// scrubbedLog receives ReverseProxy's own log lines. They may quote an error
-// holding the outbound URL, so only a fixed message is kept.
-type scrubbedLog struct{ log *slog.Logger }
-
-func (s scrubbedLog) Write(p []byte) (int, error) {
-	s.log.LogAttrs(context.Background(), slog.LevelDebug, "proxy: reverse proxy reported an error (details withheld: they may hold the outbound URL)")
-	return len(p), nil
 }
 
 // allowlistHint adds to a refusal for a host off the allowlist the command

@@ -161,7 +161,7 @@ func TestProxy_Errors(t *testing.T) {
 	tok := b.assign(c, "bot")
 	revoked := b.assign(c, "old-bot")
 	b.revoke(revoked)
-	p := newTestProxy(t, b, proxy.Config{MaxBodyBytes: 1000})
+	p := newTestProxy(t, b, proxy.Config{MaxBodyBytes: 1000, AuditEveryRefusal: true})
 	target := up.URL + "/x"
 
 	tests := []struct {
@@ -263,9 +263,10 @@ func TestProxy_ConfusableTargets(t *testing.T) {
 		{"https://evilapi.example.com/", 403, agentkeys.EDESTINATION},
 		{"https://apis.example.org/", 403, agentkeys.EDESTINATION}, // wildcard excludes the apex
 		{"https://x.apis.example.org.evil.com/", 403, agentkeys.EDESTINATION},
-		{"http://127.1:" + port + "/", 403, agentkeys.EDESTINATION},
-		{"http://0x7f.1:" + port + "/", 403, agentkeys.EDESTINATION},
-		{"http://2130706433:" + port + "/", 403, agentkeys.EDESTINATION},
+		{"http://127.1:" + port + "/", 400, agentkeys.EINVALID}, // an IP in another spelling is no host name
+		{"http://0x7f.1:" + port + "/", 400, agentkeys.EINVALID},
+		{"http://2130706433:" + port + "/", 400, agentkeys.EINVALID},
+		{"http://0x7f000001:" + port + "/", 400, agentkeys.EINVALID},
 		{"http://[::ffff:127.0.0.1]:" + port + "/", 403, agentkeys.EDESTINATION},
 		{"http://localhost:" + port + "/", 403, agentkeys.EDESTINATION},
 		{"http://127.0.0.1/", 403, agentkeys.EDESTINATION}, // no port: entry names one

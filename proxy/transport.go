@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -96,9 +97,10 @@ func NewTransport(cfg TransportConfig) *http.Transport {
 			return refuse(netip.AddrPortFrom(ap.Addr().WithZone(""), ap.Port()))
 		}
 	}
+	guardPlainHTTP(dialer)
 	return &http.Transport{
 		Proxy:                  nil,
-		DialContext:            dialer.DialContext,
+		DialContext:            localhostDial(dialer.DialContext),
 		ForceAttemptHTTP2:      true,
 		TLSClientConfig:        tlsConf,
 		TLSHandshakeTimeout:    cfg.TLSHandshakeTimeout,
@@ -110,6 +112,65 @@ func NewTransport(cfg TransportConfig) *http.Transport {
 		DisableCompression:     true,
 		MaxResponseHeaderBytes: 1 << 20,
 	}
+}
+
+// plainHTTPKey marks, in a request's context, an upstream request sent as
+// plain http: its connection may only be made to a loopback address.
+type plainHTTPKey struct{}
+
+// withPlainHTTP marks ctx for a plain-http upstream request.
+func withPlainHTTP(ctx context.Context) context.Context {
+	return context.WithValue(ctx, plainHTTPKey{}, true)
+}
+
+// guardPlainHTTP makes d refuse, just before connecting, any address that
+// is not loopback when the dial is for a plain-http request (the
+// allowlist's check of the name is not enough: a name may resolve
+// anywhere). The check runs on the address actually dialled.
+func guardPlainHTTP(d *net.Dialer) {
+	check := d.ControlContext
+	d.ControlContext = func(ctx context.Context, network, address string, c syscall.RawConn) error {
+		if plain, _ := ctx.Value(plainHTTPKey{}).(bool); plain {
+			ap, err := netip.ParseAddrPort(address)
+			if err != nil {
+				return &AddressError{Reason: "unparsable"}
+			}
+			if !ap.Addr().Unmap().IsLoopback() {
+				return &AddressError{Addr: ap.Addr(), Reason: "not loopback, and plain http is sent only to loopback addresses (use https)"}
+			}
+		}
+		if check != nil {
+			return check(ctx, network, address, c)
+		}
+		return nil
+	}
+}
+
+// localhostDial connects "localhost" and names under .localhost to the
+// loopback address without asking DNS (RFC 6761 §6.3): a resolver could
+// answer anything for them, and the allowlist treats them as loopback.
+// 127.0.0.1 is tried first, then ::1.
+func localhostDial(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil || !isLocalhostName(host) {
+			return dial(ctx, network, addr)
+		}
+		c, err := dial(ctx, network, net.JoinHostPort("127.0.0.1", port))
+		if err == nil || ctx.Err() != nil || errors.Is(err, ErrForbiddenAddress) {
+			return c, err
+		}
+		if c6, err6 := dial(ctx, network, net.JoinHostPort("::1", port)); err6 == nil {
+			return c6, nil
+		}
+		return nil, err
+	}
+}
+
+// isLocalhostName reports whether host is "localhost" or a name below it.
+func isLocalhostName(host string) bool {
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	return host == "localhost" || strings.HasSuffix(host, ".localhost")
 }
 
 // ErrForbiddenAddress is matched (errors.Is) by the error SafeDialer returns

@@ -68,13 +68,33 @@ func (s *Server) assignCredential(w http.ResponseWriter, r *http.Request, a *age
 		return err
 	}
 	if strings.TrimSpace(in.CredentialID) == "" {
-		return agentkeys.Errorf(agentkeys.EINVALID, "missing credentialId")
+		return agentkeys.Errorf(agentkeys.EINVALID, "missing credentialId: give the credential's id or name")
+	}
+	// Both may be given by id or by name, as the CLI allows (and as the
+	// not-found messages say). What reads as an id (cred_…, agent_…) goes to
+	// the store as one, so an unknown id gets the store's message, the same
+	// on every Vault.
+	v := s.vault(r, a)
+	credID, agentID := in.CredentialID, r.PathValue("id")
+	if !strings.HasPrefix(credID, "cred_") {
+		cred, err := v.FindCredential(r.Context(), credID)
+		if err != nil {
+			return err
+		}
+		credID = cred.ID
+	}
+	if !strings.HasPrefix(agentID, "agent_") {
+		agent, err := v.FindAgent(r.Context(), agentID)
+		if err != nil {
+			return err
+		}
+		agentID = agent.ID
 	}
 	var expiresAt time.Time
 	if in.ExpiresAt != nil {
 		expiresAt = *in.ExpiresAt
 	}
-	g, err := s.vault(r, a).AssignCredentialUntil(r.Context(), r.PathValue("id"), in.CredentialID, expiresAt)
+	g, err := v.AssignCredentialUntil(r.Context(), agentID, credID, expiresAt)
 	if err != nil {
 		return err
 	}

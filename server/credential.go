@@ -32,7 +32,7 @@ func (s *Server) createCredential(w http.ResponseWriter, r *http.Request, a *age
 	}
 	c, err := s.vault(r, a).CreateCredential(r.Context(), &agentkeys.CredentialInput{
 		Name: in.Name, Type: agentkeys.CredentialType(in.Type), AllowedHosts: in.AllowedHosts, Service: in.Service,
-		Secret: agentkeys.Secret{Value: in.Value, Username: in.Username, Password: in.Password, Headers: in.Headers, Param: in.Param},
+		Secret: agentkeys.Secret{Value: in.Value, Username: in.Username, Password: in.Password, Headers: in.Headers, Param: in.Param, RawResponses: in.RawResponses},
 	})
 	if err != nil {
 		return err

@@ -54,6 +54,7 @@ type serverOpts struct {
 	mailer        server.Mailer
 	now           func() time.Time
 	publicURL     string
+	slowBody      time.Duration // Config.SlowBodyTimeout
 }
 
 func newTestServer(t *testing.T, o serverOpts) *testServer {
@@ -74,7 +75,7 @@ func newTestServer(t *testing.T, o serverOpts) *testServer {
 	if o.signupClosed {
 		signup = server.SignupClosed
 	}
-	srv, err := server.New(server.Config{Store: st, Signup: signup, AllowLoopbackTargets: o.allowLoopback, Logger: log, Mailer: o.mailer, Now: o.now, PublicURL: o.publicURL})
+	srv, err := server.New(server.Config{Store: st, Signup: signup, AllowLoopbackTargets: o.allowLoopback, Logger: log, Mailer: o.mailer, Now: o.now, PublicURL: o.publicURL, SlowBodyTimeout: o.slowBody})
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
 	}

@@ -38,7 +38,8 @@ func TestHostedProxy_SSRF(t *testing.T) {
 	targets := []struct{ host, url string }{
 		{up.host(), up.URL + "/"},
 		{"localhost:" + port, "http://localhost:" + port + "/"},
-		{"127.1:" + port, "http://127.1:" + port + "/"},
+		{"app.localhost:" + port, "http://app.localhost:" + port + "/"},
+		{"[::ffff:127.0.0.1]:" + port, "https://[::ffff:127.0.0.1]:" + port + "/"},
 		{"10.0.0.1", "https://10.0.0.1/"},
 		{"169.254.169.254", "https://169.254.169.254/latest/meta-data/"},
 		{"100.64.0.1", "https://100.64.0.1/"},

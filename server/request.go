@@ -1,11 +1,13 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 
@@ -17,9 +19,16 @@ import (
 // refused with EINVALID, as are a missing body, bad JSON and trailing data;
 // a body over the limit is ETOOLARGE.
 func decode(r *http.Request, v any) error {
-	dec := json.NewDecoder(r.Body)
+	body, err := strictJSON(r.Body, v) // decode.go: duplicate members, field names in the wrong case
+	var ae *agentkeys.Error
+	if errors.As(err, &ae) {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
+	if err == nil {
+		err = dec.Decode(v)
+	}
 	if err == nil && dec.More() {
 		err = errTrailing
 	}
@@ -36,6 +45,8 @@ func decode(r *http.Request, v any) error {
 		return nil
 	case errors.As(err, &mbe):
 		return err
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return agentkeys.Errorf(agentkeys.EINVALID, "the request body arrived too slowly: send it at once")
 	case errors.Is(err, io.EOF):
 		return agentkeys.Errorf(agentkeys.EINVALID, "missing JSON body")
 	case errors.As(err, &te):

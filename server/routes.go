@@ -122,6 +122,7 @@ func (s *Server) routes() http.Handler {
 		default:
 			h = s.servePublic(rt.public)
 		}
+		h = s.guardBody(h, rt.raw != nil) // timeout.go: a slow body cannot hold the connection
 		pattern := rt.Path
 		if rt.Method != "" {
 			pattern = rt.Method + " " + rt.Path

@@ -60,6 +60,9 @@ type Config struct {
 	// ProxyMaxBodyBytes caps proxied bodies (default proxy.DefaultMaxBodyBytes).
 	MaxBodyBytes      int64
 	ProxyMaxBodyBytes int64
+	// SlowBodyTimeout bounds how long a request body may take to arrive
+	// (timeout.go; default DefaultSlowBodyTimeout).
+	SlowBodyTimeout time.Duration
 	// BehindProxy trusts X-Forwarded-Proto and X-Forwarded-Host when telling
 	// clients the server's URL.
 	BehindProxy bool
@@ -121,6 +124,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.SlowBodyTimeout <= 0 {
+		cfg.SlowBodyTimeout = DefaultSlowBodyTimeout
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

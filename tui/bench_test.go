@@ -20,7 +20,7 @@ func seedLarge(tb testing.TB, v agentkeys.Vault) {
 	creds := make([]*agentkeys.Credential, 1000)
 	for i := range creds {
 		creds[i] = mustCreateCredential(tb, v, fmt.Sprintf("%s key %04d", services[i%len(services)], i),
-			agentkeys.APIKey, nil, agentkeys.Secret{Value: fmt.Sprintf("value_%d", i)})
+			agentkeys.APIKey, []string{fmt.Sprintf("api%d.example.com", i%7)}, agentkeys.Secret{Value: fmt.Sprintf("value_%d", i)})
 	}
 	for i := 0; i < 100; i++ {
 		a := mustCreateAgent(tb, v, fmt.Sprintf("agent-%03d", i))

@@ -141,7 +141,7 @@ func (b *backend) loadCredentials() tea.Cmd {
 		ctx, cancel := b.call()
 		defer cancel()
 		creds, err := b.vault.ListCredentials(ctx)
-		return credentialsLoadedMsg{creds: creds, err: err}
+		return credentialsLoadedMsg{creds: safeCredentials(creds), err: err}
 	}
 }
 
@@ -150,7 +150,7 @@ func (b *backend) loadAgents() tea.Cmd {
 		ctx, cancel := b.call()
 		defer cancel()
 		agents, err := b.vault.ListAgents(ctx)
-		return agentsLoadedMsg{agents: agents, err: err}
+		return agentsLoadedMsg{agents: safeAgents(agents), err: err}
 	}
 }
 
@@ -163,7 +163,7 @@ func (b *backend) loadStatus() tea.Cmd {
 			role := st.Role
 			b.role.Store(&role)
 		}
-		msg := statusLoadedMsg{status: st, err: err}
+		msg := statusLoadedMsg{status: safeStatus(st), err: err}
 		if b.opts.ProxyStatus != nil {
 			msg.proxy = b.opts.ProxyStatus(ctx)
 		}
@@ -176,7 +176,7 @@ func (b *backend) loadAudit(gen int, f agentkeys.AuditFilter, follow bool) tea.C
 		ctx, cancel := b.call()
 		defer cancel()
 		events, err := b.vault.ListAudit(ctx, f)
-		return auditLoadedMsg{gen: gen, events: events, follow: follow, err: err}
+		return auditLoadedMsg{gen: gen, events: safeAudit(events), follow: follow, err: err}
 	}
 }
 
@@ -194,7 +194,7 @@ func (b *backend) createCredential(in *agentkeys.CredentialInput) tea.Cmd {
 		ctx, cancel := b.call()
 		defer cancel()
 		c, err := b.vault.CreateCredential(ctx, in)
-		return credentialCreatedMsg{cred: c, err: err}
+		return credentialCreatedMsg{cred: safeCredential(c), err: err}
 	}
 }
 
@@ -211,7 +211,7 @@ func (b *backend) createAgent(name string) tea.Cmd {
 		ctx, cancel := b.call()
 		defer cancel()
 		a, err := b.vault.CreateAgent(ctx, name)
-		return agentCreatedMsg{agent: a, err: err}
+		return agentCreatedMsg{agent: safeAgent(a), err: err}
 	}
 }
 

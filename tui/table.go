@@ -181,8 +181,13 @@ func truncate(s string, w int) string {
 func itoa(n int) string { return strconv.Itoa(n) }
 
 // plainError turns an error into the words shown in place: the message of
-// an agentkeys.Error, which says what to do next, or a plain description.
+// an agentkeys.Error, which says what to do next, or a plain description;
+// made safe for the terminal (it may quote a server's words).
 func plainError(err error) string {
+	return agentkeys.SafeText(errorText(err))
+}
+
+func errorText(err error) string {
 	var e *agentkeys.Error
 	switch {
 	case err == nil:

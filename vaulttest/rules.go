@@ -46,7 +46,7 @@ func (s *suite) testSameRefusals(t *testing.T) {
 		{"CreateDuplicateAgent", func() error { _, err := v.CreateAgent(t.Context(), "Bot"); return err },
 			agentkeys.ECONFLICT, "an agent named \"Bot\" already exists (names are unique, ignoring case): choose another name"},
 		{"PublicSuffixWildcard", func() error { _, err := v.CreateCredential(t.Context(), apiKey("Wide", "v", "*.co.uk")); return err },
-			agentkeys.EINVALID, "allowed host \"*.co.uk\" would match every site registered under the public suffix \"co.uk\": name the domain instead (for example *.example.co.uk)"},
+			agentkeys.EINVALID, "allowed host \"*.co.uk\" would match every site anyone can register under the public suffix \"co.uk\": name your own host instead (for example acme.co.uk)"},
 		{"ProxyUnknownName", func() error {
 			resp, err := v.Proxy(t.Context(), &agentkeys.ProxyRequest{CredentialName: "Nope", URL: "https://api.example.com/"})
 			if resp != nil {

@@ -241,7 +241,9 @@ def start_local(binary: str, upstream: Upstream, dead: str) -> Env:
     key = json.loads(run("init", "--json"))["workspaceKey"]
     for name, value in SECRETS.items():
         run("credentials", "add", "--name", name, "--type", "API_KEY", "--value", value,
-            "--allow-host", upstream.host_port, "--allow-host", dead)
+            "--allow-host", upstream.host_port, "--allow-host", dead,
+            # The upstream echoes the injected key: opt out of echo redaction.
+            "--raw-responses")
     tokens = {
         "echo": run("agents", "create", "--name", "bot", "--credential", "echo").strip(),
         "resend": run("agents", "assign", "bot", "--credential", "resend").strip(),
@@ -270,7 +272,8 @@ def start_serve(binary: str, upstream: Upstream, dead: str) -> Env:
     ids = {}
     for name, value in SECRETS.items():
         ids[name] = api("POST", "/credentials", {"name": name, "type": "API_KEY", "value": value,
-                                                 "allowedHosts": [upstream.host_port, dead]}, key)["id"]
+                                                 "allowedHosts": [upstream.host_port, dead],
+                                                 "rawResponses": True}, key)["id"]
     agent = api("POST", "/agents", {"name": "bot"}, key)
     tokens = {n: api("POST", f"/agents/{agent['id']}/credentials", {"credentialId": ids[n]}, key)["proxyToken"]
               for n in ("echo", "resend")}

@@ -150,7 +150,8 @@ export async function startLocal(bin, upstream, dead) {
   const run = (...args) => execFileSync(bin, args, { env, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
   const key = JSON.parse(run("init", "--json")).workspaceKey;
   for (const [name, value] of Object.entries(SECRETS)) {
-    run("credentials", "add", "--name", name, "--type", "API_KEY", "--value", value, "--allow-host", upstream.hostPort, "--allow-host", dead);
+    // The upstream echoes what it received, the injected key included: the credentials opt out of echo redaction.
+    run("credentials", "add", "--name", name, "--type", "API_KEY", "--value", value, "--allow-host", upstream.hostPort, "--allow-host", dead, "--raw-responses");
   }
   const tokens = {
     echo: run("agents", "create", "--name", "bot", "--credential", "echo").trim(),
@@ -182,7 +183,7 @@ export async function startServe(bin, upstream, dead) {
   const { apiKey: key } = await api("POST", "/signup", { email: "owner@example.com", password: "correct horse battery", workspace: "SDK" });
   const ids = {};
   for (const [name, value] of Object.entries(SECRETS)) {
-    ids[name] = (await api("POST", "/credentials", { name, type: "API_KEY", value, allowedHosts: [upstream.hostPort, dead] }, key)).id;
+    ids[name] = (await api("POST", "/credentials", { name, type: "API_KEY", value, allowedHosts: [upstream.hostPort, dead], rawResponses: true }, key)).id;
   }
   const agent = await api("POST", "/agents", { name: "bot" }, key);
   const tokens = {};
