@@ -13,12 +13,12 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
-	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/agentkeys/agentkeys"
+	"github.com/agentkeys/agentkeys/internal/version"
 	"github.com/agentkeys/agentkeys/localvault"
 	akmcp "github.com/agentkeys/agentkeys/mcp"
 )
@@ -101,13 +101,8 @@ func RunMCP(ctx context.Context, opts *MCPOptions) error {
 	return srv.ServeStdio(ctx, opts.IO.In, opts.IO.Out)
 }
 
-// mcpBuildVersion is the module version this binary was built from, or "dev".
-func mcpBuildVersion() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "dev"
-}
+// mcpBuildVersion is this binary's version (internal/version).
+func mcpBuildVersion() string { return version.Version() }
 
 // MCP clients `agentkeys mcp config` knows.
 const (

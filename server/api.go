@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/agentkeys/agentkeys"
+	"github.com/agentkeys/agentkeys/internal/version"
 	"github.com/agentkeys/agentkeys/server/store"
 )
 
@@ -381,8 +382,10 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// healthz is 200 with the server's version (internal/version) while the
+// process runs.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": version.Version()})
 	return nil
 }
 
