@@ -216,12 +216,14 @@ func TestSkill_ErrorTable(t *testing.T) {
 
 // example is one ```sh block of the skill.
 type example struct {
-	line   int    // where it starts in the body
+	line   int    // SKILL.md line of its opening fence
 	only   string // "up" or "serve" when annotated <!-- skill-test: NAME -->
 	script string
 }
 
-func examples(t *testing.T, body string) []example {
+// examples returns the shell blocks of body; offset is the number of lines
+// before body in SKILL.md, so line numbers are the file's.
+func examples(t *testing.T, body string, offset int) []example {
 	t.Helper()
 	var out []example
 	var cur *example
@@ -234,7 +236,7 @@ func examples(t *testing.T, body string) []example {
 		case cur != nil:
 			cur.script += l + "\n"
 		case l == "```sh" || l == "```bash":
-			cur = &example{line: i + 1, only: only}
+			cur = &example{line: offset + i + 1, only: only}
 			only = ""
 		case strings.HasPrefix(l, "<!-- skill-test:"):
 			only = strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(l, "<!-- skill-test:"), "-->"))
@@ -243,7 +245,7 @@ func examples(t *testing.T, body string) []example {
 		}
 	}
 	if cur != nil {
-		t.Fatalf("unclosed code block at body line %d", cur.line)
+		t.Fatalf("SKILL.md line %d: unclosed code block", cur.line)
 	}
 	return out
 }
@@ -332,7 +334,8 @@ func TestSkill_Examples(t *testing.T) {
 		}
 	}
 	_, body := readSkill(t)
-	exs := examples(t, body)
+	raw, _ := readSkill(t)
+	exs := examples(t, body, strings.Count(raw, "\n")+2)
 	if len(exs) < 5 {
 		t.Fatalf("only %d shell examples found", len(exs))
 	}
@@ -370,7 +373,7 @@ func runExample(t *testing.T, env []string, ex example, up *upstream) {
 	c.Stdout, c.Stderr = &stdout, &stderr
 	err := c.Run()
 	out := stdout.String() + stderr.String()
-	where := fmt.Sprintf("example at SKILL.md body line %d", ex.line)
+	where := fmt.Sprintf("the example at SKILL.md line %d", ex.line)
 	if err != nil {
 		t.Fatalf("%s failed: %v\n%s\noutput:\n%s", where, err, ex.script, out)
 	}
