@@ -1,7 +1,11 @@
 package cmd_test
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -81,6 +85,38 @@ func TestVersion_Binary(t *testing.T) {
 	out, err := exec.Command(release, "--version").Output()
 	if err != nil || !strings.HasPrefix(string(out), "agentkeys 1.2.3\ncommit:   0123456789abcdef") {
 		t.Errorf("release build --version: %q (%v)", out, err)
+	}
+
+	// serve names the stamped version on its start line and in /healthz.
+	e := serveEnv(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	srv := exec.Command(release, "serve", "--listen", addr)
+	srv.Env = e.environ()
+	stdout, _ := srv.StdoutPipe()
+	var stderr bytes.Buffer
+	srv.Stderr = &stderr
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { srv.Process.Kill(); srv.Wait() }()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || !strings.Contains(line, "listening on http://"+addr) || !strings.Contains(line, "version 1.2.3") {
+		t.Fatalf("serve's first line %q (%v), want its address and version 1.2.3; stderr: %s", line, err, stderr.String())
+	}
+	resp, err := http.Get("http://" + addr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var health struct{ Status, Version string }
+	json.NewDecoder(resp.Body).Decode(&health)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || health.Status != "ok" || health.Version != "1.2.3" {
+		t.Errorf("/healthz of the release build = %d %+v, want ok and 1.2.3", resp.StatusCode, health)
 	}
 
 	// Without ldflags and without VCS stamping: never empty.

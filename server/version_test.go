@@ -6,8 +6,7 @@ import (
 	"github.com/agentkeys/agentkeys/internal/version"
 )
 
-// TestHealthz_Version: /healthz answers with the server's version, and the
-// start line in the log carries it too.
+// TestHealthz_Version: /healthz answers with the server's version.
 func TestHealthz_Version(t *testing.T) {
 	s := newTestServer(t, serverOpts{})
 	a := s.do("GET", "/healthz", "", nil)
