@@ -10,12 +10,12 @@
 #      .deb and .rpm, Homebrew formula, checksums, changelog. The full
 #      six-target matrix is left to release time: each extra target is
 #      another full compile of agentkeys (about 1-2 min of CPU here).
-#   3. Checks the archive's files, then `dpkg -i` the .deb, runs
+#   3. Checks the archive's and the .rpm's files, then `dpkg -i` the .deb, runs
 #      `agentkeys version` and `man agentkeys` from it, checks the completions'
 #      places, and removes it again (`dpkg -r`), leaving the machine as it was.
 #
-# Needs goreleaser v2 on PATH (or $GORELEASER), dpkg and man-db, and root for
-# dpkg. .ci/run installs all three. Writes only dist/, completions/,
+# Needs goreleaser v2 on PATH (or $GORELEASER), dpkg, man-db, rpm (to list the
+# .rpm's files), and root for dpkg. .ci/run installs them. Writes only dist/, completions/,
 # manpages/ (all git-ignored) and, for the moment of the test, the package.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,7 +60,16 @@ for f in agentkeys README.md LICENSE completions/agentkeys.bash completions/agen
 	grep -qx "$f" "$tmp/archive.txt" || fail "$archive lacks $f"
 done
 deb=$(ls dist/*.deb)
-ls dist/*.rpm >/dev/null || fail "no .rpm in dist"
+rpm=$(ls dist/*.rpm)
+if command -v rpm >/dev/null; then
+	rpm -qlp "$rpm" 2>/dev/null >"$tmp/rpm.txt"
+	for f in /usr/bin/agentkeys /usr/share/bash-completion/completions/agentkeys /usr/share/zsh/site-functions/_agentkeys \
+		/usr/share/fish/vendor_completions.d/agentkeys.fish /usr/share/man/man1/agentkeys.1.gz /usr/share/licenses/agentkeys/LICENSE; do
+		grep -qx "$f" "$tmp/rpm.txt" || fail "$rpm lacks $f"
+	done
+else
+	echo "warning: rpm is not installed: the .rpm's contents are not checked" >&2
+fi
 grep -q "agentkeys_${version}_linux_amd64.tar.gz" dist/checksums.txt || fail "checksums.txt lacks the archive"
 (cd dist && sha256sum --check --ignore-missing --quiet checksums.txt) || fail "checksums.txt does not match the files"
 grep -q 'man1.install' dist/homebrew/Formula/agentkeys.rb || fail "no Homebrew formula in dist/homebrew"
