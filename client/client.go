@@ -54,6 +54,7 @@ import (
 	"time"
 
 	"github.com/agentkeys/agentkeys"
+	"github.com/agentkeys/agentkeys/internal/version"
 )
 
 // Config configures a Client.
@@ -72,7 +73,7 @@ type Config struct {
 	// client given: an upstream's redirect is returned to the caller, and the
 	// API key is never re-sent to another address.
 	HTTPClient *http.Client
-	// UserAgent is sent with every request; "" means "agentkeys-go".
+	// UserAgent is sent with every request; "" means DefaultUserAgent.
 	UserAgent string
 	// AllowInsecureHTTP permits an http:// BaseURL on a non-loopback host.
 	AllowInsecureHTTP bool
@@ -91,8 +92,10 @@ type Client struct {
 
 var _ agentkeys.Vault = (*Client)(nil)
 
-// DefaultUserAgent is sent when Config.UserAgent is empty.
-const DefaultUserAgent = "agentkeys-go"
+// DefaultUserAgent is sent when Config.UserAgent is empty:
+// "agentkeys/<version>", the version of this module in the program's build
+// ("dev" when the build recorded none).
+var DefaultUserAgent = version.UserAgent()
 
 // maxResponseBytes caps a JSON answer of the REST API (a list of 10,000
 // credentials is a few MiB).

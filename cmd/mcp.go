@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/agentkeys/agentkeys"
+	"github.com/agentkeys/agentkeys/internal/version"
 	akmcp "github.com/agentkeys/agentkeys/mcp"
 )
 
@@ -91,13 +91,8 @@ func RunMCP(ctx context.Context, opts *MCPOptions) error {
 	return srv.ServeStdio(ctx, opts.IO.In, opts.IO.Out)
 }
 
-// mcpBuildVersion is the module version this binary was built from, or "dev".
-func mcpBuildVersion() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "dev"
-}
+// mcpBuildVersion is this binary's version (internal/version).
+func mcpBuildVersion() string { return version.Version() }
 
 // completeMCPTools completes --tools names (after any already typed, comma-separated).
 func completeMCPTools(_ *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/agentkeys/agentkeys"
+	"github.com/agentkeys/agentkeys/internal/version"
 )
 
 // maxCLIBody caps a --data body read from a file or stdin; the proxy applies
@@ -220,7 +221,7 @@ func RunProxy(ctx context.Context, opts *ProxyOptions) error {
 // proxyUserAgent is the User-Agent one-off `agentkeys proxy` requests send
 // unless -H gives one: agentkeys/<version>. (The proxy itself never adds
 // one to agents' requests.)
-func proxyUserAgent() string { return "agentkeys/" + mcpBuildVersion() }
+func proxyUserAgent() string { return version.UserAgent() }
 
 // writeProxyJSON prints the whole answer as one JSON document: status,
 // headers, and the body as text when it is UTF-8, else as base64.

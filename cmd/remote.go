@@ -3,13 +3,13 @@ package cmd
 import (
 	"context"
 	"net/http"
-	"runtime"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/agentkeys/agentkeys"
 	"github.com/agentkeys/agentkeys/client"
+	"github.com/agentkeys/agentkeys/internal/version"
 )
 
 // Remote mode: after `agentkeys login`, config.json (or AGENTKEYS_API_KEY
@@ -23,11 +23,9 @@ func remoteConfigured(cfg *Config) bool {
 	return strings.TrimSpace(cfg.APIKey) != "" && strings.TrimSpace(cfg.APIURL) != ""
 }
 
-// cliUserAgent is the User-Agent of the CLI's requests to a server.
-func cliUserAgent() string {
-	v := strings.Trim(strings.Fields(version() + " devel")[0], "()")
-	return "agentkeys-cli/" + v + " (" + runtime.GOOS + "/" + runtime.GOARCH + ")"
-}
+// cliUserAgent is the User-Agent of the CLI's requests to a server:
+// agentkeys/<version>.
+func cliUserAgent() string { return version.UserAgent() }
 
 // openRemoteVault returns the Vault of the workspace cfg names on its
 // server. It makes no request (the first command's call checks the key).

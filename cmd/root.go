@@ -12,13 +12,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime/debug"
 	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/agentkeys/agentkeys"
+	"github.com/agentkeys/agentkeys/internal/version"
 )
 
 // Execute runs agentkeys with the process's arguments, streams and
@@ -82,7 +82,8 @@ Run without arguments in a terminal to open the terminal UI.`,
 			return cmd.Help()
 		},
 	}
-	root.Version = version()
+	root.Version = version.Get().String()
+	root.SetVersionTemplate("{{.Version}}")
 	root.SetIn(f.IOStreams.In)
 	root.SetOut(f.IOStreams.Out)
 	root.SetErr(f.IOStreams.ErrOut)
@@ -115,24 +116,10 @@ Run without arguments in a terminal to open the terminal UI.`,
 		newCmdMCP(f),
 		newCmdTUI(f),
 		newCmdCompletion(f),
+		NewCmdVersion(f, nil),
+		newCmdMan(f),
 	)
 	return root
-}
-
-// version is the module version the binary was built from ("(devel)" for
-// a build from a clone), with the VCS revision when known.
-func version() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
-	}
-	v := bi.Main.Version
-	for _, s := range bi.Settings {
-		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-			v += " " + s.Value[:12]
-		}
-	}
-	return v
 }
 
 // groupCmd is a command that only holds subcommands: without arguments it

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/agentkeys/agentkeys"
+	"github.com/agentkeys/agentkeys/internal/version"
 	"github.com/agentkeys/agentkeys/server"
 	"github.com/agentkeys/agentkeys/server/mail"
 	"github.com/agentkeys/agentkeys/server/store"
@@ -275,7 +276,7 @@ func RunServe(ctx context.Context, opts *ServeOptions) error {
 	ready := lc.Ready
 	lc.Ready = func(base string) {
 		opts.logs.Flush()
-		fmt.Fprintf(opts.IO.Out, "agentkeys server listening on %s (%s)\n", base, st.Dialect())
+		fmt.Fprintf(opts.IO.Out, "agentkeys server listening on %s (%s, version %s)\n", base, st.Dialect(), version.Version())
 		if ready != nil {
 			ready(base)
 		}

@@ -2,10 +2,14 @@ package server
 
 import (
 	"net/http"
+
+	"github.com/agentkeys/agentkeys/internal/version"
 )
 
+// healthz is 200 with the server's version (internal/version) while the
+// process runs.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": version.Version()})
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/agentkeys/agentkeys"
+	"github.com/agentkeys/agentkeys/internal/version"
 )
 
 // ListenConfig says where and how Serve listens.
@@ -82,7 +83,7 @@ func (s *Server) Serve(ctx context.Context, lc ListenConfig) error {
 	}
 	s.self.Store(newSelfAddrs(ln.Addr()))
 	base := scheme + "://" + ln.Addr().String()
-	s.log.Info("agentkeys server listening", "url", base, "database", s.store.Dialect(), "signup", s.cfg.Signup)
+	s.log.Info("agentkeys server listening", "version", version.Version(), "url", base, "database", s.store.Dialect(), "signup", s.cfg.Signup)
 	if s.cfg.AllowLoopbackTargets {
 		s.log.Warn("--allow-loopback-targets: the hosted proxy may reach loopback addresses on this machine. For development and tests only; never in production.")
 	}
