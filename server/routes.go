@@ -39,7 +39,7 @@ func (s *Server) table() []route {
 	public := func(method, path string, h publicHandler) route {
 		return route{Route: Route{Method: method, Path: path}, public: h}
 	}
-	return []route{
+	return append([]route{
 		public("POST", "/api/v1/signup", s.signup),
 		api("GET", "/api/v1/credentials", s.listCredentials),
 		api("POST", "/api/v1/credentials", s.createCredential),
@@ -58,7 +58,7 @@ func (s *Server) table() []route {
 		public("GET", "/healthz", s.healthz),
 		public("GET", "/readyz", s.readyz),
 		{Route: Route{Method: "", Path: "/v1/proxy"}, raw: s.proxy},
-	}
+	}, s.syncRoutes()...)
 }
 
 // Routes lists every route the server answers, in the order it was
