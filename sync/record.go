@@ -79,8 +79,8 @@ func recordAAD(vaultID, recordID string, version int64) []byte {
 // envelope is a record's plaintext: the object, the clock stamp of the
 // change and the device that made it.
 type envelope struct {
-	Stamp  string           `json:"hlc"`
-	Device string           `json:"dev"`
+	Stamp  string            `json:"hlc"`
+	Device string            `json:"dev"`
 	Doc    agentkeys.SyncDoc `json:"doc"`
 }
 
