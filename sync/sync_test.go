@@ -286,3 +286,104 @@ func TestSync_Converge(t *testing.T) {
 		})
 	}
 }
+
+// TestSync_Tampering: blobs rewritten in the server's database — swapped
+// between records, replayed from an older version, bit-flipped, or rolled
+// back with their version — are refused by the client, which names the
+// record, and never applied.
+func TestSync_Tampering(t *testing.T) {
+	srv := newServer(t, "", sync.Limits{})
+	ctx := t.Context()
+	a := newVault(t)
+	x := addCred(t, a, "xcred", "x-1")
+	y := addCred(t, a, "ycred", "y-1")
+	z := addCred(t, a, "zcred", "z-1")
+	w := addCred(t, a, "wcred", "w-1")
+	phrase := enable(t, a, srv)
+	mustSync(t, a, srv)
+	key, err := sync.DecodePhrase(phrase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, _ := sync.DeriveKeys(key)
+	rid := func(id string) string { return keys.RecordID(agentkeys.SyncKindCredential, id) }
+	db := srv.store.DB()
+	blob := func(id string) (b []byte) {
+		if err := db.QueryRow(`SELECT blob FROM sync_records WHERE record_id = $1`, rid(id)).Scan(&b); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	xv1, wv1 := blob(x.ID), blob(w.ID)
+	for _, c := range []*agentkeys.Credential{x, w} {
+		if _, err := a.UpdateCredential(ctx, c.ID, &agentkeys.CredentialUpdate{Secret: &agentkeys.Secret{Value: "v2"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustSync(t, a, srv)
+
+	flipped := blob(z.ID)
+	flipped[len(flipped)/2] ^= 1
+	exec := func(q string, args ...any) {
+		t.Helper()
+		if _, err := db.Exec(q, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Each rewrite also moves the row to the head of the feed, so devices
+	// that have the record pull it again.
+	var head int64
+	db.QueryRow(`SELECT seq FROM sync_vaults`).Scan(&head)
+	rewrite := func(id string, b []byte, version int64) {
+		head++
+		exec(`UPDATE sync_records SET blob = $1, seq = $2, version = COALESCE($3, version) WHERE record_id = $4`, b, head, sqlNull(version), rid(id))
+	}
+	rewrite(x.ID, xv1, 0)        // replay version 1's blob as version 2
+	rewrite(y.ID, blob(x.ID), 0) // x's blob under y's id
+	rewrite(z.ID, flipped, 0)    // one bit flipped
+	rewrite(w.ID, wv1, 1)        // rolled back, version and all
+	exec(`UPDATE sync_vaults SET seq = $1`, head)
+
+	before := state(t, a)
+	res := mustSync(t, a, srv)
+	if len(res.Refused) != 4 {
+		t.Fatalf("A refused %d records: %q", len(res.Refused), res.Refused)
+	}
+	all := strings.Join(res.Refused, "\n")
+	for _, c := range []*agentkeys.Credential{x, y, z, w} {
+		if !strings.Contains(all, "record "+rid(c.ID)+" (credential "+c.ID+")") {
+			t.Errorf("no refusal names %s (%s):\n%s", c.Name, rid(c.ID), all)
+		}
+	}
+	if !strings.Contains(all, "already has version 2") {
+		t.Errorf("the rollback is not reported as one:\n%s", all)
+	}
+	if after := state(t, a); after != before {
+		t.Fatalf("tampered records changed A:\n%s\nwas:\n%s", after, before)
+	}
+	if cs, _ := a.SyncConflicts(ctx); len(cs) != 4 {
+		t.Errorf("A recorded %d problems, want the 4 refusals", len(cs))
+	}
+
+	// A new device refuses the three it cannot open and gets only the
+	// rolled-back w (its version 1 is genuine; it cannot know better).
+	c := newVault(t)
+	join(t, c, srv, phrase)
+	res = mustSync(t, c, srv)
+	if len(res.Refused) != 3 {
+		t.Fatalf("C refused %d records: %q", len(res.Refused), res.Refused)
+	}
+	sc := state(t, c)
+	for _, n := range []string{"xcred", "ycred", "zcred"} {
+		if strings.Contains(sc, n) {
+			t.Errorf("C applied tampered %s:\n%s", n, sc)
+		}
+	}
+}
+
+func sqlNull(v int64) any {
+	if v == 0 {
+		return nil
+	}
+	return v
+}

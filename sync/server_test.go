@@ -1,0 +1,167 @@
+package sync_test
+
+import (
+	"bytes"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/agentkeys/agentkeys"
+	"github.com/agentkeys/agentkeys/sync"
+)
+
+// TestSync_Revoke: a device revoked by another is refused at once, and the
+// device list shows it with its label opened on the client.
+func TestSync_Revoke(t *testing.T) {
+	srv := newServer(t, "", sync.Limits{})
+	ctx := t.Context()
+	a, b := newVault(t), newVault(t)
+	phrase := enable(t, a, srv)
+	join(t, b, srv, phrase)
+	mustSync(t, b, srv)
+	ds, err := sync.Devices(ctx, a, sync.Options{})
+	if err != nil || len(ds) != 2 || ds[0].Name != "device A" || !ds[0].Current || ds[1].Name != "device B" || ds[1].Current {
+		t.Fatalf("devices = %+v, %v", ds, err)
+	}
+	if err := sync.Revoke(ctx, a, sync.Options{}, ds[0].ID); agentkeys.ErrorCode(err) != agentkeys.EINVALID {
+		t.Fatalf("revoking itself: %v", err)
+	}
+	if err := sync.Revoke(ctx, a, sync.Options{}, ds[1].ID); err != nil {
+		t.Fatal(err)
+	}
+	addCred(t, a, "after-revoke", "s")
+	mustSync(t, a, srv)
+	_, err = sync.Run(ctx, b, sync.Options{})
+	if agentkeys.ErrorCode(err) != agentkeys.EFORBIDDEN || !strings.Contains(err.Error(), "revoked") {
+		t.Fatalf("revoked device's sync: %v", err)
+	}
+	if strings.Contains(state(t, b), "after-revoke") {
+		t.Fatal("a revoked device got a change")
+	}
+	if err := sync.Revoke(ctx, a, sync.Options{}, "dev_nope"); agentkeys.ErrorCode(err) != agentkeys.ENOTFOUND {
+		t.Fatalf("unknown device: %v", err)
+	}
+}
+
+// TestSync_Limits: blob, batch, body and vault quotas answer with clear
+// errors and store nothing.
+func TestSync_Limits(t *testing.T) {
+	srv := newServer(t, "", sync.Limits{MaxRecords: 3})
+	ctx := t.Context()
+	a := newVault(t)
+	for _, n := range []string{"one", "two", "three", "four"} {
+		addCred(t, a, n, "v-"+n)
+	}
+	enable(t, a, srv)
+	_, err := sync.Run(ctx, a, sync.Options{})
+	if agentkeys.ErrorCode(err) != agentkeys.ETOOLARGE || !strings.Contains(err.Error(), "over its limit of 3") {
+		t.Fatalf("over the record quota: %v", err)
+	}
+	var n int
+	srv.store.DB().QueryRow(`SELECT COUNT(*) FROM sync_records`).Scan(&n)
+	if n != 0 {
+		t.Fatalf("%d records stored by a refused push", n)
+	}
+	if c, _ := a.SyncPendingCount(ctx); c != 4 {
+		t.Fatalf("%d changes pending after a refused push, want 4", c)
+	}
+
+	k, _ := agentkeys.NewKey()
+	keys, _ := sync.DeriveKeys(k)
+	cl, err := sync.NewClient(srv.url, srv.apiKey, keys.VaultID, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Register(ctx, []byte("label")); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		req  *sync.PushRequest
+		code string
+		want string
+	}{
+		{"BigBlob", &sync.PushRequest{Records: []sync.PushRecord{{ID: "r1", Blob: make([]byte, sync.MaxBlobBytes+1)}}}, agentkeys.ETOOLARGE, "over the limit of 65536 per record"},
+		{"BigBody", &sync.PushRequest{Records: bigBatch(20)}, agentkeys.ETOOLARGE, "request body is larger than"},
+		{"Empty", &sync.PushRequest{}, agentkeys.EINVALID, "no records"},
+		{"Twice", &sync.PushRequest{Records: []sync.PushRecord{{ID: "r", Blob: []byte("x")}, {ID: "r", Blob: []byte("x")}}}, agentkeys.EINVALID, "appears twice"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := cl.Push(ctx, tc.req)
+			if agentkeys.ErrorCode(err) != tc.code || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %s with %q", err, tc.code, tc.want)
+			}
+		})
+	}
+	srv.store.DB().QueryRow(`SELECT COUNT(*) FROM sync_records`).Scan(&n)
+	if n != 0 {
+		t.Fatalf("%d records stored by refused pushes", n)
+	}
+	// Without a device token, and with a wrong one.
+	bad, _ := sync.NewClient(srv.url, srv.apiKey, keys.VaultID, "akd_wrong", nil)
+	if _, err := bad.Pull(ctx, 0, 0); agentkeys.ErrorCode(err) != agentkeys.EUNAUTHORIZED {
+		t.Fatalf("wrong device token: %v", err)
+	}
+	noKey, _ := sync.NewClient(srv.url, "ak_ws_wrong", keys.VaultID, "", nil)
+	if _, err := noKey.Pull(ctx, 0, 0); agentkeys.ErrorCode(err) != agentkeys.EUNAUTHORIZED {
+		t.Fatalf("wrong API key: %v", err)
+	}
+}
+
+func bigBatch(n int) []sync.PushRecord {
+	var out []sync.PushRecord
+	for i := 0; i < n; i++ {
+		out = append(out, sync.PushRecord{ID: "r" + string(rune('a'+i)), Blob: bytes.Repeat([]byte{byte(i)}, 60<<10)})
+	}
+	return out
+}
+
+// TestSync_CanarySweep: after a full sync of credentials, agents and
+// grants, the server's database and files hold none of their names, hosts,
+// types, values or token hashes.
+func TestSync_CanarySweep(t *testing.T) {
+	srv := newServer(t, "", sync.Limits{})
+	ctx := t.Context()
+	a := newVault(t)
+	c, err := a.CreateCredential(ctx, &agentkeys.CredentialInput{Name: "canary-cred-name", Type: agentkeys.BasicAuth,
+		AllowedHosts: []string{"canary-host.example"}, Secret: agentkeys.Secret{Username: "canary-user", Password: "canary-password-value"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ag, _ := a.CreateAgent(ctx, "canary-agent-name")
+	g, err := a.AssignCredential(ctx, ag.ID, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	phrase := enable(t, a, srv)
+	mustSync(t, a, srv)
+	b := newVault(t)
+	join(t, b, srv, phrase)
+	mustSync(t, b, srv)
+	srv.store.Close() // flush and checkpoint what it will
+
+	canaries := []string{"canary-cred-name", "canary-host.example", "BASIC_AUTH", "canary-user", "canary-password-value",
+		"canary-agent-name", agentkeys.HashToken(g.ProxyToken), g.ProxyToken, c.ID, ag.ID, "device A", "device B"}
+	files := 0
+	filepath.WalkDir(srv.dataDir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files++
+		for _, c := range canaries {
+			if bytes.Contains(bytes.ToLower(b), bytes.ToLower([]byte(c))) {
+				t.Errorf("%s holds %q", p, c)
+			}
+		}
+		return nil
+	})
+	if files == 0 {
+		t.Fatal("no server files swept")
+	}
+}
