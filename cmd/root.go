@@ -101,6 +101,7 @@ Run without arguments in a terminal to open the terminal UI.`,
 		newCmdMCP(f),
 		newCmdTUI(f),
 		newCmdCompletion(f),
+		newCmdSync(f),
 	)
 	return root
 }
