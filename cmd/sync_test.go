@@ -1,0 +1,207 @@
+package cmd_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/agentkeys/agentkeys"
+	"github.com/agentkeys/agentkeys/cmd"
+)
+
+// startServe runs `agentkeys serve` as a process (SQLite in a temporary
+// data directory, or PostgreSQL at dbURL) and returns its URL and the API
+// key of a workspace signed up on it.
+func startServe(t *testing.T, bin, dbURL string) (url, apiKey string, e *testEnv) {
+	t.Helper()
+	e = serveEnv(t)
+	dataDir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	args := []string{"serve", "--listen", addr, "--data-dir", dataDir}
+	if dbURL != "" {
+		args = append(args, "--database-url", dbURL)
+	}
+	c := exec.Command(bin, args...)
+	c.Env = e.environ()
+	stdout, _ := c.StdoutPipe()
+	var stderr strings.Builder
+	c.Stderr = &stderr
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Process.Kill(); c.Wait() })
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || !strings.Contains(line, "listening on") {
+		t.Fatalf("serve: first line %q (%v); stderr: %s", line, err, stderr.String())
+	}
+	go io.Copy(io.Discard, stdout)
+	url = "http://" + addr
+	resp, err := http.Post(url+"/api/v1/signup", "application/json",
+		strings.NewReader(`{"email":"sync@example.com","password":"correct horse battery","workspace":"Sync"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		APIKey string `json:"apiKey"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || out.APIKey == "" {
+		t.Fatalf("signup: %d %v", resp.StatusCode, err)
+	}
+	return url, out.APIKey, e
+}
+
+// startUp runs `agentkeys up` as a process for e and returns its proxy URL.
+func startUp(t *testing.T, bin string, e *testEnv, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	up := exec.CommandContext(ctx, bin, append([]string{"up", "--listen", "127.0.0.1:0"}, args...)...)
+	up.Env = e.environ()
+	stdout, _ := up.StdoutPipe()
+	var stderr strings.Builder
+	up.Stderr = &stderr
+	if err := up.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		up.Wait()
+		if t.Failed() {
+			t.Logf("up's stderr:\n%s", stderr.String())
+		}
+	})
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "export AGENTKEYS_PROXY_URL="); ok {
+			go io.Copy(io.Discard, stdout)
+			return v
+		}
+	}
+	t.Fatalf("up printed no URL; stderr: %s", stderr.String())
+	return ""
+}
+
+// TestSync_Binary: device A enables sync against a real `agentkeys serve`;
+// device B joins with the phrase on stdin and runs `up`; a pxr_ token made
+// on A works on B's proxy; revoked on A and synced, B's running proxy
+// refuses it within the sync interval.
+func TestSync_Binary(t *testing.T) {
+	bin := agentkeysBinary(t)
+	srvURL, apiKey, _ := startServe(t, bin, "")
+
+	var mu sync.Mutex
+	var seen []string
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Header.Get("Authorization"))
+		mu.Unlock()
+		io.WriteString(w, "ok")
+	}))
+	defer upstream.Close()
+	host := strings.TrimPrefix(upstream.URL, "http://")
+
+	a := newEnv(t)
+	a.init()
+	a.must("credentials", "add", "--name", "Echo API", "--value", "sk-synced-value", "--allow-host", host)
+	tok := strings.TrimSpace(a.must("agents", "create", "--name", "bot", "--credential", "Echo API"))
+	r := a.runWith(func(_ *cmd.IOStreams, in *bytes.Buffer) { in.WriteString(apiKey + "\n") },
+		"sync", "enable", "--server", srvURL, "--api-key", "-", "--name", "laptop")
+	if r.code != 0 {
+		t.Fatalf("sync enable: %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	phrase := strings.TrimSpace(r.stdout)
+	if len(strings.Fields(phrase)) != 24 || strings.Contains(r.stderr, phrase) {
+		t.Fatalf("enable printed %q (stderr %q)", r.stdout, r.stderr)
+	}
+	if strings.Contains(r.stdout+r.stderr, apiKey) || strings.Contains(r.stdout+r.stderr, "sk-synced-value") {
+		t.Fatal("enable printed a secret")
+	}
+
+	b := newEnv(t)
+	b.init()
+	// A typo in the phrase: refused with the word's position, nothing written.
+	words := strings.Fields(phrase)
+	words[4] += "q"
+	r = b.runWith(func(_ *cmd.IOStreams, in *bytes.Buffer) { in.WriteString(strings.Join(words, " ")) },
+		"sync", "join", "--server", srvURL, "--api-key", apiKey)
+	if r.code != cmd.ExitUsage || !strings.Contains(r.stderr, "word 5 of the recovery phrase") {
+		t.Fatalf("join with a typo: %d %s", r.code, r.stderr)
+	}
+	if out := b.must("sync", "status"); !strings.Contains(out, "sync: off") {
+		t.Fatalf("status after a refused join: %s", out)
+	}
+	b.mustStdin(phrase+"\n", "sync", "join", "--server", srvURL, "--api-key", apiKey, "--name", "desktop")
+	var st cmd.SyncStatus
+	if err := json.Unmarshal([]byte(b.must("sync", "status", "--json")), &st); err != nil || !st.Enabled || st.Pending != 0 || st.LastSync == nil {
+		t.Fatalf("status: %+v %v", st, err)
+	}
+	var devs struct {
+		Devices []struct {
+			Name    string `json:"name"`
+			Current bool   `json:"current"`
+		} `json:"devices"`
+	}
+	if err := json.Unmarshal([]byte(b.must("sync", "devices", "--json")), &devs); err != nil || len(devs.Devices) != 2 ||
+		devs.Devices[0].Name != "laptop" || devs.Devices[1].Name != "desktop" || !devs.Devices[1].Current {
+		t.Fatalf("devices: %+v %v", devs, err)
+	}
+
+	proxyURL := startUp(t, bin, b, "--sync-interval", "1s")
+	call := func() int {
+		req, _ := http.NewRequest("GET", proxyURL+"/v1/proxy", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set(agentkeys.HeaderTargetURL, upstream.URL+"/x")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := call(); code != 200 {
+		t.Fatalf("A's token on B's proxy: %d", code)
+	}
+	mu.Lock()
+	if len(seen) != 1 || seen[0] != "Bearer sk-synced-value" {
+		t.Fatalf("upstream saw %q", seen)
+	}
+	mu.Unlock()
+
+	a.must("agents", "revoke", "bot", "--credential", "Echo API")
+	a.must("sync")
+	revoked := time.Now()
+	for call() == 200 {
+		if time.Since(revoked) > 10*time.Second {
+			t.Fatal("B's running proxy still accepts the token 10 s after the revocation was synced")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("revocation on A refused by B's proxy after %v (interval 1 s)", time.Since(revoked).Round(time.Millisecond))
+
+	// Revoking B on A stops B's sync at once.
+	var ad struct {
+		Devices []struct {
+			ID string `json:"id"`
+		} `json:"devices"`
+	}
+	json.Unmarshal([]byte(a.must("sync", "devices", "--json")), &ad)
+	a.must("sync", "revoke", ad.Devices[1].ID)
+	if r := b.run("sync"); r.code != cmd.ExitUnauthorized || !strings.Contains(r.stderr, "revoked") {
+		t.Fatalf("sync of a revoked device: %d %s", r.code, r.stderr)
+	}
+}
