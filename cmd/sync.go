@@ -63,7 +63,7 @@ the others. ` + "`agentkeys up`" + ` syncs in the background.`,
 	}
 	c.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
 	c.AddCommand(newCmdSyncEnable(f), newCmdSyncJoin(f), newCmdSyncStatus(f), newCmdSyncDevices(f),
-		newCmdSyncRevoke(f), newCmdSyncDisable(f))
+		newCmdSyncRevoke(f), newCmdSyncDisable(f), newCmdSyncRotateKey(f))
 	return c
 }
 
@@ -381,6 +381,40 @@ func newCmdSyncDisable(f *Factory) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+func newCmdSyncRotateKey(f *Factory) *cobra.Command {
+	opts := &SyncOptions{IO: f.IOStreams, Vault: f.Vault, Now: f.Now}
+	c := &cobra.Command{
+		Use:   "rotate-key",
+		Short: "Re-seal the synced vault under a new key and print the new recovery phrase",
+		Long: `Sync, then move the synced vault to a new vault key: every record is sealed
+again under it in a new synced vault on the same server, the old one (records
+and devices) is deleted, and the new recovery phrase is printed once. Every
+other device is cut off: run ` + "`agentkeys sync disable`" + ` and then ` + "`agentkeys sync join`" + `
+with the new phrase on each. Use it after revoking a device or when the old
+phrase may have leaked.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			lv, err := opts.local(ctx)
+			if err != nil {
+				return err
+			}
+			phrase, res, err := sync.RotateKey(ctx, lv, sync.Options{Label: opts.Name, Now: opts.Now})
+			if phrase != "" {
+				fmt.Fprintln(opts.IO.ErrOut, "New recovery phrase (shown once; the old one no longer works — other devices join again with this one):")
+				fmt.Fprintln(opts.IO.Out, phrase)
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(opts.IO.ErrOut, "vault key rotated: %d record(s) sealed under the new key\n", res.Pushed)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&opts.Name, "name", "", "this device's name in the new synced vault (default: the host name)")
+	return c
 }
 
 // backgroundSync syncs v every interval, and within about a second of a

@@ -442,3 +442,68 @@ func sameContent(a, b *agentkeys.SyncDoc) bool {
 	return a.Kind == b.Kind && a.Name == b.Name && a.Type == b.Type && slices.Equal(a.AllowedHosts, b.AllowedHosts) &&
 		bytes.Equal(a.Secret, b.Secret) && a.TokenHash == b.TokenHash
 }
+
+// Rotator is a Local that can also turn sync off (for RotateKey).
+type Rotator interface {
+	Local
+	DisableSync(ctx context.Context) error
+}
+
+// RotateKey moves this device to a new vault key: a new synced vault on
+// the same server, this device registered in it, every object pushed there
+// sealed under the new key, and only then the old synced vault (its records
+// and devices) deleted from the server. Returns the new recovery phrase.
+// Other devices are cut off and must join again with the new phrase. Run
+// first, so no other device's pending change is lost; a failure before the
+// old vault is deleted leaves this device on the new vault and the old one
+// in place (run RotateKey again or sync).
+func RotateKey(ctx context.Context, local Rotator, opts Options) (phrase string, res *Result, err error) {
+	old, _, oldClient, err := client(ctx, local, opts)
+	if err != nil {
+		return "", nil, err
+	}
+	if _, err := Run(ctx, local, opts); err != nil {
+		return "", nil, fmt.Errorf("sync before rotating the key: %w", err)
+	}
+	key, err := agentkeys.NewKey()
+	if err != nil {
+		return "", nil, err
+	}
+	if phrase, err = EncodePhrase(key); err != nil {
+		return "", nil, err
+	}
+	keys, err := DeriveKeys(key)
+	if err != nil {
+		return "", nil, err
+	}
+	cl, err := NewClient(old.Server, old.APIKey, keys.VaultID, "", opts.HTTPClient)
+	if err != nil {
+		return "", nil, err
+	}
+	label := opts.Label
+	if label == "" {
+		label, _ = os.Hostname()
+	}
+	sealed, err := keys.sealLabel(label)
+	if err != nil {
+		return "", nil, err
+	}
+	dev, err := cl.Register(ctx, sealed)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := local.DisableSync(ctx); err != nil {
+		return "", nil, err
+	}
+	if err := local.EnableSync(ctx, &agentkeys.SyncSettings{Server: old.Server, APIKey: old.APIKey, VaultID: keys.VaultID,
+		DeviceID: dev.DeviceID, DeviceToken: dev.DeviceToken, VaultKey: key}); err != nil {
+		return "", nil, err
+	}
+	if res, err = Run(ctx, local, opts); err != nil {
+		return phrase, res, fmt.Errorf("push under the new key (run `agentkeys sync` to retry; the new phrase below is in force): %w", err)
+	}
+	if err := oldClient.DeleteVault(ctx); err != nil {
+		return phrase, res, fmt.Errorf("the old synced vault could not be deleted from the server (%w); its data stays sealed under the old key", err)
+	}
+	return phrase, res, nil
+}

@@ -165,3 +165,46 @@ func TestSync_CanarySweep(t *testing.T) {
 		t.Fatal("no server files swept")
 	}
 }
+
+// TestSync_RotateKey: rotation re-seals everything under a new key in a
+// new synced vault, deletes the old one, cuts other devices off until they
+// join with the new phrase.
+func TestSync_RotateKey(t *testing.T) {
+	srv := newServer(t, "", sync.Limits{})
+	ctx := t.Context()
+	a, b := newVault(t), newVault(t)
+	addCred(t, a, "one", "v1")
+	addCred(t, a, "two", "v2")
+	oldPhrase := enable(t, a, srv)
+	mustSync(t, a, srv)
+	join(t, b, srv, oldPhrase)
+	mustSync(t, b, srv)
+	addCred(t, b, "from-b", "vb") // pending on B, synced by nobody yet
+	mustSync(t, b, srv)
+
+	phrase, res, err := sync.RotateKey(ctx, a, sync.Options{Label: "device A"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if phrase == oldPhrase || res.Pushed != 3 {
+		t.Fatalf("rotate: same phrase or %d pushed", res.Pushed)
+	}
+	var vaults, records int
+	db := srv.store.DB()
+	db.QueryRow(`SELECT COUNT(*) FROM sync_vaults`).Scan(&vaults)
+	db.QueryRow(`SELECT COUNT(*) FROM sync_records`).Scan(&records)
+	if vaults != 1 || records != 3 {
+		t.Fatalf("server after rotation: %d vaults, %d records", vaults, records)
+	}
+	if _, err := sync.Run(ctx, b, sync.Options{}); agentkeys.ErrorCode(err) != agentkeys.EUNAUTHORIZED || !strings.Contains(err.Error(), "current recovery phrase") {
+		t.Fatalf("B after rotation: %v", err)
+	}
+	if err := b.DisableSync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	join(t, b, srv, phrase)
+	mustSync(t, b, srv)
+	if sa, sb := state(t, a), state(t, b); sa != sb {
+		t.Fatalf("after rejoin:\n%s\n%s", sa, sb)
+	}
+}

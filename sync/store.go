@@ -131,7 +131,7 @@ func (s *Store) Authenticate(ctx context.Context, wsID, vaultID, token string) (
 	err := s.db.QueryRowContext(ctx, `SELECT id, revoked_at, last_seen_at FROM sync_devices WHERE token_hash = $1 AND workspace_id = $2 AND vault_id = $3`,
 		agentkeys.HashToken(token), wsID, vaultID).Scan(&id, &revoked, &seen)
 	if errors.Is(err, sql.ErrNoRows) {
-		return "", agentkeys.Errorf(agentkeys.EUNAUTHORIZED, "this device is not one of the synced vault's devices: run `agentkeys sync join`")
+		return "", agentkeys.Errorf(agentkeys.EUNAUTHORIZED, "this device is not one of the synced vault's devices (removed, or the vault key was rotated): run `agentkeys sync disable`, then `agentkeys sync join` with the current recovery phrase")
 	}
 	if err != nil {
 		return "", dbErr("authenticate device", err)
