@@ -61,6 +61,12 @@ func pgURL(t *testing.T) string {
 }
 
 func newServer(t *testing.T, dbURL string, limits sync.Limits) *testServer {
+	return newServerOn(t, dbURL, limits)
+}
+
+func newServerTB(tb testing.TB) *testServer { return newServerOn(tb, "", sync.Limits{}) }
+
+func newServerOn(t testing.TB, dbURL string, limits sync.Limits) *testServer {
 	t.Helper()
 	key, _ := agentkeys.NewKey()
 	dir := t.TempDir()
@@ -81,7 +87,9 @@ func newServer(t *testing.T, dbURL string, limits sync.Limits) *testServer {
 	return &testServer{url: hs.URL, apiKey: ws.APIKey, store: st, dataDir: dir}
 }
 
-func newVault(t *testing.T) *localvault.Vault {
+func newVault(t *testing.T) *localvault.Vault { return newVaultTB(t) }
+
+func newVaultTB(t testing.TB) *localvault.Vault {
 	t.Helper()
 	k, _ := agentkeys.NewKey()
 	cfg := localvault.Config{Home: t.TempDir(), MasterKey: base64.StdEncoding.EncodeToString(k[:])}
