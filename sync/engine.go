@@ -385,6 +385,14 @@ func (m *merge) merge(pulled []Record) *agentkeys.SyncBatch {
 		case st == mine: // this device's push whose answer was lost
 			b.Known = append(b.Known, nk)
 			b.Clean = append(b.Clean, *p)
+		case st.Device == m.device:
+			// An earlier push of this device whose answer was lost, made
+			// before the local change still pending: no conflict, the
+			// pending change goes on top of it.
+			b.Known = append(b.Known, nk)
+			if doc.Deleted == local.Deleted && (doc.Deleted || sameContent(doc, local)) {
+				b.Clean = append(b.Clean, *p)
+			}
 		case doc.Deleted && local.Deleted:
 			b.Known = append(b.Known, nk)
 			b.Clean = append(b.Clean, *p)

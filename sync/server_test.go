@@ -2,6 +2,8 @@ package sync_test
 
 import (
 	"bytes"
+	"errors"
+	"net/http"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -207,4 +209,57 @@ func TestSync_RotateKey(t *testing.T) {
 	if sa, sb := state(t, a), state(t, b); sa != sb {
 		t.Fatalf("after rejoin:\n%s\n%s", sa, sb)
 	}
+}
+
+// loseAnswers forwards requests but loses the answer of the first lose
+// pushes, as when a client is killed after the server committed.
+type loseAnswers struct {
+	lose int
+}
+
+func (l *loseAnswers) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	if err == nil && r.Method == "POST" && strings.HasSuffix(r.URL.Path, "/changes") && l.lose > 0 {
+		l.lose--
+		resp.Body.Close()
+		return nil, errors.New("connection reset (test)")
+	}
+	return resp, err
+}
+
+// TestSync_LostPushAnswer: a push the server stored but whose answer never
+// arrived is recognised as this device's own on the next sync — with or
+// without a further local change in between — and makes no conflict.
+func TestSync_LostPushAnswer(t *testing.T) {
+	srv := newServer(t, "", sync.Limits{})
+	ctx := t.Context()
+	a := newVault(t)
+	x := addCred(t, a, "x", "x0")
+	y := addCred(t, a, "y", "y0")
+	phrase := enable(t, a, srv)
+	lossy := &http.Client{Transport: &loseAnswers{lose: 1}}
+	if _, err := sync.Run(ctx, a, sync.Options{HTTPClient: lossy}); err == nil {
+		t.Fatal("the lost answer was not an error")
+	}
+	if n, _ := a.SyncPendingCount(ctx); n != 2 {
+		t.Fatalf("%d pending after a lost answer, want 2", n)
+	}
+	if _, err := a.UpdateCredential(ctx, x.ID, &agentkeys.CredentialUpdate{Secret: &agentkeys.Secret{Value: "x1"}}); err != nil {
+		t.Fatal(err)
+	}
+	res := mustSync(t, a, srv)
+	if len(res.Conflicts) != 0 {
+		t.Fatalf("conflicts with itself: %q", res.Conflicts)
+	}
+	if n, _ := a.SyncPendingCount(ctx); n != 0 {
+		t.Fatalf("%d pending after the sync", n)
+	}
+	b := newVault(t)
+	join(t, b, srv, phrase)
+	mustSync(t, b, srv)
+	sa := state(t, a)
+	if sb := state(t, b); sa != sb || !strings.Contains(sa, "x API_KEY [api.x.example] = x1") || strings.Contains(sa, "conflict") {
+		t.Fatalf("A:\n%s\nB:\n%s", sa, sb)
+	}
+	_ = y
 }
