@@ -417,6 +417,18 @@ phrase may have leaked.`,
 	return c
 }
 
+// startBackgroundSync runs backgroundSync in a goroutine; stop ends it
+// and waits for it (before the vault is closed).
+func startBackgroundSync(ctx context.Context, v agentkeys.Vault, interval time.Duration, log *slog.Logger) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		backgroundSync(ctx, v, interval, log)
+	}()
+	return func() { cancel(); <-done }
+}
+
 // backgroundSync syncs v every interval, and within about a second of a
 // local change, until ctx ends. It does nothing when sync is off. Failures
 // are logged (offline is normal) and retried on the next tick.

@@ -205,3 +205,56 @@ func TestSync_Binary(t *testing.T) {
 		t.Fatalf("sync of a revoked device: %d %s", r.code, r.stderr)
 	}
 }
+
+// TestSync_BadInput: every refusal has its exit code and a message that
+// says what to do, and leaves sync off (nothing written).
+func TestSync_BadInput(t *testing.T) {
+	url, key := liveServer(t)
+	e := newEnv(t)
+	e.init()
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := "http://" + ln.Addr().String()
+	ln.Close()
+	for _, tc := range []struct {
+		name  string
+		stdin string
+		args  []string
+		code  int
+		want  string
+	}{
+		{"SyncOff", "", []string{"sync"}, cmd.ExitNotFound, "sync is not enabled on this device"},
+		{"DevicesOff", "", []string{"sync", "devices"}, cmd.ExitNotFound, "sync is not enabled"},
+		{"NoServer", "", []string{"sync", "enable", "--api-key", key}, cmd.ExitUsage, "--server is required"},
+		{"NoKey", "", []string{"sync", "enable", "--server", url}, cmd.ExitUsage, "--api-key is required"},
+		{"EmptyStdinKey", "", []string{"sync", "enable", "--server", url, "--api-key", "-"}, cmd.ExitUsage, "--api-key is required"},
+		{"BadURL", "", []string{"sync", "enable", "--server", "ftp://x", "--api-key", key}, cmd.ExitUsage, "http(s) URL"},
+		{"WrongKey", "", []string{"sync", "enable", "--server", url, "--api-key", "ak_ws_wrong"}, cmd.ExitUnauthorized, "the sync server says"},
+		{"Unreachable", "", []string{"sync", "enable", "--server", dead, "--api-key", key}, cmd.ExitUnavailable, "cannot reach the sync server"},
+		{"BothFromStdin", "x", []string{"sync", "join", "--server", url, "--api-key", "-"}, cmd.ExitUsage, "cannot both come from stdin"},
+		{"ShortPhrase", "abandon ability", []string{"sync", "join", "--server", url, "--api-key", key}, cmd.ExitUsage, "has 2 words, not 24"},
+		{"RevokeNoArg", "", []string{"sync", "revoke"}, cmd.ExitUsage, "DEVICE"},
+		{"DisableOff", "", []string{"sync", "disable"}, cmd.ExitNotFound, "not enabled"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.runWith(func(_ *cmd.IOStreams, in *bytes.Buffer) { in.WriteString(tc.stdin) }, tc.args...)
+			if r.code != tc.code || !strings.Contains(r.stderr, tc.want) {
+				t.Fatalf("exit %d, stderr %q; want %d with %q", r.code, r.stderr, tc.code, tc.want)
+			}
+			if strings.Contains(r.stdout+r.stderr, key) {
+				t.Fatal("the API key was printed")
+			}
+			if out := e.must("sync", "status"); !strings.Contains(out, "sync: off") {
+				t.Fatalf("sync is on after a refusal: %s", out)
+			}
+		})
+	}
+	// Enabling twice is a conflict.
+	e.mustStdin(key, "sync", "enable", "--server", url, "--api-key", "-")
+	if r := e.run("sync", "enable", "--server", url, "--api-key", key); r.code != cmd.ExitConflict || !strings.Contains(r.stderr, "already enabled") {
+		t.Fatalf("enable twice: %d %s", r.code, r.stderr)
+	}
+	e.must("sync", "disable")
+	if out := e.must("sync", "status"); !strings.Contains(out, "sync: off") {
+		t.Fatalf("status after disable: %s", out)
+	}
+}

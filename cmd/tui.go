@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -47,6 +48,9 @@ func runTUI(ctx context.Context, f *Factory) error {
 	if err != nil {
 		return err
 	}
+	// A synced vault syncs in the background, as under `up`; its log lines
+	// would land on the screen, so they are dropped.
+	defer startBackgroundSync(ctx, v, 10*time.Second, slog.New(slog.DiscardHandler))()
 	opts := tui.Options{
 		Context:     ctx,
 		ProxyStatus: func(ctx context.Context) tui.ProxyInfo { return probeProxy(ctx, f.Getenv) },

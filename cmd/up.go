@@ -131,10 +131,7 @@ func RunUp(ctx context.Context, opts *UpOptions) error {
 			if log == nil {
 				log = slog.New(slog.DiscardHandler)
 			}
-			syncCtx, stopSync := context.WithCancel(ctx)
-			done := make(chan struct{})
-			go func() { defer close(done); backgroundSync(syncCtx, v, opts.SyncInterval, log) }()
-			defer func() { stopSync(); <-done }()
+			defer startBackgroundSync(ctx, v, opts.SyncInterval, log)()
 		}
 	}
 	var inflight atomic.Int64

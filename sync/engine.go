@@ -361,6 +361,12 @@ func (m *merge) merge(pulled []Record) *agentkeys.SyncBatch {
 			b.Conflicts = append(b.Conflicts, te.Error())
 			continue
 		}
+		if why := malformed(doc); why != "" {
+			te := &TamperError{RecordID: r.ID, Version: r.Version, What: m.what(r.ID), Reason: "its content cannot be applied: " + why}
+			m.refused = append(m.refused, te.Error())
+			b.Conflicts = append(b.Conflicts, te.Error())
+			continue
+		}
 		k, isKnown := m.known[key(doc.Kind, doc.ID)]
 		if isKnown && r.Version < k.Version {
 			te := &TamperError{RecordID: r.ID, Version: r.Version, What: doc.String(),

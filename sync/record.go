@@ -159,3 +159,48 @@ func (k *Keys) openLabel(b []byte) string {
 	}
 	return strings.ToValidUTF8(string(p), "?")
 }
+
+// malformed says what is wrong with a doc that opened (so came from a
+// device holding the vault key) but cannot be applied, or "".
+func malformed(d *agentkeys.SyncDoc) string {
+	okName := func(s string) bool {
+		if s == "" || len(s) > 1024 {
+			return false
+		}
+		for _, r := range s {
+			if r < 0x20 || r == 0x7f {
+				return false
+			}
+		}
+		return true
+	}
+	switch d.Kind {
+	case agentkeys.SyncKindCredential:
+		if !strings.HasPrefix(d.ID, "cred_") {
+			return "a credential id must start with cred_"
+		}
+		if !d.Deleted && (!okName(d.Name) || d.Type == "" || len(d.Secret) == 0) {
+			return "a credential needs a name, a type and a secret"
+		}
+	case agentkeys.SyncKindAgent:
+		if !strings.HasPrefix(d.ID, "agent_") {
+			return "an agent id must start with agent_"
+		}
+		if !d.Deleted && !okName(d.Name) {
+			return "an agent needs a name"
+		}
+	case agentkeys.SyncKindGrant:
+		a, c, ok := strings.Cut(d.ID, "/")
+		if !ok || !strings.HasPrefix(a, "agent_") || !strings.HasPrefix(c, "cred_") {
+			return "a grant id must be agent_…/cred_…"
+		}
+		if !d.Deleted {
+			if b, err := hex.DecodeString(d.TokenHash); err != nil || len(b) != sha256.Size {
+				return "a grant needs a SHA-256 token hash"
+			}
+		}
+	default:
+		return "unknown kind " + strconv.Quote(d.Kind)
+	}
+	return ""
+}
