@@ -94,6 +94,9 @@ func (s *Store) Register(ctx context.Context, wsID, vaultID string, label []byte
 	if len(label) > 1024 {
 		return nil, agentkeys.Errorf(agentkeys.EINVALID, "the device label is over 1024 bytes")
 	}
+	if label == nil {
+		label = []byte{}
+	}
 	res := &RegisterResponse{DeviceID: agentkeys.NewID("dev"), DeviceToken: DeviceTokenPrefix + agentkeys.NewProxyToken()[len(agentkeys.ProxyTokenPrefix):]}
 	now := s.stamp()
 	err := s.tx(ctx, func(tx *sql.Tx) error {

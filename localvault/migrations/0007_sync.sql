@@ -6,7 +6,7 @@
 -- round's transaction). sync_known is the server version each object was
 -- last pushed or applied at; sync_conflicts what sync resolved.
 
-CREATE TABLE sync_settings (
+CREATE TABLE IF NOT EXISTS sync_settings (
     id          INTEGER PRIMARY KEY CHECK (id = 1),
     server      TEXT NOT NULL,
     vault_id    TEXT NOT NULL,
@@ -17,11 +17,11 @@ CREATE TABLE sync_settings (
     enabled_at  INTEGER NOT NULL
 ) STRICT;
 
-CREATE TABLE sync_applying (
+CREATE TABLE IF NOT EXISTS sync_applying (
     id INTEGER PRIMARY KEY CHECK (id = 1)
 ) STRICT;
 
-CREATE TABLE sync_dirty (
+CREATE TABLE IF NOT EXISTS sync_dirty (
     kind       TEXT NOT NULL,
     id         TEXT NOT NULL,
     changed_ms INTEGER NOT NULL,
@@ -29,7 +29,7 @@ CREATE TABLE sync_dirty (
     PRIMARY KEY (kind, id)
 ) STRICT;
 
-CREATE TABLE sync_known (
+CREATE TABLE IF NOT EXISTS sync_known (
     kind    TEXT NOT NULL,
     id      TEXT NOT NULL,
     version INTEGER NOT NULL,
@@ -37,55 +37,55 @@ CREATE TABLE sync_known (
     PRIMARY KEY (kind, id)
 ) STRICT;
 
-CREATE TABLE sync_conflicts (
+CREATE TABLE IF NOT EXISTS sync_conflicts (
     seq     INTEGER PRIMARY KEY,
     time    INTEGER NOT NULL,
     message TEXT NOT NULL
 ) STRICT;
 
-CREATE TRIGGER sync_credentials_ins AFTER INSERT ON credentials
+CREATE TRIGGER IF NOT EXISTS sync_credentials_ins AFTER INSERT ON credentials
     WHEN EXISTS (SELECT 1 FROM sync_settings) AND NOT EXISTS (SELECT 1 FROM sync_applying)
     BEGIN INSERT INTO sync_dirty (kind, id, changed_ms, gen)
         VALUES ('credential', NEW.id, CAST(unixepoch('subsec') * 1000 AS INTEGER), (SELECT COALESCE(MAX(gen), 0) + 1 FROM sync_dirty))
         ON CONFLICT (kind, id) DO UPDATE SET changed_ms = excluded.changed_ms, gen = excluded.gen; END;
-CREATE TRIGGER sync_credentials_upd AFTER UPDATE OF name, type, allowed_hosts, sealed ON credentials
+CREATE TRIGGER IF NOT EXISTS sync_credentials_upd AFTER UPDATE OF name, type, allowed_hosts, sealed ON credentials
     WHEN EXISTS (SELECT 1 FROM sync_settings) AND NOT EXISTS (SELECT 1 FROM sync_applying)
     BEGIN INSERT INTO sync_dirty (kind, id, changed_ms, gen)
         VALUES ('credential', NEW.id, CAST(unixepoch('subsec') * 1000 AS INTEGER), (SELECT COALESCE(MAX(gen), 0) + 1 FROM sync_dirty))
         ON CONFLICT (kind, id) DO UPDATE SET changed_ms = excluded.changed_ms, gen = excluded.gen; END;
-CREATE TRIGGER sync_credentials_del AFTER DELETE ON credentials
+CREATE TRIGGER IF NOT EXISTS sync_credentials_del AFTER DELETE ON credentials
     WHEN EXISTS (SELECT 1 FROM sync_settings) AND NOT EXISTS (SELECT 1 FROM sync_applying)
     BEGIN INSERT INTO sync_dirty (kind, id, changed_ms, gen)
         VALUES ('credential', OLD.id, CAST(unixepoch('subsec') * 1000 AS INTEGER), (SELECT COALESCE(MAX(gen), 0) + 1 FROM sync_dirty))
         ON CONFLICT (kind, id) DO UPDATE SET changed_ms = excluded.changed_ms, gen = excluded.gen; END;
 
-CREATE TRIGGER sync_agents_ins AFTER INSERT ON agents
+CREATE TRIGGER IF NOT EXISTS sync_agents_ins AFTER INSERT ON agents
     WHEN EXISTS (SELECT 1 FROM sync_settings) AND NOT EXISTS (SELECT 1 FROM sync_applying)
     BEGIN INSERT INTO sync_dirty (kind, id, changed_ms, gen)
         VALUES ('agent', NEW.id, CAST(unixepoch('subsec') * 1000 AS INTEGER), (SELECT COALESCE(MAX(gen), 0) + 1 FROM sync_dirty))
         ON CONFLICT (kind, id) DO UPDATE SET changed_ms = excluded.changed_ms, gen = excluded.gen; END;
-CREATE TRIGGER sync_agents_upd AFTER UPDATE OF name ON agents
+CREATE TRIGGER IF NOT EXISTS sync_agents_upd AFTER UPDATE OF name ON agents
     WHEN EXISTS (SELECT 1 FROM sync_settings) AND NOT EXISTS (SELECT 1 FROM sync_applying)
     BEGIN INSERT INTO sync_dirty (kind, id, changed_ms, gen)
         VALUES ('agent', NEW.id, CAST(unixepoch('subsec') * 1000 AS INTEGER), (SELECT COALESCE(MAX(gen), 0) + 1 FROM sync_dirty))
         ON CONFLICT (kind, id) DO UPDATE SET changed_ms = excluded.changed_ms, gen = excluded.gen; END;
-CREATE TRIGGER sync_agents_del AFTER DELETE ON agents
+CREATE TRIGGER IF NOT EXISTS sync_agents_del AFTER DELETE ON agents
     WHEN EXISTS (SELECT 1 FROM sync_settings) AND NOT EXISTS (SELECT 1 FROM sync_applying)
     BEGIN INSERT INTO sync_dirty (kind, id, changed_ms, gen)
         VALUES ('agent', OLD.id, CAST(unixepoch('subsec') * 1000 AS INTEGER), (SELECT COALESCE(MAX(gen), 0) + 1 FROM sync_dirty))
         ON CONFLICT (kind, id) DO UPDATE SET changed_ms = excluded.changed_ms, gen = excluded.gen; END;
 
-CREATE TRIGGER sync_grants_ins AFTER INSERT ON grants
+CREATE TRIGGER IF NOT EXISTS sync_grants_ins AFTER INSERT ON grants
     WHEN EXISTS (SELECT 1 FROM sync_settings) AND NOT EXISTS (SELECT 1 FROM sync_applying)
     BEGIN INSERT INTO sync_dirty (kind, id, changed_ms, gen)
         VALUES ('grant', NEW.agent_id || '/' || NEW.credential_id, CAST(unixepoch('subsec') * 1000 AS INTEGER), (SELECT COALESCE(MAX(gen), 0) + 1 FROM sync_dirty))
         ON CONFLICT (kind, id) DO UPDATE SET changed_ms = excluded.changed_ms, gen = excluded.gen; END;
-CREATE TRIGGER sync_grants_upd AFTER UPDATE OF token_hash ON grants
+CREATE TRIGGER IF NOT EXISTS sync_grants_upd AFTER UPDATE OF token_hash ON grants
     WHEN EXISTS (SELECT 1 FROM sync_settings) AND NOT EXISTS (SELECT 1 FROM sync_applying)
     BEGIN INSERT INTO sync_dirty (kind, id, changed_ms, gen)
         VALUES ('grant', NEW.agent_id || '/' || NEW.credential_id, CAST(unixepoch('subsec') * 1000 AS INTEGER), (SELECT COALESCE(MAX(gen), 0) + 1 FROM sync_dirty))
         ON CONFLICT (kind, id) DO UPDATE SET changed_ms = excluded.changed_ms, gen = excluded.gen; END;
-CREATE TRIGGER sync_grants_del AFTER DELETE ON grants
+CREATE TRIGGER IF NOT EXISTS sync_grants_del AFTER DELETE ON grants
     WHEN EXISTS (SELECT 1 FROM sync_settings) AND NOT EXISTS (SELECT 1 FROM sync_applying)
     BEGIN INSERT INTO sync_dirty (kind, id, changed_ms, gen)
         VALUES ('grant', OLD.agent_id || '/' || OLD.credential_id, CAST(unixepoch('subsec') * 1000 AS INTEGER), (SELECT COALESCE(MAX(gen), 0) + 1 FROM sync_dirty))

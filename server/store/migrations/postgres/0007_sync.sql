@@ -5,7 +5,7 @@
 -- per record holding its newest sealed blob, version and sequence number.
 -- The server never sees what a record is: ids are opaque, blobs sealed.
 
-CREATE TABLE sync_vaults (
+CREATE TABLE IF NOT EXISTS sync_vaults (
     workspace_id TEXT NOT NULL REFERENCES workspaces (id) ON DELETE CASCADE,
     vault_id     TEXT NOT NULL,
     seq          BIGINT NOT NULL DEFAULT 0,
@@ -15,7 +15,7 @@ CREATE TABLE sync_vaults (
     PRIMARY KEY (workspace_id, vault_id)
 );
 
-CREATE TABLE sync_devices (
+CREATE TABLE IF NOT EXISTS sync_devices (
     id           TEXT PRIMARY KEY,
     workspace_id TEXT NOT NULL,
     vault_id     TEXT NOT NULL,
@@ -26,9 +26,9 @@ CREATE TABLE sync_devices (
     revoked_at   BIGINT,
     FOREIGN KEY (workspace_id, vault_id) REFERENCES sync_vaults (workspace_id, vault_id) ON DELETE CASCADE
 );
-CREATE INDEX sync_devices_vault ON sync_devices (workspace_id, vault_id);
+CREATE INDEX IF NOT EXISTS sync_devices_vault ON sync_devices (workspace_id, vault_id);
 
-CREATE TABLE sync_records (
+CREATE TABLE IF NOT EXISTS sync_records (
     workspace_id TEXT NOT NULL,
     vault_id     TEXT NOT NULL,
     record_id    TEXT NOT NULL,
@@ -40,4 +40,4 @@ CREATE TABLE sync_records (
     PRIMARY KEY (workspace_id, vault_id, record_id),
     FOREIGN KEY (workspace_id, vault_id) REFERENCES sync_vaults (workspace_id, vault_id) ON DELETE CASCADE
 );
-CREATE UNIQUE INDEX sync_records_seq ON sync_records (workspace_id, vault_id, seq);
+CREATE UNIQUE INDEX IF NOT EXISTS sync_records_seq ON sync_records (workspace_id, vault_id, seq);
