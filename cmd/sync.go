@@ -368,10 +368,11 @@ func newCmdSyncDisable(f *Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			// Leave the server's device list too, when it can be reached.
-			if err := sync.Disable(ctx, lv, sync.Options{}); err != nil && agentkeys.ErrorCode(err) == agentkeys.ENOTFOUND {
+			if _, err := lv.SyncSettings(ctx); err != nil {
 				return err
-			} else if err != nil {
+			}
+			// Leave the server's device list too, when it can be reached.
+			if err := sync.Disable(ctx, lv, sync.Options{}); err != nil {
 				fmt.Fprintf(opts.IO.ErrOut, "warning: the server was not told (%s); sync is turned off here anyway\n", agentkeys.ErrorMessage(err))
 			}
 			if err := lv.DisableSync(ctx); err != nil {

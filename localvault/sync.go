@@ -144,6 +144,9 @@ func (v *Vault) DisableSync(ctx context.Context) error {
 
 // SyncPendingCount is the number of local changes not yet pushed.
 func (v *Vault) SyncPendingCount(ctx context.Context) (int, error) {
+	if err := v.usable(); err != nil {
+		return 0, err
+	}
 	var n int
 	err := v.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM sync_dirty`).Scan(&n)
 	return n, storeErr("count pending changes", err)
@@ -339,7 +342,7 @@ func (v *Vault) ApplySync(ctx context.Context, b *agentkeys.SyncBatch) ([]string
 			}
 			n, err := v.applyDoc(ctx, tx, sl, ver, &d)
 			if err != nil {
-				return fmt.Errorf("keep conflict copy %s: %w", d, err)
+				return fmt.Errorf("keep conflict copy %s: %w", &d, err)
 			}
 			notes = append(notes, n...)
 			if err := markDirty(ctx, tx, d.Kind, d.ID, v.now().UnixMilli()); err != nil {

@@ -342,9 +342,8 @@ func (m *merge) stamp(k agentkeys.SyncKnown) Stamp {
 // what names a record by the object this device knows it as.
 func (m *merge) what(recordID string) string {
 	if len(m.byRec) == 0 {
-		for k := range m.known {
-			kind, id, _ := bytes.Cut([]byte(k), []byte{0})
-			m.byRec[m.keys.RecordID(string(kind), string(id))] = string(kind) + " " + string(id)
+		for _, k := range m.known {
+			m.byRec[m.keys.RecordID(k.Kind, k.ID)] = k.Kind + " " + k.ID
 		}
 	}
 	return m.byRec[recordID]
