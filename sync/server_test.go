@@ -121,50 +121,91 @@ func bigBatch(n int) []sync.PushRecord {
 }
 
 // TestSync_CanarySweep: after a full sync of credentials, agents and
-// grants, the server's database and files hold none of their names, hosts,
-// types, values or token hashes.
+// grants, the server's database (every row of PostgreSQL; the SQLite files)
+// and its other files hold none of their names, hosts, types, values or
+// token hashes, nor the device names.
 func TestSync_CanarySweep(t *testing.T) {
-	srv := newServer(t, "", sync.Limits{})
-	ctx := t.Context()
-	a := newVault(t)
-	c, err := a.CreateCredential(ctx, &agentkeys.CredentialInput{Name: "canary-cred-name", Type: agentkeys.BasicAuth,
-		AllowedHosts: []string{"canary-host.example"}, Secret: agentkeys.Secret{Username: "canary-user", Password: "canary-password-value"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ag, _ := a.CreateAgent(ctx, "canary-agent-name")
-	g, err := a.AssignCredential(ctx, ag.ID, c.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	phrase := enable(t, a, srv)
-	mustSync(t, a, srv)
-	b := newVault(t)
-	join(t, b, srv, phrase)
-	mustSync(t, b, srv)
-	srv.store.Close() // flush and checkpoint what it will
-
-	canaries := []string{"canary-cred-name", "canary-host.example", "BASIC_AUTH", "canary-user", "canary-password-value",
-		"canary-agent-name", agentkeys.HashToken(g.ProxyToken), g.ProxyToken, c.ID, ag.ID, "device A", "device B"}
-	files := 0
-	filepath.WalkDir(srv.dataDir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		files++
-		for _, c := range canaries {
-			if bytes.Contains(bytes.ToLower(b), bytes.ToLower([]byte(c))) {
-				t.Errorf("%s holds %q", p, c)
+	for _, db := range []struct {
+		name string
+		url  func(t *testing.T) string
+	}{{"SQLite", func(*testing.T) string { return "" }}, {"PostgreSQL", pgURL}} {
+		t.Run(db.name, func(t *testing.T) {
+			dbURL := db.url(t)
+			srv := newServer(t, dbURL, sync.Limits{})
+			ctx := t.Context()
+			a := newVault(t)
+			c, err := a.CreateCredential(ctx, &agentkeys.CredentialInput{Name: "canary-cred-name", Type: agentkeys.BasicAuth,
+				AllowedHosts: []string{"canary-host.example"}, Secret: agentkeys.Secret{Username: "canary-user", Password: "canary-password-value"}})
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-		return nil
-	})
-	if files == 0 {
-		t.Fatal("no server files swept")
+			ag, _ := a.CreateAgent(ctx, "canary-agent-name")
+			g, err := a.AssignCredential(ctx, ag.ID, c.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			phrase := enable(t, a, srv)
+			mustSync(t, a, srv)
+			b := newVault(t)
+			join(t, b, srv, phrase)
+			mustSync(t, b, srv)
+
+			canaries := []string{"canary-cred-name", "canary-host.example", "BASIC_AUTH", "canary-user", "canary-password-value",
+				"canary-agent-name", agentkeys.HashToken(g.ProxyToken), g.ProxyToken, c.ID, ag.ID, "device A", "device B"}
+			sweep := func(where string, b []byte) {
+				for _, c := range canaries {
+					if bytes.Contains(bytes.ToLower(b), bytes.ToLower([]byte(c))) {
+						t.Errorf("%s holds %q", where, c)
+					}
+				}
+			}
+			if dbURL != "" {
+				// Every row of every table, as text.
+				rows, err := srv.store.DB().Query(`SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()`)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var tables []string
+				for rows.Next() {
+					var n string
+					rows.Scan(&n)
+					tables = append(tables, n)
+				}
+				rows.Close()
+				if len(tables) < 5 {
+					t.Fatalf("only %d tables swept", len(tables))
+				}
+				for _, tbl := range tables {
+					rs, err := srv.store.DB().Query(`SELECT t::text FROM ` + tbl + ` t`)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for rs.Next() {
+						var row string
+						rs.Scan(&row)
+						sweep("table "+tbl, []byte(row))
+					}
+					rs.Close()
+				}
+			}
+			srv.store.Close() // flush and checkpoint what it will
+			files := 0
+			filepath.WalkDir(srv.dataDir, func(p string, d fs.DirEntry, err error) error {
+				if err != nil || d.IsDir() {
+					return err
+				}
+				b, err := os.ReadFile(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				files++
+				sweep(p, b)
+				return nil
+			})
+			if dbURL == "" && files == 0 {
+				t.Fatal("no server files swept")
+			}
+		})
 	}
 }
 
