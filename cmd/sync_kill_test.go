@@ -3,11 +3,14 @@ package cmd_test
 import (
 	"bufio"
 	"bytes"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	neturl "net/url"
+	"os"
 	"os/exec"
 	"sort"
 	"strings"
@@ -236,5 +239,129 @@ func TestSync_Kill9(t *testing.T) {
 	}
 	if strings.Count(want, "\n")+1 != n {
 		t.Fatalf("A has %d objects, want %d", strings.Count(want, "\n")+1, n)
+	}
+}
+
+// pgSchemaURL is a fresh PostgreSQL schema for one test, or a skip.
+func pgSchemaURL(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv("AGENTKEYS_TEST_DATABASE_URL")
+	if base == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("AGENTKEYS_TEST_DATABASE_URL is not set (CI=true)")
+		}
+		t.Skip("AGENTKEYS_TEST_DATABASE_URL is not set: PostgreSQL skipped")
+	}
+	schema := "t_cmdsync_" + strings.ToLower(agentkeys.NewID("s")[2:])
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec(`CREATE SCHEMA ` + schema); err != nil {
+		admin.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Exec(`DROP SCHEMA ` + schema + ` CASCADE`); admin.Close() })
+	u, _ := neturl.Parse(base)
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// TestSync_BinaryConverge: two homes and one real `agentkeys serve`
+// (SQLite, then PostgreSQL), every sync a separate `agentkeys sync`
+// process: creates, edits, deletes and revocations on both sides while
+// apart, then syncs; both converge with the conflicts reported, and a third
+// device joined from the phrase (a `sync join` process, phrase on stdin)
+// matches.
+func TestSync_BinaryConverge(t *testing.T) {
+	bin := agentkeysBinary(t)
+	for _, db := range []struct {
+		name string
+		url  func(*testing.T) string
+	}{{"SQLite", func(*testing.T) string { return "" }}, {"PostgreSQL", pgSchemaURL}} {
+		t.Run(db.name, func(t *testing.T) {
+			srvURL, apiKey, _ := startServe(t, bin, db.url(t))
+			ctx := t.Context()
+			proc := func(e *testEnv, stdin string, args ...string) string {
+				t.Helper()
+				c := exec.Command(bin, args...)
+				c.Env = e.environ()
+				c.Stdin = strings.NewReader(stdin)
+				var out, errb strings.Builder
+				c.Stdout, c.Stderr = &out, &errb
+				if err := c.Run(); err != nil {
+					t.Fatalf("agentkeys %s: %v\n%s%s", strings.Join(args, " "), err, out.String(), errb.String())
+				}
+				return out.String()
+			}
+			a, b := newEnv(t), newEnv(t)
+			a.init()
+			b.init()
+			a.must("credentials", "add", "--name", "github", "--value", "gh-0", "--allow-host", "api.github.com")
+			a.must("credentials", "add", "--name", "stripe", "--value", "st-0", "--allow-host", "api.stripe.com")
+			a.must("credentials", "add", "--name", "openai", "--value", "oa-0", "--allow-host", "api.openai.com")
+			a.must("agents", "create", "--name", "bot", "--credential", "github")
+			a.must("agents", "assign", "bot", "--credential", "stripe")
+			phrase := strings.TrimSpace(proc(a, apiKey, "sync", "enable", "--server", srvURL, "--api-key", "-"))
+			proc(b, phrase, "sync", "join", "--server", srvURL, "--api-key", apiKey)
+
+			// Apart: edits on both sides (B's later), a delete racing an
+			// edit, a revocation, a name created on both, an agent each.
+			update := func(e *testEnv, name, value string) {
+				v := openLocal(t, e)
+				defer v.Close()
+				c, err := v.FindCredential(ctx, name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := v.UpdateCredential(ctx, c.ID, &agentkeys.CredentialUpdate{Secret: &agentkeys.Secret{Value: value}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			update(a, "github", "gh-A")
+			time.Sleep(5 * time.Millisecond)
+			update(b, "github", "gh-B")
+			a.must("credentials", "remove", "openai")
+			update(b, "openai", "oa-B")
+			a.must("agents", "revoke", "bot", "--credential", "stripe")
+			a.must("credentials", "add", "--name", "dup", "--value", "dup-A", "--allow-host", "a.example.com")
+			b.must("credentials", "add", "--name", "dup", "--value", "dup-B", "--allow-host", "b.example.com")
+			b.must("agents", "create", "--name", "b-agent")
+			a.must("agents", "create", "--name", "a-agent")
+
+			proc(a, "", "sync")
+			proc(b, "", "sync")
+			proc(a, "", "sync")
+			sa, sb := vaultState(t, a), vaultState(t, b)
+			if sa != sb {
+				t.Fatalf("not converged:\nA:\n%s\nB:\n%s", sa, sb)
+			}
+			for _, want := range []string{" github gh-B", " github (conflict) gh-A", " openai oa-B", " dup dup-A", " dup (conflict) dup-B", " bot 1", " b-agent 0", " a-agent 0"} {
+				if !strings.Contains(sa, want) {
+					t.Errorf("converged state lacks %q:\n%s", want, sa)
+				}
+			}
+			var st cmd.SyncStatus
+			json.Unmarshal([]byte(b.must("sync", "status", "--json")), &st)
+			var msgs []string
+			for _, c := range st.Conflicts {
+				msgs = append(msgs, c.Message)
+			}
+			all := strings.Join(msgs, "\n")
+			for _, want := range []string{`credential "github" was changed here and on another device`, `kept as "github (conflict)"`,
+				`credential "openai"`, "deleted on another device and changed here: kept the change", `"dup" was created on two devices`} {
+				if !strings.Contains(all, want) || st.Pending != 0 {
+					t.Errorf("B's status lacks %q (pending %d):\n%s", want, st.Pending, all)
+				}
+			}
+			c := newEnv(t)
+			c.init()
+			proc(c, phrase+"\n", "sync", "join", "--server", srvURL, "--api-key", apiKey)
+			if sc := vaultState(t, c); sc != sa {
+				t.Fatalf("third device:\n%s\nwant:\n%s", sc, sa)
+			}
+		})
 	}
 }
