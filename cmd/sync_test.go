@@ -193,6 +193,20 @@ func TestSync_Binary(t *testing.T) {
 	}
 	t.Logf("revocation on A refused by B's proxy after %v (interval 1 s)", time.Since(revoked).Round(time.Millisecond))
 
+	// A's own `up`, syncing only every minute, pushes a local change
+	// within about a second of it.
+	startUp(t, bin, a, "--sync-interval", "1m")
+	time.Sleep(300 * time.Millisecond) // up's first sync
+	a.must("credentials", "add", "--name", "made-while-up", "--value", "v", "--allow-host", host)
+	changed := time.Now()
+	for !strings.Contains(b.must("sync", "--json"), `"applied": 1`) {
+		if time.Since(changed) > 10*time.Second {
+			t.Fatal("A's up did not push a local change within 10 s (its interval is 1 min)")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("a change on A reached the server through A's up after %v", time.Since(changed).Round(time.Millisecond))
+
 	// Revoking B on A stops B's sync at once.
 	var ad struct {
 		Devices []struct {
