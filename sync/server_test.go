@@ -3,8 +3,8 @@ package sync_test
 import (
 	"bytes"
 	"errors"
-	"net/http"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
