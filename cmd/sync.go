@@ -11,6 +11,7 @@ import (
 
 	"github.com/agentkeys/agentkeys"
 	"github.com/agentkeys/agentkeys/sync"
+	"github.com/agentkeys/agentkeys/tui"
 )
 
 // syncVault is what the sync commands need of the vault: the local vault
@@ -416,6 +417,29 @@ phrase may have leaked.`,
 	}
 	c.Flags().StringVar(&opts.Name, "name", "", "this device's name in the new synced vault (default: the host name)")
 	return c
+}
+
+// tuiSyncInfo is the sync state the TUI's status screen shows.
+func tuiSyncInfo(ctx context.Context, lv syncVault) tui.SyncInfo {
+	set, err := lv.SyncSettings(ctx)
+	if agentkeys.ErrorCode(err) == agentkeys.ENOTFOUND {
+		return tui.SyncInfo{}
+	}
+	if err != nil {
+		return tui.SyncInfo{Err: agentkeys.ErrorMessage(err)}
+	}
+	si := tui.SyncInfo{Enabled: true, Server: set.Server, LastSync: set.LastSync}
+	if si.Pending, err = lv.SyncPendingCount(ctx); err != nil {
+		return tui.SyncInfo{Err: agentkeys.ErrorMessage(err)}
+	}
+	cs, err := lv.SyncConflicts(ctx)
+	if err != nil {
+		return tui.SyncInfo{Err: agentkeys.ErrorMessage(err)}
+	}
+	for _, c := range cs {
+		si.Conflicts = append(si.Conflicts, c.Message)
+	}
+	return si
 }
 
 // startBackgroundSync runs backgroundSync in a goroutine; stop ends it

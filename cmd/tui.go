@@ -55,6 +55,9 @@ func runTUI(ctx context.Context, f *Factory) error {
 		Context:     ctx,
 		ProxyStatus: func(ctx context.Context) tui.ProxyInfo { return probeProxy(ctx, f.Getenv) },
 	}
+	if lv, ok := v.(syncVault); ok {
+		opts.SyncStatus = func(ctx context.Context) tui.SyncInfo { return tuiSyncInfo(ctx, lv) }
+	}
 	// OSC 52 goes to the terminal on stderr, beside the renderer's stdout.
 	if fd, ok := ios.ErrOut.(interface{ Fd() uintptr }); ok && term.IsTerminal(int(fd.Fd())) {
 		opts.Clipboard = ios.ErrOut

@@ -28,6 +28,7 @@ type agentsLoadedMsg struct {
 type statusLoadedMsg struct {
 	status *agentkeys.WorkspaceStatus
 	proxy  ProxyInfo
+	sync   *SyncInfo
 	err    error
 }
 
@@ -143,6 +144,10 @@ func (b *backend) loadStatus() tea.Cmd {
 		msg := statusLoadedMsg{status: st, err: err}
 		if b.opts.ProxyStatus != nil {
 			msg.proxy = b.opts.ProxyStatus(ctx)
+		}
+		if b.opts.SyncStatus != nil {
+			si := b.opts.SyncStatus(ctx)
+			msg.sync = &si
 		}
 		return msg
 	}
