@@ -50,7 +50,7 @@ func TestSync_Revoke(t *testing.T) {
 // TestSync_Limits: blob, batch, body and vault quotas answer with clear
 // errors and store nothing.
 func TestSync_Limits(t *testing.T) {
-	srv := newServer(t, "", sync.Limits{MaxRecords: 3})
+	srv := newServer(t, "", sync.Limits{MaxRecords: 3, MaxVaults: 2, MaxDevices: 2})
 	ctx := t.Context()
 	a := newVault(t)
 	for _, n := range []string{"one", "two", "three", "four"} {
@@ -100,6 +100,19 @@ func TestSync_Limits(t *testing.T) {
 	srv.store.DB().QueryRow(`SELECT COUNT(*) FROM sync_records`).Scan(&n)
 	if n != 0 {
 		t.Fatalf("%d records stored by refused pushes", n)
+	}
+	// Devices per vault, vaults per workspace.
+	if _, err := cl.Register(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Register(ctx, nil); agentkeys.ErrorCode(err) != agentkeys.ETOOLARGE || !strings.Contains(err.Error(), "has 2 devices, the most it may have") {
+		t.Fatalf("third device: %v", err)
+	}
+	k3, _ := agentkeys.NewKey()
+	keys3, _ := sync.DeriveKeys(k3)
+	cl3, _ := sync.NewClient(srv.url, srv.apiKey, keys3.VaultID, "", nil)
+	if _, err := cl3.Register(ctx, nil); agentkeys.ErrorCode(err) != agentkeys.ETOOLARGE || !strings.Contains(err.Error(), "holds 2 synced vaults") {
+		t.Fatalf("third vault: %v", err)
 	}
 	// Without a device token, and with a wrong one.
 	bad, _ := sync.NewClient(srv.url, srv.apiKey, keys.VaultID, "akd_wrong", nil)

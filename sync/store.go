@@ -17,6 +17,7 @@ type Limits struct {
 	MaxBytes    int64 // sealed bytes per synced vault (default 256 MiB)
 	MaxBatch    int   // records per push (default 1,000)
 	MaxDevices  int   // devices per synced vault, revoked ones included (default 100)
+	MaxVaults   int   // synced vaults per workspace (default 10)
 	PageRecords int   // records per pull page at most (default 1,000)
 	PageBytes   int   // sealed bytes per pull page, roughly (default 512 KiB)
 }
@@ -36,6 +37,7 @@ func (l *Limits) defaults() {
 	set(&l.MaxBytes, 256<<20)
 	seti(&l.MaxBatch, 1000)
 	seti(&l.MaxDevices, 100)
+	seti(&l.MaxVaults, 10)
 	seti(&l.PageRecords, 1000)
 	seti(&l.PageBytes, 512<<10)
 }
@@ -100,6 +102,14 @@ func (s *Store) Register(ctx context.Context, wsID, vaultID string, label []byte
 	res := &RegisterResponse{DeviceID: agentkeys.NewID("dev"), DeviceToken: DeviceTokenPrefix + agentkeys.NewProxyToken()[len(agentkeys.ProxyTokenPrefix):]}
 	now := s.stamp()
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var vaults, exists int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*), COUNT(CASE WHEN vault_id = $2 THEN 1 END) FROM sync_vaults WHERE workspace_id = $1`,
+			wsID, vaultID).Scan(&vaults, &exists); err != nil {
+			return err
+		}
+		if exists == 0 && vaults >= s.limits.MaxVaults {
+			return agentkeys.Errorf(agentkeys.ETOOLARGE, "this workspace holds %d synced vaults, the most it may: use another workspace, or rotate-key an old one away", vaults)
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO sync_vaults (workspace_id, vault_id, created_at) VALUES ($1, $2, $3)
 			ON CONFLICT (workspace_id, vault_id) DO NOTHING`, wsID, vaultID, now); err != nil {
 			return err
