@@ -272,3 +272,43 @@ func TestSync_BadInput(t *testing.T) {
 		t.Fatalf("status after disable: %s", out)
 	}
 }
+
+// TestSync_PromptAndRotate: join asks for the phrase on a terminal (no
+// echo); rotate-key prints a new phrase, cuts the other device off (exit 5,
+// saying what to do) until it joins again with the new phrase.
+func TestSync_PromptAndRotate(t *testing.T) {
+	url, key := liveServer(t)
+	a, b := newEnv(t), newEnv(t)
+	a.init()
+	b.init()
+	a.must("credentials", "add", "--name", "one", "--value", "v1", "--allow-host", "api.example.com")
+	phrase := strings.TrimSpace(a.mustStdin(key, "sync", "enable", "--server", url, "--api-key", "-"))
+	var prompts []string
+	r := b.runWith(func(ios *cmd.IOStreams, _ *bytes.Buffer) {
+		ios.SetStdinTTY(true)
+		ios.PromptSecret = func(p string) (string, error) { prompts = append(prompts, p); return phrase, nil }
+	}, "sync", "join", "--server", url, "--api-key", key)
+	if r.code != 0 || len(prompts) != 1 || !strings.HasPrefix(prompts[0], "Recovery phrase") || strings.Contains(r.stdout+r.stderr, phrase) {
+		t.Fatalf("join on a terminal: %d %q %q %q", r.code, prompts, r.stdout, r.stderr)
+	}
+	if !strings.Contains(b.must("credentials", "list"), "one") {
+		t.Fatal("B did not pull")
+	}
+
+	r = a.run("sync", "rotate-key")
+	newPhrase := strings.TrimSpace(r.stdout)
+	if r.code != 0 || len(strings.Fields(newPhrase)) != 24 || newPhrase == phrase || !strings.Contains(r.stderr, "1 record(s) sealed under the new key") {
+		t.Fatalf("rotate-key: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	if r := b.run("sync"); r.code != cmd.ExitUnauthorized || !strings.Contains(r.stderr, "`agentkeys sync join` with the current recovery phrase") {
+		t.Fatalf("B after rotation: %d %s", r.code, r.stderr)
+	}
+	b.must("sync", "disable")
+	b.mustStdin(newPhrase, "sync", "join", "--server", url, "--api-key", key)
+	a.must("credentials", "add", "--name", "two", "--value", "v2", "--allow-host", "api.example.com")
+	a.must("sync")
+	b.must("sync")
+	if out := b.must("credentials", "list"); !strings.Contains(out, "two") {
+		t.Fatalf("B after rejoining: %s", out)
+	}
+}
