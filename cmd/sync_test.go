@@ -248,6 +248,7 @@ func TestSync_BadInput(t *testing.T) {
 		{"ShortPhrase", "abandon ability", []string{"sync", "join", "--server", url, "--api-key", key}, cmd.ExitUsage, "has 2 words, not 24"},
 		{"RevokeNoArg", "", []string{"sync", "revoke"}, cmd.ExitUsage, "DEVICE"},
 		{"DisableOff", "", []string{"sync", "disable"}, cmd.ExitNotFound, "not enabled"},
+		{"UpInterval", "", []string{"up", "--sync-interval", "10ms"}, cmd.ExitUsage, "--sync-interval must be 0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := e.runWith(func(_ *cmd.IOStreams, in *bytes.Buffer) { in.WriteString(tc.stdin) }, tc.args...)

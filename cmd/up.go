@@ -75,6 +75,9 @@ Ctrl-C or SIGTERM stops accepting connections and lets in-flight requests finish
 			if opts.ShutdownTimeout <= 0 {
 				return errInvalid("--shutdown-timeout must be positive")
 			}
+			if opts.SyncInterval != 0 && opts.SyncInterval < time.Second {
+				return errInvalid("--sync-interval must be 0 (no background sync) or at least 1s")
+			}
 			if _, _, err := splitListen(opts.Listen); err != nil {
 				return err
 			}
