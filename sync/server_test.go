@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/agentkeys/agentkeys"
+	"github.com/agentkeys/agentkeys/localvault"
 	"github.com/agentkeys/agentkeys/sync"
 )
 
@@ -316,4 +317,52 @@ func TestSync_LostPushAnswer(t *testing.T) {
 		t.Fatalf("A:\n%s\nB:\n%s", sa, sb)
 	}
 	_ = y
+}
+
+// TestSync_DeleteCascades: deleting a credential (and with it its grants)
+// or an agent on one device removes them on the other, leaves nothing
+// pending on either, and the token stops working there.
+func TestSync_DeleteCascades(t *testing.T) {
+	srv := newServer(t, "", sync.Limits{})
+	ctx := t.Context()
+	a, b := newVault(t), newVault(t)
+	c1 := addCred(t, a, "one", "v1")
+	c2 := addCred(t, a, "two", "v2")
+	ag, _ := a.CreateAgent(ctx, "bot")
+	other, _ := a.CreateAgent(ctx, "other")
+	g1, _ := a.AssignCredential(ctx, ag.ID, c1.ID)
+	g2, _ := a.AssignCredential(ctx, other.ID, c2.ID)
+	phrase := enable(t, a, srv)
+	mustSync(t, a, srv)
+	join(t, b, srv, phrase)
+	mustSync(t, b, srv)
+	for _, g := range []*agentkeys.Grant{g1, g2} {
+		if _, err := b.Authorize(ctx, g.ProxyToken, ""); err != nil {
+			t.Fatalf("token on B before: %v", err)
+		}
+	}
+	if err := a.DeleteCredential(ctx, c1.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.DeleteAgent(ctx, other.ID); err != nil {
+		t.Fatal(err)
+	}
+	res := mustSync(t, a, srv)
+	if res.Pushed != 4 { // the credential, the agent and their two grants
+		t.Fatalf("A pushed %d tombstones, want 4", res.Pushed)
+	}
+	mustSync(t, b, srv)
+	for _, v := range []*localvault.Vault{a, b} {
+		if n, _ := v.SyncPendingCount(ctx); n != 0 {
+			t.Fatalf("%d changes pending after the deletes synced", n)
+		}
+	}
+	for _, g := range []*agentkeys.Grant{g1, g2} {
+		if _, err := b.Authorize(ctx, g.ProxyToken, ""); agentkeys.ErrorCode(err) != agentkeys.EUNAUTHORIZED {
+			t.Fatalf("token on B after the delete: %v", err)
+		}
+	}
+	if sa, sb := state(t, a), state(t, b); sa != sb || strings.Contains(sa, "one") || strings.Contains(sa, "other") {
+		t.Fatalf("A:\n%s\nB:\n%s", sa, sb)
+	}
 }
