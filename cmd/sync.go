@@ -21,6 +21,7 @@ type syncVault interface {
 	sync.Local
 	DisableSync(ctx context.Context) error
 	SyncPendingCount(ctx context.Context) (int, error)
+	SyncChangeMark(ctx context.Context) (string, error)
 	SyncConflicts(ctx context.Context) ([]agentkeys.SyncConflict, error)
 }
 
@@ -465,8 +466,12 @@ func backgroundSync(ctx context.Context, v agentkeys.Vault, interval time.Durati
 	if _, err := lv.SyncSettings(ctx); err != nil {
 		return
 	}
-	failed := false // after a failure, wait for the next tick rather than retry every second
+	// A local change shows as a new change mark; after a failure (offline)
+	// the next tick retries, not the next poll.
+	failed, mark := false, ""
 	run := func() {
+		// The mark before the run: a change made during it syncs next.
+		mark, _ = lv.SyncChangeMark(ctx)
 		res, err := sync.Run(ctx, lv, sync.Options{})
 		failed = err != nil
 		switch {
@@ -489,7 +494,7 @@ func backgroundSync(ctx context.Context, v agentkeys.Vault, interval time.Durati
 		case <-tick.C:
 			run()
 		case <-poll.C:
-			if n, err := lv.SyncPendingCount(ctx); err == nil && n > 0 && !failed {
+			if m, err := lv.SyncChangeMark(ctx); err == nil && m != mark && !failed {
 				run()
 				tick.Reset(interval)
 			}

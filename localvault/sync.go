@@ -152,6 +152,18 @@ func (v *Vault) SyncPendingCount(ctx context.Context) (int, error) {
 	return n, storeErr("count pending changes", err)
 }
 
+// SyncChangeMark changes whenever a local change is logged or cleared: a
+// cheap way for a background syncer to notice new changes without
+// retrying the ones that stay pending.
+func (v *Vault) SyncChangeMark(ctx context.Context) (string, error) {
+	if err := v.usable(); err != nil {
+		return "", err
+	}
+	var n, gen int64
+	err := v.db.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(MAX(gen), 0) FROM sync_dirty`).Scan(&n, &gen)
+	return fmt.Sprintf("%d/%d", n, gen), storeErr("read the change log", err)
+}
+
 // SyncPending returns the local changes not yet pushed, each with the
 // object's current state (Deleted when it no longer exists).
 func (v *Vault) SyncPending(ctx context.Context) ([]agentkeys.SyncPending, error) {

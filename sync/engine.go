@@ -267,6 +267,12 @@ func Run(ctx context.Context, local Local, opts Options) (*Result, error) {
 				}
 				st := next(m.stamp(k), p.Changed, set.DeviceID)
 				id, blob, err := keys.Seal(&p.Doc, st, k.Version+1)
+				if agentkeys.ErrorCode(err) == agentkeys.ETOOLARGE {
+					// Too big to sync: it stays here, pending, and is
+					// reported each time; the rest goes on.
+					res.Conflicts = append(res.Conflicts, "not synced: "+agentkeys.ErrorMessage(err))
+					continue
+				}
 				if err != nil {
 					return res, err
 				}

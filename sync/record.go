@@ -97,7 +97,11 @@ func (k *Keys) Seal(doc *agentkeys.SyncDoc, stamp Stamp, version int64) (recordI
 		return "", nil, err
 	}
 	if len(blob) > MaxBlobBytes {
-		return "", nil, agentkeys.Errorf(agentkeys.ETOOLARGE, "%s is %d bytes sealed, over the sync limit of %d: shorten its secret", doc, len(blob), MaxBlobBytes)
+		what := doc.String()
+		if doc.Name != "" {
+			what = fmt.Sprintf("%s %q", doc.Kind, doc.Name)
+		}
+		return "", nil, agentkeys.Errorf(agentkeys.ETOOLARGE, "%s is %d bytes sealed, over the sync limit of %d per record: shorten its value", what, len(blob), MaxBlobBytes)
 	}
 	return recordID, blob, nil
 }

@@ -366,3 +366,27 @@ func TestSync_DeleteCascades(t *testing.T) {
 		t.Fatalf("A:\n%s\nB:\n%s", sa, sb)
 	}
 }
+
+// TestSync_TooBigStaysLocal: a credential too big to sync stays local and
+// pending, is reported on every sync, and does not hold the others back.
+func TestSync_TooBigStaysLocal(t *testing.T) {
+	srv := newServer(t, "", sync.Limits{})
+	ctx := t.Context()
+	a := newVault(t)
+	addCred(t, a, "small", "v")
+	addCred(t, a, "huge", strings.Repeat("x", sync.MaxBlobBytes))
+	phrase := enable(t, a, srv)
+	res := mustSync(t, a, srv)
+	if res.Pushed != 1 || len(res.Conflicts) != 1 || !strings.Contains(res.Conflicts[0], `not synced: credential "huge" is`) {
+		t.Fatalf("sync with a huge credential: %+v", res)
+	}
+	if n, _ := a.SyncPendingCount(ctx); n != 1 {
+		t.Fatalf("%d pending, want the huge one", n)
+	}
+	b := newVault(t)
+	join(t, b, srv, phrase)
+	mustSync(t, b, srv)
+	if sb := state(t, b); !strings.Contains(sb, "small") || strings.Contains(sb, "huge") {
+		t.Fatalf("B:\n%s", sb)
+	}
+}
