@@ -206,7 +206,7 @@ func TestSync_Binary(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	t.Logf("a change on A reached the server through A's up after %v", time.Since(changed).Round(time.Millisecond))
+	t.Logf("a change on A reached B through A's up (interval 1 min) after %v", time.Since(changed).Round(time.Millisecond))
 
 	// Revoking B on A stops B's sync at once.
 	var ad struct {
