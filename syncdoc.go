@@ -27,8 +27,12 @@ type SyncDoc struct {
 	UpdatedAt    int64    `json:"ua,omitempty"`
 }
 
-// String names the doc without its secret.
-func (d *SyncDoc) String() string { return d.Kind + " " + d.ID }
+// String names the doc without its secret (also when the doc is printed
+// as a field of something else).
+func (d SyncDoc) String() string { return d.Kind + " " + d.ID }
+
+// GoString keeps the secret out of %#v.
+func (d SyncDoc) GoString() string { return "SyncDoc(" + d.String() + ")" }
 
 // SyncPending is a local change not yet pushed: the object's current state
 // (Deleted when it is gone), when it changed (Unix milliseconds) and a
@@ -60,6 +64,14 @@ type SyncSettings struct {
 	Cursor      int64     // the server sequence number pulled up to
 	LastSync    time.Time // zero: never
 }
+
+// String keeps the API key, device token and vault key out of logs.
+func (s SyncSettings) String() string {
+	return "SyncSettings(server " + s.Server + ", vault " + s.VaultID + ", device " + s.DeviceID + ")"
+}
+
+// GoString keeps the secrets out of %#v.
+func (s SyncSettings) GoString() string { return s.String() }
 
 // SyncConflict is one conflict a sync resolved, as `sync status` reports it.
 type SyncConflict struct {
