@@ -37,7 +37,7 @@ type Result struct {
 	Pulled    int      // records received
 	Applied   int      // remote changes written to this vault
 	Pushed    int      // local changes the server accepted
-	Conflicts []string // conflicts resolved (also recorded for `sync status`)
+	Conflicts []string // conflicts resolved (recorded for `sync status`), and records too big to sync
 	Refused   []string // records refused as tampered (also recorded)
 	Requests  int64    // HTTP requests made
 }
