@@ -314,3 +314,32 @@ func TestSync_PromptAndRotate(t *testing.T) {
 		t.Fatalf("B after rejoining: %s", out)
 	}
 }
+
+// TestSync_UpInProcess: `up` in this process syncs in the background (so
+// the race detector sees the goroutine): a change pushed by another device
+// reaches it, and its log says so without a secret.
+func TestSync_UpInProcess(t *testing.T) {
+	url, key := liveServer(t)
+	a, b := newEnv(t), newEnv(t)
+	a.init()
+	b.init()
+	phrase := strings.TrimSpace(a.mustStdin(key, "sync", "enable", "--server", url, "--api-key", "-"))
+	b.mustStdin(phrase, "sync", "join", "--server", url, "--api-key", key)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, errOut, done := b.startUp(t, ctx, "--listen", "127.0.0.1:0", "--sync-interval", "1s")
+	a.must("credentials", "add", "--name", "pushed-by-a", "--value", "sk-in-process", "--allow-host", "api.example.com")
+	a.must("sync")
+	waitFor(t, func() bool { return strings.Contains(errOut.String(), "msg=synced applied=1") })
+	cancel()
+	if r := <-done; r.code != 0 {
+		t.Fatalf("up exit %d: %s", r.code, errOut.String())
+	}
+	if strings.Contains(errOut.String(), "sk-in-process") || strings.Contains(errOut.String(), key) {
+		t.Fatalf("up logged a secret:\n%s", errOut.String())
+	}
+	if !strings.Contains(b.must("credentials", "list"), "pushed-by-a") {
+		t.Fatal("B's vault lacks the change its up pulled")
+	}
+}
