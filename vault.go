@@ -60,6 +60,10 @@ func (v *proxied) Proxy(ctx context.Context, req *ProxyRequest) (*http.Response,
 	return v.p.Do(ctx, req)
 }
 
+// Unwrap returns the store's contents the Vault was made of, for callers
+// that need what only that store can do (the local vault's sync).
+func (v *proxied) Unwrap() Contents { return v.Contents }
+
 type proxiedBackend struct {
 	proxied
 	ProxyBackend

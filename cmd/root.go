@@ -118,6 +118,7 @@ Run without arguments in a terminal to open the terminal UI.`,
 		newCmdCompletion(f),
 		NewCmdVersion(f, nil),
 		newCmdMan(f),
+		newCmdSync(f),
 	)
 	return root
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -47,6 +48,9 @@ func runTUI(ctx context.Context, f *Factory) error {
 	if err != nil {
 		return err
 	}
+	// A synced vault syncs in the background, as under `up`; its log lines
+	// would land on the screen, so they are dropped.
+	defer startBackgroundSync(ctx, v, 10*time.Second, slog.New(slog.DiscardHandler))()
 	opts := tui.Options{
 		Context:     ctx,
 		ProxyStatus: func(ctx context.Context) tui.ProxyInfo { return probeProxy(ctx, f.Getenv) },
@@ -56,6 +60,9 @@ func runTUI(ctx context.Context, f *Factory) error {
 		if st, err := rv.Status(ctx); err == nil {
 			opts.Role = st.Role
 		}
+	}
+	if lv, ok := asSyncVault(v); ok {
+		opts.SyncStatus = func(ctx context.Context) tui.SyncInfo { return tuiSyncInfo(ctx, lv) }
 	}
 	// OSC 52 goes to the terminal on stderr, beside the renderer's stdout.
 	if fd, ok := ios.ErrOut.(interface{ Fd() uintptr }); ok && term.IsTerminal(int(fd.Fd())) {

@@ -38,6 +38,13 @@ type UpOptions struct {
 	// connections (tests).
 	Ready func(baseURL string)
 
+	// Vault and SyncInterval: when the vault syncs (`agentkeys sync
+	// enable`), up syncs it in the background every SyncInterval (0: never)
+	// and soon after a local change. Logger gets its lines.
+	Vault        func(context.Context) (agentkeys.Vault, error)
+	SyncInterval time.Duration
+	Logger       *slog.Logger
+
 	// logs holds back the logger's lines (set by NewCmdUp); RunUp flushes it
 	// before writing to IO.ErrOut itself, so stderr stays in order.
 	logs *batchWriter
@@ -45,7 +52,7 @@ type UpOptions struct {
 
 // NewCmdUp returns `up`.
 func NewCmdUp(f *Factory, runF func(context.Context, *UpOptions) error) *cobra.Command {
-	opts := &UpOptions{IO: f.IOStreams, ProxyHandler: f.ProxyHandler}
+	opts := &UpOptions{IO: f.IOStreams, ProxyHandler: f.ProxyHandler, Vault: f.Vault}
 	c := &cobra.Command{
 		Use:   "up [--listen 127.0.0.1:PORT]",
 		Short: "Run the proxy on loopback in the foreground (Ctrl-C stops it)",
@@ -74,6 +81,9 @@ Ctrl-C or SIGTERM stops accepting connections and lets in-flight requests finish
 			if opts.ShutdownTimeout <= 0 {
 				return errInvalid("--shutdown-timeout must be positive")
 			}
+			if opts.SyncInterval != 0 && opts.SyncInterval < time.Second {
+				return errInvalid("--sync-interval must be 0 (no background sync) or at least 1s")
+			}
 			if _, _, err := splitListen(opts.Listen); err != nil {
 				return err
 			}
@@ -87,12 +97,14 @@ Ctrl-C or SIGTERM stops accepting connections and lets in-flight requests finish
 			opts.logs = newBatchWriter(f.IOStreams.ErrOut, logFlushInterval)
 			f.onClose(opts.logs.Close)
 			f.Logger = slog.New(slog.NewTextHandler(opts.logs, &slog.HandlerOptions{Level: f.logLevel}))
+			opts.Logger = f.Logger
 			return RunUp(cmd.Context(), opts)
 		},
 	}
 	c.Flags().StringVar(&opts.Listen, "listen", DefaultListen, "address to listen on (host:port)")
 	c.Flags().BoolVar(&opts.JSON, "json", false, `print {"listen": HOST:PORT, "url": BASE-URL} as one JSON line once listening`)
 	c.Flags().DurationVar(&opts.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight requests may take to finish on shutdown")
+	c.Flags().DurationVar(&opts.SyncInterval, "sync-interval", 10*time.Second, "when sync is on, how often to sync in the background (0 turns it off; a local change syncs at once)")
 	return c
 }
 
@@ -123,6 +135,15 @@ func RunUp(ctx context.Context, opts *UpOptions) error {
 		return err
 	}
 	guarded := hostGuardFor(loopback, host, h)
+	if opts.Vault != nil && opts.SyncInterval > 0 {
+		if v, err := opts.Vault(ctx); err == nil {
+			log := opts.Logger
+			if log == nil {
+				log = slog.New(slog.DiscardHandler)
+			}
+			defer startBackgroundSync(ctx, v, opts.SyncInterval, log)()
+		}
+	}
 	var inflight atomic.Int64
 	var handlers sync.WaitGroup
 	mux := http.NewServeMux()

@@ -575,7 +575,7 @@ func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, err erro
 	}
 	x.failure = e
 	w.Header().Set(agentkeys.HeaderRequestID, x.ev.RequestID) // cleared if a 1xx was passed on
-	if x.body != nil && !x.body.eof.Load() {
+	if x.body != nil && !x.body.eof.Load() && !x.body.tooLarge.Load() {
 		w.Header().Set("Connection", "close") // see modifyResponse: the rest of the body is of no use
 	}
 	writeError(w, agentkeys.StatusForCode(e.Code), e.Code, e.Message)

@@ -25,7 +25,7 @@ func modifyResponse(res *http.Response) error {
 		}
 	}
 	x := res.Request.Context().Value(exchangeKey{}).(*exchange)
-	if x.body != nil && !x.body.eof.Load() {
+	if x.body != nil && !x.body.eof.Load() && !x.body.tooLarge.Load() {
 		// The upstream answered before the agent's body was all sent. With
 		// full-duplex answers Go's server would then read the rest of that
 		// body to reuse the connection, however slowly it trickles in (and

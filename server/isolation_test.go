@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -27,6 +28,13 @@ func TestTenantIsolation(t *testing.T) {
 			// B makes a request so it has an audit row.
 			proxyGet(t, s.url, grantB.ProxyToken, "", up.URL+"/b-only").want(t, 200, "")
 			waitAudit(t, s, keyB, 1)
+
+			// B syncs a vault; A's key reaches none of it (sync routes
+			// also need a device token, which is scoped by workspace).
+			vaultB := "sv_" + strings.Repeat("b", 32)
+			syncB := "/api/v1/sync/vaults/" + vaultB
+			var devB struct{ DeviceToken string }
+			s.do("POST", syncB+"/devices", keyB, map[string]any{"label": ""}).decode(t, &devB)
 
 			type call struct {
 				method, path string
@@ -104,6 +112,13 @@ func TestTenantIsolation(t *testing.T) {
 				"GET /readyz":              nil,
 				" /v1/proxy":               nil, // checked below with A's key and B's credential name
 				" /to/":                    nil, // base-URL mode: pxr_ tokens only
+				// Registering under B's vault id makes a vault of A's own.
+				"POST /api/v1/sync/vaults/{vault}/devices":            {{"POST", syncB + "/devices", map[string]any{"label": ""}, 201}},
+				"GET /api/v1/sync/vaults/{vault}/devices":             {{"GET", syncB + "/devices", nil, 401}},
+				"DELETE /api/v1/sync/vaults/{vault}/devices/{device}": {{"DELETE", syncB + "/devices/dev_x", nil, 401}},
+				"GET /api/v1/sync/vaults/{vault}/changes":             {{"GET", syncB + "/changes", nil, 401}},
+				"POST /api/v1/sync/vaults/{vault}/changes":            {{"POST", syncB + "/changes", map[string]any{"records": []any{}}, 401}},
+				"DELETE /api/v1/sync/vaults/{vault}":                  {{"DELETE", syncB, nil, 401}},
 			}
 			covered := map[string]bool{}
 			for _, rt := range s.srv.Routes() {
@@ -143,6 +158,15 @@ func TestTenantIsolation(t *testing.T) {
 						t.Errorf("%s %s with A's key shows B's %q: %s", c.method, c.path, leak, a.body)
 					}
 				}
+			}
+			// A's key with B's device token: refused, B's vault untouched.
+			req, _ := http.NewRequest("GET", s.url+syncB+"/changes", nil)
+			req.Header.Set("Authorization", "Bearer "+keyA)
+			req.Header.Set("X-Agentkeys-Device", devB.DeviceToken)
+			if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 401 {
+				t.Fatalf("A's key with B's device token: %v %v", resp, err)
+			} else {
+				resp.Body.Close()
 			}
 			// The workspace key of A cannot open B's credential by name.
 			proxyGet(t, s.url, keyA, "b-cred", up.URL+"/").want(t, 404, agentkeys.ENOTFOUND)

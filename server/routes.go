@@ -47,7 +47,7 @@ func (s *Server) table() []route {
 	public := func(method, path string, h publicHandler) route {
 		return route{Route: Route{Method: method, Path: path, Permission: agentkeys.PermPublic}, public: h}
 	}
-	return []route{
+	return append([]route{
 		public("POST", "/api/v1/signup", s.signup),
 		public("POST", "/api/v1/signup/confirm", s.confirmSignup),
 		api("GET", "/api/v1/credentials", agentkeys.PermViewCredentials, s.listCredentials),
@@ -87,7 +87,7 @@ func (s *Server) table() []route {
 		public("GET", "/readyz", s.readyz),
 		{Route: Route{Method: "", Path: "/v1/proxy", Permission: agentkeys.PermProxy}, raw: s.proxy},
 		{Route: Route{Method: "", Path: proxy.BaseURLPrefix, Permission: agentkeys.PermProxy}, raw: s.proxy}, // base-URL mode
-	}
+	}, s.syncRoutes()...)
 }
 
 // withSelf lets the user named by path parameter param call rt too.

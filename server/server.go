@@ -31,6 +31,7 @@ import (
 	"github.com/agentkeys/agentkeys/proxy"
 	"github.com/agentkeys/agentkeys/server/auth"
 	"github.com/agentkeys/agentkeys/server/store"
+	"github.com/agentkeys/agentkeys/sync"
 )
 
 // Sign-up modes.
@@ -63,6 +64,8 @@ type Config struct {
 	// SlowBodyTimeout bounds how long a request body may take to arrive
 	// (timeout.go; default DefaultSlowBodyTimeout).
 	SlowBodyTimeout time.Duration
+	// SyncLimits bound the sync blob store (zero fields: sync's defaults).
+	SyncLimits sync.Limits
 	// BehindProxy trusts X-Forwarded-Proto and X-Forwarded-Host when telling
 	// clients the server's URL.
 	BehindProxy bool
@@ -101,6 +104,7 @@ type Server struct {
 	signups chan struct{} // bounds concurrent argon2id hashing
 
 	self atomic.Pointer[selfAddrs] // set by Serve once listening
+	sync *sync.Handler
 }
 
 // New returns a Server over cfg.Store. Returns EINVALID for a bad Signup
@@ -151,6 +155,7 @@ func New(cfg Config) (*Server, error) {
 		tr = s.outboundTransport()
 	}
 	s.proxy = proxy.New(cfg.Store, proxy.Config{Transport: tr, Logger: log, Now: cfg.Now, MaxBodyBytes: cfg.ProxyMaxBodyBytes})
+	s.sync = sync.NewHandler(sync.NewStore(cfg.Store.DB(), cfg.SyncLimits, cfg.Now))
 	s.handler = s.routes()
 	return s, nil
 }

@@ -108,6 +108,12 @@ var wantPermission = map[string]agentkeys.Permission{
 	"GET /readyz":                                           agentkeys.PermPublic,
 	" /v1/proxy":                                            agentkeys.PermProxy,
 	" /to/":                                                 agentkeys.PermProxy,
+	"POST /api/v1/sync/vaults/{vault}/devices":              agentkeys.PermViewWorkspace,
+	"GET /api/v1/sync/vaults/{vault}/devices":               agentkeys.PermViewWorkspace,
+	"DELETE /api/v1/sync/vaults/{vault}/devices/{device}":   agentkeys.PermViewWorkspace,
+	"GET /api/v1/sync/vaults/{vault}/changes":               agentkeys.PermViewWorkspace,
+	"POST /api/v1/sync/vaults/{vault}/changes":              agentkeys.PermViewWorkspace,
+	"DELETE /api/v1/sync/vaults/{vault}":                    agentkeys.PermViewWorkspace,
 }
 
 // TestCan_SeedMatrix: Can holds the seed's "Team Management" table exactly.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/agentkeys/agentkeys"
 	"github.com/agentkeys/agentkeys/tui"
@@ -237,6 +238,12 @@ func TestStatus(t *testing.T) {
 		{"local, proxy down", v, tui.Options{ProxyStatus: func(context.Context) tui.ProxyInfo {
 			return tui.ProxyInfo{Detail: "nothing answers at http://127.0.0.1:8787"}
 		}}, []string{"not running", "agentkeys up", "nothing answers at"}, nil},
+		{"sync off", v, tui.Options{SyncStatus: func(context.Context) tui.SyncInfo { return tui.SyncInfo{} }},
+			[]string{"Sync", "off — `agentkeys sync enable`"}, []string{"Conflicts"}},
+		{"sync with conflicts", v, tui.Options{SyncStatus: func(context.Context) tui.SyncInfo {
+			return tui.SyncInfo{Enabled: true, Server: "https://keys.acme.dev", LastSync: clock.Add(-3 * time.Minute), Pending: 2,
+				Conflicts: []string{`credential "github" was changed here and on another device`}}
+		}}, []string{"https://keys.acme.dev", "3m ago", "2 change(s)", "Conflicts", `credential "github" was changed here`}, nil},
 		{"remote with limits", remoteVault{v}, tui.Options{},
 			[]string{"Remote workspace", "https://keys.acme.dev", "Acme", "pro", "45 of 50", "10 of 10 — limit reached", "120000 of 1000000"}, []string{"Local vault"}},
 	}

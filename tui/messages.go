@@ -29,6 +29,7 @@ type agentsLoadedMsg struct {
 type statusLoadedMsg struct {
 	status *agentkeys.WorkspaceStatus
 	proxy  ProxyInfo
+	sync   *SyncInfo
 	err    error
 }
 
@@ -166,6 +167,10 @@ func (b *backend) loadStatus() tea.Cmd {
 		msg := statusLoadedMsg{status: safeStatus(st), err: err}
 		if b.opts.ProxyStatus != nil {
 			msg.proxy = b.opts.ProxyStatus(ctx)
+		}
+		if b.opts.SyncStatus != nil {
+			si := b.opts.SyncStatus(ctx)
+			msg.sync = &si
 		}
 		return msg
 	}

@@ -17,6 +17,7 @@ type statusScreen struct {
 	st     *styles
 	status *agentkeys.WorkspaceStatus
 	proxy  ProxyInfo
+	sync   *SyncInfo
 	loaded bool
 	err    string
 	width  int
@@ -47,7 +48,7 @@ func (s *statusScreen) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case statusLoadedMsg:
 		s.loaded = true
-		s.proxy = msg.proxy
+		s.proxy, s.sync = msg.proxy, msg.sync
 		if msg.err != nil {
 			s.err = "Could not read the workspace status: " + plainError(msg.err)
 			return nil
@@ -107,6 +108,25 @@ func (s *statusScreen) View() string {
 	}
 	if s.proxy.Detail != "" {
 		row("", st.Dim.Render(s.proxy.Detail))
+	}
+	if si := s.sync; si != nil {
+		b.WriteString("\n" + st.Title.Render("Sync") + "\n")
+		switch {
+		case si.Err != "":
+			row("Sync", st.StatusBad.Render(si.Err))
+		case !si.Enabled:
+			row("Sync", st.Dim.Render("off — `agentkeys sync enable` or `agentkeys sync join`"))
+		default:
+			row("Server", si.Server)
+			row("Last sync", ago(s.be.opts.Now(), &si.LastSync))
+			row("Pending", strconv.Itoa(si.Pending)+" change(s)")
+			if n := len(si.Conflicts); n > 0 {
+				row("Conflicts", st.StatusWarn.Render(strconv.Itoa(n)))
+				for _, c := range si.Conflicts[max(0, n-5):] {
+					row("", c)
+				}
+			}
+		}
 	}
 	if s.err != "" {
 		b.WriteString("\n" + st.Error.Render(wrap("✗ "+s.err, s.width)))

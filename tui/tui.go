@@ -43,6 +43,17 @@ type ProxyInfo struct {
 	Detail  string // anything else worth showing (how it was found, why not)
 }
 
+// SyncInfo is this device's sync state (`agentkeys sync status`) for the
+// status screen.
+type SyncInfo struct {
+	Enabled   bool
+	Server    string
+	LastSync  time.Time // zero: never
+	Pending   int
+	Conflicts []string // oldest first
+	Err       string   // why the state could not be read
+}
+
 // Options configure the app. The zero value works.
 type Options struct {
 	// Context bounds every vault call; nil means context.Background.
@@ -57,6 +68,9 @@ type Options struct {
 	// ProxyStatus reports whether a local proxy is running; it runs inside a
 	// tea.Cmd when the status screen loads. nil shows "unknown".
 	ProxyStatus func(ctx context.Context) ProxyInfo
+	// SyncStatus reports the vault's sync state; it runs inside a tea.Cmd
+	// when the status screen loads. nil leaves the section out.
+	SyncStatus func(ctx context.Context) SyncInfo
 	// Clipboard receives the OSC 52 escape that copies a new proxy token to
 	// the terminal's clipboard (normally the terminal's stderr). nil turns
 	// copying off; the token is still shown selectable.
