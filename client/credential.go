@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/agentkeys/agentkeys"
 )
@@ -26,6 +27,7 @@ type credentialRequest struct {
 	Password     string             `json:"password,omitempty"`
 	Headers      []agentkeys.Header `json:"headers,omitempty"`
 	Param        string             `json:"param,omitempty"`
+	ExpiresAt    *time.Time         `json:"expiresAt,omitempty"`
 }
 
 // ListCredentials implements agentkeys.CredentialService: GET
@@ -88,6 +90,11 @@ func (c *Client) CreateCredential(ctx context.Context, in *agentkeys.CredentialI
 	if _, err := agentkeys.ParseCredentialType(string(in.Type)); err != nil {
 		return nil, err
 	}
+	if in.ExpiresAt != nil {
+		if err := agentkeys.CheckExpiry(*in.ExpiresAt); err != nil {
+			return nil, err
+		}
+	}
 	body := credentialRequest{
 		Name:         in.Name,
 		Type:         string(in.Type),
@@ -98,6 +105,7 @@ func (c *Client) CreateCredential(ctx context.Context, in *agentkeys.CredentialI
 		Password:     in.Secret.Password,
 		Headers:      in.Secret.Headers,
 		Param:        in.Secret.Param,
+		ExpiresAt:    in.ExpiresAt,
 	}
 	var cred agentkeys.Credential
 	if err := c.call(ctx, http.MethodPost, credentialsPath, nil, &body, &cred); err != nil {
@@ -122,6 +130,15 @@ func (c *Client) UpdateCredential(ctx context.Context, id string, upd *agentkeys
 		}
 		if upd.AllowedHosts != nil {
 			body["allowedHosts"] = upd.AllowedHosts
+		}
+		if upd.ExpiresAt != nil {
+			body["expiresAt"] = nil // a zero time clears the expiry
+			if !upd.ExpiresAt.IsZero() {
+				if err := agentkeys.CheckExpiry(*upd.ExpiresAt); err != nil {
+					return nil, err
+				}
+				body["expiresAt"] = upd.ExpiresAt.UTC().Format(time.RFC3339Nano)
+			}
 		}
 		if s := upd.Secret; s != nil {
 			// The value is always present so that an empty Secret is a

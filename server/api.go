@@ -33,9 +33,15 @@ func decode(r *http.Request, v any) error {
 	var mbe *http.MaxBytesError
 	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError
+	var ae *agentkeys.Error
+	var pe *time.ParseError
 	switch {
 	case err == nil:
 		return nil
+	case errors.As(err, &ae):
+		return ae
+	case errors.As(err, &pe):
+		return agentkeys.Errorf(agentkeys.EINVALID, "a time is not in RFC 3339 form: give one such as 2026-06-01T00:00:00Z")
 	case errors.As(err, &mbe):
 		return err
 	case errors.Is(err, io.EOF):
@@ -99,6 +105,8 @@ type credentialRequest struct {
 	Password     string             `json:"password"`
 	Headers      []agentkeys.Header `json:"headers"`
 	Param        string             `json:"param"`
+	// ExpiresAt (RFC 3339), when given, is when the credential stops working.
+	ExpiresAt *time.Time `json:"expiresAt"`
 }
 
 // credentialPatch is PATCH /api/v1/credentials/{id}: absent fields stay;
@@ -111,6 +119,30 @@ type credentialPatch struct {
 	Password     *string             `json:"password"`
 	Headers      *[]agentkeys.Header `json:"headers"`
 	Param        *string             `json:"param"`
+	// ExpiresAt: absent leaves it, null clears it, RFC 3339 sets it.
+	ExpiresAt optionalTime `json:"expiresAt"`
+}
+
+// optionalTime is a JSON time that tells absent (Set false) from null
+// (Set, Time nil).
+type optionalTime struct {
+	Set  bool
+	Time *time.Time
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (o *optionalTime) UnmarshalJSON(b []byte) error {
+	o.Set = true
+	if string(b) == "null" {
+		o.Time = nil
+		return nil
+	}
+	var t time.Time
+	if err := json.Unmarshal(b, &t); err != nil {
+		return agentkeys.Errorf(agentkeys.EINVALID, "expiresAt must be an RFC 3339 time such as 2026-06-01T00:00:00Z, or null to clear it")
+	}
+	o.Time = &t
+	return nil
 }
 
 func (s *Server) listCredentials(w http.ResponseWriter, r *http.Request, ws *store.Workspace) error {
@@ -138,7 +170,8 @@ func (s *Server) createCredential(w http.ResponseWriter, r *http.Request, ws *st
 	}
 	c, err := ws.CreateCredential(r.Context(), &agentkeys.CredentialInput{
 		Name: in.Name, Type: agentkeys.CredentialType(in.Type), AllowedHosts: in.AllowedHosts, Service: in.Service,
-		Secret: agentkeys.Secret{Value: in.Value, Username: in.Username, Password: in.Password, Headers: in.Headers, Param: in.Param},
+		Secret:    agentkeys.Secret{Value: in.Value, Username: in.Username, Password: in.Password, Headers: in.Headers, Param: in.Param},
+		ExpiresAt: in.ExpiresAt,
 	})
 	if err != nil {
 		return err
@@ -164,6 +197,12 @@ func (s *Server) updateCredential(w http.ResponseWriter, r *http.Request, ws *st
 		return err
 	}
 	upd := &agentkeys.CredentialUpdate{Name: p.Name, AllowedHosts: p.AllowedHosts}
+	if p.ExpiresAt.Set {
+		upd.ExpiresAt = &time.Time{} // null: cleared
+		if p.ExpiresAt.Time != nil {
+			upd.ExpiresAt = p.ExpiresAt.Time
+		}
+	}
 	if p.Value != nil || p.Username != nil || p.Password != nil || p.Headers != nil || p.Param != nil {
 		sec := agentkeys.Secret{Value: deref(p.Value), Username: deref(p.Username), Password: deref(p.Password), Param: deref(p.Param)}
 		if p.Headers != nil {
