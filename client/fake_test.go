@@ -82,7 +82,7 @@ func (f *fakeServer) handler(ph http.Handler) http.Handler {
 			return
 		}
 		ci := &agentkeys.CredentialInput{Name: in.Name, Type: agentkeys.CredentialType(in.Type), AllowedHosts: in.AllowedHosts, Service: in.Service,
-			Secret: agentkeys.Secret{Value: in.Value, Username: in.Username, Password: in.Password, Headers: in.Headers, Param: in.Param},
+			Secret:    agentkeys.Secret{Value: in.Value, Username: in.Username, Password: in.Password, Headers: in.Headers, Param: in.Param},
 			ExpiresAt: in.ExpiresAt}
 		c, err := v.CreateCredential(r.Context(), ci)
 		if err != nil {
