@@ -22,6 +22,7 @@ import (
 	"github.com/agentkeys/agentkeys"
 	"github.com/agentkeys/agentkeys/proxy"
 	"github.com/agentkeys/agentkeys/server/store"
+	"github.com/agentkeys/agentkeys/server/webhook"
 )
 
 // Sign-up modes.
@@ -58,6 +59,11 @@ type Config struct {
 	// a secret. nil: discard.
 	Logger *slog.Logger
 	Now    func() time.Time
+	// Webhooks tunes webhook delivery (workers, timeout, backoff, poll and
+	// scan intervals, lease); zero fields take webhook.Config's defaults.
+	// Store, Transport (the proxy's SSRF-refusing one), Logger and Now are
+	// the server's.
+	Webhooks webhook.Config
 }
 
 // Server is the HTTP side of `agentkeys serve`. It is safe for concurrent
@@ -69,6 +75,8 @@ type Server struct {
 	proxy   *proxy.Handler
 	handler http.Handler
 	signups chan struct{} // bounds concurrent argon2id hashing
+	// webhooks sends the outbox's deliveries (RunWebhooks).
+	webhooks *webhook.Dispatcher
 
 	self atomic.Pointer[selfAddrs] // set by Serve once listening
 }
@@ -102,6 +110,9 @@ func New(cfg Config) (*Server, error) {
 		tr = s.outboundTransport()
 	}
 	s.proxy = proxy.New(cfg.Store, proxy.Config{Transport: tr, Logger: log, Now: cfg.Now, MaxBodyBytes: cfg.ProxyMaxBodyBytes})
+	wh := cfg.Webhooks
+	wh.Store, wh.Transport, wh.Logger, wh.Now = cfg.Store, s.outboundTransport(), log, cfg.Now
+	s.webhooks = webhook.New(wh)
 	s.handler = s.routes()
 	return s, nil
 }
