@@ -16,6 +16,7 @@ import (
 	"github.com/agentkeys/agentkeys/server"
 	"github.com/agentkeys/agentkeys/server/internal/pgtest"
 	"github.com/agentkeys/agentkeys/server/store"
+	"github.com/agentkeys/agentkeys/server/webhook"
 )
 
 // dbKind is a database the server tests run on.
@@ -51,6 +52,8 @@ type serverOpts struct {
 	key           agentkeys.Key
 	signupClosed  bool
 	allowLoopback bool
+	now           func() time.Time // store and server clock (nil: time.Now)
+	webhooks      webhook.Config   // delivery tuning (webhook_test.go)
 }
 
 func newTestServer(t *testing.T, o serverOpts) *testServer {
@@ -63,7 +66,7 @@ func newTestServer(t *testing.T, o serverOpts) *testServer {
 	}
 	logs := &syncBuffer{}
 	log := slog.New(server.WithRequestID(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	st, err := store.Open(t.Context(), store.Config{DatabaseURL: o.databaseURL, DataDir: o.dataDir, ServerKey: o.key, Logger: log})
+	st, err := store.Open(t.Context(), store.Config{DatabaseURL: o.databaseURL, DataDir: o.dataDir, ServerKey: o.key, Logger: log, Now: o.now})
 	if err != nil {
 		t.Fatalf("store.Open: %v", err)
 	}
@@ -71,7 +74,7 @@ func newTestServer(t *testing.T, o serverOpts) *testServer {
 	if o.signupClosed {
 		signup = server.SignupClosed
 	}
-	srv, err := server.New(server.Config{Store: st, Signup: signup, AllowLoopbackTargets: o.allowLoopback, Logger: log})
+	srv, err := server.New(server.Config{Store: st, Signup: signup, AllowLoopbackTargets: o.allowLoopback, Logger: log, Now: o.now, Webhooks: o.webhooks})
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
 	}
