@@ -13,6 +13,7 @@ import (
 
 	"github.com/agentkeys/agentkeys"
 	"github.com/agentkeys/agentkeys/server"
+	"github.com/agentkeys/agentkeys/server/webhook"
 	"github.com/agentkeys/agentkeys/server/store"
 )
 
@@ -41,6 +42,11 @@ type ServeOptions struct {
 	BehindProxy          bool
 	TLSCert, TLSKey      string
 	ShutdownTimeout      time.Duration
+	// WebhookRetryDelays are the waits before each webhook retry (default
+	// 1m,5m,30m); WebhookLease how long a claimed delivery stays reserved
+	// (tests shorten both).
+	WebhookRetryDelays []time.Duration
+	WebhookLease       time.Duration
 	// Ready, when set, is called with the base URL once the server accepts
 	// connections (tests).
 	Ready func(baseURL string)
@@ -128,6 +134,9 @@ streams finish (up to --shutdown-timeout).`,
 	c.Flags().StringVar(&opts.TLSCert, "tls-cert", "", "serve HTTPS with this certificate (PEM)")
 	c.Flags().StringVar(&opts.TLSKey, "tls-key", "", "the certificate's private key (PEM)")
 	c.Flags().DurationVar(&opts.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight requests may take to finish on shutdown")
+	c.Flags().DurationSliceVar(&opts.WebhookRetryDelays, "webhook-retry-delays", nil, "waits before each webhook retry, comma-separated (default 1m,5m,30m: 4 attempts in all)")
+	c.Flags().DurationVar(&opts.WebhookLease, "webhook-lease", 0, "how long a delivery being sent stays reserved to this process (default 40s; tests)")
+	c.Flags().MarkHidden("webhook-lease")
 	c.AddCommand(newCmdCreateWorkspace(f, &opts.Store, createF))
 	return c
 }
@@ -212,6 +221,11 @@ func (o *ServeOptions) listenConfig() server.ListenConfig {
 
 // RunServe opens the store and serves until ctx is cancelled.
 func RunServe(ctx context.Context, opts *ServeOptions) error {
+	for _, d := range opts.WebhookRetryDelays {
+		if d <= 0 {
+			return errInvalid("--webhook-retry-delays must be positive durations, such as 1m,5m,30m")
+		}
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -224,7 +238,8 @@ func RunServe(ctx context.Context, opts *ServeOptions) error {
 	}
 	defer st.Close()
 	srv, err := server.New(server.Config{Store: st, Signup: opts.Signup, AllowLoopbackTargets: opts.AllowLoopbackTargets,
-		BehindProxy: opts.BehindProxy, Logger: log})
+		BehindProxy: opts.BehindProxy, Logger: log,
+		Webhooks: webhook.Config{Backoff: opts.WebhookRetryDelays, Lease: opts.WebhookLease}})
 	if err != nil {
 		return err
 	}
