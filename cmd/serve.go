@@ -13,8 +13,8 @@ import (
 
 	"github.com/agentkeys/agentkeys"
 	"github.com/agentkeys/agentkeys/server"
-	"github.com/agentkeys/agentkeys/server/webhook"
 	"github.com/agentkeys/agentkeys/server/store"
+	"github.com/agentkeys/agentkeys/server/webhook"
 )
 
 // DefaultServeListen is where `agentkeys serve` listens unless --listen says
