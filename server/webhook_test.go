@@ -548,3 +548,44 @@ func TestWebhooks_ReplicasSendEachAttemptOnce(t *testing.T) {
 		seen[r.eventID(t)] = true
 	}
 }
+
+// TestWebhooks_TimeoutAndDisable: an endpoint that hangs past the timeout
+// fails the attempt ("no answer"); one failing without a success for 5
+// days (injected clock) is disabled, and GET says why.
+func TestWebhooks_TimeoutAndDisable(t *testing.T) {
+	rcv := startReceiver(t)
+	clock := &fakeClock{t: time.Now()}
+	wh := fastWebhooks()
+	wh.Timeout, wh.Backoff = 300*time.Millisecond, []time.Duration{}
+	s := webhookServer(t, dbKinds()[0], serverOpts{now: clock.now, webhooks: wh})
+	_, key := s.signup("Disable")
+	h := s.createWebhook(key, rcv.url+"/h", store.EventCredentialExpired)
+	rcv.control(map[string]any{"secret": h.Secret, "mode": "hang"})
+	s.do("POST", "/api/v1/webhooks/"+h.ID+"/test", key, nil).want(t, http.StatusAccepted, "")
+	ds := s.waitSettled(key, h.ID, 1)
+	if a := ds[0].Attempts; ds[0].Status != store.DeliveryFailed || len(a) != 1 || a[0].StatusCode != 0 || !strings.Contains(a[0].Error, "no answer within") {
+		t.Fatalf("hung delivery = %+v", ds[0])
+	}
+
+	rcv.control(map[string]any{"mode": "fail"})
+	clock.set(clock.now().Add(5*24*time.Hour + time.Minute))
+	s.do("POST", "/api/v1/webhooks/"+h.ID+"/test", key, nil).want(t, http.StatusAccepted, "")
+	s.waitSettled(key, h.ID, 2)
+	var got webhookAnswer
+	s.do("GET", "/api/v1/webhooks/"+h.ID, key, nil).decode(t, &got)
+	if got.Webhook.Enabled || !strings.Contains(got.Webhook.DisabledReason, "5 days") || !strings.Contains(got.Webhook.DisabledReason, "HTTP 500") {
+		t.Fatalf("after 5 days of failures: %+v", got.Webhook)
+	}
+	// Disabled: nothing more is sent; enabling clears the record.
+	before := len(rcv.log())
+	s.do("POST", "/api/v1/webhooks/"+h.ID+"/test", key, nil).want(t, http.StatusAccepted, "")
+	time.Sleep(300 * time.Millisecond)
+	if n := len(rcv.log()); n != before {
+		t.Fatalf("a disabled endpoint got %d more requests", n-before)
+	}
+	got = webhookAnswer{}
+	s.do("PATCH", "/api/v1/webhooks/"+h.ID, key, map[string]any{"enabled": true}).decode(t, &got)
+	if !got.Webhook.Enabled || got.Webhook.DisabledReason != "" || got.Webhook.FailingSince != nil {
+		t.Fatalf("re-enabled: %+v", got.Webhook)
+	}
+}
