@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/agentkeys/agentkeys"
+	"github.com/agentkeys/agentkeys/client"
 	"github.com/agentkeys/agentkeys/internal/testkit"
 	"github.com/agentkeys/agentkeys/server/store"
 	"github.com/agentkeys/agentkeys/server/webhook"
@@ -33,6 +34,8 @@ type received struct {
 	Body             string  `json:"body"` // base64
 	Signature        string  `json:"signature"`
 	WebhookID        string  `json:"webhookId"`
+	WebhookTimestamp string  `json:"webhookTimestamp"`
+	WebhookSignature string  `json:"webhookSignature"`
 	Attempt          string  `json:"attempt"`
 	SeedVerified     bool    `json:"seedVerified"`
 	StandardVerified bool    `json:"standardVerified"`
@@ -247,9 +250,19 @@ func TestWebhooks_SignedVerifiedSecretOnce(t *testing.T) {
 					t.Fatalf("node says %q with a wrong secret", v)
 				}
 			}
-			// Go: the same check.
+			// Go: the same checks, and the Go SDK's verifiers.
 			if !webhook.Verify(h.Secret, d.body(t), d.Signature) || webhook.Verify("whsec_x", d.body(t), d.Signature) {
 				t.Fatal("webhook.Verify disagrees")
+			}
+			if !client.VerifyWebhook(d.body(t), d.Signature, h.Secret) {
+				t.Fatal("client.VerifyWebhook refuses a real delivery")
+			}
+			hdr := http.Header{}
+			hdr.Set("webhook-id", d.WebhookID)
+			hdr.Set("webhook-timestamp", d.WebhookTimestamp)
+			hdr.Set("webhook-signature", d.WebhookSignature)
+			if err := client.VerifyStandardWebhook(d.body(t), hdr, h.Secret, client.DefaultWebhookTolerance, time.Now()); err != nil {
+				t.Fatalf("client.VerifyStandardWebhook: %v", err)
 			}
 			// Rotation: a new secret, shown once; deliveries use it.
 			a = s.do("POST", "/api/v1/webhooks/"+h.ID+"/rotate-secret", key, nil)

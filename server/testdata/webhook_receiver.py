@@ -92,6 +92,8 @@ class Handler(BaseHTTPRequestHandler):
             "body": base64.b64encode(raw).decode(),
             "signature": sig,
             "webhookId": self.headers.get("webhook-id", ""),
+            "webhookTimestamp": self.headers.get("webhook-timestamp", ""),
+            "webhookSignature": self.headers.get("webhook-signature", ""),
             "attempt": self.headers.get("X-AgentKeys-Delivery-Attempt", ""),
             "seedVerified": verify_webhook(raw, sig, secret),
             "standardVerified": verify_standard(self.headers, raw, secret),
