@@ -20,6 +20,9 @@ import (
 // the event arrives again, with the same id: at least once, nothing lost.
 func TestServe_WebhookSurvivesKill9(t *testing.T) {
 	if _, err := exec.LookPath("python3"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("python3 is not installed (CI=true)")
+		}
 		t.Skip("python3 is not installed")
 	}
 	bin := agentkeysBinary(t)

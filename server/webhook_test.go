@@ -21,6 +21,17 @@ import (
 	"github.com/agentkeys/agentkeys/server/webhook"
 )
 
+// needTool skips the test when the tool is missing (fails under CI=true).
+func needTool(t *testing.T, name string) {
+	t.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is not installed (CI=true)", name)
+		}
+		t.Skipf("%s is not installed", name)
+	}
+}
+
 // receiver is testdata/webhook_receiver.py: a process of its own that
 // verifies both signatures of every delivery and can be told to fail.
 type receiver struct {
@@ -60,9 +71,7 @@ func (r received) eventID(t *testing.T) string {
 
 func startReceiver(t *testing.T) *receiver {
 	t.Helper()
-	if _, err := exec.LookPath("python3"); err != nil {
-		t.Skip("python3 is not installed")
-	}
+	needTool(t, "python3")
 	portFile := filepath.Join(t.TempDir(), "port")
 	cmd := exec.Command("python3", "testdata/webhook_receiver.py", portFile)
 	cmd.Stderr = os.Stderr
@@ -233,7 +242,8 @@ func TestWebhooks_SignedVerifiedSecretOnce(t *testing.T) {
 				t.Fatalf("timestamp %v", p["timestamp"])
 			}
 			// The seed's TypeScript snippet, run with node.
-			if _, err := exec.LookPath("node"); err == nil {
+			needTool(t, "node")
+			{
 				verify := func(secret string) string {
 					cmd := exec.Command("node", "testdata/webhook_verify.mjs", d.Body, d.Signature)
 					cmd.Env = append(os.Environ(), "AGENTKEYS_WEBHOOK_SECRET="+secret)
