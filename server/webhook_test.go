@@ -612,3 +612,33 @@ func TestWebhooks_TimeoutAndDisable(t *testing.T) {
 		t.Fatalf("re-enabled: %+v", got.Webhook)
 	}
 }
+
+// TestWebhooks_SlowEndpointHoldsUpNoOne: while one workspace's endpoint
+// hangs, another's deliveries arrive at once and the API answers; the
+// hanging endpoint has one delivery in flight at a time.
+func TestWebhooks_SlowEndpointHoldsUpNoOne(t *testing.T) {
+	slow, fast := startReceiver(t), startReceiver(t)
+	wh := fastWebhooks()
+	wh.Timeout, wh.Workers = 2*time.Second, 4
+	s := webhookServer(t, dbKinds()[0], serverOpts{webhooks: wh})
+	_, keyA := s.signup("Slow")
+	_, keyB := s.signup("Fast")
+	hs := s.createWebhook(keyA, slow.url+"/h", store.EventCredentialExpired)
+	hf := s.createWebhook(keyB, fast.url+"/h", store.EventCredentialExpired)
+	slow.control(map[string]any{"secret": hs.Secret, "mode": "hang"})
+	fast.control(map[string]any{"secret": hf.Secret})
+	for range 3 {
+		s.do("POST", "/api/v1/webhooks/"+hs.ID+"/test", keyA, nil).want(t, http.StatusAccepted, "")
+	}
+	slow.waitLog(1)
+	start := time.Now()
+	for range 3 {
+		s.do("POST", "/api/v1/webhooks/"+hf.ID+"/test", keyB, nil).want(t, http.StatusAccepted, "")
+	}
+	if got := fast.waitLog(3); len(got) != 3 || time.Since(start) > 3*time.Second {
+		t.Fatalf("the fast endpoint got %d deliveries in %s", len(got), time.Since(start))
+	}
+	if n := len(slow.log()); n != 1 {
+		t.Fatalf("the hanging endpoint has %d deliveries in flight, want 1", n)
+	}
+}

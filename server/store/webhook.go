@@ -459,8 +459,13 @@ func (s *Store) credentialErrorHook(e *agentkeys.AuditEvent) {
 // one of them raise it. Returns how many events it raised.
 func (s *Store) ScanExpiry(ctx context.Context) (int, error) {
 	now := s.now()
-	rows, err := s.db.QueryContext(ctx, `SELECT workspace_id, id, name, expires_at FROM credentials
-		WHERE expires_at IS NOT NULL AND expires_at <= $1`, now.Add(ExpiringSoonWindow).UnixMicro())
+	// Credentials already told about are skipped here (the keys are the
+	// dedupe keys raise uses), so a scan costs a transaction only for news.
+	rows, err := s.db.QueryContext(ctx, `SELECT c.workspace_id, c.id, c.name, c.expires_at FROM credentials c
+		WHERE c.expires_at IS NOT NULL AND c.expires_at <= $1
+		AND NOT EXISTS (SELECT 1 FROM webhook_raised r WHERE r.key = 'credential.expired:' || c.id || ':' || c.expires_at)
+		AND (c.expires_at <= $2 OR NOT EXISTS (SELECT 1 FROM webhook_raised r WHERE r.key = 'credential.expiring_soon:' || c.id || ':' || c.expires_at))`,
+		now.Add(ExpiringSoonWindow).UnixMicro(), now.UnixMicro())
 	if err != nil {
 		return 0, s.storeErr("scan expiry", err)
 	}
