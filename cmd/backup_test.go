@@ -157,7 +157,9 @@ func TestBinary_ExportImport(t *testing.T) {
 	if strings.Join(res.Imported, ",") != "Jira,Local" || len(res.Skipped) != 0 {
 		t.Errorf("import = %+v", res)
 	}
-	var shown struct{ Credential struct{ ExpiresAt *time.Time } }
+	var shown struct {
+		Credential struct{ ExpiresAt *time.Time }
+	}
 	json.Unmarshal([]byte(other.mustBin("", "credentials", "show", "Jira", "--json")), &shown)
 	if shown.Credential.ExpiresAt == nil || !shown.Credential.ExpiresAt.Equal(time.Date(2031, 6, 1, 0, 0, 0, 0, time.UTC)) {
 		t.Errorf("imported expiry = %v, want the exported one", shown.Credential.ExpiresAt)
