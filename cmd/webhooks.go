@@ -10,11 +10,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/agentkeys/agentkeys/client"
+	"github.com/agentkeys/agentkeys/server/store"
 )
 
-// webhookEvents are the events `webhooks add --all-events` subscribes to
-// (the server's list: server/store.WebhookEvents).
-var webhookEvents = []string{"credential.expired", "credential.expiring_soon", "credential.error", "usage.limit_reached"}
+// webhookEvents are the events `webhooks add --all-events` subscribes to:
+// the server's list.
+var webhookEvents = store.WebhookEvents
 
 // WebhooksOptions are the parsed flags of the `webhooks` commands.
 type WebhooksOptions struct {
