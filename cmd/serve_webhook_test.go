@@ -118,6 +118,8 @@ func TestServe_WebhookSurvivesKill9(t *testing.T) {
 
 	serve := start()
 	key := call("POST", "/api/v1/signup", "", `{"email":"a@example.com","password":"long enough pw","workspace":"A"}`, 201)["apiKey"].(string)
+	// The server's own address is refused, even with loopback allowed.
+	call("POST", "/api/v1/webhooks", key, `{"url":"`+base+`/h","events":["credential.expired"]}`, 400)
 	hook := call("POST", "/api/v1/webhooks", key, `{"url":"`+rcvURL+`/h","events":["credential.expired"]}`, 201)["webhook"].(map[string]any)
 	control(`{"secret":"` + hook["secret"].(string) + `","mode":"hang"}`)
 	evt := call("POST", "/api/v1/webhooks/"+hook["id"].(string)+"/test", key, "", 202)["eventId"].(string)

@@ -503,11 +503,12 @@ func TestWebhooks_URLRefusals(t *testing.T) {
 	h := s.createWebhook(key, "https://example.com/h", store.EventCredentialExpired)
 	s.do("PATCH", "/api/v1/webhooks/"+h.ID, key, map[string]any{"url": "https://10.1.2.3/h"}).want(t, http.StatusBadRequest, agentkeys.EINVALID)
 
-	// Connect time: a name that resolves to loopback (localhost.localdomain
-	// style names are not all known to the URL check) is refused by the
-	// dialer. Point the endpoint at one directly in the store's table.
+	// Connect time: a name that resolves to a refused address is refused
+	// by the dialer after DNS. The URL check knows "localhost", so the
+	// endpoint is pointed at it directly in the store's table.
 	rcv := startReceiver(t)
-	if _, err := s.store.DB().Exec(`UPDATE webhooks SET url = $1 WHERE id = $2`, rcv.url+"/h", h.ID); err != nil {
+	local := strings.Replace(rcv.url, "127.0.0.1", "localhost", 1) + "/h" // resolved by DNS, then refused
+	if _, err := s.store.DB().Exec(`UPDATE webhooks SET url = $1 WHERE id = $2`, local, h.ID); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
