@@ -79,6 +79,14 @@ type Credential struct {
 	CreatedAt    time.Time      `json:"createdAt"`
 	UpdatedAt    time.Time      `json:"updatedAt"`
 	LastUsedAt   *time.Time     `json:"lastUsedAt,omitempty"`
+	// ExpiresAt, when set, is when the credential stops working: from then
+	// on the proxy refuses it (401 CREDENTIAL_EXPIRED) and injects nothing.
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+}
+
+// Expired reports whether the credential has expired at now.
+func (c *Credential) Expired(now time.Time) bool {
+	return c.ExpiresAt != nil && !now.Before(*c.ExpiresAt)
 }
 
 // CredentialInput is what creating a credential takes.
@@ -90,6 +98,8 @@ type CredentialInput struct {
 	AllowedHosts []string
 	Service      string
 	Secret       Secret
+	// ExpiresAt, when set, is when the credential stops working.
+	ExpiresAt *time.Time
 }
 
 // Normalize validates the input, resolves its allowlist (explicit hosts,
@@ -111,6 +121,13 @@ func (in *CredentialInput) Normalize() error {
 		return err
 	}
 	in.AllowedHosts = hosts
+	if in.ExpiresAt != nil {
+		if err := CheckExpiry(*in.ExpiresAt); err != nil {
+			return err
+		}
+		t := in.ExpiresAt.UTC().Truncate(time.Microsecond)
+		in.ExpiresAt = &t
+	}
 	return in.Secret.Validate(in.Type)
 }
 
@@ -119,6 +136,9 @@ type CredentialUpdate struct {
 	Name         *string
 	AllowedHosts []string // nil: unchanged; empty non-nil: refused
 	Secret       *Secret  // re-sealed under the current key
+	// ExpiresAt: nil leaves the expiry as it is; a zero time clears it (the
+	// credential never expires); any other time sets it.
+	ExpiresAt *time.Time
 }
 
 // Normalize validates the name and allowed hosts an update gives and
@@ -144,7 +164,30 @@ func (upd *CredentialUpdate) Normalize() error {
 		}
 		upd.AllowedHosts = hosts
 	}
+	if upd.ExpiresAt != nil && !upd.ExpiresAt.IsZero() {
+		if err := CheckExpiry(*upd.ExpiresAt); err != nil {
+			return err
+		}
+		t := upd.ExpiresAt.UTC().Truncate(time.Microsecond)
+		upd.ExpiresAt = &t
+	}
 	return nil
+}
+
+// CheckExpiry refuses an expiry a store cannot keep: the zero time (on
+// create) and years outside 1970–9999.
+func CheckExpiry(t time.Time) error {
+	if t.IsZero() || t.Year() < 1970 || t.Year() > 9999 {
+		return Errorf(EINVALID, "expiry %s is out of range: give an RFC 3339 time such as 2026-06-01T00:00:00Z", t.Format(time.RFC3339))
+	}
+	return nil
+}
+
+// ErrCredentialExpired is the proxy's refusal of a credential that expired
+// at t: 401 CREDENTIAL_EXPIRED, before anything is decrypted or injected.
+func ErrCredentialExpired(name string, t time.Time) error {
+	return Errorf(ECREDEXPIRED, "credential %q expired at %s: give it a new value and expiry (agentkeys credentials update %s --value … --expires-in 90d)",
+		name, t.UTC().Format(time.RFC3339), name)
 }
 
 // Header is one header name and value of a CUSTOM_HEADER credential.

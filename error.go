@@ -11,6 +11,7 @@ import (
 const (
 	EINVALID      = "BAD_REQUEST"             // bad input: 400
 	EUNAUTHORIZED = "UNAUTHORIZED"            // missing, bad or revoked token: 401
+	ECREDEXPIRED  = "CREDENTIAL_EXPIRED"      // the credential's expiresAt has passed: 401
 	EFORBIDDEN    = "FORBIDDEN"               // caller may not do this: 403
 	EDESTINATION  = "DESTINATION_NOT_ALLOWED" // target host not on the credential's allowlist: 403
 	ENOTFOUND     = "NOT_FOUND"               // resource does not exist: 404
@@ -26,6 +27,7 @@ const (
 var codeStatus = map[string]int{
 	EINVALID:      http.StatusBadRequest,
 	EUNAUTHORIZED: http.StatusUnauthorized,
+	ECREDEXPIRED:  http.StatusUnauthorized,
 	EFORBIDDEN:    http.StatusForbidden,
 	EDESTINATION:  http.StatusForbidden,
 	ENOTFOUND:     http.StatusNotFound,
@@ -100,7 +102,7 @@ func CodeForStatus(status int) string {
 		return EINVALID
 	}
 	for code, s := range codeStatus {
-		if s == status && code != EDESTINATION {
+		if s == status && code != EDESTINATION && code != ECREDEXPIRED {
 			return code
 		}
 	}

@@ -71,6 +71,11 @@ func (c *Client) CreateCredential(ctx context.Context, in *agentkeys.CredentialI
 	if _, err := agentkeys.ParseCredentialType(string(in.Type)); err != nil {
 		return nil, err
 	}
+	if in.ExpiresAt != nil {
+		if err := agentkeys.CheckExpiry(*in.ExpiresAt); err != nil {
+			return nil, err
+		}
+	}
 	body := agentkeys.CredentialRequest{
 		Name:         in.Name,
 		Type:         string(in.Type),
@@ -82,6 +87,7 @@ func (c *Client) CreateCredential(ctx context.Context, in *agentkeys.CredentialI
 		Headers:      in.Secret.Headers,
 		Param:        in.Secret.Param,
 		RawResponses: in.Secret.RawResponses,
+		ExpiresAt:    in.ExpiresAt,
 	}
 	var cred agentkeys.Credential
 	if err := c.call(ctx, http.MethodPost, credentialsPath, nil, &body, &cred); err != nil {
@@ -104,6 +110,16 @@ func (c *Client) UpdateCredential(ctx context.Context, id string, upd *agentkeys
 		body.Name = upd.Name
 		if upd.AllowedHosts != nil {
 			body.AllowedHosts = &upd.AllowedHosts
+		}
+		if upd.ExpiresAt != nil {
+			body.ExpiresAt = agentkeys.OptionalTime{Set: true} // a zero time clears the expiry: null
+			if !upd.ExpiresAt.IsZero() {
+				if err := agentkeys.CheckExpiry(*upd.ExpiresAt); err != nil {
+					return nil, err
+				}
+				t := upd.ExpiresAt.UTC()
+				body.ExpiresAt.Time = &t
+			}
 		}
 		if s := upd.Secret; s != nil {
 			// The value is always present so that an empty Secret is a

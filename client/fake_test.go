@@ -75,13 +75,15 @@ func (f *fakeServer) handler(ph http.Handler) http.Handler {
 			Name, Type, Value, Service, Username, Password, Param string
 			AllowedHosts                                          []string
 			Headers                                               []agentkeys.Header
+			ExpiresAt                                             *time.Time
 		}
 		if err := decode(r, &in); err != nil {
 			writeErr(w, err)
 			return
 		}
 		ci := &agentkeys.CredentialInput{Name: in.Name, Type: agentkeys.CredentialType(in.Type), AllowedHosts: in.AllowedHosts, Service: in.Service,
-			Secret: agentkeys.Secret{Value: in.Value, Username: in.Username, Password: in.Password, Headers: in.Headers, Param: in.Param}}
+			Secret:    agentkeys.Secret{Value: in.Value, Username: in.Username, Password: in.Password, Headers: in.Headers, Param: in.Param},
+			ExpiresAt: in.ExpiresAt}
 		c, err := v.CreateCredential(r.Context(), ci)
 		if err != nil {
 			writeErr(w, err)
@@ -110,12 +112,22 @@ func (f *fakeServer) handler(ph http.Handler) http.Handler {
 			AllowedHosts                     *[]string
 			Value, Username, Password, Param *string
 			Headers                          *[]agentkeys.Header
+			ExpiresAt                        json.RawMessage
 		}
 		if err := decode(r, &in); err != nil {
 			writeErr(w, err)
 			return
 		}
 		upd := &agentkeys.CredentialUpdate{Name: in.Name}
+		if len(in.ExpiresAt) > 0 {
+			upd.ExpiresAt = &time.Time{}
+			if string(in.ExpiresAt) != "null" {
+				if err := json.Unmarshal(in.ExpiresAt, upd.ExpiresAt); err != nil {
+					writeErr(w, agentkeys.Errorf(agentkeys.EINVALID, "bad expiresAt"))
+					return
+				}
+			}
+		}
 		if in.AllowedHosts != nil {
 			upd.AllowedHosts = append([]string{}, (*in.AllowedHosts)...)
 		}

@@ -224,7 +224,7 @@ skipped and listed; nothing else is changed.`,
 					skipped = append(skipped, c.Name)
 					continue
 				}
-				in := &agentkeys.CredentialInput{Name: c.Name, Type: c.Type, AllowedHosts: c.AllowedHosts, Secret: c.Secret}
+				in := &agentkeys.CredentialInput{Name: c.Name, Type: c.Type, AllowedHosts: c.AllowedHosts, Secret: c.Secret, ExpiresAt: c.CredentialExpiresAt}
 				if _, err := v.CreateCredential(ctx, in); err != nil {
 					if agentkeys.ErrorCode(err) == agentkeys.ECONFLICT {
 						skipped = append(skipped, c.Name)

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestBinary_BackupRestore: a backup is a sealed copy; restore refuses to
@@ -121,7 +122,8 @@ func TestBinary_ExportImport(t *testing.T) {
 	e.init()
 	const canary = "sk-export-canary-9876543210"
 	e.mustBin("", "credentials", "add", "--name", "Local", "--value", canary, "--allow-host", up.host())
-	e.mustBin("", "credentials", "add", "--name", "Jira", "--username", "bot", "--password", "pw-canary-55", "--allow-host", "acme.atlassian.net")
+	e.mustBin("", "credentials", "add", "--name", "Jira", "--username", "bot", "--password", "pw-canary-55", "--allow-host", "acme.atlassian.net",
+		"--expires-at", "2031-06-01T00:00:00Z")
 	file := filepath.Join(e.dir, "creds.akx")
 
 	if r := e.runBin("", "export"); r.code != 2 || !strings.Contains(r.stderr, "--encrypted FILE") {
@@ -154,6 +156,13 @@ func TestBinary_ExportImport(t *testing.T) {
 	json.Unmarshal([]byte(other.mustBin("", "import", file, "--json")), &res)
 	if strings.Join(res.Imported, ",") != "Jira,Local" || len(res.Skipped) != 0 {
 		t.Errorf("import = %+v", res)
+	}
+	var shown struct {
+		Credential struct{ ExpiresAt *time.Time }
+	}
+	json.Unmarshal([]byte(other.mustBin("", "credentials", "show", "Jira", "--json")), &shown)
+	if shown.Credential.ExpiresAt == nil || !shown.Credential.ExpiresAt.Equal(time.Date(2031, 6, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("imported expiry = %v, want the exported one", shown.Credential.ExpiresAt)
 	}
 	other.mustBin("", "proxy", "--credential", "Local", up.URL+"/imported")
 	if got := up.last(t).Header.Get("Authorization"); got != "Bearer "+canary {

@@ -198,9 +198,9 @@ func TestCredentials_AddEveryType(t *testing.T) {
 			}
 		}
 	}
-	// Piped, list is one tab-separated line per credential.
+	// Piped, list is one tab-separated line per credential (the last field: expiresAt or "-").
 	lines := strings.Split(strings.TrimSpace(e.must("credentials", "list")), "\n")
-	if len(lines) != len(tests) || len(strings.Split(lines[0], "\t")) != 5 {
+	if len(lines) != len(tests) || len(strings.Split(lines[0], "\t")) != 6 {
 		t.Errorf("tsv list: %q", lines)
 	}
 	// In a terminal it is a table with a header.

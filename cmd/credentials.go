@@ -45,6 +45,7 @@ type CredentialsAddOptions struct {
 
 	AllowHosts []string
 	Service    string
+	Expiry     expiryFlags
 	JSON       bool
 	// RawResponses turns off the proxy's echo redaction for the credential.
 	RawResponses bool
@@ -77,7 +78,8 @@ The list used is printed.`,
   agentkeys credentials add --name Stripe --value - < key.txt
   agentkeys credentials add --name Jira --type BASIC_AUTH --allow-host acme.atlassian.net
   agentkeys credentials add --name Anthropic --type CUSTOM_HEADER --header "x-api-key: sk-ant-…"
-  agentkeys credentials add --name Maps --type QUERY_PARAM --param key --value AIza… --allow-host maps.googleapis.com`,
+  agentkeys credentials add --name Maps --type QUERY_PARAM --param key --value AIza… --allow-host maps.googleapis.com
+  agentkeys credentials add --name "OpenAI Trial" --value - --expires-in 90d`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.ValueSet = cmd.Flags().Changed("value")
@@ -97,6 +99,7 @@ The list used is printed.`,
 	fl.StringVar(&opts.Param, "param", "", "QUERY_PARAM name of the query parameter")
 	fl.StringArrayVar(&opts.AllowHosts, "allow-host", nil, "host the credential may be sent to (repeatable): api.example.com, host:port, *.example.com")
 	fl.StringVar(&opts.Service, "service", "", "use the allowed hosts of a known service: "+strings.Join(agentkeys.PresetNames(), ", "))
+	opts.Expiry.register(fl, false)
 	fl.BoolVar(&opts.JSON, "json", false, "print the new credential as JSON")
 	c.RegisterFlagCompletionFunc("type", completeTypes)
 	c.RegisterFlagCompletionFunc("service", completeServices)
@@ -135,6 +138,9 @@ func RunCredentialsAdd(ctx context.Context, opts *CredentialsAddOptions) error {
 	out := opts.IO.Out
 	fmt.Fprintf(out, "%s Added credential %s (%s, %s)\n", opts.IO.Green("✓"), agentkeys.SafeText(cred.Name), cred.Type, cred.ID)
 	fmt.Fprintf(out, "Allowed hosts (%s): %s\n", hostSource, strings.Join(cred.AllowedHosts, ", "))
+	if cred.ExpiresAt != nil {
+		fmt.Fprintf(out, "Expires at %s: the proxy refuses it afterwards.\n", cred.ExpiresAt.Local().Format(time.RFC3339))
+	}
 	return nil
 }
 
@@ -204,7 +210,11 @@ func (o *CredentialsAddOptions) input() (*agentkeys.CredentialInput, string, err
 		p, _ := agentkeys.RecognisePreset(name)
 		source = "preset " + p.Service + ", recognised from the name; change with --allow-host or --service"
 	}
-	in := &agentkeys.CredentialInput{Name: name, Type: t, AllowedHosts: hosts}
+	expiresAt, err := o.Expiry.parse(time.Now())
+	if err != nil {
+		return nil, "", err
+	}
+	in := &agentkeys.CredentialInput{Name: name, Type: t, AllowedHosts: hosts, ExpiresAt: expiresAt}
 	if t == agentkeys.CustomHeader {
 		for _, h := range o.Headers {
 			hd, err := agentkeys.ParseHeader(h)
@@ -318,7 +328,8 @@ func NewCmdCredentialsList(f *Factory, runF func(context.Context, *CredentialsLi
 		Long: `List credentials. In a terminal this is a table; piped, one tab-separated line per
 credential (id, name, type, allowed hosts joined by commas, created at); with
 --json: {"credentials": [{"id", "name", "type", "allowedHosts", "createdAt",
-"updatedAt", "lastUsedAt"}]}.
+"updatedAt", "lastUsedAt", "expiresAt"}]}. EXPIRES is when the proxy starts
+refusing the credential (piped: RFC 3339, or "-" for never).
 
 In a terminal the table fits its width: ids are shortened to a unique prefix
 (which works as an argument) or left out, long names and host lists end in
@@ -356,14 +367,15 @@ func RunCredentialsList(ctx context.Context, opts *CredentialsListOptions) error
 		fmt.Fprintln(opts.IO.ErrOut, "No credentials yet. Add one with: agentkeys credentials add --name NAME --value -")
 		return nil
 	}
-	t := newTable(opts.IO, "NAME", "TYPE", "ALLOWED HOSTS", "ID", "CREATED")
+	t := newTable(opts.IO, "NAME", "TYPE", "ALLOWED HOSTS", "ID", "CREATED", "EXPIRES")
 	t.wide = opts.Wide
-	t.cols = []colFit{{flex: true, min: 16}, {}, {flex: true, min: 16}, {id: true, drop: true}, {}}
+	t.cols = []colFit{{flex: true, min: 16}, {}, {flex: true, min: 16}, {id: true, drop: true}, {}, {}}
+	now := opts.Now()
 	for _, c := range creds {
 		if opts.IO.IsStdoutTTY() {
-			t.add(c.Name, string(c.Type), strings.Join(c.AllowedHosts, ", "), c.ID, formatTime(opts.IO, opts.Now(), c.CreatedAt))
+			t.add(c.Name, string(c.Type), strings.Join(c.AllowedHosts, ", "), c.ID, formatTime(opts.IO, now, c.CreatedAt), formatExpiry(opts.IO, now, c.ExpiresAt))
 		} else {
-			t.add(c.ID, c.Name, string(c.Type), strings.Join(c.AllowedHosts, ","), formatTime(opts.IO, opts.Now(), c.CreatedAt))
+			t.add(c.ID, c.Name, string(c.Type), strings.Join(c.AllowedHosts, ","), formatTime(opts.IO, now, c.CreatedAt), formatExpiry(opts.IO, now, c.ExpiresAt))
 		}
 	}
 	return t.render()

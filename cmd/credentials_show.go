@@ -37,7 +37,7 @@ func NewCmdCredentialsShow(f *Factory, runF func(context.Context, *CredentialsSh
 		Short:   "Show a credential: everything but its value, and the agents that hold it",
 		Long: `Show a credential's type, allowed hosts, dates and the agents it is assigned
 to. The value is never shown. With --json:
-{"credential": {"id", "name", "type", "allowedHosts", "createdAt", "updatedAt", "lastUsedAt"},
+{"credential": {"id", "name", "type", "allowedHosts", "createdAt", "updatedAt", "lastUsedAt", "expiresAt"},
  "agents": [{"agentId", "agentName", "assignedAt", "lastUsedAt"}]}.`,
 		Args:              exactArgs(1, "one credential id or name"),
 		ValidArgsFunction: completeCredentialNames(f),
@@ -88,6 +88,15 @@ func RunCredentialsShow(ctx context.Context, opts *CredentialsShowOptions) error
 	fmt.Fprintf(w, "Created:        %s\n", formatTime(opts.IO, now, cred.CreatedAt))
 	fmt.Fprintf(w, "Updated:        %s\n", formatTime(opts.IO, now, cred.UpdatedAt))
 	fmt.Fprintf(w, "Last used:      %s\n", when(cred.LastUsedAt))
+	if cred.ExpiresAt != nil {
+		state := "the proxy refuses it from then on"
+		if cred.Expired(now) {
+			state = "expired: the proxy refuses it"
+		}
+		fmt.Fprintf(w, "Expires:        %s (%s)\n", cred.ExpiresAt.UTC().Format(time.RFC3339), state)
+	} else {
+		fmt.Fprintf(w, "Expires:        never\n")
+	}
 	if len(holders) == 0 {
 		fmt.Fprintf(w, "Agents:         none (assign with `agentkeys agents assign AGENT --credential %q`)\n", cred.Name)
 		return nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -33,6 +34,7 @@ type CredentialsUpdateOptions struct {
 	AllowHosts  []string
 	AddHosts    []string
 	RemoveHosts []string
+	Expiry      expiryFlags
 	JSON        bool
 }
 
@@ -55,12 +57,14 @@ flags as ` + "`credentials add`" + ` for the credential's type:
   QUERY_PARAM             --param NAME --value V
 
 Allowed hosts: --allow-host replaces the list; --add-host and --remove-host
-change it. The list used is printed. The type cannot change: remove the
+change it. The list used is printed. --expires-at or --expires-in sets when the
+proxy starts refusing the credential; --no-expiry removes it. The type cannot change: remove the
 credential and add it again for that.`,
 		Example: `  agentkeys credentials update "Resend Production" --value - < new-key.txt
   agentkeys credentials update Stripe --add-host files.stripe.com
   agentkeys credentials update Jira --username bot --password -
-  agentkeys credentials update cred_01H... --name "Resend Staging"`,
+  agentkeys credentials update cred_01H... --name "Resend Staging"
+  agentkeys credentials update Stripe --value - --expires-in 90d < new-key.txt`,
 		Args:              exactArgs(1, "one credential id or name"),
 		ValidArgsFunction: completeCredentialNames(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -83,6 +87,7 @@ credential and add it again for that.`,
 	fl.StringArrayVar(&opts.AllowHosts, "allow-host", nil, "replace the allowed hosts with these (repeatable)")
 	fl.StringArrayVar(&opts.AddHosts, "add-host", nil, "add an allowed host (repeatable)")
 	fl.StringArrayVar(&opts.RemoveHosts, "remove-host", nil, "remove an allowed host (repeatable)")
+	opts.Expiry.register(fl, true)
 	fl.BoolVar(&opts.JSON, "json", false, `print {"credential": {...}, "changed": [...]} as JSON`)
 	return c
 }
@@ -95,8 +100,12 @@ func (o *CredentialsUpdateOptions) secretGiven() bool {
 // update (gathering a new secret from flags, stdin or a prompt) and applies
 // it in one call. Nothing is written on any error.
 func RunCredentialsUpdate(ctx context.Context, opts *CredentialsUpdateOptions) error {
-	if !opts.NameSet && !opts.secretGiven() && opts.AllowHosts == nil && opts.AddHosts == nil && opts.RemoveHosts == nil {
-		return errInvalid("nothing to update: give --name, a new value (--value, --username/--password, --header, --param) or hosts (--allow-host, --add-host, --remove-host)")
+	if !opts.NameSet && !opts.secretGiven() && opts.AllowHosts == nil && opts.AddHosts == nil && opts.RemoveHosts == nil && !opts.Expiry.given() {
+		return errInvalid("nothing to update: give --name, a new value (--value, --username/--password, --header, --param), hosts (--allow-host, --add-host, --remove-host) or an expiry (--expires-at, --expires-in, --no-expiry)")
+	}
+	expiresAt, err := opts.Expiry.parse(time.Now())
+	if err != nil {
+		return err
 	}
 	if len(opts.AllowHosts) > 0 && (len(opts.AddHosts) > 0 || len(opts.RemoveHosts) > 0) {
 		return errInvalid("give either --allow-host (the whole list) or --add-host/--remove-host (changes to it), not both")
@@ -104,8 +113,11 @@ func RunCredentialsUpdate(ctx context.Context, opts *CredentialsUpdateOptions) e
 	if opts.Value == "-" && opts.Password == "-" {
 		return errInvalid("only one of --value and --password can read stdin")
 	}
-	upd := &agentkeys.CredentialUpdate{}
+	upd := &agentkeys.CredentialUpdate{ExpiresAt: expiresAt}
 	var changed []string
+	if expiresAt != nil {
+		changed = append(changed, "expiresAt")
+	}
 	if opts.NameSet {
 		name, err := agentkeys.ValidateName("credential", opts.Name)
 		if err != nil {
@@ -151,12 +163,17 @@ func RunCredentialsUpdate(ctx context.Context, opts *CredentialsUpdateOptions) e
 	w := opts.IO.Out
 	fmt.Fprintf(w, "%s Updated credential %s (%s): %s\n", opts.IO.Green("✓"), out.Name, out.ID, describeChanges(changed))
 	fmt.Fprintf(w, "Allowed hosts: %s\n", strings.Join(out.AllowedHosts, ", "))
+	if out.ExpiresAt != nil {
+		fmt.Fprintf(w, "Expires at %s.\n", out.ExpiresAt.Local().Format(time.RFC3339))
+	} else if expiresAt != nil {
+		fmt.Fprintln(w, "It never expires.")
+	}
 	fmt.Fprintln(w, "Agents keep their proxy tokens; the next request uses the change.")
 	return nil
 }
 
 func describeChanges(changed []string) string {
-	words := map[string]string{"name": "name changed", "allowedHosts": "allowed hosts changed", "value": "value replaced"}
+	words := map[string]string{"name": "name changed", "allowedHosts": "allowed hosts changed", "value": "value replaced", "expiresAt": "expiry changed"}
 	var out []string
 	for _, c := range changed {
 		out = append(out, words[c])

@@ -59,7 +59,7 @@ func ExitCode(err error) int {
 		return ExitNotFound
 	case agentkeys.ECONFLICT:
 		return ExitConflict
-	case agentkeys.EUNAUTHORIZED, agentkeys.EFORBIDDEN, agentkeys.EDESTINATION:
+	case agentkeys.EUNAUTHORIZED, agentkeys.ECREDEXPIRED, agentkeys.EFORBIDDEN, agentkeys.EDESTINATION:
 		return ExitUnauthorized
 	case agentkeys.EUNAVAILABLE:
 		return ExitUnavailable

@@ -16,6 +16,7 @@ import (
 	"github.com/agentkeys/agentkeys/server"
 	"github.com/agentkeys/agentkeys/server/mail"
 	"github.com/agentkeys/agentkeys/server/store"
+	"github.com/agentkeys/agentkeys/server/webhook"
 )
 
 // DefaultServeListen is where `agentkeys serve` listens unless --listen says
@@ -49,6 +50,11 @@ type ServeOptions struct {
 	// PublicURL (--public-url) is the address links in emails point to;
 	// required with SMTP (else a caller's Host header would choose it).
 	PublicURL string
+	// WebhookRetryDelays are the waits before each webhook retry (default
+	// 1m,5m,30m); WebhookLease how long a claimed delivery stays reserved
+	// (tests shorten both).
+	WebhookRetryDelays []time.Duration
+	WebhookLease       time.Duration
 	// Ready, when set, is called with the base URL once the server accepts
 	// connections (tests).
 	Ready func(baseURL string)
@@ -145,6 +151,9 @@ streams finish (up to --shutdown-timeout).`,
 	c.Flags().StringVar(&opts.SMTPURL, "smtp-url", "", "send invitations through this SMTP server: smtp://user:pass@host:587 (STARTTLS when offered) or smtps://… (env AGENTKEYS_SMTP_URL, which keeps the password out of the process list)")
 	c.Flags().StringVar(&opts.PublicURL, "public-url", "", "the server's address as people reach it, for links in emails (required with --smtp-url)")
 	c.Flags().StringVar(&opts.SMTPFrom, "smtp-from", "", "the sender of invitation emails, e.g. \"agentkeys <noreply@example.com>\"")
+	c.Flags().DurationSliceVar(&opts.WebhookRetryDelays, "webhook-retry-delays", nil, "waits before each webhook retry, comma-separated (default 1m,5m,30m: 4 attempts in all)")
+	c.Flags().DurationVar(&opts.WebhookLease, "webhook-lease", 0, "how long a delivery being sent stays reserved to this process (default 40s; tests)")
+	c.Flags().MarkHidden("webhook-lease")
 	c.AddCommand(newCmdCreateWorkspace(f, &opts.Store, createF))
 	return c
 }
@@ -248,6 +257,11 @@ func (o *ServeOptions) listenConfig() server.ListenConfig {
 
 // RunServe opens the store and serves until ctx is cancelled.
 func RunServe(ctx context.Context, opts *ServeOptions) error {
+	for _, d := range opts.WebhookRetryDelays {
+		if d <= 0 {
+			return errInvalid("--webhook-retry-delays must be positive durations, such as 1m,5m,30m")
+		}
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -264,7 +278,8 @@ func RunServe(ctx context.Context, opts *ServeOptions) error {
 		return err
 	}
 	srv, err := server.New(server.Config{Store: st, Signup: opts.Signup, AllowLoopbackTargets: opts.AllowLoopbackTargets,
-		BehindProxy: opts.BehindProxy, Logger: log, Mailer: mailer, PublicURL: opts.PublicURL})
+		BehindProxy: opts.BehindProxy, Logger: log, Mailer: mailer, PublicURL: opts.PublicURL,
+		Webhooks: webhook.Config{Backoff: opts.WebhookRetryDelays, Lease: opts.WebhookLease}})
 	if err != nil {
 		return err
 	}

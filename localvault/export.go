@@ -41,6 +41,8 @@ type ExportedCredential struct {
 	Type         agentkeys.CredentialType
 	AllowedHosts []string
 	Secret       agentkeys.Secret
+	// CredentialExpiresAt is the credential's expiry (nil: never).
+	CredentialExpiresAt *time.Time
 }
 
 // exportedCredential is ExportedCredential's sealed JSON (agentkeys.Secret
@@ -56,6 +58,9 @@ type exportedCredential struct {
 	Param        string                   `json:"param,omitempty"`
 	RefreshToken string                   `json:"refreshToken,omitempty"`
 	ExpiresAt    time.Time                `json:"expiresAt,omitzero"`
+	// CredentialExpiresAt is the credential's expiry; ExpiresAt above is
+	// an OAuth access token's.
+	CredentialExpiresAt *time.Time `json:"credentialExpiresAt,omitempty"`
 }
 
 // ExportCredentials opens every credential's value, in memory, for an
@@ -71,7 +76,7 @@ func (v *Vault) ExportCredentials(ctx context.Context) ([]ExportedCredential, er
 		if err != nil {
 			return nil, fmt.Errorf("export %s: %w", c.Name, err)
 		}
-		out = append(out, ExportedCredential{Name: c.Name, Type: c.Type, AllowedHosts: c.AllowedHosts, Secret: *s})
+		out = append(out, ExportedCredential{Name: c.Name, Type: c.Type, AllowedHosts: c.AllowedHosts, Secret: *s, CredentialExpiresAt: c.ExpiresAt})
 	}
 	return out, nil
 }
@@ -90,7 +95,8 @@ func SealExport(creds []ExportedCredential, passphrase string, now time.Time) ([
 	for i, c := range creds {
 		s := c.Secret
 		list[i] = exportedCredential{Name: c.Name, Type: c.Type, AllowedHosts: c.AllowedHosts, Value: s.Value, Username: s.Username,
-			Password: s.Password, Headers: s.Headers, Param: s.Param, RefreshToken: s.RefreshToken, ExpiresAt: s.ExpiresAt}
+			Password: s.Password, Headers: s.Headers, Param: s.Param, RefreshToken: s.RefreshToken, ExpiresAt: s.ExpiresAt,
+			CredentialExpiresAt: c.CredentialExpiresAt}
 	}
 	plain, err := json.Marshal(list)
 	if err != nil {
@@ -144,7 +150,7 @@ func OpenExport(data []byte, passphrase string) ([]ExportedCredential, error) {
 	for i, c := range list {
 		out[i] = ExportedCredential{Name: c.Name, Type: c.Type, AllowedHosts: c.AllowedHosts, Secret: agentkeys.Secret{
 			Value: c.Value, Username: c.Username, Password: c.Password, Headers: c.Headers, Param: c.Param,
-			RefreshToken: c.RefreshToken, ExpiresAt: c.ExpiresAt}}
+			RefreshToken: c.RefreshToken, ExpiresAt: c.ExpiresAt}, CredentialExpiresAt: c.CredentialExpiresAt}
 	}
 	return out, nil
 }

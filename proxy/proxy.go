@@ -216,6 +216,10 @@ func (h *Handler) serveOrRefuse(w http.ResponseWriter, r *http.Request, auth aut
 		x.refuse(r.Context(), errExpired(route.ExpiresAt), agentkeys.DecisionDenied)
 		return
 	}
+	if c := route.Credential; c.Expired(start) {
+		x.refuse(r.Context(), agentkeys.ErrCredentialExpired(c.Name, *c.ExpiresAt), agentkeys.DecisionDenied)
+		return
+	}
 
 	if err := checkMethod(x.method); err != nil {
 		x.refuse(r.Context(), err, agentkeys.DecisionDenied)

@@ -3,6 +3,7 @@ package server
 import (
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/agentkeys/agentkeys"
 )
@@ -32,7 +33,8 @@ func (s *Server) createCredential(w http.ResponseWriter, r *http.Request, a *age
 	}
 	c, err := s.vault(r, a).CreateCredential(r.Context(), &agentkeys.CredentialInput{
 		Name: in.Name, Type: agentkeys.CredentialType(in.Type), AllowedHosts: in.AllowedHosts, Service: in.Service,
-		Secret: agentkeys.Secret{Value: in.Value, Username: in.Username, Password: in.Password, Headers: in.Headers, Param: in.Param, RawResponses: in.RawResponses},
+		Secret:    agentkeys.Secret{Value: in.Value, Username: in.Username, Password: in.Password, Headers: in.Headers, Param: in.Param, RawResponses: in.RawResponses},
+		ExpiresAt: in.ExpiresAt,
 	})
 	if err != nil {
 		return err
@@ -60,6 +62,12 @@ func (s *Server) updateCredential(w http.ResponseWriter, r *http.Request, a *age
 	upd := &agentkeys.CredentialUpdate{Name: p.Name}
 	if p.AllowedHosts != nil {
 		upd.AllowedHosts = append([]string{}, *p.AllowedHosts...) // [] stays non-nil: a (refused) empty allowlist
+	}
+	if p.ExpiresAt.Set {
+		upd.ExpiresAt = &time.Time{} // null: cleared
+		if p.ExpiresAt.Time != nil {
+			upd.ExpiresAt = p.ExpiresAt.Time
+		}
 	}
 	if p.Value != nil || p.Username != nil || p.Password != nil || p.Headers != nil || p.Param != nil {
 		sec := agentkeys.Secret{Value: deref(p.Value), Username: deref(p.Username), Password: deref(p.Password), Param: deref(p.Param)}

@@ -16,6 +16,7 @@ import (
 	"github.com/agentkeys/agentkeys/server"
 	"github.com/agentkeys/agentkeys/server/internal/pgtest"
 	"github.com/agentkeys/agentkeys/server/store"
+	"github.com/agentkeys/agentkeys/server/webhook"
 )
 
 // dbKind is a database the server tests run on.
@@ -55,6 +56,7 @@ type serverOpts struct {
 	now           func() time.Time
 	publicURL     string
 	slowBody      time.Duration // Config.SlowBodyTimeout
+	webhooks      webhook.Config   // delivery tuning (webhook_test.go)
 }
 
 func newTestServer(t *testing.T, o serverOpts) *testServer {
@@ -75,7 +77,7 @@ func newTestServer(t *testing.T, o serverOpts) *testServer {
 	if o.signupClosed {
 		signup = server.SignupClosed
 	}
-	srv, err := server.New(server.Config{Store: st, Signup: signup, AllowLoopbackTargets: o.allowLoopback, Logger: log, Mailer: o.mailer, Now: o.now, PublicURL: o.publicURL, SlowBodyTimeout: o.slowBody})
+	srv, err := server.New(server.Config{Store: st, Signup: signup, AllowLoopbackTargets: o.allowLoopback, Logger: log, Mailer: o.mailer, Now: o.now, PublicURL: o.publicURL, SlowBodyTimeout: o.slowBody, Webhooks: o.webhooks})
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
 	}

@@ -28,6 +28,20 @@ func TestTenantIsolation(t *testing.T) {
 			// B makes a request so it has an audit row.
 			proxyGet(t, s.url, grantB.ProxyToken, "", up.URL+"/b-only").want(t, 200, "")
 			waitAudit(t, s, keyB, 1)
+			// B has a webhook endpoint with a delivery (no dispatcher runs:
+			// it stays pending); A has one of its own.
+			var whAns struct{ Webhook struct{ ID string } }
+			s.do("POST", "/api/v1/webhooks", keyB, map[string]any{"url": "https://hooks.example.com/b-hook", "events": []string{"credential.expired"}}).decode(t, &whAns)
+			whB := whAns.Webhook.ID
+			s.do("POST", "/api/v1/webhooks/"+whB+"/test", keyB, nil).want(t, 202, "")
+			var dsB struct{ Deliveries []struct{ ID string } }
+			s.do("GET", "/api/v1/webhooks/"+whB+"/deliveries", keyB, nil).decode(t, &dsB)
+			if whB == "" || len(dsB.Deliveries) != 1 {
+				t.Fatalf("B's webhook %q, deliveries %+v", whB, dsB)
+			}
+			dB := dsB.Deliveries[0].ID
+			s.do("POST", "/api/v1/webhooks", keyA, map[string]any{"url": "https://hooks.example.com/a-hook", "events": []string{"credential.expired"}}).decode(t, &whAns)
+			whA := whAns.Webhook.ID
 
 			// B syncs a vault; A's key reaches none of it (sync routes
 			// also need a device token, which is scoped by workspace).
@@ -107,6 +121,25 @@ func TestTenantIsolation(t *testing.T) {
 					{"DELETE", "/api/v1/api-keys/" + keyIDB, nil, 404}},
 				"POST /api/v1/api-keys/{id}/rotate": {
 					{"POST", "/api/v1/api-keys/" + keyIDB + "/rotate", nil, 404}},
+				"GET /api/v1/webhooks": {
+					{"GET", "/api/v1/webhooks", nil, 200}},
+				"POST /api/v1/webhooks": nil, // creates in A; takes no id
+				"GET /api/v1/webhooks/{id}": {
+					{"GET", "/api/v1/webhooks/" + whB, nil, 404}},
+				"PATCH /api/v1/webhooks/{id}": {
+					{"PATCH", "/api/v1/webhooks/" + whB, map[string]any{"enabled": false}, 404}},
+				"DELETE /api/v1/webhooks/{id}": {
+					{"DELETE", "/api/v1/webhooks/" + whB, nil, 404}},
+				"POST /api/v1/webhooks/{id}/rotate-secret": {
+					{"POST", "/api/v1/webhooks/" + whB + "/rotate-secret", nil, 404}},
+				"POST /api/v1/webhooks/{id}/test": {
+					{"POST", "/api/v1/webhooks/" + whB + "/test", nil, 404}},
+				"GET /api/v1/webhooks/{id}/deliveries": {
+					{"GET", "/api/v1/webhooks/" + whB + "/deliveries", nil, 404},
+					{"GET", "/api/v1/webhooks/" + whA + "/deliveries", nil, 200}},
+				"POST /api/v1/webhooks/{id}/deliveries/{deliveryId}/redeliver": {
+					{"POST", "/api/v1/webhooks/" + whB + "/deliveries/" + dB + "/redeliver", nil, 404},
+					{"POST", "/api/v1/webhooks/" + whA + "/deliveries/" + dB + "/redeliver", nil, 404}},
 				"GET /api/v1/openapi.json": nil, // public, no workspace data
 				"GET /healthz":             nil,
 				"GET /readyz":              nil,
@@ -152,7 +185,7 @@ func TestTenantIsolation(t *testing.T) {
 				}
 				// An id the caller sent may be echoed in the 404's message;
 				// nothing else of B's may appear.
-				for _, leak := range []string{idB, cB, "b-cred", "b-bot", "Beta", "/b-only", "beta-secret", userB, keyIDB, invB, "beta@example.com", "b-invitee"} {
+				for _, leak := range []string{idB, cB, "b-cred", "b-bot", "Beta", "/b-only", "beta-secret", userB, keyIDB, invB, "beta@example.com", "b-invitee", whB, dB, "b-hook", "webhook.test"} {
 					sent := c.path + fmt.Sprint(c.body)
 					if strings.Contains(string(a.body), leak) && !strings.Contains(sent, leak) {
 						t.Errorf("%s %s with A's key shows B's %q: %s", c.method, c.path, leak, a.body)
@@ -181,6 +214,15 @@ func TestTenantIsolation(t *testing.T) {
 			s.do("GET", "/api/v1/agents/"+idB, keyB, nil).decode(t, &ag)
 			if len(ag.Credentials) != 1 {
 				t.Fatalf("B's agent lost its assignment: %+v", ag)
+			}
+			var hookB struct{ Webhook struct{ Enabled bool } }
+			s.do("GET", "/api/v1/webhooks/"+whB, keyB, nil).decode(t, &hookB)
+			if !hookB.Webhook.Enabled {
+				t.Fatal("A's key disabled B's webhook")
+			}
+			s.do("GET", "/api/v1/webhooks/"+whB+"/deliveries", keyB, nil).decode(t, &dsB)
+			if len(dsB.Deliveries) != 1 {
+				t.Fatalf("B's deliveries after A's calls: %+v", dsB)
 			}
 			proxyGet(t, s.url, grantB.ProxyToken, "", up.URL+"/still").want(t, 200, "")
 			if got := up.received(); got[len(got)-1] != "Bearer beta-secret" {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/agentkeys/agentkeys"
 )
@@ -40,9 +41,14 @@ func decode(r *http.Request, v any) error {
 	var mbe *http.MaxBytesError
 	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError
+	var pe *time.ParseError
 	switch {
 	case err == nil:
 		return nil
+	case errors.As(err, &ae):
+		return ae
+	case errors.As(err, &pe):
+		return agentkeys.Errorf(agentkeys.EINVALID, "a time is not in RFC 3339 form: give one such as 2026-06-01T00:00:00Z")
 	case errors.As(err, &mbe):
 		return err
 	case errors.Is(err, os.ErrDeadlineExceeded):

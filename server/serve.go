@@ -90,6 +90,10 @@ func (s *Server) Serve(ctx context.Context, lc ListenConfig) error {
 	if lc.Ready != nil {
 		lc.Ready(base)
 	}
+	whCtx, stopWebhooks := context.WithCancel(context.WithoutCancel(ctx))
+	whDone := make(chan struct{})
+	go func() { defer close(whDone); s.RunWebhooks(whCtx) }()
+	defer func() { stopWebhooks(); <-whDone }()
 	serveErr := make(chan error, 1)
 	go func() {
 		if srv.TLSConfig != nil {

@@ -32,6 +32,7 @@ import (
 	"github.com/agentkeys/agentkeys/server/auth"
 	"github.com/agentkeys/agentkeys/server/store"
 	"github.com/agentkeys/agentkeys/sync"
+	"github.com/agentkeys/agentkeys/server/webhook"
 )
 
 // Sign-up modes.
@@ -85,6 +86,11 @@ type Config struct {
 	// shared by replicas (zero: DefaultSignupPerIP and the like).
 	SignupPerIP, SignupPerEmail store.Rate
 	LoginPerIP, LoginPerEmail   store.Rate
+	// Webhooks tunes webhook delivery (workers, timeout, backoff, poll and
+	// scan intervals, lease); zero fields take webhook.Config's defaults.
+	// Store, Transport (the proxy's SSRF-refusing one), Logger and Now are
+	// the server's.
+	Webhooks webhook.Config
 }
 
 // Mailer sends one plain-text email.
@@ -102,6 +108,8 @@ type Server struct {
 	proxy   *proxy.Handler
 	handler http.Handler
 	signups chan struct{} // bounds concurrent argon2id hashing
+	// webhooks sends the outbox's deliveries (RunWebhooks).
+	webhooks *webhook.Dispatcher
 
 	self atomic.Pointer[selfAddrs] // set by Serve once listening
 	sync *sync.Handler
@@ -156,6 +164,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.proxy = proxy.New(cfg.Store, proxy.Config{Transport: tr, Logger: log, Now: cfg.Now, MaxBodyBytes: cfg.ProxyMaxBodyBytes})
 	s.sync = sync.NewHandler(sync.NewStore(cfg.Store.DB(), cfg.SyncLimits, cfg.Now))
+	wh := cfg.Webhooks
+	wh.Store, wh.Transport, wh.Logger, wh.Now = cfg.Store, s.outboundTransport(), log, cfg.Now
+	s.webhooks = webhook.New(wh)
 	s.handler = s.routes()
 	return s, nil
 }

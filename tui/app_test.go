@@ -122,7 +122,7 @@ func TestApp_ResizeRelaysOut(t *testing.T) {
 	mustCreateCredential(t, v, "A credential with a rather long name indeed", agentkeys.APIKey, []string{"api.example.com"}, agentkeys.Secret{Value: "x"})
 	d := start(t, newApp(v, tui.Options{}), 80, 24)
 	d.mustNotSee("A credential with a rather long name indeed")
-	d.mustSee("A credential wi…")
+	d.mustSee("A credential …")
 	d.send(tea.WindowSizeMsg{Width: 180, Height: 40})
 	d.mustSee("A credential with a rather long name indeed")
 	if n := len(strings.Split(d.view(), "\n")); n != 40 {

@@ -60,6 +60,7 @@ func newCredentialsScreen(be *backend, st *styles, now func() time.Time) *creden
 			{title: "ALLOWED HOSTS", flex: 4, min: 14},
 			{title: "CREATED", width: 10},
 			{title: "LAST USED", width: 9},
+			{title: "EXPIRES", width: 8},
 		}},
 	}
 }
@@ -314,7 +315,7 @@ func (s *credentialsScreen) applyFilter() {
 		s.shown = append(s.shown, c)
 		rows = append(rows, []string{
 			c.Name, string(c.Type), strings.Join(c.AllowedHosts, ", "),
-			c.CreatedAt.In(s.be.opts.Location).Format("2006-01-02"), ago(now, c.LastUsedAt),
+			c.CreatedAt.In(s.be.opts.Location).Format("2006-01-02"), ago(now, c.LastUsedAt), expires(now, c.ExpiresAt),
 		})
 	}
 	s.tbl.setRows(rows)
@@ -443,6 +444,9 @@ func (s *credentialsScreen) detailView() string {
 	b.WriteString(row("Created", c.CreatedAt.In(loc).Format("2006-01-02 15:04")))
 	b.WriteString(row("Updated", c.UpdatedAt.In(loc).Format("2006-01-02 15:04")))
 	b.WriteString(row("Last used", ago(s.now(), c.LastUsedAt)))
+	if c.ExpiresAt != nil {
+		b.WriteString(row("Expires", c.ExpiresAt.In(loc).Format("2006-01-02 15:04")+"  "+expires(s.now(), c.ExpiresAt)))
+	}
 	names := agentsUsing(s.agents, c.ID)
 	agents := "none"
 	if len(names) > 0 {

@@ -91,7 +91,11 @@ func seed(tb testing.TB, v agentkeys.Vault) {
 	resend := mustCreateCredential(tb, v, "Resend Production", agentkeys.APIKey, nil, agentkeys.Secret{Value: "re_canary_resend"})
 	stripe := mustCreateCredential(tb, v, "Stripe test", agentkeys.BasicAuth, nil, agentkeys.Secret{Username: "sk_test", Password: "pw_canary"})
 	gh := mustCreateCredential(tb, v, "GitHub bot", agentkeys.CustomHeader, nil, agentkeys.Secret{Headers: []agentkeys.Header{{Name: "Authorization", Value: "token gh_canary"}}})
-	mustCreateCredential(tb, v, "Maps", agentkeys.QueryParam, []string{"maps.googleapis.com"}, agentkeys.Secret{Param: "key", Value: "maps_canary"})
+	maps := mustCreateCredential(tb, v, "Maps", agentkeys.QueryParam, []string{"maps.googleapis.com"}, agentkeys.Secret{Param: "key", Value: "maps_canary"})
+	mapsExpiry := clock.Add(5 * 24 * time.Hour)
+	if _, err := v.UpdateCredential(context.Background(), maps.ID, &agentkeys.CredentialUpdate{ExpiresAt: &mapsExpiry}); err != nil {
+		tb.Fatal(err)
+	}
 	mustCreateCredential(tb, v, "Dashboard session", agentkeys.Cookie, []string{"app.example.com", "*.example.com"}, agentkeys.Secret{Value: "sid=cookie_canary; csrf=x"})
 	support := mustCreateAgent(tb, v, "support-bot")
 	deploy := mustCreateAgent(tb, v, "deploy-script")

@@ -55,10 +55,26 @@ func (t *table) setSize(width, height int) {
 		}
 	}
 	left := max(width-fixed, 0)
+	used := 0
 	for i, c := range t.cols {
 		if c.flex > 0 {
 			t.widths[i] = max(left*c.flex/flex, c.min)
+			used += t.widths[i]
 		}
+	}
+	// A column raised to its minimum is paid for by the others above theirs.
+	for used > left {
+		widest := -1
+		for i, c := range t.cols {
+			if c.flex > 0 && t.widths[i] > c.min && (widest < 0 || t.widths[i]-c.min > t.widths[widest]-t.cols[widest].min) {
+				widest = i
+			}
+		}
+		if widest < 0 {
+			break
+		}
+		t.widths[widest]--
+		used--
 	}
 	t.clamp()
 }
@@ -245,6 +261,26 @@ func ago(now time.Time, t *time.Time) string {
 	default:
 		return itoa(int(d/(24*time.Hour))) + "d ago"
 	}
+}
+
+// expires is a credential's expiry for the list: "never", "expired",
+// "in 5h", "in 12d": at most 8 cells.
+func expires(now time.Time, t *time.Time) string {
+	if t == nil {
+		return "never"
+	}
+	d := t.Sub(now)
+	switch {
+	case d <= 0:
+		return "expired"
+	case d < time.Hour:
+		return "in " + itoa(int(d/time.Minute)+1) + "m"
+	case d < 48*time.Hour:
+		return "in " + itoa(int(d/time.Hour)) + "h"
+	case d < 9999*24*time.Hour:
+		return "in " + itoa(int(d/(24*time.Hour))) + "d"
+	}
+	return "later"
 }
 
 // plural is "1 credential", "2 credentials".

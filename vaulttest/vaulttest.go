@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) agentkeys.Vault) {
 	t.Run("FindCredential", s.testFindCredential)
 	t.Run("UpdateCredential", s.testUpdateCredential)
 	t.Run("DeleteCredential", s.testDeleteCredential)
+	t.Run("CredentialExpiry", s.testCredentialExpiry)
 	t.Run("CreateAgent", s.testCreateAgent)
 	t.Run("ListAgents", s.testListAgents)
 	t.Run("FindAgent", s.testFindAgent)

@@ -15,7 +15,7 @@ import (
 
 // CredentialCols are the metadata columns of credentials (alias c) that
 // ScanCredential reads.
-const CredentialCols = `c.id, c.name, c.type, c.allowed_hosts, c.created_at, c.updated_at, c.last_used_at`
+const CredentialCols = `c.id, c.name, c.type, c.allowed_hosts, c.created_at, c.updated_at, c.last_used_at, c.expires_at`
 
 // RowScanner is *sql.Row or *sql.Rows.
 type RowScanner interface{ Scan(dest ...any) error }
@@ -25,14 +25,14 @@ func ScanCredential(r RowScanner, extra ...any) (*agentkeys.Credential, error) {
 	var c agentkeys.Credential
 	var hosts string
 	var created, updated int64
-	var used sql.NullInt64
-	if err := r.Scan(append([]any{&c.ID, &c.Name, &c.Type, &hosts, &created, &updated, &used}, extra...)...); err != nil {
+	var used, expires sql.NullInt64
+	if err := r.Scan(append([]any{&c.ID, &c.Name, &c.Type, &hosts, &created, &updated, &used, &expires}, extra...)...); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(hosts), &c.AllowedHosts); err != nil {
 		return nil, fmt.Errorf("credential %s: allowed hosts: %w", c.ID, err)
 	}
-	c.CreatedAt, c.UpdatedAt, c.LastUsedAt = FromMicros(created), FromMicros(updated), NullTime(used)
+	c.CreatedAt, c.UpdatedAt, c.LastUsedAt, c.ExpiresAt = FromMicros(created), FromMicros(updated), NullTime(used), NullTime(expires)
 	return &c, nil
 }
 
@@ -171,7 +171,7 @@ func (d Dialect) CredentialByID(ctx context.Context, q Querier, wsID, id string)
 func (d Dialect) InsertCredential(ctx context.Context, tx *sql.Tx, wsID string, n *NewCredential, now time.Time, seal SealFunc) (*agentkeys.Credential, error) {
 	c := &agentkeys.Credential{
 		ID: agentkeys.NewID("cred"), Name: n.in.Name, Type: n.in.Type, AllowedHosts: n.in.AllowedHosts,
-		CreatedAt: now, UpdatedAt: now,
+		CreatedAt: now, UpdatedAt: now, ExpiresAt: n.in.ExpiresAt,
 	}
 	key, ver, err := seal(ctx, tx)
 	if err != nil {
@@ -182,9 +182,9 @@ func (d Dialect) InsertCredential(ctx context.Context, tx *sql.Tx, wsID string, 
 		return nil, err
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO credentials
-		(id, workspace_id, name, name_key, type, allowed_hosts, sealed, key_version, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		c.ID, wsID, c.Name, NameKey(c.Name), string(c.Type), n.hosts, sealed, ver, now.UnixMicro(), now.UnixMicro())
+		(id, workspace_id, name, name_key, type, allowed_hosts, sealed, key_version, created_at, updated_at, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		c.ID, wsID, c.Name, NameKey(c.Name), string(c.Type), n.hosts, sealed, ver, now.UnixMicro(), now.UnixMicro(), micros(c.ExpiresAt))
 	if d.IsUnique(err) {
 		return nil, credentialConflict(c.Name)
 	}
@@ -215,13 +215,20 @@ func (d Dialect) UpdateCredential(ctx context.Context, tx *sql.Tx, wsID, id stri
 	if upd.AllowedHosts != nil {
 		c.AllowedHosts = upd.AllowedHosts
 	}
+	if upd.ExpiresAt != nil {
+		c.ExpiresAt = nil
+		if !upd.ExpiresAt.IsZero() {
+			t := *upd.ExpiresAt
+			c.ExpiresAt = &t
+		}
+	}
 	hosts, err := json.Marshal(c.AllowedHosts)
 	if err != nil {
 		return nil, err
 	}
 	c.UpdatedAt = now
-	_, err = tx.ExecContext(ctx, `UPDATE credentials SET name = $1, name_key = $2, allowed_hosts = $3, updated_at = $4
-		WHERE workspace_id = $5 AND id = $6`, c.Name, NameKey(c.Name), string(hosts), now.UnixMicro(), wsID, c.ID)
+	_, err = tx.ExecContext(ctx, `UPDATE credentials SET name = $1, name_key = $2, allowed_hosts = $3, updated_at = $4, expires_at = $5
+		WHERE workspace_id = $6 AND id = $7`, c.Name, NameKey(c.Name), string(hosts), now.UnixMicro(), micros(c.ExpiresAt), wsID, c.ID)
 	if d.IsUnique(err) {
 		return nil, credentialConflict(c.Name)
 	}
@@ -243,6 +250,14 @@ func (d Dialect) UpdateCredential(ctx context.Context, tx *sql.Tx, wsID, id stri
 		}
 	}
 	return c, nil
+}
+
+// micros is t as a nullable Unix-microseconds column.
+func micros(t *time.Time) sql.NullInt64 {
+	if t == nil {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixMicro(), Valid: true}
 }
 
 // DeleteCredential deletes the workspace's credential id (its grants go

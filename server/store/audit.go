@@ -484,7 +484,9 @@ func (s *Store) EndAudit(ctx context.Context, e *agentkeys.AuditEvent) {
 	if err := s.audit.j.End(e); err != nil {
 		// The proxy's request id is on the event, not in ctx.
 		s.log.WarnContext(ctx, "audit: outcome dropped, store closed", "event", e.ID, "request_id", e.RequestID, "error", err.Error())
+		return
 	}
+	s.credentialErrorHook(e)
 }
 
 // flushAudit puts in the database what this process's journal holds and

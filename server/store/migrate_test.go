@@ -36,7 +36,9 @@ func TestMigrate_NarrowAuditIndexes(t *testing.T) {
 				`DROP INDEX audit_agent`, `DROP INDEX audit_credential`,
 				`CREATE INDEX audit_agent ON audit_events (workspace_id, agent_id, seq)`,
 				`CREATE INDEX audit_credential ON audit_events (workspace_id, credential_id, seq)`,
-				`ALTER TABLE grants DROP COLUMN expires_at`, // schema 3
+				`ALTER TABLE grants DROP COLUMN expires_at`,                                                 // schema 3
+				`DROP TABLE webhook_raised`, `DROP TABLE webhook_attempts`, `DROP TABLE webhook_deliveries`, // schema 6
+				`DROP TABLE webhook_events`, `DROP TABLE webhooks`, `ALTER TABLE credentials DROP COLUMN expires_at`,
 				`DELETE FROM schema_migrations WHERE version >= 2`,
 			}
 			for _, q := range append(undoTeams, undo...) {

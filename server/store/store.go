@@ -98,6 +98,12 @@ type Store struct {
 	polling bool
 	quit    chan struct{}
 
+	// credential.error raising (webhook.go): when each credential last
+	// raised it in this process, and the background raises Close waits for.
+	credErrMu   sync.Mutex
+	credErrSeen map[string]time.Time
+	hooks       sync.WaitGroup
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -305,6 +311,7 @@ func (s *Store) Close() error {
 		if s.audit != nil {
 			errs = append(errs, s.audit.close())
 		}
+		s.hooks.Wait()
 		if s.stmts != nil {
 			s.stmts.close()
 		}
