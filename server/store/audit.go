@@ -60,6 +60,17 @@ type auditWriter struct {
 	// ended) and committed: their End lines only need completeRows. A hint
 	// only (importer goroutine): a stale or missing id costs a slower path.
 	pending map[string]struct{}
+	// counted is what the batch being imported added to the usage
+	// counters, passed to the quotas once it commits (importer only).
+	counted []usageCount
+}
+
+// usageCount is one usage counter's total after an import, and the
+// request ids the import counted in it.
+type usageCount struct {
+	ws, key string
+	total   int64
+	ids     []string
 }
 
 const auditInsertCols = `id, workspace_id, seq, time, request_id, agent_id, agent_name, credential_id,
@@ -161,6 +172,7 @@ func (w *auditWriter) importEntries(entries []journal.Entry) error {
 		return w.s.storeErr("begin transaction", err)
 	}
 	var pending []string
+	w.counted = w.counted[:0]
 	for _, ws := range order {
 		p, err := w.importWorkspace(ctx, conn, tx, ws, byWS[ws])
 		if err != nil {
@@ -185,6 +197,9 @@ func (w *auditWriter) importEntries(entries []journal.Entry) error {
 	for _, id := range pending {
 		w.pending[id] = struct{}{}
 	}
+	for _, c := range w.counted {
+		w.s.imported(c.ws, c.key, c.total, c.ids)
+	}
 	return nil
 }
 
@@ -195,7 +210,8 @@ const maxPendingHints = 100_000
 // the rows it inserted still pending (begun, not ended).
 func (w *auditWriter) importWorkspace(ctx context.Context, conn *sql.Conn, tx *sql.Tx, ws string, es []*journal.Entry) ([]string, error) {
 	var last int64
-	err := tx.StmtContext(ctx, w.s.stmts.auditSeq).QueryRowContext(ctx, len(es), ws).Scan(&last)
+	var ps, pe sql.NullInt64 // the workspace's billing period (plan.go)
+	err := tx.StmtContext(ctx, w.s.stmts.auditSeq).QueryRowContext(ctx, len(es), ws).Scan(&last, &ps, &pe)
 	if errors.Is(err, sql.ErrNoRows) {
 		w.s.log.Warn("audit: events of a workspace that no longer exists were dropped", "workspace", ws, "count", len(es))
 		return nil, nil
@@ -223,12 +239,15 @@ func (w *auditWriter) importWorkspace(ctx context.Context, conn *sql.Conn, tx *s
 		return nil, err
 	}
 	var pending []string
-	counted := map[string]int64{} // usage month → begun events inserted
+	counted := map[string]int64{}    // usage period key → begun events inserted
+	requests := map[string][]string{} // usage period key → their request ids (quota.go)
 	for _, e := range fresh {
 		switch {
 		case inserted[e.Event.ID]:
 			if e.Begun && e.BeginDecision != agentkeys.DecisionDenied {
-				counted[usageMonth(e.Event.Time)]++
+				key := periodAt(e.Event.Time, ps, pe).Key
+				counted[key]++
+				requests[key] = append(requests[key], e.Event.RequestID)
 			}
 			if !e.Ended {
 				pending = append(pending, e.Event.ID)
@@ -240,10 +259,12 @@ func (w *auditWriter) importWorkspace(ctx context.Context, conn *sql.Conn, tx *s
 	if err := w.completeRows(ctx, tx, ws, done); err != nil {
 		return nil, err
 	}
-	for month, n := range counted {
-		if _, err := tx.StmtContext(ctx, w.s.stmts.usage).ExecContext(ctx, ws, month, n); err != nil {
+	for key, n := range counted {
+		var total int64
+		if err := tx.StmtContext(ctx, w.s.stmts.usage).QueryRowContext(ctx, ws, key, n).Scan(&total); err != nil {
 			return nil, fmt.Errorf("usage of %s: %w", ws, err)
 		}
+		w.counted = append(w.counted, usageCount{ws: ws, key: key, total: total, ids: requests[key]})
 	}
 	return pending, nil
 }

@@ -1,0 +1,143 @@
+package agentkeys
+
+import (
+	"context"
+	"strconv"
+	"time"
+)
+
+// Plan names. Free to Scale are the seed's "Limits & Pricing"; Unlimited
+// is every workspace of a self-hosted server (plans off) and of the local
+// vault; Enterprise has the limits its server's operator sets per
+// workspace (`agentkeys serve set-plan`).
+const (
+	PlanFree       = "free"
+	PlanStarter    = "starter"
+	PlanPro        = "pro"
+	PlanScale      = "scale"
+	PlanEnterprise = "enterprise"
+	PlanUnlimited  = "unlimited"
+)
+
+// Plan is one row of the plan table: its limits (0: unlimited) and its
+// monthly price in US cents (-1: by arrangement).
+type Plan struct {
+	Name       string `json:"name"`
+	Limits     Limits `json:"limits"`
+	PriceCents int    `json:"priceCents"`
+}
+
+// plans is the one table of plans, cheapest first.
+var plans = []Plan{
+	{Name: PlanFree, Limits: Limits{Credentials: 3, Agents: 1, RequestsPerMonth: 100}, PriceCents: 0},
+	{Name: PlanStarter, Limits: Limits{Credentials: 25, Agents: 5, RequestsPerMonth: 10_000}, PriceCents: 1900},
+	{Name: PlanPro, Limits: Limits{Credentials: 100, Agents: 25, RequestsPerMonth: 100_000}, PriceCents: 7900},
+	{Name: PlanScale, Limits: Limits{Credentials: 500, Agents: 100, RequestsPerMonth: 500_000}, PriceCents: 19900},
+	{Name: PlanEnterprise, PriceCents: -1},
+	{Name: PlanUnlimited, PriceCents: 0},
+}
+
+// Plans returns the plan table, cheapest first (a copy).
+func Plans() []Plan { return append([]Plan(nil), plans...) }
+
+// LookupPlan returns the plan named name (exactly, lower case).
+func LookupPlan(name string) (Plan, bool) {
+	for _, p := range plans {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return Plan{}, false
+}
+
+// PlanNames lists the plan names, for messages.
+func PlanNames() []string {
+	out := make([]string, len(plans))
+	for i, p := range plans {
+		out[i] = p.Name
+	}
+	return out
+}
+
+// Limit names, as PLAN_LIMIT_REACHED and USAGE_LIMIT_REACHED name them.
+const (
+	LimitCredentials = "credentials"
+	LimitAgents      = "agents"
+	LimitRequests    = "requestsPerMonth"
+)
+
+// Of returns the limit named name (0: unlimited).
+func (l Limits) Of(name string) int64 {
+	switch name {
+	case LimitCredentials:
+		return int64(l.Credentials)
+	case LimitAgents:
+		return int64(l.Agents)
+	case LimitRequests:
+		return l.RequestsPerMonth
+	}
+	return 0
+}
+
+// PlanAllowing returns the cheapest priced plan (Free to Scale) whose
+// limit named limit allows n, or Enterprise when none does.
+func PlanAllowing(limit string, n int64) string {
+	for _, p := range plans {
+		if p.PriceCents < 0 || p.Name == PlanUnlimited {
+			continue
+		}
+		if v := p.Limits.Of(limit); v == 0 || n <= v {
+			return p.Name
+		}
+	}
+	return PlanEnterprise
+}
+
+// PlanLimitError is the PLAN_LIMIT_REACHED refusal of creating one more
+// credential or agent than the workspace's plan allows: it names the limit
+// and the plan that would allow one more.
+func PlanLimitError(limit, plan string, max int64) *Error {
+	what := map[string]string{LimitCredentials: "credentials", LimitAgents: "agents"}[limit]
+	return Errorf(EPLANLIMIT, "the %s plan allows %d %s and this workspace has them all (limit %s): delete one, or upgrade to the %s plan (`agentkeys billing upgrade %s`)",
+		plan, max, what, limit, PlanAllowing(limit, max+1), PlanAllowing(limit, max+1))
+}
+
+// UsageLimitError is the USAGE_LIMIT_REACHED refusal of a proxied request
+// once the workspace used its requests for the period; RetryAfter is the
+// time left until the period ends.
+type UsageLimitError struct {
+	Err        *Error // code EUSAGELIMIT
+	RetryAfter time.Duration
+}
+
+// Error implements the error interface.
+func (e *UsageLimitError) Error() string { return e.Err.Message }
+
+// Unwrap lets errors.As find the *Error.
+func (e *UsageLimitError) Unwrap() error { return e.Err }
+
+// RetryAfterSeconds is the Retry-After header's value: whole seconds,
+// rounded up, at least 1.
+func (e *UsageLimitError) RetryAfterSeconds() string {
+	s := int64((e.RetryAfter + time.Second - 1) / time.Second)
+	return strconv.FormatInt(max(s, 1), 10)
+}
+
+// NewUsageLimitError returns the refusal of a request of a workspace on
+// plan that used its limit of requests in the period ending at end.
+func NewUsageLimitError(plan string, limit int64, now, end time.Time) *UsageLimitError {
+	return &UsageLimitError{
+		Err: Errorf(EUSAGELIMIT, "this workspace used its %d requests for the period (plan %s, limit %s) until %s: upgrade to the %s plan (`agentkeys billing upgrade %s`) or wait",
+			limit, plan, LimitRequests, end.UTC().Format(time.RFC3339), PlanAllowing(LimitRequests, limit+1), PlanAllowing(LimitRequests, limit+1)),
+		RetryAfter: end.Sub(now),
+	}
+}
+
+// RequestLimiter is implemented by a ProxyBackend that limits how many
+// requests a workspace may forward (the hosted server's plans). The proxy
+// calls AdmitRequest once per request, after every other check and before
+// the request's audit row is begun; a refusal (a *UsageLimitError) is
+// answered and audited like any other, and nothing is forwarded.
+type RequestLimiter interface {
+	AdmitRequest(ctx context.Context, r *Route) error
+}
