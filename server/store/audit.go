@@ -239,7 +239,7 @@ func (w *auditWriter) importWorkspace(ctx context.Context, conn *sql.Conn, tx *s
 		return nil, err
 	}
 	var pending []string
-	counted := map[string]int64{}    // usage period key → begun events inserted
+	counted := map[string]int64{}     // usage period key → begun events inserted
 	requests := map[string][]string{} // usage period key → their request ids (quota.go)
 	for _, e := range fresh {
 		switch {

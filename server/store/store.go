@@ -96,8 +96,8 @@ type Store struct {
 
 	cache  *routeCache
 	quotas quotaTable // quota.go
-	audit *auditWriter
-	stmts *statements
+	audit  *auditWriter
+	stmts  *statements
 
 	// The freshness poller (freshness.go): running while polling; quit
 	// closes at Close.
