@@ -79,11 +79,22 @@ func (l Limits) Of(name string) int64 {
 	return 0
 }
 
-// PlanAllowing returns the cheapest priced plan (Free to Scale) whose
-// limit named limit allows n, or Enterprise when none does.
-func PlanAllowing(limit string, n int64) string {
+// PlanAllowing returns the cheapest priced plan (Free to Scale) above the
+// plan current (any of them when current is not priced, e.g. unlimited)
+// whose limit named limit allows n; Enterprise when none does or when the
+// workspace is on Enterprise already (its limits are the operator's).
+func PlanAllowing(current, limit string, n int64) string {
+	if current == PlanEnterprise {
+		return PlanEnterprise
+	}
+	cur, _ := LookupPlan(current)
+	above := cur.PriceCents < 0 || cur.Name == "" || cur.Name == PlanUnlimited
 	for _, p := range plans {
-		if p.PriceCents < 0 || p.Name == PlanUnlimited {
+		if p.Name == current {
+			above = true
+			continue
+		}
+		if !above || p.PriceCents < 0 || p.Name == PlanUnlimited {
 			continue
 		}
 		if v := p.Limits.Of(limit); v == 0 || n <= v {
@@ -99,7 +110,7 @@ func PlanAllowing(limit string, n int64) string {
 func PlanLimitError(limit, plan string, max int64) *Error {
 	what := map[string]string{LimitCredentials: "credentials", LimitAgents: "agents"}[limit]
 	return Errorf(EPLANLIMIT, "the %s plan allows %d %s and this workspace has them all (limit %s): delete one, or upgrade to the %s plan (`agentkeys billing upgrade %s`)",
-		plan, max, what, limit, PlanAllowing(limit, max+1), PlanAllowing(limit, max+1))
+		plan, max, what, limit, PlanAllowing(plan, limit, max+1), PlanAllowing(plan, limit, max+1))
 }
 
 // UsageLimitError is the USAGE_LIMIT_REACHED refusal of a proxied request
@@ -128,7 +139,7 @@ func (e *UsageLimitError) RetryAfterSeconds() string {
 func NewUsageLimitError(plan string, limit int64, now, end time.Time) *UsageLimitError {
 	return &UsageLimitError{
 		Err: Errorf(EUSAGELIMIT, "this workspace used its %d requests for the period (plan %s, limit %s) until %s: upgrade to the %s plan (`agentkeys billing upgrade %s`) or wait",
-			limit, plan, LimitRequests, end.UTC().Format(time.RFC3339), PlanAllowing(LimitRequests, limit+1), PlanAllowing(LimitRequests, limit+1)),
+			limit, plan, LimitRequests, end.UTC().Format(time.RFC3339), PlanAllowing(plan, LimitRequests, limit+1), PlanAllowing(plan, LimitRequests, limit+1)),
 		RetryAfter: end.Sub(now),
 	}
 }

@@ -51,6 +51,9 @@ type serverOpts struct {
 	key           agentkeys.Key
 	signupClosed  bool
 	allowLoopback bool
+	// configure, when set, adjusts the store's configuration (plans).
+	configure func(*store.Config)
+	now       func() time.Time // the server's and store's clock (nil: time.Now)
 }
 
 func newTestServer(t *testing.T, o serverOpts) *testServer {
@@ -63,7 +66,11 @@ func newTestServer(t *testing.T, o serverOpts) *testServer {
 	}
 	logs := &syncBuffer{}
 	log := slog.New(server.WithRequestID(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	st, err := store.Open(t.Context(), store.Config{DatabaseURL: o.databaseURL, DataDir: o.dataDir, ServerKey: o.key, Logger: log})
+	cfg := store.Config{DatabaseURL: o.databaseURL, DataDir: o.dataDir, ServerKey: o.key, Logger: log, Now: o.now}
+	if o.configure != nil {
+		o.configure(&cfg)
+	}
+	st, err := store.Open(t.Context(), cfg)
 	if err != nil {
 		t.Fatalf("store.Open: %v", err)
 	}
@@ -71,7 +78,7 @@ func newTestServer(t *testing.T, o serverOpts) *testServer {
 	if o.signupClosed {
 		signup = server.SignupClosed
 	}
-	srv, err := server.New(server.Config{Store: st, Signup: signup, AllowLoopbackTargets: o.allowLoopback, Logger: log})
+	srv, err := server.New(server.Config{Store: st, Signup: signup, AllowLoopbackTargets: o.allowLoopback, Logger: log, Now: o.now})
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
 	}

@@ -60,17 +60,6 @@ type auditWriter struct {
 	// ended) and committed: their End lines only need completeRows. A hint
 	// only (importer goroutine): a stale or missing id costs a slower path.
 	pending map[string]struct{}
-	// counted is what the batch being imported added to the usage
-	// counters, passed to the quotas once it commits (importer only).
-	counted []usageCount
-}
-
-// usageCount is one usage counter's total after an import, and the
-// request ids the import counted in it.
-type usageCount struct {
-	ws, key string
-	total   int64
-	ids     []string
 }
 
 const auditInsertCols = `id, workspace_id, seq, time, request_id, agent_id, agent_name, credential_id,
@@ -172,7 +161,6 @@ func (w *auditWriter) importEntries(entries []journal.Entry) error {
 		return w.s.storeErr("begin transaction", err)
 	}
 	var pending []string
-	w.counted = w.counted[:0]
 	for _, ws := range order {
 		p, err := w.importWorkspace(ctx, conn, tx, ws, byWS[ws])
 		if err != nil {
@@ -196,9 +184,6 @@ func (w *auditWriter) importEntries(entries []journal.Entry) error {
 	}
 	for _, id := range pending {
 		w.pending[id] = struct{}{}
-	}
-	for _, c := range w.counted {
-		w.s.imported(c.ws, c.key, c.total, c.ids)
 	}
 	return nil
 }
@@ -240,14 +225,12 @@ func (w *auditWriter) importWorkspace(ctx context.Context, conn *sql.Conn, tx *s
 	}
 	var pending []string
 	counted := map[string]int64{}     // usage period key → begun events inserted
-	requests := map[string][]string{} // usage period key → their request ids (quota.go)
 	for _, e := range fresh {
 		switch {
 		case inserted[e.Event.ID]:
 			if e.Begun && e.BeginDecision != agentkeys.DecisionDenied {
 				key := periodAt(e.Event.Time, ps, pe).Key
 				counted[key]++
-				requests[key] = append(requests[key], e.Event.RequestID)
 			}
 			if !e.Ended {
 				pending = append(pending, e.Event.ID)
@@ -260,11 +243,9 @@ func (w *auditWriter) importWorkspace(ctx context.Context, conn *sql.Conn, tx *s
 		return nil, err
 	}
 	for key, n := range counted {
-		var total int64
-		if err := tx.StmtContext(ctx, w.s.stmts.usage).QueryRowContext(ctx, ws, key, n).Scan(&total); err != nil {
+		if _, err := tx.StmtContext(ctx, w.s.stmts.usage).ExecContext(ctx, ws, key, n); err != nil {
 			return nil, fmt.Errorf("usage of %s: %w", ws, err)
 		}
-		w.counted = append(w.counted, usageCount{ws: ws, key: key, total: total, ids: requests[key]})
 	}
 	return pending, nil
 }

@@ -182,7 +182,6 @@ func (s *Store) startPoller() {
 func (s *Store) poll() {
 	t := time.NewTicker(pollInterval)
 	defer t.Stop()
-	lastUsage := time.Now()
 	for {
 		select {
 		case <-s.quit:
@@ -203,10 +202,6 @@ func (s *Store) poll() {
 			n := min(len(active), pollChunk)
 			s.pollOnce(active[:n])
 			active = active[n:]
-		}
-		if time.Since(lastUsage) >= usageRefresh {
-			s.refreshUsage() // the request limits' counts (quota.go)
-			lastUsage = time.Now()
 		}
 	}
 }

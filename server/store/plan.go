@@ -156,6 +156,7 @@ func (s *Store) SetPlan(ctx context.Context, ws string, ch PlanChange) error {
 	if err != nil {
 		return s.storeErr("set plan", err)
 	}
+	settle() // every replica's next request sees the new limits (freshness.go)
 	s.log.InfoContext(ctx, "workspace plan set", "workspace", ws, "plan", ch.Plan)
 	return nil
 }

@@ -9,33 +9,36 @@ import (
 	"github.com/agentkeys/agentkeys"
 )
 
-// The monthly request limit, enforced by the hosted proxy without a
-// database read per request. Each process keeps, per workspace in use, the
-// limit (reloaded when the workspace's revision changes: SetPlan bumps
-// it), the period's usage as the database last told it (the importer
-// updates it from the counter it writes, the poller from the database every
-// usageRefresh for what other replicas counted) and the requests it
-// admitted whose audit rows are not imported yet (by request id). A request
-// is refused once usage + not-yet-imported reaches the limit.
+// The request limit, enforced by the hosted proxy without a database read
+// per request: leases. Each process admits a workspace's requests from a
+// lease it took in the database (usage.admitted of the period, raised in one
+// transaction that never lets it pass the limit), and takes the next lease
+// when its lease is used up. A lease is
 //
-// In the last margin(limit) requests of the period admissions take a slower
-// path: this process's journal is imported and the database's count read
-// before each one (serialised per workspace), so one process alone never
-// goes over the limit. Across replicas a burst can overshoot by what the
-// other replicas admitted and had not imported yet: requests admitted in
-// the fast path during the last importInterval + usageRefresh (≈ 300 ms)
-// beyond margin(limit), plus, per other replica, the requests between their
-// admission and their journal line (microseconds). While the other
-// replicas together send fewer than margin(limit) requests in 300 ms (33
-// requests a second on Free), the overshoot stays under margin(limit) =
-// max(1% of the limit, 10).
+//	min(margin(limit), max(1, (limit − admitted) / 16))
+//
+// requests, so a workspace far from its limit costs one short transaction
+// every margin requests (every 1,000 on Pro), and the last ones of the
+// period one each.
+//
+// Overshoot: none. admitted never passes the limit, and a request is
+// forwarded only from a lease (a lowered limit lets a replica finish the
+// lease it holds: at most margin(limit) more). Undershoot: a workspace is
+// refused once admitted reaches the limit, while other replicas may still
+// hold unused leases (each at most (limit − admitted) / 16 when taken, so a
+// few requests near the limit); they forward those, and Close gives what
+// is unused back. One process alone refuses exactly from the request past
+// the limit. margin(limit) = max(1% of the limit, 10).
+//
+// Usage as Status shows it is counted from the audit rows (requests
+// forwarded), not from leases.
 
-// usageRefresh is how often the poller re-reads the usage of the
-// workspaces with a request limit that are in use.
-const usageRefresh = 100 * time.Millisecond
-
-// margin is how close to the limit admissions take the slow path.
+// margin is the largest lease.
 func margin(limit int64) int64 { return max(limit/100, 10) }
+
+// exhaustedRetry is how often a process whose workspace used its limit
+// asks the database again (another replica may have given a lease back).
+const exhaustedRetry = time.Second
 
 // LimitReachedEvent is the usage.limit_reached event of a workspace:
 // raised once per billing period (the first replica to record it in the
@@ -49,17 +52,17 @@ type LimitReachedEvent struct {
 
 // quota is one workspace's request limit as this process sees it.
 type quota struct {
-	near sync.Mutex // serialises slow-path admissions
+	lease sync.Mutex // held while taking a lease
 
-	mu       sync.Mutex
-	rev      int64
-	plan     string
-	limit    int64 // 0: unlimited
-	ps, pe   sql.NullInt64
-	period   Period
-	db       int64                // the period's usage in the database
-	own      map[string]time.Time // request ids admitted here, not imported yet
-	notified string               // period key whose event is raised
+	mu        sync.Mutex
+	rev       int64 // the workspace revision the plan was read at
+	plan      string
+	limit     int64 // 0: unlimited
+	ps, pe    sql.NullInt64
+	period    Period
+	left      int64     // requests left in this process's lease for period
+	exhausted time.Time // when the database said the period's limit is used (zero: not)
+	notified  string    // period key whose event this process knows is raised
 }
 
 type quotaTable struct {
@@ -67,16 +70,12 @@ type quotaTable struct {
 	m  map[string]*quota
 }
 
-func (t *quotaTable) get(ws string) *quota {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	return t.m[ws]
-}
-
-// quotaOf returns ws's quota, loading it when missing or when the
-// workspace's revision moved since it was loaded.
+// quotaOf returns ws's quota, (re)reading the plan when missing or when the
+// workspace's revision moved since (SetPlan bumps it).
 func (s *Store) quotaOf(ctx context.Context, ws string) (*quota, error) {
-	q := s.quotas.get(ws)
+	s.quotas.mu.RLock()
+	q := s.quotas.m[ws]
+	s.quotas.mu.RUnlock()
 	if q != nil {
 		q.mu.Lock()
 		rev := q.rev
@@ -85,10 +84,6 @@ func (s *Store) quotaOf(ctx context.Context, ws string) (*quota, error) {
 			return q, nil
 		}
 	}
-	return s.loadQuota(ctx, ws)
-}
-
-func (s *Store) loadQuota(ctx context.Context, ws string) (*quota, error) {
 	start := time.Now()
 	var p planRow
 	var rev int64
@@ -96,50 +91,38 @@ func (s *Store) loadQuota(ctx context.Context, ws string) (*quota, error) {
 	if err != nil {
 		return nil, s.storeErr("read plan", err)
 	}
-	period := periodAt(s.now(), p.periodStart, p.periodEnd)
-	var used int64
-	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(SUM(requests), 0) FROM usage WHERE workspace_id = $1 AND month = $2`,
-		ws, period.Key).Scan(&used); err != nil {
-		return nil, s.storeErr("read usage", err)
-	}
 	s.cache.check(ws).record(revRead{rev: rev, start: start})
 	s.quotas.mu.Lock()
-	defer s.quotas.mu.Unlock()
-	q := s.quotas.m[ws]
-	if q == nil {
-		q = &quota{own: map[string]time.Time{}}
+	if q = s.quotas.m[ws]; q == nil {
+		q = &quota{}
 		s.quotas.m[ws] = q
 	}
+	s.quotas.mu.Unlock()
 	q.mu.Lock()
-	defer q.mu.Unlock()
 	q.rev, q.plan, q.limit, q.ps, q.pe = rev, p.plan, p.limits().RequestsPerMonth, p.periodStart, p.periodEnd
-	if q.period.Key != period.Key {
-		q.period, q.db = period, used
-		clear(q.own)
-	} else {
-		q.db = max(q.db, used)
-	}
+	q.exhausted = time.Time{} // the limit may have changed: ask again
 	if p.notified != "" {
 		q.notified = p.notified
 	}
+	q.mu.Unlock()
 	return q, nil
 }
 
-// roll moves q to the period containing now (usage 0 until read). q.mu held.
+// roll moves q to the period containing now. q.mu held.
 func (q *quota) roll(now time.Time) {
-	if now.Before(q.period.End) {
+	if q.period.Key != "" && !now.Before(q.period.Start) && now.Before(q.period.End) {
 		return
 	}
-	q.period = periodAt(now, q.ps, q.pe)
-	q.db = 0
-	clear(q.own)
+	if p := periodAt(now, q.ps, q.pe); p.Key != q.period.Key {
+		q.period, q.left, q.exhausted = p, 0, time.Time{}
+	}
 }
 
 // AdmitRequest is the hosted proxy's request limit (see the top of this
 // file): nil when route's workspace may forward one more request in the
-// period, counting it (by the request id in ctx) until its audit row is
-// imported; a *agentkeys.UsageLimitError (USAGE_LIMIT_REACHED, Retry-After:
-// the period's end) otherwise. Unlimited workspaces cost a map lookup.
+// period; a *agentkeys.UsageLimitError (USAGE_LIMIT_REACHED, its
+// RetryAfter the time to the period's end) otherwise. Unlimited workspaces
+// cost a map lookup.
 func (s *Store) AdmitRequest(ctx context.Context, r *agentkeys.Route) error {
 	if r == nil || r.WorkspaceID == "" {
 		return nil
@@ -148,52 +131,102 @@ func (s *Store) AdmitRequest(ctx context.Context, r *agentkeys.Route) error {
 	if err != nil {
 		return err
 	}
-	id := agentkeys.RequestID(ctx)
 	now := s.now()
-	q.mu.Lock()
-	if q.limit == 0 {
+	for {
+		q.mu.Lock()
+		if q.limit == 0 {
+			q.mu.Unlock()
+			return nil
+		}
+		q.roll(now)
+		if q.left > 0 {
+			q.left--
+			q.mu.Unlock()
+			return nil
+		}
+		ev := LimitReachedEvent{WorkspaceID: r.WorkspaceID, Plan: q.plan, Limit: q.limit, Period: q.period}
+		if !q.exhausted.IsZero() && now.Sub(q.exhausted) < exhaustedRetry && now.After(q.exhausted) {
+			q.mu.Unlock()
+			return agentkeys.NewUsageLimitError(ev.Plan, ev.Limit, now, ev.Period.End)
+		}
 		q.mu.Unlock()
-		return nil
+		got, err := s.takeLease(ctx, q, ev)
+		if err != nil {
+			return err
+		}
+		if !got {
+			s.limitReached(ctx, q, ev)
+			return agentkeys.NewUsageLimitError(ev.Plan, ev.Limit, now, ev.Period.End)
+		}
 	}
-	q.roll(now)
-	used := q.db + int64(len(q.own))
-	if used < q.limit-margin(q.limit) {
-		q.own[id] = now
-		q.mu.Unlock()
-		return nil
-	}
-	q.mu.Unlock()
+}
 
-	// The slow path, near the limit: import this process's journal, read
-	// the database's count, decide, one admission at a time.
-	q.near.Lock()
-	defer q.near.Unlock()
-	s.flushAudit(ctx)
+// takeLease adds a lease to q for ev's period, one taker at a time; false
+// when the period's limit is used up.
+func (s *Store) takeLease(ctx context.Context, q *quota, ev LimitReachedEvent) (bool, error) {
+	q.lease.Lock()
+	defer q.lease.Unlock()
 	q.mu.Lock()
-	key := q.period.Key
-	q.mu.Unlock()
-	var db int64
-	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(SUM(requests), 0) FROM usage WHERE workspace_id = $1 AND month = $2`,
-		r.WorkspaceID, key).Scan(&db); err != nil {
-		return s.storeErr("read usage", err)
-	}
-	q.mu.Lock()
-	if q.period.Key == key {
-		q.db = max(q.db, db)
-	}
-	used = q.db + int64(len(q.own))
-	ev := LimitReachedEvent{WorkspaceID: r.WorkspaceID, Plan: q.plan, Limit: q.limit, Period: q.period}
-	if used >= q.limit {
+	if q.period.Key != ev.Period.Key || q.left > 0 {
 		q.mu.Unlock()
-		s.limitReached(ctx, q, ev)
-		return agentkeys.NewUsageLimitError(ev.Plan, ev.Limit, now, ev.Period.End)
+		return true, nil // another taker was quicker, or the period moved: look again
 	}
-	q.own[id] = now
 	q.mu.Unlock()
-	if used+1 >= ev.Limit {
-		s.limitReached(ctx, q, ev)
+	var grant int64
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		// The upsert locks the counter's row (PostgreSQL; SQLite's
+		// transaction holds the write lock) until the commit.
+		var admitted int64
+		err := tx.QueryRowContext(ctx, `INSERT INTO usage (workspace_id, month, requests, admitted) VALUES ($1, $2, 0, 0)
+			ON CONFLICT (workspace_id, month) DO UPDATE SET admitted = usage.admitted RETURNING admitted`,
+			ev.WorkspaceID, ev.Period.Key).Scan(&admitted)
+		if err != nil {
+			return err
+		}
+		left := ev.Limit - admitted
+		if left <= 0 {
+			return nil
+		}
+		grant = min(margin(ev.Limit), max(1, left/16), left)
+		_, err = tx.ExecContext(ctx, `UPDATE usage SET admitted = admitted + $1 WHERE workspace_id = $2 AND month = $3`,
+			grant, ev.WorkspaceID, ev.Period.Key)
+		return err
+	})
+	if err != nil {
+		return false, s.storeErr("request limit", err)
 	}
-	return nil
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.period.Key != ev.Period.Key {
+		return true, nil
+	}
+	if grant == 0 {
+		q.exhausted = s.now()
+		return false, nil
+	}
+	q.left += grant
+	q.exhausted = time.Time{}
+	return true, nil
+}
+
+// returnLeases gives the unused leases of the current periods back (Close).
+func (s *Store) returnLeases() {
+	s.quotas.mu.RLock()
+	defer s.quotas.mu.RUnlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for ws, q := range s.quotas.m {
+		q.mu.Lock()
+		left, key := q.left, q.period.Key
+		q.left = 0
+		q.mu.Unlock()
+		if left > 0 {
+			if _, err := s.db.ExecContext(ctx, `UPDATE usage SET admitted = admitted - $1 WHERE workspace_id = $2 AND month = $3 AND admitted >= $1`,
+				left, ws, key); err != nil {
+				s.log.Warn("request limit: an unused lease was not given back", "workspace", ws, "requests", left)
+			}
+		}
+	}
 }
 
 // limitReached raises usage.limit_reached for ev's period unless this
@@ -218,63 +251,5 @@ func (s *Store) limitReached(ctx context.Context, q *quota, ev LimitReachedEvent
 	s.log.InfoContext(ctx, "usage limit reached", "workspace", ev.WorkspaceID, "plan", ev.Plan, "limit", ev.Limit, "period", ev.Period.Key)
 	if s.reached != nil {
 		s.reached(ctx, ev)
-	}
-}
-
-// imported tells ws's quota that the importer counted n requests of the
-// period keyed key, leaving total in the database, among them those of
-// the request ids given.
-func (s *Store) imported(ws, key string, total int64, ids []string) {
-	q := s.quotas.get(ws)
-	if q == nil {
-		return
-	}
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.period.Key != key {
-		return
-	}
-	q.db = max(q.db, total)
-	for _, id := range ids {
-		delete(q.own, id)
-	}
-}
-
-// refreshUsage re-reads the usage of the workspaces with a request limit
-// (the poller's, every usageRefresh), and forgets admitted requests whose
-// rows never came (refused after admission).
-func (s *Store) refreshUsage() {
-	s.quotas.mu.RLock()
-	var ids []string
-	var qs []*quota
-	for id, q := range s.quotas.m {
-		ids, qs = append(ids, id), append(qs, q)
-	}
-	s.quotas.mu.RUnlock()
-	for i, q := range qs {
-		q.mu.Lock()
-		limit, key := q.limit, q.period.Key
-		stale := s.now().Add(-time.Minute)
-		for id, t := range q.own {
-			if t.Before(stale) {
-				delete(q.own, id)
-			}
-		}
-		q.mu.Unlock()
-		if limit == 0 {
-			continue
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), readTimeout)
-		var db int64
-		err := s.db.QueryRowContext(ctx, `SELECT COALESCE(SUM(requests), 0) FROM usage WHERE workspace_id = $1 AND month = $2`, ids[i], key).Scan(&db)
-		cancel()
-		if err != nil {
-			continue
-		}
-		q.mu.Lock()
-		if q.period.Key == key {
-			q.db = max(q.db, db)
-		}
-		q.mu.Unlock()
 	}
 }

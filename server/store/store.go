@@ -224,8 +224,7 @@ func prepareStatements(ctx context.Context, db *sql.DB) (*statements, error) {
 		{&st.revisionRow, `SELECT id, revision FROM workspaces WHERE id = $1`},
 		{&st.auditSeq, `UPDATE workspaces SET audit_seq = audit_seq + $1 WHERE id = $2 RETURNING audit_seq, period_start, period_end`},
 		{&st.usage, `INSERT INTO usage (workspace_id, month, requests) VALUES ($1, $2, $3)
-			ON CONFLICT (workspace_id, month) DO UPDATE SET requests = usage.requests + excluded.requests
-			RETURNING requests`},
+			ON CONFLICT (workspace_id, month) DO UPDATE SET requests = usage.requests + excluded.requests`},
 		{&st.credUsed, `UPDATE credentials SET last_used_at = ` + newer + ` WHERE workspace_id = $2 AND id = $3`},
 		{&st.grantUsed, `UPDATE grants SET last_used_at = ` + newer + ` WHERE workspace_id = $2 AND agent_id = $3 AND credential_id = $4`},
 	} {
@@ -318,6 +317,9 @@ func (s *Store) Close() error {
 			close(s.quit)
 		}
 		var errs []error
+		if s.stmts != nil {
+			s.returnLeases()
+		}
 		if s.audit != nil {
 			errs = append(errs, s.audit.close())
 		}

@@ -14,6 +14,10 @@ ALTER TABLE workspaces ADD COLUMN billing_status TEXT NOT NULL DEFAULT '';
 ALTER TABLE workspaces ADD COLUMN stripe_customer TEXT NOT NULL DEFAULT '';
 ALTER TABLE workspaces ADD COLUMN stripe_subscription TEXT NOT NULL DEFAULT '';
 
+-- admitted is how many requests of the period the replicas took leases on
+-- (quota.go): the request limit is enforced on it, usage on requests.
+ALTER TABLE usage ADD COLUMN admitted INTEGER NOT NULL DEFAULT 0;
+
 -- Stripe events applied, by id: a redelivered event changes nothing.
 CREATE TABLE billing_events (
     id          TEXT PRIMARY KEY,
