@@ -224,7 +224,7 @@ func (w *auditWriter) importWorkspace(ctx context.Context, conn *sql.Conn, tx *s
 		return nil, err
 	}
 	var pending []string
-	counted := map[string]int64{}     // usage period key → begun events inserted
+	counted := map[string]int64{} // usage period key → begun events inserted
 	for _, e := range fresh {
 		switch {
 		case inserted[e.Event.ID]:
