@@ -41,6 +41,9 @@ type ServeOptions struct {
 	BehindProxy          bool
 	TLSCert, TLSKey      string
 	ShutdownTimeout      time.Duration
+	// Billing is "" or "none" (every workspace unlimited) or "stripe"
+	// (plans on: new workspaces start on Free).
+	Billing string
 	// Ready, when set, is called with the base URL once the server accepts
 	// connections (tests).
 	Ready func(baseURL string)
@@ -101,6 +104,9 @@ streams finish (up to --shutdown-timeout).`,
 			if opts.Signup != server.SignupOpen && opts.Signup != server.SignupClosed {
 				return errInvalid("--signup must be open or closed (got %q)", opts.Signup)
 			}
+			if opts.Billing != "" && opts.Billing != "none" && opts.Billing != "stripe" {
+				return errInvalid("--billing must be none or stripe (got %q)", opts.Billing)
+			}
 			if err := server.CheckListen(opts.listenConfig()); err != nil {
 				return err
 			}
@@ -128,7 +134,9 @@ streams finish (up to --shutdown-timeout).`,
 	c.Flags().StringVar(&opts.TLSCert, "tls-cert", "", "serve HTTPS with this certificate (PEM)")
 	c.Flags().StringVar(&opts.TLSKey, "tls-key", "", "the certificate's private key (PEM)")
 	c.Flags().DurationVar(&opts.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight requests may take to finish on shutdown")
+	c.Flags().StringVar(&opts.Billing, "billing", "none", "none (every workspace unlimited: self-hosting) or stripe (plans on: new workspaces start on Free)")
 	c.AddCommand(newCmdCreateWorkspace(f, &opts.Store, createF))
+	c.AddCommand(newCmdSetPlan(f, &opts.Store, nil))
 	return c
 }
 
@@ -196,13 +204,18 @@ func (o *StoreOptions) serverKey(getenv func(string) string) (agentkeys.Key, err
 		"no server key: set AGENTKEYS_SERVER_KEY to the base64 of 32 random bytes (export AGENTKEYS_SERVER_KEY=$(openssl rand -base64 32)) or give --server-key-file; keep it safe, the data cannot be read without it")
 }
 
-// open opens the store these options name.
-func (o *StoreOptions) open(ctx context.Context, getenv func(string) string, log *slog.Logger) (*store.Store, error) {
+// open opens the store these options name; each configure adjusts the
+// store's configuration first.
+func (o *StoreOptions) open(ctx context.Context, getenv func(string) string, log *slog.Logger, configure ...func(*store.Config)) (*store.Store, error) {
 	key, err := o.serverKey(getenv)
 	if err != nil {
 		return nil, err
 	}
-	return store.Open(ctx, store.Config{DatabaseURL: o.DatabaseURL, DataDir: o.DataDir, ServerKey: key, Logger: log})
+	cfg := store.Config{DatabaseURL: o.DatabaseURL, DataDir: o.DataDir, ServerKey: key, Logger: log}
+	for _, c := range configure {
+		c(&cfg)
+	}
+	return store.Open(ctx, cfg)
 }
 
 func (o *ServeOptions) listenConfig() server.ListenConfig {
@@ -218,7 +231,11 @@ func RunServe(ctx context.Context, opts *ServeOptions) error {
 	}
 	// The store's lines carry the request id of the request they belong to.
 	log = slog.New(server.WithRequestID(log.Handler()))
-	st, err := opts.Store.open(ctx, opts.Getenv, log)
+	st, err := opts.Store.open(ctx, opts.Getenv, log, func(c *store.Config) {
+		if opts.Billing == "stripe" {
+			c.DefaultPlan = agentkeys.PlanFree
+		}
+	})
 	if err != nil {
 		return err
 	}

@@ -238,7 +238,7 @@ func TestStatus(t *testing.T) {
 			return tui.ProxyInfo{Detail: "nothing answers at http://127.0.0.1:8787"}
 		}}, []string{"not running", "agentkeys up", "nothing answers at"}, nil},
 		{"remote with limits", remoteVault{v}, tui.Options{},
-			[]string{"Remote workspace", "https://keys.acme.dev", "Acme", "pro", "45 of 50", "10 of 10 — limit reached", "120000 of 1000000"}, []string{"Local vault"}},
+			[]string{"Remote workspace", "https://keys.acme.dev", "Acme", "pro", "██████████████░░ 45 of 50", "10 of 10 — limit reached", "120000 of 1000000"}, []string{"Local vault"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
