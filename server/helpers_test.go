@@ -54,6 +54,7 @@ type serverOpts struct {
 	// configure, when set, adjusts the store's configuration (plans).
 	configure func(*store.Config)
 	now       func() time.Time // the server's and store's clock (nil: time.Now)
+	billing   *server.BillingConfig
 }
 
 func newTestServer(t *testing.T, o serverOpts) *testServer {
@@ -78,7 +79,7 @@ func newTestServer(t *testing.T, o serverOpts) *testServer {
 	if o.signupClosed {
 		signup = server.SignupClosed
 	}
-	srv, err := server.New(server.Config{Store: st, Signup: signup, AllowLoopbackTargets: o.allowLoopback, Logger: log, Now: o.now})
+	srv, err := server.New(server.Config{Store: st, Signup: signup, AllowLoopbackTargets: o.allowLoopback, Logger: log, Now: o.now, Billing: o.billing})
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
 	}

@@ -19,6 +19,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/stripe/stripe-go/v85"
+
 	"github.com/agentkeys/agentkeys"
 	"github.com/agentkeys/agentkeys/proxy"
 	"github.com/agentkeys/agentkeys/server/store"
@@ -58,6 +60,8 @@ type Config struct {
 	// a secret. nil: discard.
 	Logger *slog.Logger
 	Now    func() time.Time
+	// Billing, when set, turns on the billing endpoints (billing.go).
+	Billing *BillingConfig
 }
 
 // Server is the HTTP side of `agentkeys serve`. It is safe for concurrent
@@ -69,6 +73,7 @@ type Server struct {
 	proxy   *proxy.Handler
 	handler http.Handler
 	signups chan struct{} // bounds concurrent argon2id hashing
+	stripe  *stripe.Client // nil: billing off
 
 	self atomic.Pointer[selfAddrs] // set by Serve once listening
 }
@@ -97,6 +102,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	log := slog.New(WithRequestID(cfg.Logger.Handler()))
 	s := &Server{cfg: cfg, store: cfg.Store, log: log, signups: make(chan struct{}, 2)}
+	if cfg.Billing != nil {
+		if err := checkBilling(cfg.Billing); err != nil {
+			return nil, err
+		}
+		s.stripe = newStripe(cfg.Billing)
+	}
 	tr := cfg.Transport
 	if tr == nil {
 		tr = s.outboundTransport()
