@@ -276,4 +276,3 @@ func billingUpdate(ev *stripe.Event, prices map[string]string) (store.BillingUpd
 	}
 	return u, false, nil
 }
-

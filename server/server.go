@@ -72,7 +72,7 @@ type Server struct {
 	log     *slog.Logger
 	proxy   *proxy.Handler
 	handler http.Handler
-	signups chan struct{} // bounds concurrent argon2id hashing
+	signups chan struct{}  // bounds concurrent argon2id hashing
 	stripe  *stripe.Client // nil: billing off
 
 	self atomic.Pointer[selfAddrs] // set by Serve once listening
