@@ -152,3 +152,33 @@ func NewUsageLimitError(plan string, limit int64, now, end time.Time) *UsageLimi
 type RequestLimiter interface {
 	AdmitRequest(ctx context.Context, r *Route) error
 }
+
+// BillingStatus is a hosted workspace's subscription: GET /api/v1/billing.
+type BillingStatus struct {
+	Plan string `json:"plan"`
+	// Status is Stripe's subscription status ("active", "past_due",
+	// "canceled", …); empty before the first subscription.
+	Status      string       `json:"status"`
+	PeriodEnd   *time.Time   `json:"periodEnd,omitempty"`
+	NextInvoice *NextInvoice `json:"nextInvoice,omitempty"`
+}
+
+// NextInvoice is the amount Stripe will charge next, in the currency's
+// smallest unit.
+type NextInvoice struct {
+	AmountDue int64  `json:"amountDue"`
+	Currency  string `json:"currency"`
+}
+
+// BillingService is implemented by the Vault of a workspace on a server
+// with billing (the client package): front-ends type-assert it.
+type BillingService interface {
+	// Billing returns the subscription. Returns ENOTFOUND when the server
+	// runs without billing.
+	Billing(ctx context.Context) (*BillingStatus, error)
+	// Checkout returns the URL of a Stripe Checkout Session subscribing
+	// the workspace to plan (starter, pro or scale).
+	Checkout(ctx context.Context, plan string) (string, error)
+	// BillingPortal returns the URL of the Stripe Customer Portal.
+	BillingPortal(ctx context.Context) (string, error)
+}

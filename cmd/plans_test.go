@@ -5,11 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/agentkeys/agentkeys"
 	"github.com/agentkeys/agentkeys/cmd"
+	"github.com/agentkeys/agentkeys/internal/testkit"
+	"github.com/agentkeys/agentkeys/server"
+	"github.com/agentkeys/agentkeys/server/store"
 )
 
 // planVault reports a workspace on a plan.
@@ -53,9 +57,21 @@ func TestServe_SetPlan(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &cw); err != nil {
 		t.Fatalf("create-workspace: %s %s", r.stdout, r.stderr)
 	}
+	// --billing stripe refuses to start without its Stripe settings.
 	var opts *cmd.ServeOptions
 	serveCmd(t, e, func(_ context.Context, o *cmd.ServeOptions) error { opts = o; return nil }, nil,
 		"--listen", "127.0.0.1:0", "--billing", "stripe")
+	if err := cmd.RunServe(t.Context(), opts); agentkeys.ErrorCode(err) != agentkeys.EINVALID || !strings.Contains(err.Error(), "STRIPE_SECRET_KEY") {
+		t.Fatalf("serve --billing stripe without a key: %v", err)
+	}
+	e.vars["STRIPE_SECRET_KEY"] = "sk_test_123"
+	e.vars["STRIPE_WEBHOOK_SECRET"] = "whsec_x"
+	e.vars["STRIPE_PRICE_STARTER"], e.vars["STRIPE_PRICE_PRO"] = "price_s", "price_p"
+	serveCmd(t, e, func(_ context.Context, o *cmd.ServeOptions) error { opts = o; return nil }, nil,
+		"--listen", "127.0.0.1:0", "--billing", "stripe", "--stripe-price-scale", "price_sc")
+	if opts.Prices["scale"] != "price_sc" || opts.Prices["pro"] != "price_p" {
+		t.Fatalf("prices %v", opts.Prices)
+	}
 	sios, _, _, _ := cmd.Test()
 	opts.IO = sios
 	ready := make(chan string, 1)
@@ -111,4 +127,64 @@ func TestServe_SetPlan(t *testing.T) {
 	if got := create("c4"); got != 403 {
 		t.Fatalf("refused set-plans changed the limit: %d", got)
 	}
+}
+
+// TestBilling_CLI: `billing`, `billing upgrade` and `billing portal`
+// against a server whose Stripe is a real stripe-mock process; the local
+// vault and a server without billing say what to do instead.
+func TestBilling_CLI(t *testing.T) {
+	st, err := store.Open(t.Context(), store.Config{DataDir: t.TempDir(), ServerKey: mustServerKey(t), DefaultPlan: agentkeys.PlanFree})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	srv, err := server.New(server.Config{Store: st, Billing: &server.BillingConfig{StripeKey: "sk_test_123", WebhookSecret: "whsec_x",
+		Prices: map[string]string{"starter": "price_s", "pro": "price_p", "scale": "price_sc"}, APIURL: testkit.StripeMock(t)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	defer hs.Close()
+	ws, err := st.CreateWorkspace(t.Context(), store.NewWorkspace{Email: "o@example.com", Name: "Acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	local := newEnv(t)
+	local.init()
+	if r := local.run("billing"); r.code == 0 || !strings.Contains(r.stderr, "agentkeys login --server") {
+		t.Fatalf("billing on the local vault: exit %d %s", r.code, r.stderr)
+	}
+
+	e := newEnv(t)
+	e.vars["AGENTKEYS_API_URL"], e.vars["AGENTKEYS_API_KEY"] = hs.URL, ws.APIKey
+	out := e.must("billing")
+	if !strings.Contains(out, "Plan:         free") || !strings.Contains(out, "no subscription") {
+		t.Fatalf("billing printed %q", out)
+	}
+	if r := e.run("billing", "portal"); r.code == 0 || !strings.Contains(r.stderr, "billing upgrade") {
+		t.Fatalf("portal before a subscription: exit %d %s", r.code, r.stderr)
+	}
+	if u := strings.TrimSpace(e.must("billing", "upgrade", "pro")); !strings.HasPrefix(u, "https://") {
+		t.Fatalf("upgrade printed %q, want the Checkout URL", u)
+	}
+	if u := strings.TrimSpace(e.must("billing", "portal")); !strings.HasPrefix(u, "https://") {
+		t.Fatalf("portal printed %q, want the portal URL", u)
+	}
+	var js struct{ Billing agentkeys.BillingStatus }
+	if err := json.Unmarshal([]byte(e.must("billing", "--json")), &js); err != nil || js.Billing.Plan != "free" {
+		t.Fatalf("billing --json: %+v %v", js, err)
+	}
+	if r := e.run("billing", "upgrade", "enterprise"); r.code != 2 {
+		t.Fatalf("upgrade enterprise: exit %d, want 2", r.code)
+	}
+}
+
+func mustServerKey(t *testing.T) agentkeys.Key {
+	t.Helper()
+	k, err := agentkeys.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }

@@ -44,6 +44,12 @@ type ServeOptions struct {
 	// Billing is "" or "none" (every workspace unlimited) or "stripe"
 	// (plans on: new workspaces start on Free).
 	Billing string
+	// StripeKeyFile holds the Stripe secret key (else STRIPE_SECRET_KEY);
+	// the webhook signing secret is STRIPE_WEBHOOK_SECRET; Prices maps
+	// starter/pro/scale to Stripe Price ids (--stripe-price-PLAN, else
+	// STRIPE_PRICE_PLAN).
+	StripeKeyFile string
+	Prices        map[string]string
 	// Ready, when set, is called with the base URL once the server accepts
 	// connections (tests).
 	Ready func(baseURL string)
@@ -72,6 +78,10 @@ func newCmdServe(f *Factory) *cobra.Command { return NewCmdServe(f, nil, nil) }
 // parsed options instead of running (tests).
 func NewCmdServe(f *Factory, runF func(context.Context, *ServeOptions) error, createF func(context.Context, *CreateWorkspaceOptions) error) *cobra.Command {
 	opts := &ServeOptions{IO: f.IOStreams, Getenv: f.Getenv}
+	prices := map[string]*string{}
+	for _, p := range paidPlans {
+		prices[p] = new(string)
+	}
 	c := &cobra.Command{
 		Use:   "serve [--listen 127.0.0.1:8080] [--database-url postgres://…]",
 		Short: "Run the agentkeys server: the REST API and the hosted proxy",
@@ -107,6 +117,12 @@ streams finish (up to --shutdown-timeout).`,
 			if opts.Billing != "" && opts.Billing != "none" && opts.Billing != "stripe" {
 				return errInvalid("--billing must be none or stripe (got %q)", opts.Billing)
 			}
+			for p, v := range prices {
+				opts.Prices[p] = strings.TrimSpace(*v)
+				if opts.Prices[p] == "" {
+					opts.Prices[p] = strings.TrimSpace(f.Getenv("STRIPE_PRICE_" + strings.ToUpper(p)))
+				}
+			}
 			if err := server.CheckListen(opts.listenConfig()); err != nil {
 				return err
 			}
@@ -135,6 +151,11 @@ streams finish (up to --shutdown-timeout).`,
 	c.Flags().StringVar(&opts.TLSKey, "tls-key", "", "the certificate's private key (PEM)")
 	c.Flags().DurationVar(&opts.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight requests may take to finish on shutdown")
 	c.Flags().StringVar(&opts.Billing, "billing", "none", "none (every workspace unlimited: self-hosting) or stripe (plans on: new workspaces start on Free)")
+	c.Flags().StringVar(&opts.StripeKeyFile, "stripe-key-file", "", "file holding the Stripe secret key (default: STRIPE_SECRET_KEY); the webhook signing secret is STRIPE_WEBHOOK_SECRET")
+	opts.Prices = map[string]string{}
+	for _, p := range paidPlans {
+		c.Flags().StringVar(prices[p], "stripe-price-"+p, "", "Stripe Price id of plan "+p+" (default: STRIPE_PRICE_"+strings.ToUpper(p)+")")
+	}
 	c.AddCommand(newCmdCreateWorkspace(f, &opts.Store, createF))
 	c.AddCommand(newCmdSetPlan(f, &opts.Store, nil))
 	return c
@@ -169,6 +190,29 @@ stored. Give it to the owner, who runs: agentkeys login --server URL --api-key K
 	c.Flags().StringVar(&opts.Workspace, "workspace", "", "the workspace's name")
 	c.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
 	return c
+}
+
+// paidPlans are the plans sold through Stripe Checkout.
+var paidPlans = []string{agentkeys.PlanStarter, agentkeys.PlanPro, agentkeys.PlanScale}
+
+// billingConfig is the server's Stripe configuration (nil: billing off).
+// Returns EINVALID for a half configuration, saying what is missing.
+func (o *ServeOptions) billingConfig() (*server.BillingConfig, error) {
+	if o.Billing != "stripe" {
+		return nil, nil
+	}
+	b := &server.BillingConfig{WebhookSecret: strings.TrimSpace(o.Getenv("STRIPE_WEBHOOK_SECRET")), Prices: o.Prices,
+		APIURL: strings.TrimSpace(o.Getenv("AGENTKEYS_STRIPE_API_URL"))}
+	if o.StripeKeyFile != "" {
+		k, err := os.ReadFile(o.StripeKeyFile)
+		if err != nil {
+			return nil, agentkeys.Errorf(agentkeys.EUNAVAILABLE, "cannot read --stripe-key-file: %v", unwrapPathError(err))
+		}
+		b.StripeKey = strings.TrimSpace(string(k))
+	} else {
+		b.StripeKey = strings.TrimSpace(o.Getenv("STRIPE_SECRET_KEY"))
+	}
+	return b, nil
 }
 
 // resolve fills the defaults from the environment and the Factory's home.
@@ -231,6 +275,10 @@ func RunServe(ctx context.Context, opts *ServeOptions) error {
 	}
 	// The store's lines carry the request id of the request they belong to.
 	log = slog.New(server.WithRequestID(log.Handler()))
+	billing, err := opts.billingConfig()
+	if err != nil {
+		return err
+	}
 	st, err := opts.Store.open(ctx, opts.Getenv, log, func(c *store.Config) {
 		if opts.Billing == "stripe" {
 			c.DefaultPlan = agentkeys.PlanFree
@@ -241,7 +289,7 @@ func RunServe(ctx context.Context, opts *ServeOptions) error {
 	}
 	defer st.Close()
 	srv, err := server.New(server.Config{Store: st, Signup: opts.Signup, AllowLoopbackTargets: opts.AllowLoopbackTargets,
-		BehindProxy: opts.BehindProxy, Logger: log})
+		BehindProxy: opts.BehindProxy, Logger: log, Billing: billing})
 	if err != nil {
 		return err
 	}

@@ -159,12 +159,12 @@ func (s *Server) billingInfo(w http.ResponseWriter, r *http.Request, ws *store.W
 	if err != nil {
 		return err
 	}
-	out := map[string]any{"plan": b.Plan, "status": b.Status, "periodEnd": b.PeriodEnd}
+	out := &agentkeys.BillingStatus{Plan: b.Plan, Status: b.Status, PeriodEnd: b.PeriodEnd}
 	if b.Subscription != "" {
 		inv, err := s.stripe.V1Invoices.CreatePreview(r.Context(), &stripe.InvoiceCreatePreviewParams{
 			Customer: stripe.String(b.Customer), Subscription: stripe.String(b.Subscription)})
 		if err == nil {
-			out["nextInvoice"] = map[string]any{"amountDue": inv.AmountDue, "currency": inv.Currency}
+			out.NextInvoice = &agentkeys.NextInvoice{AmountDue: inv.AmountDue, Currency: string(inv.Currency)}
 		} else {
 			s.log.WarnContext(r.Context(), "stripe: no invoice preview", "error", err.Error())
 		}

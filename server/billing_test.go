@@ -4,11 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +13,7 @@ import (
 	"github.com/stripe/stripe-go/v85/webhook"
 
 	"github.com/agentkeys/agentkeys"
+	"github.com/agentkeys/agentkeys/internal/testkit"
 	"github.com/agentkeys/agentkeys/server"
 	"github.com/agentkeys/agentkeys/server/store"
 )
@@ -23,52 +21,6 @@ import (
 const webhookSecret = "whsec_test_agentkeys"
 
 var testPrices = map[string]string{"starter": "price_starter", "pro": "price_pro", "scale": "price_scale"}
-
-// stripeMock starts a stripe-mock process (pinned v0.203.0; `.ci/run`
-// installs it) on loopback and returns its HTTP URL. Without the binary
-// the test skips, or fails under CI=true. The binary is
-// $AGENTKEYS_STRIPE_MOCK, else stripe-mock on PATH.
-func stripeMock(t *testing.T) string {
-	t.Helper()
-	bin := os.Getenv("AGENTKEYS_STRIPE_MOCK")
-	if bin == "" {
-		bin, _ = exec.LookPath("stripe-mock")
-	}
-	if bin == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("stripe-mock is missing: .ci/run installs it")
-		}
-		t.Skip("stripe-mock is not installed (go install github.com/stripe/stripe-mock@v0.203.0; set AGENTKEYS_STRIPE_MOCK)")
-	}
-	free := func() string {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		return l.Addr().String()
-	}
-	httpAddr, httpsAddr := free(), free()
-	c := exec.Command(bin, "-http-addr", httpAddr, "-https-addr", httpsAddr)
-	c.Stdout, c.Stderr = io.Discard, io.Discard
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Process.Kill(); c.Wait() })
-	base := "http://" + httpAddr
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		req, _ := http.NewRequest("GET", base+"/v1/customers", nil)
-		req.Header.Set("Authorization", "Bearer sk_test_123")
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return base
-			}
-		}
-	}
-	t.Fatal("stripe-mock did not come up")
-	return ""
-}
 
 // stripeRecorder keeps the form of every request the server sent Stripe.
 type stripeRecorder struct {
@@ -110,7 +62,7 @@ func billingServer(t *testing.T, db dbKind) (*testServer, *stripeRecorder) {
 	rec := &stripeRecorder{}
 	s := newTestServer(t, serverOpts{databaseURL: db.url(t), configure: func(c *store.Config) { c.DefaultPlan = agentkeys.PlanFree },
 		billing: &server.BillingConfig{StripeKey: "sk_test_123", WebhookSecret: webhookSecret, Prices: testPrices,
-			APIURL: stripeMock(t), HTTPClient: &http.Client{Transport: rec, Timeout: 10 * time.Second}}})
+			APIURL: testkit.StripeMock(t), HTTPClient: &http.Client{Transport: rec, Timeout: 10 * time.Second}}})
 	return s, rec
 }
 
