@@ -164,4 +164,3 @@ func openBrowser(getenv func(string) string, url string) bool {
 	go c.Wait()
 	return true
 }
-
