@@ -15,6 +15,9 @@ type WorkspaceStatus struct {
 	// KeySource says where the local vault's root key came from ("keychain",
 	// "passphrase", "environment"); empty for remote workspaces.
 	KeySource string `json:"keySource,omitempty"`
+	// BillingStatus is the hosted subscription's status when there is one
+	// ("active", "past_due": the last payment failed, "canceled").
+	BillingStatus string `json:"billingStatus,omitempty"`
 }
 
 // Usage counts what a workspace holds and how much it proxied this month.

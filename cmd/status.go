@@ -64,6 +64,9 @@ func RunStatus(ctx context.Context, opts *StatusOptions) error {
 	fmt.Fprintf(out, "Credentials:  %s\n", usageLine(int64(st.Usage.Credentials), int64(st.Limits.Credentials), ""))
 	fmt.Fprintf(out, "Agents:       %s\n", usageLine(int64(st.Usage.Agents), int64(st.Limits.Agents), ""))
 	fmt.Fprintf(out, "Requests:     %s\n", usageLine(st.Usage.RequestsThisMonth, st.Limits.RequestsPerMonth, " this period"))
+	if st.BillingStatus == "past_due" {
+		opts.IO.Warnf("the last payment for this workspace failed: update the card with `agentkeys billing portal` (the plan is kept meanwhile)")
+	}
 	return nil
 }
 

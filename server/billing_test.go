@@ -207,6 +207,9 @@ func TestBilling_Webhook(t *testing.T) {
 			if p, _, b := plan(); p != "scale" || b["status"] != "past_due" {
 				t.Fatalf("after a failed payment: plan %s billing %v", p, b)
 			}
+			if st := status(t, s, key); st.BillingStatus != "past_due" {
+				t.Fatalf("status does not warn of the failed payment: %+v", st)
+			}
 			sendEvent(t, s, webhookSecret, now, event("evt_del", "customer.subscription.deleted", map[string]any{"id": "sub_acme", "object": "subscription",
 				"customer": "cus_acme", "status": "canceled"})).want(t, 200, "")
 			if p, _, b := plan(); p != "free" || b["status"] != "canceled" || b["periodEnd"] != nil {

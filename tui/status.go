@@ -76,6 +76,9 @@ func (s *statusScreen) View() string {
 			row("Server", ws.Location)
 			row("Workspace", strings.TrimSpace(ws.Name+"  "+st.Dim.Render(ws.ID)))
 			row("Plan", orDash(ws.Plan))
+			if ws.BillingStatus == "past_due" {
+				row("Billing", st.StatusBad.Render("the last payment failed — `agentkeys billing portal`"))
+			}
 		} else {
 			b.WriteString(st.Title.Render("Local vault") + "\n")
 			row("Vault file", ws.Location)

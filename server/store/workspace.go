@@ -207,7 +207,7 @@ func (w *Workspace) status(ctx context.Context) (*agentkeys.WorkspaceStatus, Per
 	if err != nil {
 		return nil, Period{}, w.s.storeErr("status", err)
 	}
-	st.Plan, st.Limits = p.plan, p.limits()
+	st.Plan, st.Limits, st.BillingStatus = p.plan, p.limits(), p.billingStatus
 	return st, period, nil
 }
 
