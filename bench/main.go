@@ -71,6 +71,9 @@ const (
 	memBase  = "memory, base-URL mode"
 	sqliteH  = "hosted, SQLite"
 	postgres = "hosted, PostgreSQL"
+	// limitedSuffix names the hosted rows of a workspace with a request
+	// limit (plans on); the rows without it are plans off (unlimited).
+	limitedSuffix = " +limit"
 )
 
 type options struct {
@@ -310,7 +313,8 @@ func (b *bench) run(o options) error {
 		named(memBase, baseURL(memP, memToken)),
 	}
 	for _, h := range servers {
-		targets = append(targets, named(h.name, proxied(h.proc, h.token, upURL+"/emails")))
+		targets = append(targets, named(h.name, proxied(h.proc, h.token, upURL+"/emails")),
+			named(h.name+limitedSuffix, proxied(h.proc, h.limitedToken, upURL+"/emails")))
 	}
 	for _, t := range targets { // each answers correctly before anything is measured
 		if _, err := load.Get(load.NewClient(1), t.Request()); err != nil {
@@ -410,6 +414,16 @@ func (b *bench) run(o options) error {
 	}
 	if x, ok := ratio(sqliteH, 64); ok {
 		fmt.Printf("  (hosted on SQLite at c=64: %.2f× bare)\n", x)
+	}
+	for _, h := range servers {
+		on, okOn := results[h.name+limitedSuffix][64]
+		off, okOff := results[h.name][64]
+		if !okOn || !okOff {
+			continue
+		}
+		x := on.RPS / off.RPS
+		fmt.Printf("  issue 18: %s, plans on (a request limit) ≥ 0.97× plans off at c=64: %.3f× (CPU per request %.0f vs %.0f µs) %s\n",
+			h.name, x, on.ProcCPU, off.ProcCPU, load.Verdict(x >= 0.97))
 	}
 
 	if o.nCreds > 0 {
