@@ -65,10 +65,16 @@ func TestTenantIsolation(t *testing.T) {
 					{"GET", "/api/v1/audit?agentId=" + idB, nil, 200},
 					{"GET", "/api/v1/audit?credentialId=" + cB, nil, 200}},
 				"GET /api/v1/openapi.json": nil, // public, no workspace data
-				"GET /healthz":             nil,
-				"GET /readyz":              nil,
-				" /v1/proxy":               nil, // checked below with A's key and B's credential name
-				" /to/":                    nil, // base-URL mode: pxr_ tokens only
+				// Billing acts on the caller's own workspace and takes no id;
+				// the webhook's workspace comes from Stripe's signed event.
+				"GET /api/v1/billing":           nil,
+				"POST /api/v1/billing/checkout": nil,
+				"POST /api/v1/billing/portal":   nil,
+				"POST /api/v1/billing/webhook":  nil,
+				"GET /healthz":                  nil,
+				"GET /readyz":                   nil,
+				" /v1/proxy":                    nil, // checked below with A's key and B's credential name
+				" /to/":                         nil, // base-URL mode: pxr_ tokens only
 			}
 			covered := map[string]bool{}
 			for _, rt := range s.srv.Routes() {

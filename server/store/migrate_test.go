@@ -37,6 +37,13 @@ func TestMigrate_NarrowAuditIndexes(t *testing.T) {
 				`CREATE INDEX audit_agent ON audit_events (workspace_id, agent_id, seq)`,
 				`CREATE INDEX audit_credential ON audit_events (workspace_id, credential_id, seq)`,
 				`ALTER TABLE grants DROP COLUMN expires_at`, // schema 3
+				// schema 4 (plans and billing)
+				`ALTER TABLE workspaces DROP COLUMN limit_credentials`, `ALTER TABLE workspaces DROP COLUMN limit_agents`,
+				`ALTER TABLE workspaces DROP COLUMN limit_requests`, `ALTER TABLE workspaces DROP COLUMN period_start`,
+				`ALTER TABLE workspaces DROP COLUMN period_end`, `ALTER TABLE workspaces DROP COLUMN limit_notified`,
+				`ALTER TABLE workspaces DROP COLUMN billing_status`, `ALTER TABLE workspaces DROP COLUMN stripe_customer`,
+				`ALTER TABLE workspaces DROP COLUMN stripe_subscription`, `ALTER TABLE usage DROP COLUMN admitted`,
+				`DROP TABLE billing_events`,
 				`DELETE FROM schema_migrations WHERE version >= 2`,
 			} {
 				if _, err := db.Exec(q); err != nil {
