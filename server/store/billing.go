@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strconv"
 	"time"
 
 	"github.com/agentkeys/agentkeys"
@@ -136,10 +137,10 @@ func (s *Store) ApplyBilling(ctx context.Context, eventID string, u BillingUpdat
 		}
 		if u.Subscription != nil {
 			args = append(args, *u.Subscription)
-			q += `, stripe_subscription = $` + string(rune('0'+len(args)))
+			q += `, stripe_subscription = $` + strconv.Itoa(len(args))
 		}
 		args = append(args, ws)
-		q += ` WHERE id = $` + string(rune('0'+len(args)))
+		q += ` WHERE id = $` + strconv.Itoa(len(args))
 		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			return err
 		}
