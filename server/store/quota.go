@@ -101,6 +101,11 @@ func (s *Store) quotaOf(ctx context.Context, ws string) (*quota, error) {
 	q.mu.Lock()
 	q.rev, q.plan, q.limit, q.ps, q.pe = rev, p.plan, p.limits().RequestsPerMonth, p.periodStart, p.periodEnd
 	q.exhausted = time.Time{} // the limit may have changed: ask again
+	if q.period.Key != "" {
+		if np := periodAt(s.now(), q.ps, q.pe); np.Key != q.period.Key {
+			q.period, q.left = np, 0 // a new Stripe period (or none any more)
+		}
+	}
 	if p.notified != "" {
 		q.notified = p.notified
 	}
@@ -108,9 +113,11 @@ func (s *Store) quotaOf(ctx context.Context, ws string) (*quota, error) {
 	return q, nil
 }
 
-// roll moves q to the period containing now. q.mu held.
+// roll moves q to the period containing now, forward only (a request
+// whose clock reading is a little older than another's counts in the
+// newer period). q.mu held.
 func (q *quota) roll(now time.Time) {
-	if q.period.Key != "" && !now.Before(q.period.Start) && now.Before(q.period.End) {
+	if q.period.Key != "" && now.Before(q.period.End) {
 		return
 	}
 	if p := periodAt(now, q.ps, q.pe); p.Key != q.period.Key {
