@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -214,5 +215,49 @@ func TestHostedProxy_RequestLimitReplicas(t *testing.T) {
 	t.Logf("forwarded %d of 96 with a limit of 30 across two replicas", ok.Load())
 	if evs := reached.all(); len(evs) != 1 {
 		t.Fatalf("limit_reached raised %d times, want once", len(evs))
+	}
+}
+
+// TestHostedProxy_RequestLimitStripePeriod: with a Stripe subscription the
+// period is Stripe's: usage counts from its start, Retry-After runs to its
+// end, and the limit is the subscribed plan's (with the operator's
+// override).
+func TestHostedProxy_RequestLimitStripePeriod(t *testing.T) {
+	for _, db := range dbKinds() {
+		t.Run(db.name, func(t *testing.T) {
+			clk := newClock(time.Date(2026, 3, 20, 10, 0, 0, 0, time.UTC))
+			s := newTestServer(t, serverOpts{databaseURL: db.url(t), allowLoopback: true, now: clk.now,
+				configure: func(c *store.Config) { c.DefaultPlan = agentkeys.PlanFree }})
+			up := newUpstream(t)
+			wsID, key := s.signup("Acme")
+			c := s.createCredential(key, "c", "v", up.host())
+			g := s.assign(key, s.createAgent(key, "bot").ID, c.ID)
+			// Calendar March, before the subscription: 2 requests.
+			for range 2 {
+				proxyGet(t, s.url, g.ProxyToken, "", up.URL+"/a").want(t, 200, "")
+			}
+			sub := "sub_1"
+			start, end := time.Date(2026, 3, 20, 11, 0, 0, 0, time.UTC), time.Date(2026, 4, 20, 11, 0, 0, 0, time.UTC)
+			if _, err := s.store.ApplyBilling(t.Context(), "evt_1", store.BillingUpdate{WorkspaceID: wsID, Customer: "cus_1", Subscription: &sub,
+				Plan: agentkeys.PlanStarter, Status: store.BillingActive, PeriodStart: start, PeriodEnd: end}); err != nil {
+				t.Fatal(err)
+			}
+			clk.set(time.Date(2026, 3, 20, 12, 0, 0, 0, time.UTC))
+			limit := int64(3)
+			if err := s.store.SetPlan(t.Context(), wsID, store.PlanChange{Requests: &limit}); err != nil {
+				t.Fatal(err)
+			}
+			for range 3 {
+				proxyGet(t, s.url, g.ProxyToken, "", up.URL+"/b").want(t, 200, "")
+			}
+			a := proxyGet(t, s.url, g.ProxyToken, "", up.URL+"/b")
+			a.want(t, 429, agentkeys.EUSAGELIMIT)
+			if want := fmt.Sprint(int(end.Sub(clk.now()).Seconds())); a.header.Get("Retry-After") != want {
+				t.Fatalf("Retry-After = %s, want %s (to the Stripe period's end)", a.header.Get("Retry-After"), want)
+			}
+			if st := status(t, s, key); st.Plan != agentkeys.PlanStarter || st.Usage.RequestsThisMonth != 3 {
+				t.Fatalf("status: plan %s, %d requests this period; want starter, 3 (the 2 of before the period not counted)", st.Plan, st.Usage.RequestsThisMonth)
+			}
+		})
 	}
 }
