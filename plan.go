@@ -109,8 +109,16 @@ func PlanAllowing(current, limit string, n int64) string {
 // and the plan that would allow one more.
 func PlanLimitError(limit, plan string, max int64) *Error {
 	what := map[string]string{LimitCredentials: "credentials", LimitAgents: "agents"}[limit]
-	return Errorf(EPLANLIMIT, "the %s plan allows %d %s and this workspace has them all (limit %s): delete one, or upgrade to the %s plan (`agentkeys billing upgrade %s`)",
-		plan, max, what, limit, PlanAllowing(plan, limit, max+1), PlanAllowing(plan, limit, max+1))
+	return Errorf(EPLANLIMIT, "the %s plan allows %d %s and this workspace has them all (limit %s): delete one, or %s",
+		plan, max, what, limit, upgradeHint(PlanAllowing(plan, limit, max+1)))
+}
+
+// upgradeHint says how to move to plan.
+func upgradeHint(plan string) string {
+	if plan == PlanEnterprise {
+		return "ask the server's operator for the enterprise plan (higher limits)"
+	}
+	return "upgrade to the " + plan + " plan (`agentkeys billing upgrade " + plan + "`, or ask the server's operator)"
 }
 
 // UsageLimitError is the USAGE_LIMIT_REACHED refusal of a proxied request
@@ -138,8 +146,8 @@ func (e *UsageLimitError) RetryAfterSeconds() string {
 // plan that used its limit of requests in the period ending at end.
 func NewUsageLimitError(plan string, limit int64, now, end time.Time) *UsageLimitError {
 	return &UsageLimitError{
-		Err: Errorf(EUSAGELIMIT, "this workspace used its %d requests for the period (plan %s, limit %s) until %s: upgrade to the %s plan (`agentkeys billing upgrade %s`) or wait",
-			limit, plan, LimitRequests, end.UTC().Format(time.RFC3339), PlanAllowing(plan, LimitRequests, limit+1), PlanAllowing(plan, LimitRequests, limit+1)),
+		Err: Errorf(EUSAGELIMIT, "this workspace used its %d requests for the period (plan %s, limit %s), which ends %s: wait, or %s",
+			limit, plan, LimitRequests, end.UTC().Format(time.RFC3339), upgradeHint(PlanAllowing(plan, LimitRequests, limit+1))),
 		RetryAfter: end.Sub(now),
 	}
 }

@@ -104,6 +104,11 @@ refuses to start with a key other than the one the database was created with.
 Plain HTTP is served only on a loopback address, unless --tls-cert/--tls-key are
 given or --behind-proxy says a TLS-terminating proxy stands in front.
 
+Plans: without --billing every workspace is unlimited (set plans or limits with
+` + "`agentkeys serve set-plan`" + `); --billing stripe starts new workspaces on Free and sells
+the plans through Stripe (STRIPE_SECRET_KEY or --stripe-key-file,
+STRIPE_WEBHOOK_SECRET, --stripe-price-starter/-pro/-scale).
+
 SIGTERM or Ctrl-C stops accepting connections and lets in-flight requests and
 streams finish (up to --shutdown-timeout).`,
 		Args: noArgs,
