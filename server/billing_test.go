@@ -112,6 +112,11 @@ func TestBilling_CheckoutAndPortal(t *testing.T) {
 	}
 	a = s.do("GET", "/api/v1/billing", key, nil)
 	a.want(t, 200, "")
+	sendEvent(t, s, "whsec_wrong", time.Now(), event("evt_x", "invoice.payment_failed", map[string]any{"customer": customer})).want(t, 400, agentkeys.EINVALID)
+	// Canary: the Stripe key and the signing secret are in no log line.
+	if logs := s.logs.String(); bytes.Contains([]byte(logs), []byte("sk_test_123")) || bytes.Contains([]byte(logs), []byte(webhookSecret)) {
+		t.Fatal("a Stripe secret reached the log")
+	}
 
 	off := newTestServer(t, serverOpts{})
 	_, k2 := off.signup("Self")
