@@ -27,7 +27,8 @@ import (
 // refused once admitted reaches the limit, while other replicas may still
 // hold unused leases (each at most (limit − admitted) / 16 when taken, so a
 // few requests near the limit); they forward those, and Close gives what
-// is unused back. One process alone refuses exactly from the request past
+// is unused back (a killed process's lease, at most margin(limit), is lost
+// for the period). One process alone refuses exactly from the request past
 // the limit. margin(limit) = max(1% of the limit, 10).
 //
 // Usage as Status shows it is counted from the audit rows (requests
