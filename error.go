@@ -18,6 +18,8 @@ const (
 	ECONFLICT     = "CONFLICT"                // duplicate name and the like: 409
 	ETOOLARGE     = "PAYLOAD_TOO_LARGE"       // request body over the limit: 413
 	ERATELIMIT    = "RATE_LIMITED"            // 429
+	EPLANLIMIT    = "PLAN_LIMIT_REACHED"      // the plan allows no more credentials or agents: 403
+	EUSAGELIMIT   = "USAGE_LIMIT_REACHED"     // the period's requests are used up: 429
 	EINTERNAL     = "INTERNAL"                // 500
 	EUPSTREAM     = "UPSTREAM_UNREACHABLE"    // upstream refused, reset or failed TLS: 502
 	ETIMEOUT      = "UPSTREAM_TIMEOUT"        // upstream did not connect or answer in time: 504
@@ -34,6 +36,8 @@ var codeStatus = map[string]int{
 	ECONFLICT:     http.StatusConflict,
 	ETOOLARGE:     http.StatusRequestEntityTooLarge,
 	ERATELIMIT:    http.StatusTooManyRequests,
+	EPLANLIMIT:    http.StatusForbidden,
+	EUSAGELIMIT:   http.StatusTooManyRequests,
 	EINTERNAL:     http.StatusInternalServerError,
 	EUPSTREAM:     http.StatusBadGateway,
 	ETIMEOUT:      http.StatusGatewayTimeout,
@@ -102,7 +106,7 @@ func CodeForStatus(status int) string {
 		return EINVALID
 	}
 	for code, s := range codeStatus {
-		if s == status && code != EDESTINATION && code != ECREDEXPIRED {
+		if s == status && code != EDESTINATION && code != ECREDEXPIRED && code != EPLANLIMIT && code != EUSAGELIMIT {
 			return code
 		}
 	}

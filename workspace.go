@@ -18,6 +18,9 @@ type WorkspaceStatus struct {
 	// Role is the caller's role in a team server's workspace (the role of
 	// the member the API key belongs to); empty for the local vault.
 	Role Role `json:"role,omitempty"`
+	// BillingStatus is the hosted subscription's status when there is one
+	// ("active", "past_due": the last payment failed, "canceled").
+	BillingStatus string `json:"billingStatus,omitempty"`
 }
 
 // Usage counts what a workspace holds and how much it proxied this month.

@@ -77,6 +77,9 @@ const (
 	directTLS = "direct, https"
 	bareTLS   = "bare, https"
 	upTLS     = "agentkeys up, https"
+	// limitedSuffix names the hosted rows of a workspace with a request
+	// limit (plans on); the rows without it are plans off (unlimited).
+	limitedSuffix = " +limit"
 )
 
 type options struct {
@@ -354,7 +357,8 @@ func (b *bench) run(o options) error {
 		named(upTLS, proxied(upP, localToken, tlsURL+"/emails")),
 	}
 	for _, h := range servers {
-		targets = append(targets, named(h.name, proxied(h.proc, h.token, upURL+"/emails")))
+		targets = append(targets, named(h.name, proxied(h.proc, h.token, upURL+"/emails")),
+			named(h.name+limitedSuffix, proxied(h.proc, h.limitedToken, upURL+"/emails")))
 	}
 	for _, t := range targets { // each answers correctly before anything is measured
 		if _, err := load.Get(load.NewClient(1), t.Request()); err != nil {
@@ -480,6 +484,16 @@ func (b *bench) run(o options) error {
 		if u, b := results[upTLS][c], results[bareTLS][c]; b.RPS > 0 {
 			fmt.Printf("  (https upstream, c=%d: agentkeys up %.2f× the bare proxy to the same upstream)\n", c, u.RPS/b.RPS)
 		}
+	}
+	for _, h := range servers {
+		on, okOn := results[h.name+limitedSuffix][64]
+		off, okOff := results[h.name][64]
+		if !okOn || !okOff {
+			continue
+		}
+		x := on.RPS / off.RPS
+		fmt.Printf("  issue 18: %s, plans on (a request limit) ≥ 0.97× plans off at c=64: %.3f× (CPU per request %.0f vs %.0f µs) %s\n",
+			h.name, x, on.ProcCPU, off.ProcCPU, load.Verdict(x >= 0.97))
 	}
 
 	if o.nCreds > 0 {

@@ -248,6 +248,9 @@ type hosted struct {
 	name, dbArg   string
 	proc          *load.Proc
 	token, apiKey string
+	// limitedToken is an agent's token in a second workspace with a
+	// request limit (issue 18: plans on), far above what the run sends.
+	limitedToken string
 }
 
 // setup creates a workspace in the store with grant's credential and agent.
@@ -262,7 +265,18 @@ func (h *hosted) setup(ctx context.Context, upHost string) error {
 		return err
 	}
 	h.apiKey = ws.APIKey
-	h.token, err = grant(ctx, st.Workspace(ws.ID), upHost)
+	if h.token, err = grant(ctx, st.Workspace(ws.ID), upHost); err != nil {
+		return err
+	}
+	lw, err := st.CreateWorkspace(ctx, store.NewWorkspace{Email: "bench@example.com", Name: "Bench limited"})
+	if err != nil {
+		return err
+	}
+	limit := int64(1_000_000_000)
+	if err := st.SetPlan(ctx, lw.ID, store.PlanChange{Plan: agentkeys.PlanScale, Requests: &limit}); err != nil {
+		return err
+	}
+	h.limitedToken, err = grant(ctx, st.Workspace(lw.ID), upHost)
 	return err
 }
 

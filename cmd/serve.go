@@ -55,6 +55,15 @@ type ServeOptions struct {
 	// (tests shorten both).
 	WebhookRetryDelays []time.Duration
 	WebhookLease       time.Duration
+	// Billing is "" or "none" (every workspace unlimited) or "stripe"
+	// (plans on: new workspaces start on Free).
+	Billing string
+	// StripeKeyFile holds the Stripe secret key (else STRIPE_SECRET_KEY);
+	// the webhook signing secret is STRIPE_WEBHOOK_SECRET; Prices maps
+	// starter/pro/scale to Stripe Price ids (--stripe-price-PLAN, else
+	// STRIPE_PRICE_PLAN).
+	StripeKeyFile string
+	Prices        map[string]string
 	// Ready, when set, is called with the base URL once the server accepts
 	// connections (tests).
 	Ready func(baseURL string)
@@ -83,6 +92,10 @@ func newCmdServe(f *Factory) *cobra.Command { return NewCmdServe(f, nil, nil) }
 // parsed options instead of running (tests).
 func NewCmdServe(f *Factory, runF func(context.Context, *ServeOptions) error, createF func(context.Context, *CreateWorkspaceOptions) error) *cobra.Command {
 	opts := &ServeOptions{IO: f.IOStreams, Getenv: f.Getenv}
+	prices := map[string]*string{}
+	for _, p := range paidPlans {
+		prices[p] = new(string)
+	}
 	c := &cobra.Command{
 		Use:   "serve [--listen 127.0.0.1:8080] [--database-url postgres://…]",
 		Short: "Run the agentkeys server: the REST API and the hosted proxy",
@@ -105,6 +118,11 @@ refuses to start with a key other than the one the database was created with.
 Plain HTTP is served only on a loopback address, unless --tls-cert/--tls-key are
 given or --behind-proxy says a TLS-terminating proxy stands in front.
 
+Plans: without --billing every workspace is unlimited (set plans or limits with
+` + "`agentkeys serve set-plan`" + `); --billing stripe starts new workspaces on Free and sells
+the plans through Stripe (STRIPE_SECRET_KEY or --stripe-key-file,
+STRIPE_WEBHOOK_SECRET, --stripe-price-starter/-pro/-scale).
+
 SIGTERM or Ctrl-C stops accepting connections and lets in-flight requests and
 streams finish (up to --shutdown-timeout).`,
 		Args: noArgs,
@@ -114,6 +132,15 @@ streams finish (up to --shutdown-timeout).`,
 			}
 			if opts.Signup != server.SignupOpen && opts.Signup != server.SignupClosed {
 				return errInvalid("--signup must be open or closed (got %q)", opts.Signup)
+			}
+			if opts.Billing != "" && opts.Billing != "none" && opts.Billing != "stripe" {
+				return errInvalid("--billing must be none or stripe (got %q)", opts.Billing)
+			}
+			for p, v := range prices {
+				opts.Prices[p] = strings.TrimSpace(*v)
+				if opts.Prices[p] == "" {
+					opts.Prices[p] = strings.TrimSpace(f.Getenv("STRIPE_PRICE_" + strings.ToUpper(p)))
+				}
 			}
 			if err := server.CheckListen(opts.listenConfig()); err != nil {
 				return err
@@ -154,7 +181,14 @@ streams finish (up to --shutdown-timeout).`,
 	c.Flags().DurationSliceVar(&opts.WebhookRetryDelays, "webhook-retry-delays", nil, "waits before each webhook retry, comma-separated (default 1m,5m,30m: 4 attempts in all)")
 	c.Flags().DurationVar(&opts.WebhookLease, "webhook-lease", 0, "how long a delivery being sent stays reserved to this process (default 40s; tests)")
 	c.Flags().MarkHidden("webhook-lease")
+	c.Flags().StringVar(&opts.Billing, "billing", "none", "none (every workspace unlimited: self-hosting) or stripe (plans on: new workspaces start on Free)")
+	c.Flags().StringVar(&opts.StripeKeyFile, "stripe-key-file", "", "file holding the Stripe secret key (default: STRIPE_SECRET_KEY); the webhook signing secret is STRIPE_WEBHOOK_SECRET")
+	opts.Prices = map[string]string{}
+	for _, p := range paidPlans {
+		c.Flags().StringVar(prices[p], "stripe-price-"+p, "", "Stripe Price id of plan "+p+" (default: STRIPE_PRICE_"+strings.ToUpper(p)+")")
+	}
 	c.AddCommand(newCmdCreateWorkspace(f, &opts.Store, createF))
+	c.AddCommand(newCmdSetPlan(f, &opts.Store, nil))
 	return c
 }
 
@@ -208,6 +242,29 @@ stored. Give it to the owner, who runs: agentkeys login --server URL --api-key K
 	return c
 }
 
+// paidPlans are the plans sold through Stripe Checkout.
+var paidPlans = []string{agentkeys.PlanStarter, agentkeys.PlanPro, agentkeys.PlanScale}
+
+// billingConfig is the server's Stripe configuration (nil: billing off).
+// Returns EINVALID for a half configuration, saying what is missing.
+func (o *ServeOptions) billingConfig() (*server.BillingConfig, error) {
+	if o.Billing != "stripe" {
+		return nil, nil
+	}
+	b := &server.BillingConfig{WebhookSecret: strings.TrimSpace(o.Getenv("STRIPE_WEBHOOK_SECRET")), Prices: o.Prices,
+		APIURL: strings.TrimSpace(o.Getenv("AGENTKEYS_STRIPE_API_URL"))}
+	if o.StripeKeyFile != "" {
+		k, err := os.ReadFile(o.StripeKeyFile)
+		if err != nil {
+			return nil, agentkeys.Errorf(agentkeys.EUNAVAILABLE, "cannot read --stripe-key-file: %v", unwrapPathError(err))
+		}
+		b.StripeKey = strings.TrimSpace(string(k))
+	} else {
+		b.StripeKey = strings.TrimSpace(o.Getenv("STRIPE_SECRET_KEY"))
+	}
+	return b, nil
+}
+
 // resolve fills the defaults from the environment and the Factory's home.
 func (o *StoreOptions) resolve(f *Factory) error {
 	if o.DatabaseURL == "" {
@@ -241,13 +298,18 @@ func (o *StoreOptions) serverKey(getenv func(string) string) (agentkeys.Key, err
 		"no server key: set AGENTKEYS_SERVER_KEY to the base64 of 32 random bytes (export AGENTKEYS_SERVER_KEY=$(openssl rand -base64 32)) or give --server-key-file; keep it safe, the data cannot be read without it")
 }
 
-// open opens the store these options name.
-func (o *StoreOptions) open(ctx context.Context, getenv func(string) string, log *slog.Logger) (*store.Store, error) {
+// open opens the store these options name; each configure adjusts the
+// store's configuration first.
+func (o *StoreOptions) open(ctx context.Context, getenv func(string) string, log *slog.Logger, configure ...func(*store.Config)) (*store.Store, error) {
 	key, err := o.serverKey(getenv)
 	if err != nil {
 		return nil, err
 	}
-	return store.Open(ctx, store.Config{DatabaseURL: o.DatabaseURL, DataDir: o.DataDir, ServerKey: key, Logger: log})
+	cfg := store.Config{DatabaseURL: o.DatabaseURL, DataDir: o.DataDir, ServerKey: key, Logger: log}
+	for _, c := range configure {
+		c(&cfg)
+	}
+	return store.Open(ctx, cfg)
 }
 
 func (o *ServeOptions) listenConfig() server.ListenConfig {
@@ -268,7 +330,15 @@ func RunServe(ctx context.Context, opts *ServeOptions) error {
 	}
 	// The store's lines carry the request id of the request they belong to.
 	log = slog.New(server.WithRequestID(log.Handler()))
-	st, err := opts.Store.open(ctx, opts.Getenv, log)
+	billing, err := opts.billingConfig()
+	if err != nil {
+		return err
+	}
+	st, err := opts.Store.open(ctx, opts.Getenv, log, func(c *store.Config) {
+		if opts.Billing == "stripe" {
+			c.DefaultPlan = agentkeys.PlanFree
+		}
+	})
 	if err != nil {
 		return err
 	}
@@ -278,7 +348,7 @@ func RunServe(ctx context.Context, opts *ServeOptions) error {
 		return err
 	}
 	srv, err := server.New(server.Config{Store: st, Signup: opts.Signup, AllowLoopbackTargets: opts.AllowLoopbackTargets,
-		BehindProxy: opts.BehindProxy, Logger: log, Mailer: mailer, PublicURL: opts.PublicURL,
+		BehindProxy: opts.BehindProxy, Logger: log, Mailer: mailer, PublicURL: opts.PublicURL, Billing: billing,
 		Webhooks: webhook.Config{Backoff: opts.WebhookRetryDelays, Lease: opts.WebhookLease}})
 	if err != nil {
 		return err

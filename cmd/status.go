@@ -3,6 +3,7 @@ package cmd
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -50,12 +51,6 @@ func RunStatus(ctx context.Context, opts *StatusOptions) error {
 	if opts.JSON {
 		return writeJSON(opts.IO.Out, map[string]any{"workspace": st})
 	}
-	limit := func(n int64) string {
-		if n == 0 {
-			return "unlimited"
-		}
-		return fmt.Sprint(n)
-	}
 	out := opts.IO.Out
 	fmt.Fprintf(out, "Mode:         %s\n", st.Mode)
 	fmt.Fprintf(out, "Location:     %s\n", st.Location)
@@ -69,8 +64,35 @@ func RunStatus(ctx context.Context, opts *StatusOptions) error {
 	if st.Plan != "" {
 		fmt.Fprintf(out, "Plan:         %s\n", st.Plan)
 	}
-	fmt.Fprintf(out, "Credentials:  %d (limit %s)\n", st.Usage.Credentials, limit(int64(st.Limits.Credentials)))
-	fmt.Fprintf(out, "Agents:       %d (limit %s)\n", st.Usage.Agents, limit(int64(st.Limits.Agents)))
-	fmt.Fprintf(out, "Requests:     %d this month (limit %s)\n", st.Usage.RequestsThisMonth, limit(st.Limits.RequestsPerMonth))
+	fmt.Fprintf(out, "Credentials:  %s\n", usageLine(int64(st.Usage.Credentials), int64(st.Limits.Credentials), ""))
+	fmt.Fprintf(out, "Agents:       %s\n", usageLine(int64(st.Usage.Agents), int64(st.Limits.Agents), ""))
+	fmt.Fprintf(out, "Requests:     %s\n", usageLine(st.Usage.RequestsThisMonth, st.Limits.RequestsPerMonth, " this period"))
+	if st.BillingStatus == "past_due" {
+		opts.IO.Warnf("the last payment for this workspace failed: update the card with `agentkeys billing portal` (the plan is kept meanwhile)")
+	}
 	return nil
+}
+
+// limit is a limit in words: the number, or "unlimited" for 0.
+func limit(n int64) string {
+	if n == 0 {
+		return "unlimited"
+	}
+	return fmt.Sprint(n)
+}
+
+// usageLine is "n (limit unlimited)", or, with a limit, a bar:
+// "[######----] 6 of 10 (60%)", ending "— limit reached" at the limit.
+func usageLine(n, max int64, what string) string {
+	if max <= 0 {
+		return fmt.Sprintf("%d%s (limit unlimited)", n, what)
+	}
+	const width = 20
+	filled := int(min(n, max) * width / max)
+	bar := "[" + strings.Repeat("#", filled) + strings.Repeat("-", width-filled) + "]"
+	line := fmt.Sprintf("%s %d of %d%s (%d%%)", bar, n, max, what, n*100/max)
+	if n >= max {
+		line += " — limit reached"
+	}
+	return line
 }

@@ -50,7 +50,7 @@ func TestInit_MasterKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := agentkeys.WorkspaceStatus{ID: res.WorkspaceID, Name: "Personal", Plan: "local", Mode: agentkeys.ModeLocal,
+	want := agentkeys.WorkspaceStatus{ID: res.WorkspaceID, Name: "Personal", Plan: agentkeys.PlanUnlimited, Mode: agentkeys.ModeLocal,
 		Location: res.Path, KeySource: localvault.SourceEnvironment}
 	if *st != want {
 		t.Fatalf("status = %+v, want %+v", *st, want)

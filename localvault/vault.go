@@ -393,7 +393,7 @@ func (v *Vault) usable() error {
 }
 
 // Status implements agentkeys.Contents: mode "local", the vault path, the key
-// source, plan "local" with no limits, and counts (requests this month are
+// source, plan "unlimited" (the local vault has no limits), and counts (requests this month are
 // audit rows since the first of the month, UTC, that were forwarded;
 // journaled rows are imported first, as for ListAudit).
 func (v *Vault) Status(ctx context.Context) (*agentkeys.WorkspaceStatus, error) {
@@ -404,7 +404,7 @@ func (v *Vault) Status(ctx context.Context) (*agentkeys.WorkspaceStatus, error) 
 	now := v.now().UTC()
 	month := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC).UnixMicro()
 	st := &agentkeys.WorkspaceStatus{
-		ID: v.wsID, Name: v.wsName, Plan: v.plan, Mode: agentkeys.ModeLocal,
+		ID: v.wsID, Name: v.wsName, Plan: agentkeys.PlanUnlimited, Mode: agentkeys.ModeLocal,
 		Location: v.path, KeySource: v.keySource,
 	}
 	err := v.db.QueryRowContext(ctx, `SELECT

@@ -48,6 +48,7 @@ const DefaultMaxBodyBytes = 10 << 20
 // (Do). It is safe for concurrent use.
 type Handler struct {
 	backend agentkeys.ProxyBackend
+	limiter agentkeys.RequestLimiter // the backend's request limit, if it has one
 	maxBody int64
 	log     *slog.Logger
 	now     func() time.Time
@@ -61,6 +62,7 @@ var _ http.Handler = (*Handler)(nil)
 // b, and forwards through cfg.Transport.
 func New(b agentkeys.ProxyBackend, cfg Config) *Handler {
 	h := &Handler{backend: b, maxBody: cfg.MaxBodyBytes, log: cfg.Logger, now: cfg.Now}
+	h.limiter, _ = b.(agentkeys.RequestLimiter)
 	if h.maxBody <= 0 {
 		h.maxBody = DefaultMaxBodyBytes
 	}
@@ -253,6 +255,13 @@ func (h *Handler) serveOrRefuse(w http.ResponseWriter, r *http.Request, auth aut
 		return
 	}
 
+	if h.limiter != nil {
+		if err := h.limiter.AdmitRequest(r.Context(), route); err != nil {
+			x.refuse(r.Context(), err, agentkeys.DecisionDenied)
+			return
+		}
+	}
+
 	// Fail closed: nothing is forwarded unless the row is durable.
 	if err := h.backend.BeginAudit(r.Context(), x.ev); err != nil {
 		h.log.LogAttrs(r.Context(), slog.LevelError, "proxy: audit write failed; request refused",
@@ -412,6 +421,10 @@ func (x *exchange) refuse(ctx context.Context, err error, decision string) {
 		} else {
 			x.begun = true
 		}
+	}
+	var ule *agentkeys.UsageLimitError
+	if errors.As(err, &ule) {
+		x.w.Header().Set("Retry-After", ule.RetryAfterSeconds())
 	}
 	writeError(x.w, status, e.Code, e.Message)
 }

@@ -55,8 +55,11 @@ type serverOpts struct {
 	mailer        server.Mailer
 	now           func() time.Time
 	publicURL     string
-	slowBody      time.Duration // Config.SlowBodyTimeout
-	webhooks      webhook.Config   // delivery tuning (webhook_test.go)
+	slowBody      time.Duration  // Config.SlowBodyTimeout
+	webhooks      webhook.Config // delivery tuning (webhook_test.go)
+	// configure, when set, adjusts the store's configuration (plans).
+	configure func(*store.Config)
+	billing   *server.BillingConfig
 }
 
 func newTestServer(t *testing.T, o serverOpts) *testServer {
@@ -69,7 +72,11 @@ func newTestServer(t *testing.T, o serverOpts) *testServer {
 	}
 	logs := &syncBuffer{}
 	log := slog.New(server.WithRequestID(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	st, err := store.Open(t.Context(), store.Config{DatabaseURL: o.databaseURL, DataDir: o.dataDir, ServerKey: o.key, Logger: log, Now: o.now})
+	cfg := store.Config{DatabaseURL: o.databaseURL, DataDir: o.dataDir, ServerKey: o.key, Logger: log, Now: o.now}
+	if o.configure != nil {
+		o.configure(&cfg)
+	}
+	st, err := store.Open(t.Context(), cfg)
 	if err != nil {
 		t.Fatalf("store.Open: %v", err)
 	}
@@ -77,7 +84,7 @@ func newTestServer(t *testing.T, o serverOpts) *testServer {
 	if o.signupClosed {
 		signup = server.SignupClosed
 	}
-	srv, err := server.New(server.Config{Store: st, Signup: signup, AllowLoopbackTargets: o.allowLoopback, Logger: log, Mailer: o.mailer, Now: o.now, PublicURL: o.publicURL, SlowBodyTimeout: o.slowBody, Webhooks: o.webhooks})
+	srv, err := server.New(server.Config{Store: st, Signup: signup, AllowLoopbackTargets: o.allowLoopback, Logger: log, Mailer: o.mailer, Now: o.now, PublicURL: o.publicURL, SlowBodyTimeout: o.slowBody, Webhooks: o.webhooks, Billing: o.billing})
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
 	}

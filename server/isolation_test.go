@@ -141,10 +141,16 @@ func TestTenantIsolation(t *testing.T) {
 					{"POST", "/api/v1/webhooks/" + whB + "/deliveries/" + dB + "/redeliver", nil, 404},
 					{"POST", "/api/v1/webhooks/" + whA + "/deliveries/" + dB + "/redeliver", nil, 404}},
 				"GET /api/v1/openapi.json": nil, // public, no workspace data
-				"GET /healthz":             nil,
-				"GET /readyz":              nil,
-				" /v1/proxy":               nil, // checked below with A's key and B's credential name
-				" /to/":                    nil, // base-URL mode: pxr_ tokens only
+				// Billing acts on the caller's own workspace and takes no id;
+				// the webhook's workspace comes from Stripe's signed event.
+				"GET /api/v1/billing":           nil,
+				"POST /api/v1/billing/checkout": nil,
+				"POST /api/v1/billing/portal":   nil,
+				"POST /api/v1/billing/webhook":  nil,
+				"GET /healthz":                  nil,
+				"GET /readyz":                   nil,
+				" /v1/proxy":                    nil, // checked below with A's key and B's credential name
+				" /to/":                         nil, // base-URL mode: pxr_ tokens only
 				// Registering under B's vault id makes a vault of A's own.
 				"POST /api/v1/sync/vaults/{vault}/devices":            {{"POST", syncB + "/devices", map[string]any{"label": ""}, 201}},
 				"GET /api/v1/sync/vaults/{vault}/devices":             {{"GET", syncB + "/devices", nil, 401}},

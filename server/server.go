@@ -27,12 +27,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/stripe/stripe-go/v85"
+
 	"github.com/agentkeys/agentkeys"
 	"github.com/agentkeys/agentkeys/proxy"
 	"github.com/agentkeys/agentkeys/server/auth"
 	"github.com/agentkeys/agentkeys/server/store"
-	"github.com/agentkeys/agentkeys/sync"
 	"github.com/agentkeys/agentkeys/server/webhook"
+	"github.com/agentkeys/agentkeys/sync"
 )
 
 // Sign-up modes.
@@ -91,6 +93,8 @@ type Config struct {
 	// Store, Transport (the proxy's SSRF-refusing one), Logger and Now are
 	// the server's.
 	Webhooks webhook.Config
+	// Billing, when set, turns on the billing endpoints (billing.go).
+	Billing *BillingConfig
 }
 
 // Mailer sends one plain-text email.
@@ -110,6 +114,7 @@ type Server struct {
 	signups chan struct{} // bounds concurrent argon2id hashing
 	// webhooks sends the outbox's deliveries (RunWebhooks).
 	webhooks *webhook.Dispatcher
+	stripe   *stripe.Client // nil: billing off
 
 	self atomic.Pointer[selfAddrs] // set by Serve once listening
 	sync *sync.Handler
@@ -158,6 +163,12 @@ func New(cfg Config) (*Server, error) {
 	log := slog.New(WithRequestID(cfg.Logger.Handler()))
 	s := &Server{cfg: cfg, store: cfg.Store, log: log, signups: make(chan struct{}, 2),
 		auth: &auth.Authenticator{Keys: cfg.Store}}
+	if cfg.Billing != nil {
+		if err := checkBilling(cfg.Billing); err != nil {
+			return nil, err
+		}
+		s.stripe = newStripe(cfg.Billing)
+	}
 	tr := cfg.Transport
 	if tr == nil {
 		tr = s.outboundTransport()

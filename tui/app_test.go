@@ -245,7 +245,7 @@ func TestStatus(t *testing.T) {
 				Conflicts: []string{`credential "github" was changed here and on another device`}}
 		}}, []string{"https://keys.acme.dev", "3m ago", "2 change(s)", "Conflicts", `credential "github" was changed here`}, nil},
 		{"remote with limits", remoteVault{v}, tui.Options{},
-			[]string{"Remote workspace", "https://keys.acme.dev", "Acme", "pro", "45 of 50", "10 of 10 — limit reached", "120000 of 1000000"}, []string{"Local vault"}},
+			[]string{"Remote workspace", "https://keys.acme.dev", "Acme", "pro", "██████████████░░ 45 of 50", "10 of 10 — limit reached", "120000 of 1000000"}, []string{"Local vault"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

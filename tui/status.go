@@ -80,6 +80,9 @@ func (s *statusScreen) View() string {
 				row("Your role", string(ws.Role))
 			}
 			row("Plan", orDash(ws.Plan))
+			if ws.BillingStatus == "past_due" {
+				row("Billing", st.StatusBad.Render("the last payment failed — `agentkeys billing portal`"))
+			}
 		} else {
 			b.WriteString(st.Title.Render("Local vault") + "\n")
 			row("Vault file", ws.Location)
@@ -94,7 +97,7 @@ func (s *statusScreen) View() string {
 		b.WriteString("\n" + st.Title.Render("Usage") + "\n")
 		row("Credentials", usage(int64(ws.Usage.Credentials), int64(ws.Limits.Credentials), st))
 		row("Agents", usage(int64(ws.Usage.Agents), int64(ws.Limits.Agents), st))
-		row("Requests (month)", usage(ws.Usage.RequestsThisMonth, ws.Limits.RequestsPerMonth, st))
+		row("Requests (period)", usage(ws.Usage.RequestsThisMonth, ws.Limits.RequestsPerMonth, st))
 	}
 	b.WriteString("\n" + st.Title.Render("Local proxy") + "\n")
 	switch {
@@ -154,7 +157,9 @@ func usage(n, limit int64, st *styles) string {
 	if limit <= 0 {
 		return v + st.Dim.Render(" (no limit)")
 	}
-	text := v + " of " + strconv.FormatInt(limit, 10)
+	const width = 16
+	filled := int(min(n, limit) * width / limit)
+	text := strings.Repeat("█", filled) + strings.Repeat("░", width-filled) + " " + v + " of " + strconv.FormatInt(limit, 10)
 	switch {
 	case n >= limit:
 		return st.StatusBad.Render(text + " — limit reached")

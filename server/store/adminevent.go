@@ -31,7 +31,8 @@ const (
 // bumping the revision).
 func (s *Store) recordAdmin(ctx context.Context, tx *sql.Tx, wsID string, a *agentkeys.Actor, action, target string) error {
 	var seq int64
-	if err := tx.StmtContext(ctx, s.stmts.auditSeq).QueryRowContext(ctx, 1, wsID).Scan(&seq); err != nil {
+	var ps, pe sql.NullInt64 // the billing period, which the statement also returns (audit.go)
+	if err := tx.StmtContext(ctx, s.stmts.auditSeq).QueryRowContext(ctx, 1, wsID).Scan(&seq, &ps, &pe); err != nil {
 		return fmt.Errorf("audit sequence: %w", err)
 	}
 	var uid, email string

@@ -22,7 +22,9 @@ func (w *Workspace) FindAgent(ctx context.Context, ref string) (*agentkeys.Agent
 }
 
 // CreateAgent implements agentkeys.AgentService. Returns EINVALID for a bad
-// name and ECONFLICT when the name is taken (case-insensitively).
+// name, ECONFLICT when the name is taken (case-insensitively) and
+// EPLANLIMIT when the workspace has as many agents as its plan allows
+// (checked in the inserting transaction); nothing is written then.
 func (w *Workspace) CreateAgent(ctx context.Context, name string) (*agentkeys.Agent, error) {
 	name, err := storesql.CheckAgentName(name)
 	if err != nil {
@@ -30,6 +32,9 @@ func (w *Workspace) CreateAgent(ctx context.Context, name string) (*agentkeys.Ag
 	}
 	var a *agentkeys.Agent
 	err = w.write(ctx, func(tx *sql.Tx) (err error) {
+		if err := checkCreate(ctx, tx, w.id, agentkeys.LimitAgents); err != nil {
+			return err
+		}
 		a, err = w.s.dialect.InsertAgent(ctx, tx, w.id, name, w.s.stamp())
 		return err
 	})

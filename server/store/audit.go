@@ -195,7 +195,8 @@ const maxPendingHints = 100_000
 // the rows it inserted still pending (begun, not ended).
 func (w *auditWriter) importWorkspace(ctx context.Context, conn *sql.Conn, tx *sql.Tx, ws string, es []*journal.Entry) ([]string, error) {
 	var last int64
-	err := tx.StmtContext(ctx, w.s.stmts.auditSeq).QueryRowContext(ctx, len(es), ws).Scan(&last)
+	var ps, pe sql.NullInt64 // the workspace's billing period (plan.go)
+	err := tx.StmtContext(ctx, w.s.stmts.auditSeq).QueryRowContext(ctx, len(es), ws).Scan(&last, &ps, &pe)
 	if errors.Is(err, sql.ErrNoRows) {
 		w.s.log.Warn("audit: events of a workspace that no longer exists were dropped", "workspace", ws, "count", len(es))
 		return nil, nil
@@ -223,12 +224,13 @@ func (w *auditWriter) importWorkspace(ctx context.Context, conn *sql.Conn, tx *s
 		return nil, err
 	}
 	var pending []string
-	counted := map[string]int64{} // usage month → begun events inserted
+	counted := map[string]int64{} // usage period key → begun events inserted
 	for _, e := range fresh {
 		switch {
 		case inserted[e.Event.ID]:
 			if e.Begun && e.BeginDecision != agentkeys.DecisionDenied {
-				counted[usageMonth(e.Event.Time)]++
+				key := periodAt(e.Event.Time, ps, pe).Key
+				counted[key]++
 			}
 			if !e.Ended {
 				pending = append(pending, e.Event.ID)
@@ -240,8 +242,8 @@ func (w *auditWriter) importWorkspace(ctx context.Context, conn *sql.Conn, tx *s
 	if err := w.completeRows(ctx, tx, ws, done); err != nil {
 		return nil, err
 	}
-	for month, n := range counted {
-		if _, err := tx.StmtContext(ctx, w.s.stmts.usage).ExecContext(ctx, ws, month, n); err != nil {
+	for key, n := range counted {
+		if _, err := tx.StmtContext(ctx, w.s.stmts.usage).ExecContext(ctx, ws, key, n); err != nil {
 			return nil, fmt.Errorf("usage of %s: %w", ws, err)
 		}
 	}

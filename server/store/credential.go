@@ -29,7 +29,9 @@ func (w *Workspace) sealing(ctx context.Context, tx *sql.Tx) (agentkeys.Key, int
 // normalises a copy of in (storesql.CheckCredential), seals the secret
 // under the workspace's newest data key (AAD: workspace, credential id, key
 // version) and stores it. Returns EINVALID for bad input and ECONFLICT for
-// a taken name; nothing is written then.
+// a taken name, EPLANLIMIT when the workspace has as many credentials as
+// its plan allows (checked in the inserting transaction); nothing is
+// written then.
 func (w *Workspace) CreateCredential(ctx context.Context, in *agentkeys.CredentialInput) (*agentkeys.Credential, error) {
 	n, err := storesql.CheckCredential(in)
 	if err != nil {
@@ -37,6 +39,9 @@ func (w *Workspace) CreateCredential(ctx context.Context, in *agentkeys.Credenti
 	}
 	var c *agentkeys.Credential
 	err = w.write(ctx, func(tx *sql.Tx) (err error) {
+		if err := checkCreate(ctx, tx, w.id, agentkeys.LimitCredentials); err != nil {
+			return err
+		}
 		c, err = w.s.dialect.InsertCredential(ctx, tx, w.id, n, w.s.stamp(), w.sealing)
 		return err
 	})

@@ -39,6 +39,13 @@ func TestMigrate_NarrowAuditIndexes(t *testing.T) {
 				`ALTER TABLE grants DROP COLUMN expires_at`,                                                 // schema 3
 				`DROP TABLE webhook_raised`, `DROP TABLE webhook_attempts`, `DROP TABLE webhook_deliveries`, // schema 6
 				`DROP TABLE webhook_events`, `DROP TABLE webhooks`, `ALTER TABLE credentials DROP COLUMN expires_at`,
+				// schema 7 (plans and billing)
+				`ALTER TABLE workspaces DROP COLUMN limit_credentials`, `ALTER TABLE workspaces DROP COLUMN limit_agents`,
+				`ALTER TABLE workspaces DROP COLUMN limit_requests`, `ALTER TABLE workspaces DROP COLUMN period_start`,
+				`ALTER TABLE workspaces DROP COLUMN period_end`, `ALTER TABLE workspaces DROP COLUMN limit_notified`,
+				`ALTER TABLE workspaces DROP COLUMN billing_status`, `ALTER TABLE workspaces DROP COLUMN stripe_customer`,
+				`ALTER TABLE workspaces DROP COLUMN stripe_subscription`, `ALTER TABLE usage DROP COLUMN admitted`,
+				`DROP TABLE billing_events`,
 				`DELETE FROM schema_migrations WHERE version >= 2`,
 			}
 			for _, q := range append(undoTeams, undo...) {

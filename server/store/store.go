@@ -65,6 +65,14 @@ type Config struct {
 	ServerKey agentkeys.Key
 	// Logger gets diagnostics (never a secret). nil: discard.
 	Logger *slog.Logger
+	// DefaultPlan is the plan of new workspaces: "" (agentkeys.PlanUnlimited,
+	// a self-hosted server) or agentkeys.PlanFree (serve --billing stripe).
+	DefaultPlan string
+	// LimitReached, when set, is called once per workspace and period when
+	// the workspace reaches its request limit (the usage.limit_reached
+	// event; the webhooks outbox raises it). Called from the proxied request
+	// that found the limit reached; it should return quickly.
+	LimitReached func(ctx context.Context, ev LimitReachedEvent)
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
 	// MaxOpenConns caps the connection pool (default 8 for SQLite, 32 for
@@ -79,6 +87,8 @@ type Store struct {
 	log      *slog.Logger
 	now      func() time.Time
 	location string
+	plan     string // DefaultPlan
+	reached  func(context.Context, LimitReachedEvent)
 
 	root   agentkeys.Key
 	pepper []byte
@@ -88,9 +98,10 @@ type Store struct {
 	sealers map[dataKeyID]*agentkeys.Sealer
 	macs    sync.Pool // hash.Hash: HMAC-SHA256 keyed with pepper, for hashToken
 
-	cache *routeCache
-	audit *auditWriter
-	stmts *statements
+	cache  *routeCache
+	quotas quotaTable // quota.go
+	audit  *auditWriter
+	stmts  *statements
 
 	// The freshness poller (freshness.go): running while polling; quit
 	// closes at Close.
@@ -147,7 +158,14 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Store{log: cfg.Logger, now: cfg.Now, root: cfg.ServerKey, keys: map[dataKeyID]agentkeys.Key{}, sealers: map[dataKeyID]*agentkeys.Sealer{}}
+	switch cfg.DefaultPlan {
+	case "":
+		cfg.DefaultPlan = agentkeys.PlanUnlimited
+	case agentkeys.PlanUnlimited, agentkeys.PlanFree:
+	default:
+		return nil, agentkeys.Errorf(agentkeys.EINVALID, "new workspaces start on plan unlimited or free, not %q", cfg.DefaultPlan)
+	}
+	s := &Store{log: cfg.Logger, now: cfg.Now, plan: cfg.DefaultPlan, reached: cfg.LimitReached, root: cfg.ServerKey, keys: map[dataKeyID]agentkeys.Key{}, sealers: map[dataKeyID]*agentkeys.Sealer{}}
 	s.pepper = derive(cfg.ServerKey, "agentkeys token pepper")
 	var err error
 	switch {
@@ -182,6 +200,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, s.storeErr("prepare statements", err)
 	}
 	s.cache = newRouteCache()
+	s.quotas.m = map[string]*quota{}
 	s.quit = make(chan struct{})
 	if s.audit, err = newAuditWriter(ctx, s, auditDir(cfg.DataDir)); err != nil {
 		s.stmts.close()
@@ -213,7 +232,7 @@ func prepareStatements(ctx context.Context, db *sql.DB) (*statements, error) {
 	}{
 		{&st.revision, `SELECT revision FROM workspaces WHERE id = $1`},
 		{&st.revisionRow, `SELECT id, revision FROM workspaces WHERE id = $1`},
-		{&st.auditSeq, `UPDATE workspaces SET audit_seq = audit_seq + $1 WHERE id = $2 RETURNING audit_seq`},
+		{&st.auditSeq, `UPDATE workspaces SET audit_seq = audit_seq + $1 WHERE id = $2 RETURNING audit_seq, period_start, period_end`},
 		{&st.usage, `INSERT INTO usage (workspace_id, month, requests) VALUES ($1, $2, $3)
 			ON CONFLICT (workspace_id, month) DO UPDATE SET requests = usage.requests + excluded.requests`},
 		{&st.credUsed, `UPDATE credentials SET last_used_at = ` + newer + ` WHERE workspace_id = $2 AND id = $3`},
@@ -308,6 +327,9 @@ func (s *Store) Close() error {
 			close(s.quit)
 		}
 		var errs []error
+		if s.stmts != nil {
+			s.returnLeases()
+		}
 		if s.audit != nil {
 			errs = append(errs, s.audit.close())
 		}

@@ -10,10 +10,6 @@ import (
 	"github.com/agentkeys/agentkeys/server/auth"
 )
 
-// PlanUnlimited is the plan of every workspace until plans and billing
-// exist: no limits (Limits are all 0).
-const PlanUnlimited = "unlimited"
-
 // RoleOwner is the role of the user who created a workspace.
 const RoleOwner = string(agentkeys.RoleOwner)
 
@@ -145,28 +141,41 @@ func (w *Workspace) SetLocation(loc string) {
 }
 
 // Status implements agentkeys.Contents: mode "remote", plan and limits (0:
-// unlimited), counts, and the requests forwarded this calendar month (UTC;
-// the usage counter, counted when each request's audit row is imported
-// from the journal — this process's journal is imported first). Returns
-// ENOTFOUND for an unknown workspace.
+// unlimited; the plan's with the operator's overrides), counts, and the
+// requests forwarded in the current billing period (Stripe's, else the
+// calendar month in UTC; the usage counter, counted when each request's
+// audit row is imported from the journal — this process's journal is
+// imported first). Returns ENOTFOUND for an unknown workspace.
 func (w *Workspace) Status(ctx context.Context) (*agentkeys.WorkspaceStatus, error) {
+	st, _, err := w.status(ctx)
+	return st, err
+}
+
+// status is Status with the billing period it counted.
+func (w *Workspace) status(ctx context.Context) (*agentkeys.WorkspaceStatus, Period, error) {
 	w.s.flushAudit(ctx)
 	w.mu.RLock()
 	st := &agentkeys.WorkspaceStatus{ID: w.id, Mode: agentkeys.ModeRemote, Location: w.location}
 	w.mu.RUnlock()
-	err := w.s.db.QueryRowContext(ctx, `SELECT name, plan,
+	var p planRow
+	err := p.scan(w.s.db.QueryRowContext(ctx, `SELECT `+planCols+`, name,
 		(SELECT COUNT(*) FROM credentials WHERE workspace_id = $1),
-		(SELECT COUNT(*) FROM agents WHERE workspace_id = $1),
-		(SELECT COALESCE(SUM(requests), 0) FROM usage WHERE workspace_id = $1 AND month = $2)
-		FROM workspaces WHERE id = $1`, w.id, usageMonth(w.s.now())).
-		Scan(&st.Name, &st.Plan, &st.Usage.Credentials, &st.Usage.Agents, &st.Usage.RequestsThisMonth)
+		(SELECT COUNT(*) FROM agents WHERE workspace_id = $1)
+		FROM workspaces WHERE id = $1`, w.id), &st.Name, &st.Usage.Credentials, &st.Usage.Agents)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, agentkeys.Errorf(agentkeys.ENOTFOUND, "no workspace %s", w.id)
+		return nil, Period{}, agentkeys.Errorf(agentkeys.ENOTFOUND, "no workspace %s", w.id)
 	}
 	if err != nil {
-		return nil, w.s.storeErr("status", err)
+		return nil, Period{}, w.s.storeErr("status", err)
 	}
-	return st, nil
+	period := periodAt(w.s.now(), p.periodStart, p.periodEnd)
+	err = w.s.db.QueryRowContext(ctx, `SELECT COALESCE(SUM(requests), 0) FROM usage WHERE workspace_id = $1 AND month = $2`,
+		w.id, period.Key).Scan(&st.Usage.RequestsThisMonth)
+	if err != nil {
+		return nil, Period{}, w.s.storeErr("status", err)
+	}
+	st.Plan, st.Limits, st.BillingStatus = p.plan, p.limits(), p.billingStatus
+	return st, period, nil
 }
 
 // write runs fn in a transaction that also bumps the workspace's revision,

@@ -28,7 +28,7 @@ func (s *Store) createWorkspaceTx(ctx context.Context, tx *sql.Tx, wsID, name, u
 		args []any
 	}{
 		{`INSERT INTO workspaces (id, name, plan, revision, audit_seq, created_at) VALUES ($1, $2, $3, 0, 0, $4)`,
-			[]any{wsID, name, PlanUnlimited, now}},
+			[]any{wsID, name, s.plan, now}}, // Config.DefaultPlan (Free with --billing stripe)
 		{`INSERT INTO members (workspace_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)`,
 			[]any{wsID, userID, RoleOwner, now}},
 		{`INSERT INTO data_keys (workspace_id, version, wrapped, created_at) VALUES ($1, 1, $2, $3)`,
