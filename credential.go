@@ -169,6 +169,11 @@ type Secret struct {
 	// RefreshToken and ExpiresAt belong to OAUTH credentials.
 	RefreshToken string
 	ExpiresAt    time.Time
+	// OAuthApp names the provider whose app refreshes an OAUTH credential;
+	// Scopes and TokenType are what the provider granted.
+	OAuthApp  string
+	Scopes    []string
+	TokenType string
 }
 
 const redacted = "REDACTED"

@@ -21,6 +21,7 @@ const (
 	EUPSTREAM     = "UPSTREAM_UNREACHABLE"    // upstream refused, reset or failed TLS: 502
 	ETIMEOUT      = "UPSTREAM_TIMEOUT"        // upstream did not connect or answer in time: 504
 	EUNAVAILABLE  = "UNAVAILABLE"             // vault locked, key missing, service not ready: 503
+	ECREDENTIAL   = "CREDENTIAL_ERROR"        // the credential no longer works (OAuth revoked): 401
 )
 
 var codeStatus = map[string]int{
@@ -36,6 +37,7 @@ var codeStatus = map[string]int{
 	EUPSTREAM:     http.StatusBadGateway,
 	ETIMEOUT:      http.StatusGatewayTimeout,
 	EUNAVAILABLE:  http.StatusServiceUnavailable,
+	ECREDENTIAL:   http.StatusUnauthorized,
 }
 
 // Error is an error a person or program can act on: a code from the list

@@ -177,6 +177,9 @@ type secretWire struct {
 	Param        string     `json:"q,omitempty"`
 	RefreshToken string     `json:"r,omitempty"`
 	ExpiresAt    *time.Time `json:"e,omitempty"`
+	OAuthApp     string     `json:"a,omitempty"`
+	Scopes       []string   `json:"s,omitempty"`
+	TokenType    string     `json:"t,omitempty"`
 }
 
 // decodeSimple decodes the common encoding without encoding/json, which cost
@@ -259,7 +262,8 @@ func OpenSecret(data Key, sealed []byte, workspaceID, credentialID string, keyVe
 
 // SealSecret is the package's SealSecret with the Sealer's key as the data key.
 func (sl *Sealer) SealSecret(s *Secret, workspaceID, credentialID string, keyVersion int) ([]byte, error) {
-	w := secretWire{Value: s.Value, Username: s.Username, Password: s.Password, Headers: s.Headers, Param: s.Param, RefreshToken: s.RefreshToken}
+	w := secretWire{Value: s.Value, Username: s.Username, Password: s.Password, Headers: s.Headers, Param: s.Param, RefreshToken: s.RefreshToken,
+		OAuthApp: s.OAuthApp, Scopes: s.Scopes, TokenType: s.TokenType}
 	if !s.ExpiresAt.IsZero() {
 		w.ExpiresAt = &s.ExpiresAt
 	}
@@ -285,7 +289,8 @@ func (sl *Sealer) OpenSecret(sealed []byte, workspaceID, credentialID string, ke
 			return nil, ErrDecrypt
 		}
 	}
-	s := &Secret{Value: w.Value, Username: w.Username, Password: w.Password, Headers: w.Headers, Param: w.Param, RefreshToken: w.RefreshToken}
+	s := &Secret{Value: w.Value, Username: w.Username, Password: w.Password, Headers: w.Headers, Param: w.Param, RefreshToken: w.RefreshToken,
+		OAuthApp: w.OAuthApp, Scopes: w.Scopes, TokenType: w.TokenType}
 	if w.ExpiresAt != nil {
 		s.ExpiresAt = *w.ExpiresAt
 	}

@@ -50,6 +50,7 @@ type Handler struct {
 	log     *slog.Logger
 	now     func() time.Time
 	rp      *httputil.ReverseProxy
+	oauth   oauthState // OAuth refresh (oauth.go)
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -250,6 +251,9 @@ func (h *Handler) serveOrRefuse(w http.ResponseWriter, r *http.Request, auth aut
 	x.begun = true
 
 	secret, err := h.backend.OpenSecret(r.Context(), route)
+	if err == nil {
+		secret, err = h.freshSecret(r.Context(), route, secret)
+	}
 	if err != nil {
 		x.refuse(r.Context(), err, agentkeys.DecisionDenied)
 		return
@@ -532,6 +536,7 @@ func modifyResponse(res *http.Response) error {
 		}
 	}
 	x := res.Request.Context().Value(exchangeKey{}).(*exchange)
+	x.noteUpstreamStatus(res.StatusCode)
 	if x.queryParam != "" {
 		// A redirect that keeps the query string (trailing slash, http→https)
 		// would hand the injected secret to the agent. Drop the parameter: a
