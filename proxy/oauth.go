@@ -30,9 +30,10 @@ type oauthState struct {
 }
 
 // freshSecret returns s, or a refreshed secret when s is an OAUTH access
-// token that is about to expire or was refused. Errors are the backend's:
-// ECREDENTIAL (reconnect), EUPSTREAM (token endpoint unreachable), ….
-func (h *Handler) freshSecret(ctx context.Context, route *agentkeys.Route, s *agentkeys.Secret) (*agentkeys.Secret, error) {
+// token that is about to expire or was refused, and notes on x the token
+// injected (for noteUpstreamStatus). Errors are the backend's: ECREDENTIAL
+// (reconnect), EUPSTREAM (token endpoint unreachable), ….
+func (h *Handler) freshSecret(ctx context.Context, x *exchange, route *agentkeys.Route, s *agentkeys.Secret) (*agentkeys.Secret, error) {
 	if route.Credential.Type != agentkeys.OAuth || s.RefreshToken == "" {
 		return s, nil
 	}
@@ -40,29 +41,30 @@ func (h *Handler) freshSecret(ctx context.Context, route *agentkeys.Route, s *ag
 	if !ok {
 		return s, nil
 	}
-	expiring := !s.ExpiresAt.IsZero() && !s.ExpiresAt.After(h.now().Add(refreshMargin))
-	if !expiring && !h.oauth.wasRejected(route.Credential.ID, s.Value) {
-		return s, nil
-	}
 	id := route.Credential.ID
-	v, err, _ := h.oauth.group.Do(id, func() (any, error) {
-		// The refresh outlives one caller's cancellation: others wait on it.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-		defer cancel()
-		return rf.RefreshSecret(ctx, route, s)
-	})
-	if err != nil {
-		return nil, err
+	expiring := !s.ExpiresAt.IsZero() && !s.ExpiresAt.After(h.now().Add(refreshMargin))
+	if expiring || h.oauth.wasRejected(id, s.Value) {
+		v, err, _ := h.oauth.group.Do(id, func() (any, error) {
+			// The refresh outlives one caller's cancellation: others wait on it.
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			defer cancel()
+			return rf.RefreshSecret(ctx, route, s)
+		})
+		if err != nil {
+			return nil, err
+		}
+		h.oauth.forget(id)
+		s = v.(*agentkeys.Secret)
 	}
-	h.oauth.forget(id)
-	return v.(*agentkeys.Secret), nil
+	sum := sha256.Sum256([]byte(s.Value))
+	x.oauthSum = &sum
+	return s, nil
 }
 
 // noteUpstreamStatus remembers a 401 to an injected OAuth access token, so
 // the next request refreshes it first.
 func (x *exchange) noteUpstreamStatus(status int) {
-	if status != http.StatusUnauthorized || x.secret == nil || x.route == nil ||
-		x.route.Credential.Type != agentkeys.OAuth || x.secret.RefreshToken == "" {
+	if status != http.StatusUnauthorized || x.oauthSum == nil {
 		return
 	}
 	o := &x.h.oauth
@@ -71,7 +73,7 @@ func (x *exchange) noteUpstreamStatus(status int) {
 	if o.rejected == nil {
 		o.rejected = map[string][sha256.Size]byte{}
 	}
-	o.rejected[x.route.Credential.ID] = sha256.Sum256([]byte(x.secret.Value))
+	o.rejected[x.route.Credential.ID] = *x.oauthSum
 }
 
 func (o *oauthState) wasRejected(id, token string) bool {

@@ -127,6 +127,8 @@ type exchange struct {
 	// refusals that come before (or from) the destination check.
 	rawTarget string
 	secret    *agentkeys.Secret
+	// oauthSum is the SHA-256 of the OAuth access token injected (oauth.go).
+	oauthSum *[32]byte
 	// queryParam is the name of the query parameter injected (QUERY_PARAM),
 	// to be removed from URLs in the upstream's answer headers.
 	queryParam string
@@ -252,7 +254,7 @@ func (h *Handler) serveOrRefuse(w http.ResponseWriter, r *http.Request, auth aut
 
 	secret, err := h.backend.OpenSecret(r.Context(), route)
 	if err == nil {
-		secret, err = h.freshSecret(r.Context(), route, secret)
+		secret, err = h.freshSecret(r.Context(), x, route, secret)
 	}
 	if err != nil {
 		x.refuse(r.Context(), err, agentkeys.DecisionDenied)

@@ -25,17 +25,28 @@ import (
 )
 
 // Config is the x/oauth2 configuration of app, with the given scopes
-// (none: the app's) and redirect URL.
+// (none: the app's) and redirect URL. A custom provider's client
+// authenticates with HTTP Basic (RFC 6749 §2.3.1), a public client (no
+// secret) with its id in the form; catalog providers are detected once per
+// process (a failed first try is retried the other way).
 func Config(app *agentkeys.OAuthApp, scopes []string, redirectURL string) *oauth2.Config {
 	if len(scopes) == 0 {
 		scopes = app.Scopes
 	}
+	style := oauth2.AuthStyleAutoDetect
+	switch {
+	case app.ClientSecret.Value == "":
+		style = oauth2.AuthStyleInParams
+	case app.Provider == agentkeys.CustomOAuthProvider:
+		style = oauth2.AuthStyleInHeader
+	}
 	return &oauth2.Config{
 		ClientID:     app.ClientID,
 		ClientSecret: app.ClientSecret.Value,
-		Endpoint:     oauth2.Endpoint{AuthURL: app.AuthURL, TokenURL: app.TokenURL, DeviceAuthURL: app.DeviceURL},
-		RedirectURL:  redirectURL,
-		Scopes:       scopes,
+		Endpoint: oauth2.Endpoint{AuthURL: app.AuthURL, TokenURL: app.TokenURL, DeviceAuthURL: app.DeviceURL,
+			AuthStyle: style},
+		RedirectURL: redirectURL,
+		Scopes:      scopes,
 	}
 }
 

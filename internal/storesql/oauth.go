@@ -277,8 +277,9 @@ func (rf *Refresher) RefreshSecret(ctx context.Context, route *agentkeys.Route, 
 	}
 	// This caller holds the lease on version row.version.
 	release := func(status string) {
-		_, _ = rf.DB.ExecContext(context.WithoutCancel(ctx), `UPDATE credentials SET refresh_lease = NULL, oauth_status = $1
+		_, err := rf.DB.ExecContext(context.WithoutCancel(ctx), `UPDATE credentials SET refresh_lease = NULL, oauth_status = $1
 			WHERE workspace_id = $2 AND id = $3 AND version = $4`, status, rf.WorkspaceID, cred.ID, row.version)
+		_ = err // the lease expires by itself
 	}
 	app, err := rf.Dialect.OAuthApp(ctx, rf.DB, rf.WorkspaceID, cur.OAuthApp, rf.Open)
 	if err != nil {

@@ -1,0 +1,2 @@
+-- Reserved: another branch's migration 0005 lands here at merge (this file is then dropped).
+SELECT 1;
