@@ -112,6 +112,7 @@ Run without arguments in a terminal to open the terminal UI.`,
 		newCmdMCP(f),
 		newCmdTUI(f),
 		newCmdCompletion(f),
+		newCmdOAuth(f),
 	)
 	return root
 }

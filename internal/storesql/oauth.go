@@ -286,6 +286,10 @@ func (rf *Refresher) RefreshSecret(ctx context.Context, route *agentkeys.Route, 
 		release("")
 		return nil, err
 	}
+	// The refresh ends well before the lease does, so no other process
+	// takes over while this one may still be talking to the provider.
+	ctx, cancel := context.WithTimeout(ctx, lease*3/4)
+	defer cancel()
 	client := rf.Client
 	if client == nil {
 		client = &http.Client{Timeout: 10 * time.Second}

@@ -104,7 +104,11 @@ func NewOAuthServer(t testing.TB, accessTokenExp time.Duration) *OAuthServer {
 		if r.PostForm.Get("grant_type") == "refresh_token" {
 			o.RefreshCalls.Add(1)
 			if d := time.Duration(o.RefreshDelay.Load()); d > 0 {
-				time.Sleep(d)
+				select {
+				case <-time.After(d):
+				case <-r.Context().Done():
+					return // the client went away before the refresh was made
+				}
 			}
 			if o.Revoked.Load() {
 				_ = o.tokens.RemoveByRefresh(r.Context(), r.PostForm.Get("refresh_token"))
