@@ -191,6 +191,11 @@ type Refresher struct {
 	Lease time.Duration
 	// Changed runs after the row changed (the store drops its caches).
 	Changed func()
+	// InTx, when set, runs first in the transaction that stores the new
+	// pair (the server bumps the workspace's revision there).
+	InTx func(ctx context.Context, tx *sql.Tx) error
+	// App returns the app of a provider; nil: the workspace's oauth_apps.
+	App func(ctx context.Context, provider string) (*agentkeys.OAuthApp, error)
 }
 
 type oauthRow struct {
@@ -281,7 +286,13 @@ func (rf *Refresher) RefreshSecret(ctx context.Context, route *agentkeys.Route, 
 			WHERE workspace_id = $2 AND id = $3 AND version = $4`, status, rf.WorkspaceID, cred.ID, row.version)
 		_ = err // the lease expires by itself
 	}
-	app, err := rf.Dialect.OAuthApp(ctx, rf.DB, rf.WorkspaceID, cur.OAuthApp, rf.Open)
+	var app *agentkeys.OAuthApp
+	var err error
+	if rf.App != nil {
+		app, err = rf.App(ctx, cur.OAuthApp)
+	} else {
+		app, err = rf.Dialect.OAuthApp(ctx, rf.DB, rf.WorkspaceID, cur.OAuthApp, rf.Open)
+	}
 	if err != nil {
 		release("")
 		return nil, err
@@ -305,6 +316,11 @@ func (rf *Refresher) RefreshSecret(ctx context.Context, route *agentkeys.Route, 
 	}
 	var stored bool
 	err = rf.Dialect.WithTx(ctx, rf.DB, func(tx *sql.Tx) error {
+		if rf.InTx != nil {
+			if err := rf.InTx(ctx, tx); err != nil {
+				return err
+			}
+		}
 		key, ver, err := rf.Seal(ctx, tx)
 		if err != nil {
 			return err
