@@ -1,8 +1,11 @@
 package cmd
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"runtime"
 	"strings"
@@ -397,4 +400,54 @@ func newCmdCredentialsRefresh(f *Factory) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// oauthConfigFile is the format of `serve --oauth-config`: the operator's
+// OAuth apps. Keep the file readable by the server's user only: it holds
+// client secrets.
+//
+//	{"apps": [{"provider": "github", "clientId": "…", "clientSecret": "…"},
+//	          {"provider": "custom", "clientId": "…", "clientSecret": "…", "authUrl": "…",
+//	           "tokenUrl": "…", "deviceUrl": "…", "scopes": ["…"], "allowedHosts": ["api.example.com"]}]}
+type oauthConfigFile struct {
+	Apps []struct {
+		Provider     string   `json:"provider"`
+		ClientID     string   `json:"clientId"`
+		ClientSecret string   `json:"clientSecret"`
+		AuthURL      string   `json:"authUrl"`
+		TokenURL     string   `json:"tokenUrl"`
+		DeviceURL    string   `json:"deviceUrl"`
+		Scopes       []string `json:"scopes"`
+		AllowedHosts []string `json:"allowedHosts"`
+	} `json:"apps"`
+}
+
+// loadOAuthConfig reads path ("" : nothing) and gives its apps to st.
+// Returns EINVALID naming the file and the app that is wrong.
+func loadOAuthConfig(path string, st interface {
+	SetOAuthApps([]*agentkeys.OAuthApp) error
+}) error {
+	if path == "" {
+		return nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return errInvalid("--oauth-config: cannot read %s: %v", path, err)
+	}
+	var cfg oauthConfigFile
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&cfg); err != nil {
+		return errInvalid("--oauth-config %s is not valid JSON of the documented shape: %v", path, err)
+	}
+	apps := make([]*agentkeys.OAuthApp, 0, len(cfg.Apps))
+	for i, a := range cfg.Apps {
+		app := &agentkeys.OAuthApp{Provider: a.Provider, ClientID: a.ClientID, ClientSecret: agentkeys.Secret{Value: a.ClientSecret},
+			AuthURL: a.AuthURL, TokenURL: a.TokenURL, DeviceURL: a.DeviceURL, Scopes: a.Scopes, AllowedHosts: a.AllowedHosts}
+		if err := app.Resolve(); err != nil {
+			return errInvalid("--oauth-config %s, app %d (%s): %s", path, i+1, a.Provider, agentkeys.ErrorMessage(err))
+		}
+		apps = append(apps, app)
+	}
+	return st.SetOAuthApps(apps)
 }

@@ -271,3 +271,63 @@ func TestBinary_OAuthKillDuringRefresh(t *testing.T) {
 		t.Fatal("the new pair was not stored")
 	}
 }
+
+// The device authorization grant through the built binary: the user code
+// is printed, "entered" elsewhere, and the connection stored.
+func TestBinary_OAuthDeviceFlow(t *testing.T) {
+	bin := agentkeysBinary(t)
+	o := testkit.NewOAuthServer(t, time.Hour)
+	e := newEnv(t)
+	e.init()
+	app := o.App()
+	e.mustBin(o.ClientSecret, "oauth", "apps", "add", "custom", "--client-id", app.ClientID, "--auth-url", app.AuthURL,
+		"--token-url", app.TokenURL, "--device-url", app.DeviceURL, "--allow-host", app.AllowedHosts[0], "--client-secret", "-")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := exec.CommandContext(ctx, bin, "credentials", "connect", "custom", "--device", "--name", "Headless", "--timeout", "20s")
+	c.Env = e.environ()
+	stderr, _ := c.StderrPipe()
+	var stdout strings.Builder
+	c.Stdout = &stdout
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(stderr)
+	code := regexp.MustCompile(`enter the code (\S+)`)
+	approved := false
+	for sc.Scan() {
+		if m := code.FindStringSubmatch(sc.Text()); m != nil {
+			if err := o.ApproveDevice(m[1]); err != nil {
+				t.Fatal(err)
+			}
+			approved = true
+		}
+	}
+	if err := c.Wait(); err != nil || !approved {
+		t.Fatalf("connect --device: %v (approved %v) %s", err, approved, stdout.String())
+	}
+	tok := strings.TrimSpace(e.mustBin("", "agents", "create", "--name", "bot", "--credential", "Headless"))
+	url, _ := e.startOAuthUp(t)
+	if status, body, err := proxyGet(url, tok, o.URL+"/api/me"); err != nil || status != 200 || !strings.Contains(body, "user-1") {
+		t.Fatalf("through up: %d %s %v", status, body, err)
+	}
+	// A provider without a device endpoint is refused with what to do.
+	if r := e.runBin("", "oauth", "apps", "add", "linear", "--client-id", "lin"); r.code != 0 {
+		t.Fatalf("add linear: %s", r.stderr)
+	}
+	if r := e.runBin("", "credentials", "connect", "linear", "--device"); r.code != 2 || !strings.Contains(r.stderr, "no device authorization endpoint") {
+		t.Fatalf("linear --device: exit %d %s", r.code, r.stderr)
+	}
+}
+
+// serve --oauth-config refuses a bad file before serving.
+func TestServe_OAuthConfigRefused(t *testing.T) {
+	e := newEnv(t)
+	bad := filepath.Join(t.TempDir(), "oauth.json")
+	os.WriteFile(bad, []byte(`{"apps":[{"provider":"custom","clientId":"x","clientSecret":"s3cr3t-canary"}]}`), 0o600)
+	e.vars["AGENTKEYS_SERVER_KEY"] = e.vars["AGENTKEYS_MASTER_KEY"]
+	r := e.run("serve", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--oauth-config", bad)
+	if r.code != 2 || !strings.Contains(r.stderr, "app 1 (custom)") || !strings.Contains(r.stderr, "--auth-url") || strings.Contains(r.stderr+r.stdout, "s3cr3t-canary") {
+		t.Fatalf("exit %d stderr %s", r.code, r.stderr)
+	}
+}

@@ -41,6 +41,8 @@ type ServeOptions struct {
 	BehindProxy          bool
 	TLSCert, TLSKey      string
 	ShutdownTimeout      time.Duration
+	// OAuthConfig is the file of the operator's OAuth apps (oauth.go).
+	OAuthConfig string
 	// Ready, when set, is called with the base URL once the server accepts
 	// connections (tests).
 	Ready func(baseURL string)
@@ -127,6 +129,7 @@ streams finish (up to --shutdown-timeout).`,
 	c.Flags().BoolVar(&opts.BehindProxy, "behind-proxy", false, "a TLS-terminating proxy stands in front: allow plain HTTP on a non-loopback address")
 	c.Flags().StringVar(&opts.TLSCert, "tls-cert", "", "serve HTTPS with this certificate (PEM)")
 	c.Flags().StringVar(&opts.TLSKey, "tls-key", "", "the certificate's private key (PEM)")
+	c.Flags().StringVar(&opts.OAuthConfig, "oauth-config", "", "JSON file of the OAuth apps (client id and secret per provider) the hosted proxy refreshes tokens with")
 	c.Flags().DurationVar(&opts.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight requests may take to finish on shutdown")
 	c.AddCommand(newCmdCreateWorkspace(f, &opts.Store, createF))
 	return c
@@ -223,6 +226,9 @@ func RunServe(ctx context.Context, opts *ServeOptions) error {
 		return err
 	}
 	defer st.Close()
+	if err := loadOAuthConfig(opts.OAuthConfig, st); err != nil {
+		return err
+	}
 	srv, err := server.New(server.Config{Store: st, Signup: opts.Signup, AllowLoopbackTargets: opts.AllowLoopbackTargets,
 		BehindProxy: opts.BehindProxy, Logger: log})
 	if err != nil {

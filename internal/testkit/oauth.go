@@ -3,6 +3,7 @@ package testkit
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-oauth2/oauth2/v4"
 	"github.com/go-oauth2/oauth2/v4/errors"
 	"github.com/go-oauth2/oauth2/v4/manage"
 	"github.com/go-oauth2/oauth2/v4/models"
@@ -55,6 +57,7 @@ func NewOAuthServer(t testing.TB, accessTokenExp time.Duration) *OAuthServer {
 	o := &OAuthServer{ClientID: "agentkeys-test", ClientSecret: "client-secret-" + agentkeys.NewID("cred")[5:]}
 	m := manage.NewDefaultManager()
 	m.SetAuthorizeCodeTokenCfg(&manage.Config{AccessTokenExp: accessTokenExp, IsGenerateRefresh: true})
+	m.SetPasswordTokenCfg(&manage.Config{AccessTokenExp: accessTokenExp, IsGenerateRefresh: true}) // issues the device grant's tokens
 	m.SetRefreshTokenCfg(&manage.RefreshingConfig{AccessTokenExp: accessTokenExp, IsGenerateRefresh: true, IsRemoveAccess: true, IsRemoveRefreshing: true})
 	ts, err := store.NewMemoryTokenStore()
 	if err != nil {
@@ -77,12 +80,7 @@ func NewOAuthServer(t testing.TB, accessTokenExp time.Duration) *OAuthServer {
 	})
 	o.srv = server.NewDefaultServer(m)
 	o.srv.SetAllowGetAccessRequest(false)
-	o.srv.SetClientInfoHandler(func(r *http.Request) (string, string, error) {
-		if id, secret, err := server.ClientBasicHandler(r); err == nil {
-			return id, secret, nil
-		}
-		return server.ClientFormHandler(r)
-	})
+	o.srv.SetClientInfoHandler(o.clientOf)
 	o.srv.SetUserAuthorizationHandler(func(http.ResponseWriter, *http.Request) (string, error) { return "user-1", nil })
 
 	mux := http.NewServeMux()
@@ -91,6 +89,68 @@ func NewOAuthServer(t testing.TB, accessTokenExp time.Duration) *OAuthServer {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 		}
 	})
+	// The device authorization grant (RFC 8628), which go-oauth2 lacks: codes
+	// are kept here and the tokens issued by the manager.
+	devices := map[string]*device{}
+	mux.HandleFunc("/device", func(w http.ResponseWriter, r *http.Request) {
+		id, _, err := o.clientOf(r)
+		if err != nil || id != o.ClientID {
+			http.Error(w, `{"error":"invalid_client"}`, http.StatusUnauthorized)
+			return
+		}
+		d := &device{code: agentkeys.NewID("cred")[5:], user: strings.ToUpper(agentkeys.NewID("cred")[5:13]), scope: r.PostForm.Get("scope")}
+		o.mu.Lock()
+		devices[d.code] = d
+		o.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"device_code": d.code, "user_code": d.user,
+			"verification_uri": o.URL + "/activate", "expires_in": 300, "interval": 1})
+	})
+	mux.HandleFunc("/activate", func(w http.ResponseWriter, r *http.Request) {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		for _, d := range devices {
+			if d.user == r.URL.Query().Get("user_code") {
+				d.approved = true
+				io.WriteString(w, "approved")
+				return
+			}
+		}
+		http.Error(w, "unknown code", http.StatusNotFound)
+	})
+	deviceToken := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		id, secret, err := o.clientOf(r)
+		if err != nil {
+			w.WriteHeader(http.StatusUnauthorized)
+			io.WriteString(w, `{"error":"invalid_client"}`)
+			return
+		}
+		o.mu.Lock()
+		d := devices[r.PostForm.Get("device_code")]
+		if d != nil && d.approved {
+			delete(devices, d.code)
+		}
+		o.mu.Unlock()
+		switch {
+		case d == nil:
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(w, `{"error":"invalid_grant"}`)
+			return
+		case !d.approved:
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(w, `{"error":"authorization_pending"}`)
+			return
+		}
+		ti, err := m.GenerateAccessToken(r.Context(), oauth2.PasswordCredentials,
+			&oauth2.TokenGenerateRequest{ClientID: id, ClientSecret: secret, UserID: "user-1", Scope: d.scope, Request: r})
+		if err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(w, `{"error":"invalid_client"}`)
+			return
+		}
+		json.NewEncoder(w).Encode(o.srv.GetTokenData(ti))
+	}
 	mux.HandleFunc("/token", func(w http.ResponseWriter, r *http.Request) {
 		if o.Down.Load() {
 			if hj, ok := w.(http.Hijacker); ok {
@@ -101,6 +161,10 @@ func NewOAuthServer(t testing.TB, accessTokenExp time.Duration) *OAuthServer {
 			}
 		}
 		_ = r.ParseForm()
+		if r.PostForm.Get("grant_type") == "urn:ietf:params:oauth:grant-type:device_code" {
+			deviceToken(w, r)
+			return
+		}
 		if r.PostForm.Get("grant_type") == "refresh_token" {
 			o.RefreshCalls.Add(1)
 			if d := time.Duration(o.RefreshDelay.Load()); d > 0 {
@@ -141,12 +205,38 @@ func NewOAuthServer(t testing.TB, accessTokenExp time.Duration) *OAuthServer {
 	return o
 }
 
+type device struct {
+	code, user, scope string
+	approved          bool
+}
+
+func (o *OAuthServer) clientOf(r *http.Request) (string, string, error) {
+	_ = r.ParseForm()
+	if id, secret, err := server.ClientBasicHandler(r); err == nil {
+		return id, secret, nil
+	}
+	return server.ClientFormHandler(r)
+}
+
+// ApproveDevice plays the user who enters code at the verification URL.
+func (o *OAuthServer) ApproveDevice(userCode string) error {
+	res, err := http.Get(o.URL + "/activate?user_code=" + url.QueryEscape(userCode))
+	if err != nil {
+		return err
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return &agentkeys.Error{Code: agentkeys.ENOTFOUND, Message: "activate answered " + res.Status}
+	}
+	return nil
+}
+
 // App is the custom OAuth app of this server (client secret included),
 // its tokens allowed on the server's own host.
 func (o *OAuthServer) App() *agentkeys.OAuthApp {
 	return &agentkeys.OAuthApp{
 		Provider: agentkeys.CustomOAuthProvider, ClientID: o.ClientID, ClientSecret: agentkeys.Secret{Value: o.ClientSecret},
-		AuthURL: o.URL + "/authorize", TokenURL: o.URL + "/token", Scopes: []string{"read"},
+		AuthURL: o.URL + "/authorize", TokenURL: o.URL + "/token", DeviceURL: o.URL + "/device", Scopes: []string{"read"},
 		AllowedHosts: []string{strings.TrimPrefix(o.URL, "http://")},
 	}
 }
