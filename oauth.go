@@ -141,8 +141,12 @@ func (a *OAuthApp) Resolve() error {
 		if u.v == "" {
 			return Errorf(EINVALID, "missing %s: a custom provider needs --auth-url and --token-url", u.what)
 		}
-		if _, err := ParseTarget(u.v); err != nil {
+		parsed, err := ParseTarget(u.v)
+		if err != nil {
 			return Errorf(EINVALID, "%s: %s", u.what, ErrorMessage(err))
+		}
+		if parsed.Scheme != "https" && !IsLoopbackHost(parsed.Hostname()) {
+			return Errorf(EINVALID, "%s must be https:// (http only for loopback addresses)", u.what)
 		}
 	}
 	if len(a.AllowedHosts) == 0 {

@@ -77,7 +77,9 @@ var Backoff = []time.Duration{200 * time.Millisecond, 800 * time.Millisecond, 2 
 // network failures and 5xx answers with Backoff. Returns the new secret;
 // ECREDENTIAL (via agentkeys.ReconnectError) when the provider refused the
 // refresh token (invalid_grant, or no refresh token to use); EUPSTREAM when
-// the endpoint stayed unreachable. client nil: http.DefaultClient.
+// the endpoint stayed unreachable or refused the client (invalid_client and
+// the like, which are the app's fault, not the connection's). client nil:
+// http.DefaultClient.
 func Refresh(ctx context.Context, client *http.Client, app *agentkeys.OAuthApp, credName string, s *agentkeys.Secret) (*agentkeys.Secret, error) {
 	if s.RefreshToken == "" {
 		return nil, agentkeys.ReconnectError(credName, app.Provider)
@@ -97,11 +99,18 @@ func Refresh(ctx context.Context, client *http.Client, app *agentkeys.OAuthApp, 
 			return out, nil
 		}
 		var re *oauth2.RetrieveError
-		if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode < 500 {
-			if re.ErrorCode == "invalid_grant" || re.Response.StatusCode == http.StatusBadRequest || re.Response.StatusCode == http.StatusUnauthorized {
+		if errors.As(err, &re) && (re.ErrorCode != "" || re.Response != nil && re.Response.StatusCode < 500) {
+			if re.ErrorCode == "invalid_grant" {
 				return nil, agentkeys.ReconnectError(credName, app.Provider)
 			}
-			return nil, agentkeys.Errorf(agentkeys.EUPSTREAM, "the token endpoint of %s refused the refresh (HTTP %d)", app.Provider, re.Response.StatusCode)
+			code := re.ErrorCode
+			if code == "" {
+				code = fmt.Sprintf("HTTP %d", re.Response.StatusCode)
+			}
+			// Not the connection's fault (a wrong client secret, say): the
+			// credential is not marked broken.
+			return nil, agentkeys.Errorf(agentkeys.EUPSTREAM, "the token endpoint of %s refused the refresh (%s): check the OAuth app (`agentkeys oauth apps add %s`)",
+				app.Provider, oneLine(code), app.Provider)
 		}
 		lastErr = err
 		if attempt >= len(Backoff) || ctx.Err() != nil {
