@@ -283,10 +283,16 @@ func runConnect(ctx context.Context, f *Factory, provider string, o *ConnectOpti
 	if err != nil {
 		return err
 	}
-	if _, err := v.FindCredential(ctx, name); err == nil {
-		return agentkeys.Errorf(agentkeys.ECONFLICT, "a credential named %q already exists: choose another --name or remove it first", name)
-	} else if agentkeys.ErrorCode(err) != agentkeys.ENOTFOUND {
+	// An OAUTH credential of that name is reconnected (its value replaced,
+	// its grants kept); any other is a conflict.
+	existing, err := v.FindCredential(ctx, name)
+	switch {
+	case err == nil && existing.Type != agentkeys.OAuth:
+		return agentkeys.Errorf(agentkeys.ECONFLICT, "a %s credential named %q already exists: choose another --name or remove it first", existing.Type, name)
+	case err != nil && agentkeys.ErrorCode(err) != agentkeys.ENOTFOUND:
 		return err
+	case err != nil:
+		existing = nil
 	}
 	if newApp != nil {
 		if err := v.SaveOAuthApp(ctx, newApp); err != nil {
@@ -320,11 +326,18 @@ func runConnect(ctx context.Context, f *Factory, provider string, o *ConnectOpti
 		}
 		s = oauthflow.Secret(t, app.Provider, scopes, "")
 	}
-	cred, err := v.CreateCredential(ctx, &agentkeys.CredentialInput{Name: name, Type: agentkeys.OAuth, AllowedHosts: app.AllowedHosts, Secret: *s})
+	var cred *agentkeys.Credential
+	verb := "Connected"
+	if existing != nil {
+		verb = "Reconnected"
+		cred, err = v.UpdateCredential(ctx, existing.ID, &agentkeys.CredentialUpdate{Secret: s})
+	} else {
+		cred, err = v.CreateCredential(ctx, &agentkeys.CredentialInput{Name: name, Type: agentkeys.OAuth, AllowedHosts: app.AllowedHosts, Secret: *s})
+	}
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(f.IOStreams.Out, "%s Connected %s as credential %s (OAUTH, %s)\n", f.IOStreams.Green("✓"), app.Provider, cred.Name, cred.ID)
+	fmt.Fprintf(f.IOStreams.Out, "%s %s %s as credential %s (OAUTH, %s)\n", f.IOStreams.Green("✓"), verb, app.Provider, cred.Name, cred.ID)
 	fmt.Fprintf(f.IOStreams.Out, "Access token %s; refresh token %s. Allowed hosts: %s\n", expiryText(s.ExpiresAt),
 		map[bool]string{true: "stored (the proxy refreshes before expiry)", false: "not given by the provider"}[s.RefreshToken != ""],
 		strings.Join(cred.AllowedHosts, ", "))

@@ -24,7 +24,7 @@ import (
 // PKCE loopback flow, with Approve playing the browser.
 func oauthEnv(t *testing.T) (*testEnv, *testkit.OAuthServer, string) {
 	t.Helper()
-	bin := agentkeysBinary(t)
+	agentkeysBinary(t)
 	o := testkit.NewOAuthServer(t, time.Hour)
 	e := newEnv(t)
 	e.init()
@@ -33,9 +33,19 @@ func oauthEnv(t *testing.T) (*testEnv, *testkit.OAuthServer, string) {
 	outputs.WriteString(e.mustBin(o.ClientSecret+"\n", "oauth", "apps", "add", "custom", "--client-id", app.ClientID,
 		"--auth-url", app.AuthURL, "--token-url", app.TokenURL, "--allow-host", app.AllowedHosts[0], "--scope", "read", "--client-secret", "-"))
 
+	outputs.WriteString(e.connect(t, o, "Tracker", "Connected"))
+	return e, o, outputs.String()
+}
+
+// connect runs `credentials connect custom --name NAME` through the binary
+// and approves it; verb is what it must print ("Connected"/"Reconnected").
+func (e *testEnv) connect(t *testing.T, o *testkit.OAuthServer, name, verb string) string {
+	t.Helper()
+	bin := agentkeysBinary(t)
+	var outputs strings.Builder
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c := exec.CommandContext(ctx, bin, "credentials", "connect", "custom", "--name", "Tracker", "--no-browser", "--timeout", "20s")
+	c := exec.CommandContext(ctx, bin, "credentials", "connect", "custom", "--name", name, "--no-browser", "--timeout", "20s")
 	c.Env = e.environ()
 	stderr, err := c.StderrPipe()
 	if err != nil {
@@ -65,11 +75,11 @@ func oauthEnv(t *testing.T) (*testEnv, *testkit.OAuthServer, string) {
 	if err := c.Wait(); err != nil || !approved {
 		t.Fatalf("connect: %v (approved %v)\nstdout %s\nstderr %s", err, approved, stdout.String(), outputs.String())
 	}
-	if !strings.Contains(stdout.String(), "Connected custom as credential Tracker") {
+	if !strings.Contains(stdout.String(), verb+" custom as credential "+name) {
 		t.Fatalf("connect printed %q", stdout.String())
 	}
 	outputs.WriteString(stdout.String())
-	return e, o, outputs.String()
+	return outputs.String()
 }
 
 // openVault opens e's vault in this process (as another process would).
@@ -179,18 +189,34 @@ func TestBinary_OAuthConnectRefreshAndCanary(t *testing.T) {
 	if second.Value == first.Value || second.RefreshToken == first.RefreshToken {
 		t.Fatal("refresh did not store the rotated pair")
 	}
-	// A connect to a name that exists is refused before any flow starts.
-	if r := e.runBin("", "credentials", "connect", "custom", "--name", "Tracker", "--no-browser"); r.code != 4 || !strings.Contains(r.stderr, "already exists") {
-		t.Fatalf("duplicate connect: exit %d stderr %s", r.code, r.stderr)
+	// Revoked: refresh fails saying how to reconnect; connecting again under
+	// the same name replaces the tokens and the credential works again.
+	o.Revoked.Store(true)
+	if r := e.runBin("", "credentials", "refresh", "Tracker"); r.code == 0 || !strings.Contains(r.stderr, "reconnect with `agentkeys credentials connect custom --name") {
+		t.Fatalf("refresh after revoke: exit %d stderr %s", r.code, r.stderr)
 	}
+	o.Revoked.Store(false)
+	if r := e.runBin("", "credentials", "refresh", "Tracker"); r.code == 0 {
+		t.Fatal("a credential in error refreshed without a reconnect")
+	}
+	outputs += e.connect(t, o, "Tracker", "Reconnected")
+	third := e.secret(t)
+	if r := e.runBin("", "credentials", "refresh", "Tracker"); r.code != 0 {
+		t.Fatalf("refresh after reconnect: %s", r.stderr)
+	}
+	fourth := e.secret(t)
 	// No app: a clear error saying how to register one.
 	if r := e.runBin("", "credentials", "connect", "github", "--no-browser"); r.code == 0 || !strings.Contains(r.stderr, "agentkeys oauth apps add github") {
 		t.Fatalf("missing app: exit %d stderr %s", r.code, r.stderr)
 	}
-	// Refresh of a non-OAuth credential is a usage error.
+	// Refresh of a non-OAuth credential is a usage error; connect refuses
+	// its name before any flow starts.
 	e.mustBin("", "credentials", "add", "--name", "Plain", "--value", "k", "--allow-host", "api.example.com")
 	if r := e.runBin("", "credentials", "refresh", "Plain"); r.code != 2 {
 		t.Fatalf("refresh of API_KEY: exit %d %s", r.code, r.stderr)
+	}
+	if r := e.runBin("", "credentials", "connect", "custom", "--name", "Plain", "--no-browser"); r.code != 4 || !strings.Contains(r.stderr, "already exists") {
+		t.Fatalf("connect over an API_KEY: exit %d stderr %s", r.code, r.stderr)
 	}
 	outputs += list + apps + refreshed + e.mustBin("", "credentials", "show", "Tracker") + e.mustBin("", "audit", "--json")
 	entries, _ := os.ReadDir(e.home)
@@ -200,7 +226,8 @@ func TestBinary_OAuthConnectRefreshAndCanary(t *testing.T) {
 		}
 	}
 	for what, canary := range map[string]string{"client secret": o.ClientSecret, "access token": first.Value, "refresh token": first.RefreshToken,
-		"new access token": second.Value, "new refresh token": second.RefreshToken} {
+		"new access token": second.Value, "new refresh token": second.RefreshToken, "reconnected access token": third.Value,
+		"reconnected refresh token": third.RefreshToken, "last access token": fourth.Value, "last refresh token": fourth.RefreshToken} {
 		if strings.Contains(outputs, canary) {
 			t.Errorf("the %s appears in a command's output or the vault's files", what)
 		}

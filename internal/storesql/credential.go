@@ -237,7 +237,7 @@ func (d Dialect) UpdateCredential(ctx context.Context, tx *sql.Tx, wsID, id stri
 		if err != nil {
 			return nil, err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE credentials SET sealed = $1, key_version = $2, `+SetVersionBump+` WHERE workspace_id = $3 AND id = $4`,
+		if _, err := tx.ExecContext(ctx, `UPDATE credentials SET sealed = $1, key_version = $2, oauth_status = '', `+SetVersionBump+` WHERE workspace_id = $3 AND id = $4`,
 			sealed, ver, wsID, c.ID); err != nil {
 			return nil, err
 		}

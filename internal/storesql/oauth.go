@@ -351,5 +351,6 @@ func (rf *Refresher) RefreshSecret(ctx context.Context, route *agentkeys.Route, 
 }
 
 // SetVersionBump is the SQL fragment a writer of credentials.sealed adds
-// so a refresh in flight does not overwrite it.
+// so a refresh in flight does not overwrite it. (A new value also clears
+// oauth_status: a reconnected credential works again.)
 const SetVersionBump = `version = version + 1`
