@@ -98,6 +98,8 @@ func CodeForStatus(status int) string {
 	switch status {
 	case http.StatusForbidden:
 		return EFORBIDDEN
+	case http.StatusUnauthorized:
+		return EUNAUTHORIZED // ECREDENTIAL shares 401; its body carries the code
 	case http.StatusUnprocessableEntity:
 		return EINVALID
 	}

@@ -64,11 +64,14 @@ func TestTenantIsolation(t *testing.T) {
 					{"GET", "/api/v1/audit", nil, 200},
 					{"GET", "/api/v1/audit?agentId=" + idB, nil, 200},
 					{"GET", "/api/v1/audit?credentialId=" + cB, nil, 200}},
-				"GET /api/v1/openapi.json": nil, // public, no workspace data
-				"GET /healthz":             nil,
-				"GET /readyz":              nil,
-				" /v1/proxy":               nil, // checked below with A's key and B's credential name
-				" /to/":                    nil, // base-URL mode: pxr_ tokens only
+				// Starts in A (the state is bound to A's workspace); takes no id.
+				"POST /api/v1/oauth/{provider}/start": nil,
+				"GET /api/v1/oauth/callback":          nil, // public: the state binds it (TestOAuth_ServerFlow)
+				"GET /api/v1/openapi.json":            nil, // public, no workspace data
+				"GET /healthz":                        nil,
+				"GET /readyz":                         nil,
+				" /v1/proxy":                          nil, // checked below with A's key and B's credential name
+				" /to/":                               nil, // base-URL mode: pxr_ tokens only
 			}
 			covered := map[string]bool{}
 			for _, rt := range s.srv.Routes() {

@@ -55,6 +55,8 @@ func (s *Server) table() []route {
 		api("DELETE", "/api/v1/agents/{id}/credentials/{credentialId}", s.revokeCredential),
 		api("GET", "/api/v1/workspace/status", s.workspaceStatus),
 		api("GET", "/api/v1/audit", s.listAudit),
+		api("POST", "/api/v1/oauth/{provider}/start", s.startOAuth),
+		public("GET", OAuthCallbackPath, s.oauthCallback),
 		public("GET", "/api/v1/openapi.json", s.openAPI),
 		public("GET", "/healthz", s.healthz),
 		public("GET", "/readyz", s.readyz),

@@ -125,6 +125,25 @@ func Refresh(ctx context.Context, client *http.Client, app *agentkeys.OAuthApp, 
 	return nil, agentkeys.Errorf(agentkeys.EUPSTREAM, "the token endpoint of %s could not be reached to refresh the OAuth token: try again later", app.Provider)
 }
 
+// Start begins an authorization code flow with PKCE (S256) whose redirect
+// goes to redirectURL: it returns the authorization URL, the state (to
+// check on the callback) and the verifier (to give Exchange).
+func Start(app *agentkeys.OAuthApp, scopes []string, redirectURL string) (authURL, state, verifier string) {
+	verifier = oauth2.GenerateVerifier()
+	state = randomState()
+	authURL = Config(app, scopes, redirectURL).AuthCodeURL(state, oauth2.S256ChallengeOption(verifier), oauth2.AccessTypeOffline)
+	return authURL, state, verifier
+}
+
+// Exchange trades the code of a flow begun by Start for a token.
+func Exchange(ctx context.Context, app *agentkeys.OAuthApp, scopes []string, redirectURL, code, verifier string) (*oauth2.Token, error) {
+	tok, err := Config(app, scopes, redirectURL).Exchange(ctx, code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		return nil, exchangeError(app.Provider, err)
+	}
+	return tok, nil
+}
+
 // LoopbackOptions are the knobs of Loopback.
 type LoopbackOptions struct {
 	Scopes []string

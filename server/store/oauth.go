@@ -3,9 +3,13 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
+	"errors"
 	"strings"
+	"time"
 
 	"github.com/agentkeys/agentkeys"
+	"github.com/agentkeys/agentkeys/internal/oauthflow"
 	"github.com/agentkeys/agentkeys/internal/storesql"
 )
 
@@ -102,4 +106,90 @@ func (s *Store) RefreshSecret(ctx context.Context, r *agentkeys.Route, stale *ag
 // the workspace view (Store.RefreshSecret).
 func (w *Workspace) RefreshSecret(ctx context.Context, r *agentkeys.Route, stale *agentkeys.Secret) (*agentkeys.Secret, error) {
 	return w.s.RefreshSecret(ctx, r, stale)
+}
+
+// OAuthStateTTL is how long a connection started on the server may take.
+const OAuthStateTTL = 10 * time.Minute
+
+// StartOAuth begins connecting the workspace's credential name to provider
+// (authorization code + PKCE; the browser comes back to redirectURI). The
+// state is bound to the workspace, single use, valid for OAuthStateTTL.
+// Returns the authorization URL; EINVALID for a bad name or provider,
+// ECONFLICT when name is taken by a credential that is not OAUTH, ENOTFOUND
+// (saying how to add one) when the provider has no app.
+func (w *Workspace) StartOAuth(ctx context.Context, provider, name string, scopes []string, redirectURI string) (string, error) {
+	provider = strings.ToLower(strings.TrimSpace(provider))
+	if provider != agentkeys.CustomOAuthProvider {
+		if _, err := agentkeys.LookupOAuthProvider(provider); err != nil {
+			return "", err
+		}
+	}
+	name, err := agentkeys.ValidateName("credential", name)
+	if err != nil {
+		return "", err
+	}
+	if c, err := w.FindCredential(ctx, name); err == nil && c.Type != agentkeys.OAuth {
+		return "", agentkeys.Errorf(agentkeys.ECONFLICT, "a %s credential named %q already exists: choose another name", c.Type, name)
+	}
+	app, err := w.OAuthApp(ctx, provider)
+	if err != nil {
+		return "", err
+	}
+	if len(scopes) == 0 {
+		scopes = app.Scopes
+	}
+	authURL, state, verifier := oauthflow.Start(app, scopes, redirectURI)
+	sc, _ := json.Marshal(scopes)
+	now := w.s.now()
+	_, err = w.s.db.ExecContext(ctx, `INSERT INTO oauth_states (state_hash, workspace_id, provider, name, scopes, verifier, redirect_uri, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, agentkeys.HashToken(state), w.id, provider, name, string(sc), verifier, redirectURI,
+		now.Add(OAuthStateTTL).UnixMicro())
+	if err != nil {
+		return "", w.s.storeErr("start OAuth", err)
+	}
+	_, _ = w.s.db.ExecContext(ctx, `DELETE FROM oauth_states WHERE expires_at < $1`, now.UnixMicro())
+	return authURL, nil
+}
+
+// FinishOAuth completes a connection begun by StartOAuth: it takes the
+// state (once), exchanges the code and stores the credential in the
+// state's workspace (an OAUTH credential of that name is reconnected).
+// Returns EUNAUTHORIZED for an unknown, used or expired state.
+func (s *Store) FinishOAuth(ctx context.Context, state, code string) (*agentkeys.Credential, error) {
+	var wsID, provider, name, scopes, verifier, redirect string
+	var expires int64
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `SELECT workspace_id, provider, name, scopes, verifier, redirect_uri, expires_at
+			FROM oauth_states WHERE state_hash = $1`, agentkeys.HashToken(state)).Scan(&wsID, &provider, &name, &scopes, &verifier, &redirect, &expires)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM oauth_states WHERE state_hash = $1`, agentkeys.HashToken(state))
+		return err
+	})
+	if errors.Is(err, sql.ErrNoRows) || err == nil && s.now().UnixMicro() > expires {
+		return nil, agentkeys.Errorf(agentkeys.EUNAUTHORIZED, "this authorization is unknown, already used or older than %s: start the connection again", OAuthStateTTL)
+	}
+	if err != nil {
+		return nil, s.storeErr("finish OAuth", err)
+	}
+	var sc []string
+	_ = json.Unmarshal([]byte(scopes), &sc)
+	w := s.Workspace(wsID)
+	app, err := w.OAuthApp(ctx, provider)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := oauthflow.Exchange(ctx, app, sc, redirect, code, verifier)
+	if err != nil {
+		return nil, err
+	}
+	sec := oauthflow.Secret(tok, provider, sc, "")
+	if c, err := w.FindCredential(ctx, name); err == nil {
+		if c.Type != agentkeys.OAuth {
+			return nil, agentkeys.Errorf(agentkeys.ECONFLICT, "a %s credential named %q was created meanwhile: start again with another name", c.Type, name)
+		}
+		return w.UpdateCredential(ctx, c.ID, &agentkeys.CredentialUpdate{Secret: sec})
+	}
+	return w.CreateCredential(ctx, &agentkeys.CredentialInput{Name: name, Type: agentkeys.OAuth, AllowedHosts: app.AllowedHosts, Secret: *sec})
 }

@@ -24,3 +24,18 @@ CREATE TABLE oauth_apps (
     created_at    BIGINT NOT NULL,
     PRIMARY KEY (workspace_id, provider)
 );
+
+-- A connection started on the server (POST /api/v1/oauth/{provider}/start)
+-- until its callback: the state's SHA-256 (the state itself is only in the
+-- authorization URL), bound to the workspace, used once, expiring after 10
+-- minutes. verifier is the PKCE verifier, useless without the code.
+CREATE TABLE oauth_states (
+    state_hash   TEXT PRIMARY KEY,
+    workspace_id TEXT NOT NULL REFERENCES workspaces (id) ON DELETE CASCADE,
+    provider     TEXT NOT NULL,
+    name         TEXT NOT NULL,
+    scopes       TEXT NOT NULL,
+    verifier     TEXT NOT NULL,
+    redirect_uri TEXT NOT NULL,
+    expires_at   BIGINT NOT NULL
+);
