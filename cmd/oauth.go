@@ -31,14 +31,11 @@ func newCmdOAuth(f *Factory) *cobra.Command {
 	return c
 }
 
-// oauthVault is the local vault, or the error that OAuth Connect needs it.
-func oauthVault(ctx context.Context, f *Factory) (*localvault.Vault, error) {
-	v, err := f.Vault(ctx)
-	if err != nil {
+// oauthVault is the local vault, or the usage error (exit 2) that what
+// needs it while this CLI is logged in to a server.
+func oauthVault(ctx context.Context, f *Factory, what string) (*localvault.Vault, error) {
+	if _, err := localOnly(f, what); err != nil {
 		return nil, err
-	}
-	if _, local := v.(agentkeys.ProxyBackend); !local {
-		return nil, unavailable("OAuth Connect works on the local vault only for now; this command is logged in to a server workspace: run it without a login (`agentkeys logout`) or add the OAuth credential on the server")
 	}
 	return f.LocalVault(ctx)
 }
@@ -109,7 +106,7 @@ credential value and never shown again. PROVIDER is one of ` + strings.Join(agen
 			if err != nil {
 				return err
 			}
-			v, err := oauthVault(ctx, f)
+			v, err := oauthVault(ctx, f, "oauth apps add (a server takes its apps from serve --oauth-config)")
 			if err != nil {
 				return err
 			}
@@ -132,7 +129,7 @@ func newCmdOAuthAppsList(f *Factory) *cobra.Command {
 		Short: "List the OAuth apps (never their secrets)",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			v, err := oauthVault(cmd.Context(), f)
+			v, err := oauthVault(cmd.Context(), f, "oauth apps list")
 			if err != nil {
 				return err
 			}
@@ -176,7 +173,7 @@ func newCmdOAuthAppsRemove(f *Factory) *cobra.Command {
 		Short: "Remove a provider's OAuth app (connected credentials then cannot refresh)",
 		Args:  exactArgs(1, "the provider name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			v, err := oauthVault(cmd.Context(), f)
+			v, err := oauthVault(cmd.Context(), f, "oauth apps remove")
 			if err != nil {
 				return err
 			}
@@ -279,7 +276,15 @@ func runConnect(ctx context.Context, f *Factory, provider string, o *ConnectOpti
 	if err != nil {
 		return err
 	}
-	v, err := oauthVault(ctx, f)
+	if rv, err := f.Vault(ctx); err != nil {
+		return err
+	} else if remote, ok := rv.(*remoteVault); ok {
+		if o.Device || newApp != nil {
+			return errInvalid("in a server workspace, connect uses the server's OAuth apps (serve --oauth-config) and its redirect: drop --device and the app flags")
+		}
+		return runRemoteConnect(ctx, f, remote, provider, name, o)
+	}
+	v, err := oauthVault(ctx, f, "credentials connect")
 	if err != nil {
 		return err
 	}
@@ -344,6 +349,43 @@ func runConnect(ctx context.Context, f *Factory, provider string, o *ConnectOpti
 	return nil
 }
 
+// runRemoteConnect connects through the server: it starts the flow there,
+// prints (and opens) the URL and waits until the server has stored the
+// credential.
+func runRemoteConnect(ctx context.Context, f *Factory, rv *remoteVault, provider, name string, o *ConnectOptions) error {
+	before, err := rv.FindCredential(ctx, name)
+	if err != nil && agentkeys.ErrorCode(err) != agentkeys.ENOTFOUND {
+		return err
+	}
+	authURL, err := rv.StartOAuth(ctx, provider, name, o.Scopes)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(f.IOStreams.ErrOut, "Open this URL to authorize agentkeys:\n\n  %s\n\nWaiting up to %s for the server to store the connection …\n", authURL, o.Timeout.Round(time.Second))
+	if !o.NoBrowser && hasBrowser(f) {
+		_ = openBrowser(authURL)
+	}
+	deadline := time.Now().Add(o.Timeout)
+	for {
+		c, err := rv.FindCredential(ctx, name)
+		switch {
+		case err == nil && (before == nil || c.UpdatedAt.After(before.UpdatedAt)):
+			fmt.Fprintf(f.IOStreams.Out, "%s Connected %s as credential %s (OAUTH, %s) in the server workspace\n", f.IOStreams.Green("✓"), provider, c.Name, c.ID)
+			return nil
+		case err != nil && agentkeys.ErrorCode(err) != agentkeys.ENOTFOUND:
+			return err
+		}
+		if time.Now().After(deadline) {
+			return agentkeys.Errorf(agentkeys.ETIMEOUT, "the connection was not completed within %s: run the command again", o.Timeout.Round(time.Second))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
 func expiryText(t time.Time) string {
 	if t.IsZero() {
 		return "does not expire"
@@ -386,7 +428,7 @@ func newCmdCredentialsRefresh(f *Factory) *cobra.Command {
 		Args:  exactArgs(1, "the credential's name or id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			v, err := oauthVault(ctx, f)
+			v, err := oauthVault(ctx, f, "credentials refresh (the hosted proxy refreshes server credentials itself)")
 			if err != nil {
 				return err
 			}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,8 +16,11 @@ import (
 	"time"
 
 	"github.com/agentkeys/agentkeys"
+	"github.com/agentkeys/agentkeys/client"
 	"github.com/agentkeys/agentkeys/internal/testkit"
 	"github.com/agentkeys/agentkeys/localvault"
+	"github.com/agentkeys/agentkeys/server"
+	"github.com/agentkeys/agentkeys/server/store"
 )
 
 // oauthEnv is a vault with the test authorization server's app, and the
@@ -356,5 +360,60 @@ func TestServe_OAuthConfigRefused(t *testing.T) {
 	r := e.run("serve", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--oauth-config", bad)
 	if r.code != 2 || !strings.Contains(r.stderr, "app 1 (custom)") || !strings.Contains(r.stderr, "--auth-url") || strings.Contains(r.stderr+r.stdout, "s3cr3t-canary") {
 		t.Fatalf("exit %d stderr %s", r.code, r.stderr)
+	}
+}
+
+// Remote mode: connect starts the flow on the server, the browser comes
+// back to the server's callback, and the CLI sees the credential appear.
+func TestBinary_OAuthRemoteConnect(t *testing.T) {
+	bin := agentkeysBinary(t)
+	o := testkit.NewOAuthServer(t, time.Hour)
+	k, _ := agentkeys.NewKey()
+	st, err := store.Open(t.Context(), store.Config{DataDir: t.TempDir(), ServerKey: k})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetOAuthApps([]*agentkeys.OAuthApp{o.App()}); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.Config{Store: st, AllowLoopbackTargets: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() { hs.Close(); st.Close() })
+	res, err := client.Signup(t.Context(), client.Config{BaseURL: hs.URL}, client.SignupInput{Email: "o@example.com", Password: "correct horse battery", Workspace: "Acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t)
+	e.mustStdin(res.APIKey+"\n", "login", "--server", hs.URL, "--api-key", "-")
+	if r := e.run("oauth", "apps", "add", "github", "--client-id", "x"); r.code != 2 || !strings.Contains(r.stderr, "works on the local vault") {
+		t.Fatalf("apps add while logged in: exit %d %s", r.code, r.stderr)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := exec.CommandContext(ctx, bin, "credentials", "connect", "custom", "--name", "Tracker", "--no-browser", "--timeout", "20s")
+	c.Env = e.environ()
+	stderr, _ := c.StderrPipe()
+	var stdout strings.Builder
+	c.Stdout = &stdout
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		if u := strings.TrimSpace(sc.Text()); strings.HasPrefix(u, o.URL+"/authorize?") {
+			if err := o.Approve(u); err != nil {
+				t.Fatalf("approve (through the server's callback): %v", err)
+			}
+		}
+	}
+	if err := c.Wait(); err != nil || !strings.Contains(stdout.String(), "Connected custom as credential Tracker") {
+		t.Fatalf("remote connect: %v %s", err, stdout.String())
+	}
+	if list := e.must("credentials", "list"); !strings.Contains(list, "Tracker") || !strings.Contains(list, "OAUTH") {
+		t.Fatalf("remote list: %s", list)
 	}
 }
