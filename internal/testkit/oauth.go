@@ -243,7 +243,11 @@ func (o *OAuthServer) App() *agentkeys.OAuthApp {
 
 // Approve plays the browser: it opens authURL without following the
 // redirect and calls the loopback redirect it points at.
-func (o *OAuthServer) Approve(authURL string) error {
+func (o *OAuthServer) Approve(authURL string) error { return ApproveURL(authURL) }
+
+// ApproveURL is Approve for any authorization server that redirects at
+// once (oauth2-mock-server).
+func ApproveURL(authURL string) error {
 	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }, Timeout: 10 * time.Second}
 	res, err := noFollow.Get(authURL)
 	if err != nil {
