@@ -36,7 +36,12 @@ func TestMigrate_NarrowAuditIndexes(t *testing.T) {
 				`DROP INDEX audit_agent`, `DROP INDEX audit_credential`,
 				`CREATE INDEX audit_agent ON audit_events (workspace_id, agent_id, seq)`,
 				`CREATE INDEX audit_credential ON audit_events (workspace_id, credential_id, seq)`,
-				`ALTER TABLE grants DROP COLUMN expires_at`, // schema 3
+				`ALTER TABLE grants DROP COLUMN expires_at`,   // schema 3
+				`ALTER TABLE credentials DROP COLUMN version`, // schema 8
+				`ALTER TABLE credentials DROP COLUMN refresh_lease`,
+				`ALTER TABLE credentials DROP COLUMN oauth_status`,
+				`DROP TABLE oauth_apps`,
+				`DROP TABLE oauth_states`,
 				`DELETE FROM schema_migrations WHERE version >= 2`,
 			} {
 				if _, err := db.Exec(q); err != nil {
