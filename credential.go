@@ -79,7 +79,27 @@ type Credential struct {
 	CreatedAt    time.Time      `json:"createdAt"`
 	UpdatedAt    time.Time      `json:"updatedAt"`
 	LastUsedAt   *time.Time     `json:"lastUsedAt,omitempty"`
+	// OAuth is the state of an OAUTH credential's connection; nil for other
+	// types.
+	OAuth *OAuthState `json:"oauth,omitempty"`
 }
+
+// OAuthState is what a listing shows of an OAuth connection (never a
+// token).
+type OAuthState struct {
+	// Status is OAuthConnected, or OAuthError once the provider refused the
+	// refresh token (reconnect with `agentkeys credentials connect`).
+	Status string `json:"status"`
+	// AccessTokenExpiresAt is when the current access token expires (the
+	// proxy refreshes it before then); nil when the provider gave none.
+	AccessTokenExpiresAt *time.Time `json:"accessTokenExpiresAt,omitempty"`
+}
+
+// OAuth connection statuses.
+const (
+	OAuthConnected = "connected"
+	OAuthError     = "error"
+)
 
 // CredentialInput is what creating a credential takes.
 type CredentialInput struct {

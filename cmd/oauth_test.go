@@ -3,6 +3,7 @@ package cmd_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -178,7 +179,9 @@ func TestBinary_OAuthConnectRefreshAndCanary(t *testing.T) {
 		t.Fatalf("the connection did not store access token, refresh token, app and expiry")
 	}
 	list := e.mustBin("", "credentials", "list", "--json")
-	if !strings.Contains(list, `"type": "OAUTH"`) && !strings.Contains(list, `"type":"OAUTH"`) {
+	var listed struct{ Credentials []*agentkeys.Credential }
+	if err := json.Unmarshal([]byte(list), &listed); err != nil || len(listed.Credentials) != 1 || listed.Credentials[0].Type != agentkeys.OAuth ||
+		listed.Credentials[0].OAuth == nil || listed.Credentials[0].OAuth.Status != "connected" || listed.Credentials[0].OAuth.AccessTokenExpiresAt == nil {
 		t.Fatalf("list: %s", list)
 	}
 	apps := e.mustBin("", "oauth", "apps", "list")

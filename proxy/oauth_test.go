@@ -99,6 +99,12 @@ func TestOAuth_RefreshBeforeExpiryRotatesAndSaves(t *testing.T) {
 	if now.OAuthApp != agentkeys.CustomOAuthProvider {
 		t.Fatalf("app = %q", now.OAuthApp)
 	}
+	// The listing shows the new expiry (and never a token).
+	c, err := v.FindCredential(context.Background(), "Tracker")
+	if err != nil || c.OAuth == nil || c.OAuth.Status != agentkeys.OAuthConnected || c.OAuth.AccessTokenExpiresAt == nil ||
+		!c.OAuth.AccessTokenExpiresAt.Equal(now.ExpiresAt) {
+		t.Fatalf("listed OAuth state %+v, want connected with the new expiry %v", c.OAuth, now.ExpiresAt)
+	}
 	// Fresh now: no further refresh.
 	if status, _, _ := oauthGet(t, v.Handler, o, "Tracker"); status != 200 || o.RefreshCalls.Load() != 1 {
 		t.Fatalf("second request: status %d, refresh calls %d", status, o.RefreshCalls.Load())
@@ -197,6 +203,9 @@ func TestOAuth_RevokedIsCredentialError(t *testing.T) {
 	}
 	if n := o.RefreshCalls.Load(); n != 1 {
 		t.Fatalf("refresh calls = %d: a credential in error must not be refreshed again", n)
+	}
+	if listed, _ := v.FindCredential(context.Background(), "Tracker"); listed.OAuth == nil || listed.OAuth.Status != agentkeys.OAuthError {
+		t.Fatalf("listed OAuth state %+v, want error", listed.OAuth)
 	}
 	evs, err := v.ListAudit(context.Background(), agentkeys.AuditFilter{CredentialID: c.ID})
 	if err != nil {

@@ -330,8 +330,8 @@ func (rf *Refresher) RefreshSecret(ctx context.Context, route *agentkeys.Route, 
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE credentials SET sealed = $1, key_version = $2, version = version + 1,
-			refresh_lease = NULL, oauth_status = '', updated_at = $3 WHERE workspace_id = $4 AND id = $5 AND version = $6`,
-			sealed, ver, Stamp(rf.Now).UnixMicro(), rf.WorkspaceID, cred.ID, row.version)
+			refresh_lease = NULL, oauth_status = '', oauth_expires_at = $3, updated_at = $4 WHERE workspace_id = $5 AND id = $6 AND version = $7`,
+			sealed, ver, oauthExpiry(agentkeys.OAuth, fresh), Stamp(rf.Now).UnixMicro(), rf.WorkspaceID, cred.ID, row.version)
 		if err != nil {
 			return err
 		}

@@ -40,6 +40,7 @@ func TestMigrate_NarrowAuditIndexes(t *testing.T) {
 				`ALTER TABLE credentials DROP COLUMN version`, // schema 8
 				`ALTER TABLE credentials DROP COLUMN refresh_lease`,
 				`ALTER TABLE credentials DROP COLUMN oauth_status`,
+				`ALTER TABLE credentials DROP COLUMN oauth_expires_at`,
 				`DROP TABLE oauth_apps`,
 				`DROP TABLE oauth_states`,
 				`DELETE FROM schema_migrations WHERE version >= 2`,

@@ -7,6 +7,8 @@
 ALTER TABLE credentials ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE credentials ADD COLUMN refresh_lease INTEGER;
 ALTER TABLE credentials ADD COLUMN oauth_status TEXT NOT NULL DEFAULT '';
+-- The access token's expiry (Unix µs), listed without opening the value.
+ALTER TABLE credentials ADD COLUMN oauth_expires_at INTEGER;
 
 -- The OAuth clients (apps) connections are made and refreshed with, one
 -- per provider; the client secret is sealed like a credential value.
