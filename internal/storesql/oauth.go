@@ -253,11 +253,11 @@ func (rf *Refresher) RefreshSecret(ctx context.Context, route *agentkeys.Route, 
 		if cur, err = rf.open(ctx, cred.ID, row); err != nil {
 			return nil, err
 		}
-		if row.status == "error" {
+		if row.status == agentkeys.OAuthError {
 			return nil, agentkeys.ReconnectError(cred.Name, cur.OAuthApp)
 		}
-		if cur.Value != stale.Value {
-			return cur, nil // refreshed by someone else since the caller read it
+		if cur.Value != stale.Value || cur.RefreshToken != stale.RefreshToken || !cur.ExpiresAt.Equal(stale.ExpiresAt) {
+			return cur, nil // refreshed (or reconnected) by someone else since the caller read it
 		}
 		now := rf.Now()
 		if !row.lease.Valid || row.lease.Int64 <= now.UnixMicro() {
@@ -308,7 +308,7 @@ func (rf *Refresher) RefreshSecret(ctx context.Context, route *agentkeys.Route, 
 	fresh, err := oauthflow.Refresh(ctx, client, app, cred.Name, cur)
 	if err != nil {
 		if agentkeys.ErrorCode(err) == agentkeys.ECREDENTIAL {
-			release("error")
+			release(agentkeys.OAuthError)
 		} else {
 			release("")
 		}
