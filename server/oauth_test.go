@@ -107,6 +107,9 @@ func TestOAuth_ServerFlow(t *testing.T) {
 			sec.ExpiresAt = time.Now().Add(-time.Minute)
 			ws.UpdateCredential(context.Background(), cred.ID, &agentkeys.CredentialUpdate{Secret: sec})
 			proxyGet(t, s.url, g.ProxyToken, "", o.URL+"/api/me").want(t, 401, agentkeys.ECREDENTIAL)
+			if !strings.Contains(s.logs.String(), `"msg":"credential.error"`) || !strings.Contains(s.logs.String(), cred.ID) {
+				t.Error("no credential.error event in the server's log")
+			}
 			for _, leak := range []string{sec.Value, sec.RefreshToken, o.ClientSecret} {
 				if strings.Contains(s.logs.String(), leak) {
 					t.Error("a token or the client secret is in the server's log")

@@ -194,6 +194,10 @@ type Refresher struct {
 	// InTx, when set, runs first in the transaction that stores the new
 	// pair (the server bumps the workspace's revision there).
 	InTx func(ctx context.Context, tx *sql.Tx) error
+	// Broken, when set, is told when this refresh marked the credential
+	// broken (the provider answered invalid_grant): the server raises
+	// credential.error there.
+	Broken func(ctx context.Context, cred *agentkeys.Credential)
 	// App returns the app of a provider; nil: the workspace's oauth_apps.
 	App func(ctx context.Context, provider string) (*agentkeys.OAuthApp, error)
 }
@@ -309,6 +313,9 @@ func (rf *Refresher) RefreshSecret(ctx context.Context, route *agentkeys.Route, 
 	if err != nil {
 		if agentkeys.ErrorCode(err) == agentkeys.ECREDENTIAL {
 			release(agentkeys.OAuthError)
+			if rf.Broken != nil {
+				rf.Broken(ctx, cred)
+			}
 		} else {
 			release("")
 		}
