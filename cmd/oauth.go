@@ -61,7 +61,7 @@ func (a *appFlags) register(c *cobra.Command, withScopes bool) {
 }
 
 func (a *appFlags) given() bool {
-	return a.ClientID != "" || a.ClientSecret != "" || a.AuthURL != "" || a.TokenURL != "" || a.DeviceURL != ""
+	return a.ClientID != "" || a.ClientSecret != "" || a.AuthURL != "" || a.TokenURL != "" || a.DeviceURL != "" || len(a.AllowHosts) > 0
 }
 
 // app builds the app the flags describe; the client secret "-" is read
