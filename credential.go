@@ -82,12 +82,32 @@ type Credential struct {
 	// ExpiresAt, when set, is when the credential stops working: from then
 	// on the proxy refuses it (401 CREDENTIAL_EXPIRED) and injects nothing.
 	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+	// OAuth is the state of an OAUTH credential's connection; nil for other
+	// types.
+	OAuth *OAuthState `json:"oauth,omitempty"`
 }
 
 // Expired reports whether the credential has expired at now.
 func (c *Credential) Expired(now time.Time) bool {
 	return c.ExpiresAt != nil && !now.Before(*c.ExpiresAt)
 }
+
+// OAuthState is what a listing shows of an OAuth connection (never a
+// token).
+type OAuthState struct {
+	// Status is OAuthConnected, or OAuthError once the provider refused the
+	// refresh token (reconnect with `agentkeys credentials connect`).
+	Status string `json:"status"`
+	// AccessTokenExpiresAt is when the current access token expires (the
+	// proxy refreshes it before then); nil when the provider gave none.
+	AccessTokenExpiresAt *time.Time `json:"accessTokenExpiresAt,omitempty"`
+}
+
+// OAuth connection statuses.
+const (
+	OAuthConnected = "connected"
+	OAuthError     = "error"
+)
 
 // CredentialInput is what creating a credential takes.
 type CredentialInput struct {
@@ -218,6 +238,11 @@ type Secret struct {
 	// the value, so it travels with it; giving a new value resets it unless
 	// it is set again.
 	RawResponses bool
+	// OAuthApp names the provider whose app refreshes an OAUTH credential;
+	// Scopes and TokenType are what the provider granted.
+	OAuthApp  string
+	Scopes    []string
+	TokenType string
 }
 
 // RedactedEcho replaces, in a proxied response, any form of the injected

@@ -24,6 +24,7 @@ const (
 	EUPSTREAM     = "UPSTREAM_UNREACHABLE"    // upstream refused, reset or failed TLS: 502
 	ETIMEOUT      = "UPSTREAM_TIMEOUT"        // upstream did not connect or answer in time: 504
 	EUNAVAILABLE  = "UNAVAILABLE"             // vault locked, key missing, service not ready: 503
+	ECREDENTIAL   = "CREDENTIAL_ERROR"        // the credential no longer works (OAuth revoked): 401
 )
 
 var codeStatus = map[string]int{
@@ -42,6 +43,7 @@ var codeStatus = map[string]int{
 	EUPSTREAM:     http.StatusBadGateway,
 	ETIMEOUT:      http.StatusGatewayTimeout,
 	EUNAVAILABLE:  http.StatusServiceUnavailable,
+	ECREDENTIAL:   http.StatusUnauthorized,
 }
 
 // Error is an error a person or program can act on: a code from the list
@@ -102,6 +104,8 @@ func CodeForStatus(status int) string {
 	switch status {
 	case http.StatusForbidden:
 		return EFORBIDDEN
+	case http.StatusUnauthorized:
+		return EUNAUTHORIZED // ECREDENTIAL shares 401; its body carries the code
 	case http.StatusUnprocessableEntity:
 		return EINVALID
 	}

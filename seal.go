@@ -178,6 +178,9 @@ type secretWire struct {
 	RefreshToken string     `json:"r,omitempty"`
 	ExpiresAt    *time.Time `json:"e,omitempty"`
 	RawResponses bool       `json:"raw,omitempty"`
+	OAuthApp     string     `json:"a,omitempty"`
+	Scopes       []string   `json:"s,omitempty"`
+	TokenType    string     `json:"t,omitempty"`
 }
 
 // decodeSimple decodes the common encoding without encoding/json, which cost
@@ -260,7 +263,8 @@ func OpenSecret(data Key, sealed []byte, workspaceID, credentialID string, keyVe
 
 // SealSecret is the package's SealSecret with the Sealer's key as the data key.
 func (sl *Sealer) SealSecret(s *Secret, workspaceID, credentialID string, keyVersion int) ([]byte, error) {
-	w := secretWire{Value: s.Value, Username: s.Username, Password: s.Password, Headers: s.Headers, Param: s.Param, RefreshToken: s.RefreshToken, RawResponses: s.RawResponses}
+	w := secretWire{Value: s.Value, Username: s.Username, Password: s.Password, Headers: s.Headers, Param: s.Param, RefreshToken: s.RefreshToken, RawResponses: s.RawResponses,
+		OAuthApp: s.OAuthApp, Scopes: s.Scopes, TokenType: s.TokenType}
 	if !s.ExpiresAt.IsZero() {
 		w.ExpiresAt = &s.ExpiresAt
 	}
@@ -286,7 +290,8 @@ func (sl *Sealer) OpenSecret(sealed []byte, workspaceID, credentialID string, ke
 			return nil, ErrDecrypt
 		}
 	}
-	s := &Secret{Value: w.Value, Username: w.Username, Password: w.Password, Headers: w.Headers, Param: w.Param, RefreshToken: w.RefreshToken, RawResponses: w.RawResponses}
+	s := &Secret{Value: w.Value, Username: w.Username, Password: w.Password, Headers: w.Headers, Param: w.Param, RefreshToken: w.RefreshToken, RawResponses: w.RawResponses,
+		OAuthApp: w.OAuthApp, Scopes: w.Scopes, TokenType: w.TokenType}
 	if w.ExpiresAt != nil {
 		s.ExpiresAt = *w.ExpiresAt
 	}

@@ -3,8 +3,6 @@ package cmd
 import (
 	"context"
 	"fmt"
-	"os/exec"
-	"runtime"
 	"strings"
 	"time"
 
@@ -131,36 +129,4 @@ func RunBilling(ctx context.Context, opts *BillingOptions) error {
 		opts.IO.Warnf("opened in your browser")
 	}
 	return nil
-}
-
-// openBrowser starts the system's browser on url when there is a display;
-// false when it did not.
-func openBrowser(getenv func(string) string, url string) bool {
-	var name string
-	switch runtime.GOOS {
-	case "darwin":
-		name = "open"
-	case "windows":
-		name = "rundll32"
-	default:
-		if getenv("DISPLAY") == "" && getenv("WAYLAND_DISPLAY") == "" {
-			return false
-		}
-		name = "xdg-open"
-	}
-	path, err := exec.LookPath(name)
-	if err != nil {
-		return false
-	}
-	args := []string{url}
-	if name == "rundll32" {
-		args = []string{"url.dll,FileProtocolHandler", url}
-	}
-	c := exec.Command(path, args...)
-	c.Stdout, c.Stderr = nil, nil
-	if c.Start() != nil {
-		return false
-	}
-	go c.Wait()
-	return true
 }

@@ -20,6 +20,8 @@ func newCmdCredentials(f *Factory) *cobra.Command {
 		NewCmdCredentialsShow(f, nil),
 		NewCmdCredentialsUpdate(f, nil),
 		NewCmdCredentialsRemove(f, nil),
+		newCmdCredentialsConnect(f),
+		newCmdCredentialsRefresh(f),
 	)
 	return c
 }

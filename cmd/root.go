@@ -121,6 +121,7 @@ Run without arguments in a terminal to open the terminal UI.`,
 		NewCmdVersion(f, nil),
 		newCmdMan(f),
 		newCmdSync(f),
+		newCmdOAuth(f),
 	)
 	return root
 }

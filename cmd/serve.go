@@ -64,6 +64,8 @@ type ServeOptions struct {
 	// STRIPE_PRICE_PLAN).
 	StripeKeyFile string
 	Prices        map[string]string
+	// OAuthConfig is the file of the operator's OAuth apps (oauth.go).
+	OAuthConfig string
 	// Ready, when set, is called with the base URL once the server accepts
 	// connections (tests).
 	Ready func(baseURL string)
@@ -174,6 +176,7 @@ streams finish (up to --shutdown-timeout).`,
 	c.Flags().BoolVar(&opts.BehindProxy, "behind-proxy", false, "a TLS-terminating proxy stands in front: allow plain HTTP on a non-loopback address")
 	c.Flags().StringVar(&opts.TLSCert, "tls-cert", "", "serve HTTPS with this certificate (PEM)")
 	c.Flags().StringVar(&opts.TLSKey, "tls-key", "", "the certificate's private key (PEM)")
+	c.Flags().StringVar(&opts.OAuthConfig, "oauth-config", "", "JSON file of the OAuth apps (client id and secret per provider) the hosted proxy refreshes tokens with")
 	c.Flags().DurationVar(&opts.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight requests may take to finish on shutdown")
 	c.Flags().StringVar(&opts.SMTPURL, "smtp-url", "", "send invitations through this SMTP server: smtp://user:pass@host:587 (STARTTLS when offered) or smtps://… (env AGENTKEYS_SMTP_URL, which keeps the password out of the process list)")
 	c.Flags().StringVar(&opts.PublicURL, "public-url", "", "the server's address as people reach it, for links in emails (required with --smtp-url)")
@@ -343,6 +346,9 @@ func RunServe(ctx context.Context, opts *ServeOptions) error {
 		return err
 	}
 	defer st.Close()
+	if err := loadOAuthConfig(opts.OAuthConfig, st); err != nil {
+		return err
+	}
 	mailer, err := opts.mailer()
 	if err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 
 	"github.com/agentkeys/agentkeys"
+	"github.com/agentkeys/agentkeys/internal/storesql"
 )
 
 // Key rotation. The root key lives outside the database (environment, key
@@ -259,10 +260,19 @@ func (v *Vault) newDataKey(ctx context.Context) (int, error) {
 			if err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, `UPDATE credentials SET sealed = ?, key_version = ? WHERE id = ?`, sealed, ver, r.id); err != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE credentials SET sealed = ?, key_version = ?, `+storesql.SetVersionBump+` WHERE id = ?`, sealed, ver, r.id); err != nil {
 				return err
 			}
 			n++
+		}
+		oldKey := func(version int) (agentkeys.Key, bool) {
+			v.keys.mu.RLock()
+			defer v.keys.mu.RUnlock()
+			k, ok := v.keys.keys[version]
+			return k, ok
+		}
+		if err := dialect.ResealOAuthApps(ctx, tx, v.wsID, oldKey, dk, ver); err != nil {
+			return err
 		}
 		_, err = tx.ExecContext(ctx, `DELETE FROM data_keys WHERE workspace_id = ? AND version < ?`, v.wsID, ver)
 		return err

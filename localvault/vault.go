@@ -46,6 +46,9 @@ type Config struct {
 	Keychain   KeyStore     // nil: SystemKeychain with a few seconds' timeout
 	Logger     *slog.Logger // nil: discard
 	Now        func() time.Time
+	// RefreshLease is how long an OAuth refresh may hold a credential before
+	// another process takes over (one killed mid-refresh); 0: 20 s.
+	RefreshLease time.Duration
 }
 
 // InitOptions changes how Init creates a vault.
@@ -78,6 +81,8 @@ type Vault struct {
 	cache *routeCache
 	shm   *shmWatch // the WAL-index header mapping the cache checks first
 	audit *auditWriter
+
+	refreshLease time.Duration // Config.RefreshLease
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -300,7 +305,7 @@ func open(ctx context.Context, cfg Config, db *sql.DB, dbPath string) (*Vault, e
 		}
 		return nil, err
 	}
-	v := &Vault{log: cfg.Logger, now: cfg.Now, home: cfg.Home, path: dbPath, db: db, keychain: cfg.Keychain}
+	v := &Vault{log: cfg.Logger, now: cfg.Now, home: cfg.Home, path: dbPath, db: db, keychain: cfg.Keychain, refreshLease: cfg.RefreshLease}
 	var initSource string
 	err = db.QueryRowContext(ctx, `SELECT id, name, plan,
 		COALESCE((SELECT value FROM meta WHERE key = 'key_source'), '') FROM workspaces LIMIT 1`).

@@ -54,6 +54,7 @@ type Handler struct {
 	now     func() time.Time
 	rp      *httputil.ReverseProxy
 	sample  *refusalSampler // nil: every refusal gets its row
+	oauth   oauthState // OAuth refresh (oauth.go)
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -137,6 +138,8 @@ type exchange struct {
 	// redact replaces echoes of the secret in the response (nil: the
 	// credential asked for byte-exact responses).
 	redact *redactor
+	// oauthSum is the SHA-256 of the OAuth access token injected (oauth.go).
+	oauthSum *[32]byte
 	// queryParam is the name of the query parameter injected (QUERY_PARAM),
 	// to be removed from URLs in the upstream's answer headers.
 	queryParam string
@@ -274,6 +277,9 @@ func (h *Handler) serveOrRefuse(w http.ResponseWriter, r *http.Request, auth aut
 	x.begun = true
 
 	secret, err := h.backend.OpenSecret(r.Context(), route)
+	if err == nil {
+		secret, err = h.freshSecret(r.Context(), x, route, secret)
+	}
 	if err != nil {
 		x.refuse(r.Context(), err, agentkeys.DecisionDenied)
 		return

@@ -25,6 +25,7 @@ func modifyResponse(res *http.Response) error {
 		}
 	}
 	x := res.Request.Context().Value(exchangeKey{}).(*exchange)
+	x.noteUpstreamStatus(res.StatusCode) // oauth.go: a 401 refreshes the token before the next request
 	if x.body != nil && !x.body.eof.Load() && !x.body.tooLarge.Load() {
 		// The upstream answered before the agent's body was all sent. With
 		// full-duplex answers Go's server would then read the rest of that

@@ -95,14 +95,17 @@ func TestTenantIsolation(t *testing.T) {
 					{"GET", "/api/v1/audit", nil, 200},
 					{"GET", "/api/v1/audit?agentId=" + idB, nil, 200},
 					{"GET", "/api/v1/audit?credentialId=" + cB, nil, 200}},
-				"POST /api/v1/login":          nil, // public; answers only the caller's own workspaces
-				"POST /api/v1/signup/confirm": nil, // public; makes a new workspace
-				"GET /api/v1/workspaces":      {{"GET", "/api/v1/workspaces", nil, 200}},
-				"POST /api/v1/workspaces":     nil, // creates a new workspace; takes no id
-				"GET /api/v1/workspace":       {{"GET", "/api/v1/workspace", nil, 200}},
-				"PATCH /api/v1/workspace":     nil, // the caller's own workspace only; takes no id
-				"DELETE /api/v1/workspace":    {{"DELETE", "/api/v1/workspace", map[string]any{"confirm": "Beta"}, 400}},
-				"GET /api/v1/members":         {{"GET", "/api/v1/members", nil, 200}},
+				// Starts in A (the state is bound to A's workspace); takes no id.
+				"POST /api/v1/oauth/{provider}/start": nil,
+				"GET /api/v1/oauth/callback":          nil, // public: the state binds it (TestOAuth_ServerFlow)
+				"POST /api/v1/login":                  nil, // public; answers only the caller's own workspaces
+				"POST /api/v1/signup/confirm":         nil, // public; makes a new workspace
+				"GET /api/v1/workspaces":              {{"GET", "/api/v1/workspaces", nil, 200}},
+				"POST /api/v1/workspaces":             nil, // creates a new workspace; takes no id
+				"GET /api/v1/workspace":               {{"GET", "/api/v1/workspace", nil, 200}},
+				"PATCH /api/v1/workspace":             nil, // the caller's own workspace only; takes no id
+				"DELETE /api/v1/workspace":            {{"DELETE", "/api/v1/workspace", map[string]any{"confirm": "Beta"}, 400}},
+				"GET /api/v1/members":                 {{"GET", "/api/v1/members", nil, 200}},
 				"PATCH /api/v1/members/{userId}": {
 					{"PATCH", "/api/v1/members/" + userB, map[string]any{"role": "member"}, 404}},
 				"DELETE /api/v1/members/{userId}": {

@@ -95,6 +95,8 @@ func (s *Server) table() []route {
 		api("POST", "/api/v1/billing/checkout", agentkeys.PermManageBilling, s.billingCheckout),
 		api("POST", "/api/v1/billing/portal", agentkeys.PermManageBilling, s.billingPortal),
 		public("POST", "/api/v1/billing/webhook", s.billingWebhook),
+		api("POST", "/api/v1/oauth/{provider}/start", agentkeys.PermEditCredentials, s.startOAuth),
+		public("GET", OAuthCallbackPath, s.oauthCallback),
 		public("GET", "/api/v1/openapi.json", s.openAPI),
 		public("GET", "/healthz", s.healthz),
 		public("GET", "/readyz", s.readyz),

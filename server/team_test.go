@@ -108,6 +108,8 @@ var wantPermission = map[string]agentkeys.Permission{
 	"GET /readyz":                                                  agentkeys.PermPublic,
 	" /v1/proxy":                                                   agentkeys.PermProxy,
 	" /to/":                                                        agentkeys.PermProxy,
+	"POST /api/v1/oauth/{provider}/start":                          agentkeys.PermEditCredentials,
+	"GET /api/v1/oauth/callback":                                   agentkeys.PermPublic,
 	"GET /api/v1/billing":                                          agentkeys.PermManageBilling,
 	"POST /api/v1/billing/checkout":                                agentkeys.PermManageBilling,
 	"POST /api/v1/billing/portal":                                  agentkeys.PermManageBilling,

@@ -15,7 +15,7 @@ import (
 
 // CredentialCols are the metadata columns of credentials (alias c) that
 // ScanCredential reads.
-const CredentialCols = `c.id, c.name, c.type, c.allowed_hosts, c.created_at, c.updated_at, c.last_used_at, c.expires_at`
+const CredentialCols = `c.id, c.name, c.type, c.allowed_hosts, c.created_at, c.updated_at, c.last_used_at, c.expires_at, c.oauth_status, c.oauth_expires_at`
 
 // RowScanner is *sql.Row or *sql.Rows.
 type RowScanner interface{ Scan(dest ...any) error }
@@ -25,9 +25,16 @@ func ScanCredential(r RowScanner, extra ...any) (*agentkeys.Credential, error) {
 	var c agentkeys.Credential
 	var hosts string
 	var created, updated int64
-	var used, expires sql.NullInt64
-	if err := r.Scan(append([]any{&c.ID, &c.Name, &c.Type, &hosts, &created, &updated, &used, &expires}, extra...)...); err != nil {
+	var used, expires, oauthExpires sql.NullInt64
+	var oauthStatus string
+	if err := r.Scan(append([]any{&c.ID, &c.Name, &c.Type, &hosts, &created, &updated, &used, &expires, &oauthStatus, &oauthExpires}, extra...)...); err != nil {
 		return nil, err
+	}
+	if c.Type == agentkeys.OAuth {
+		c.OAuth = &agentkeys.OAuthState{Status: agentkeys.OAuthConnected, AccessTokenExpiresAt: NullTime(oauthExpires)}
+		if oauthStatus == agentkeys.OAuthError {
+			c.OAuth.Status = agentkeys.OAuthError
+		}
 	}
 	if err := json.Unmarshal([]byte(hosts), &c.AllowedHosts); err != nil {
 		return nil, fmt.Errorf("credential %s: allowed hosts: %w", c.ID, err)
@@ -182,16 +189,38 @@ func (d Dialect) InsertCredential(ctx context.Context, tx *sql.Tx, wsID string, 
 		return nil, err
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO credentials
-		(id, workspace_id, name, name_key, type, allowed_hosts, sealed, key_version, created_at, updated_at, expires_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-		c.ID, wsID, c.Name, NameKey(c.Name), string(c.Type), n.hosts, sealed, ver, now.UnixMicro(), now.UnixMicro(), micros(c.ExpiresAt))
+		(id, workspace_id, name, name_key, type, allowed_hosts, sealed, key_version, created_at, updated_at, expires_at, oauth_expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		c.ID, wsID, c.Name, NameKey(c.Name), string(c.Type), n.hosts, sealed, ver, now.UnixMicro(), now.UnixMicro(), micros(c.ExpiresAt), oauthExpiry(c.Type, &n.in.Secret))
 	if d.IsUnique(err) {
 		return nil, credentialConflict(c.Name)
 	}
 	if err != nil {
 		return nil, err
 	}
+	c.OAuth = oauthState(c.Type, &n.in.Secret)
 	return c, nil
+}
+
+// oauthExpiry is the oauth_expires_at column of a secret of type t.
+func oauthExpiry(t agentkeys.CredentialType, s *agentkeys.Secret) any {
+	if t != agentkeys.OAuth || s.ExpiresAt.IsZero() {
+		return nil
+	}
+	return s.ExpiresAt.UnixMicro()
+}
+
+// oauthState is the listing state of a freshly written secret of type t.
+func oauthState(t agentkeys.CredentialType, s *agentkeys.Secret) *agentkeys.OAuthState {
+	if t != agentkeys.OAuth {
+		return nil
+	}
+	st := &agentkeys.OAuthState{Status: agentkeys.OAuthConnected}
+	if !s.ExpiresAt.IsZero() {
+		e := s.ExpiresAt.UTC().Truncate(time.Microsecond) // as stored
+		st.AccessTokenExpiresAt = &e
+	}
+	return st
 }
 
 // UpdateCredential applies ch to the workspace's credential id within tx at
@@ -244,10 +273,11 @@ func (d Dialect) UpdateCredential(ctx context.Context, tx *sql.Tx, wsID, id stri
 		if err != nil {
 			return nil, err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE credentials SET sealed = $1, key_version = $2 WHERE workspace_id = $3 AND id = $4`,
-			sealed, ver, wsID, c.ID); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE credentials SET sealed = $1, key_version = $2, oauth_status = '', oauth_expires_at = $3, `+SetVersionBump+`
+			WHERE workspace_id = $4 AND id = $5`, sealed, ver, oauthExpiry(c.Type, upd.Secret), wsID, c.ID); err != nil {
 			return nil, err
 		}
+		c.OAuth = oauthState(c.Type, upd.Secret)
 	}
 	return c, nil
 }

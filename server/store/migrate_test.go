@@ -46,6 +46,12 @@ func TestMigrate_NarrowAuditIndexes(t *testing.T) {
 				`ALTER TABLE workspaces DROP COLUMN billing_status`, `ALTER TABLE workspaces DROP COLUMN stripe_customer`,
 				`ALTER TABLE workspaces DROP COLUMN stripe_subscription`, `ALTER TABLE usage DROP COLUMN admitted`,
 				`DROP TABLE billing_events`,
+				`ALTER TABLE credentials DROP COLUMN version`, // schema 8
+				`ALTER TABLE credentials DROP COLUMN refresh_lease`,
+				`ALTER TABLE credentials DROP COLUMN oauth_status`,
+				`ALTER TABLE credentials DROP COLUMN oauth_expires_at`,
+				`DROP TABLE oauth_apps`,
+				`DROP TABLE oauth_states`,
 				`DELETE FROM schema_migrations WHERE version >= 2`,
 			}
 			for _, q := range append(undoTeams, undo...) {

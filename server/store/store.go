@@ -78,6 +78,9 @@ type Config struct {
 	// MaxOpenConns caps the connection pool (default 8 for SQLite, 32 for
 	// PostgreSQL).
 	MaxOpenConns int
+	// RefreshLease is how long an OAuth refresh may hold a credential before
+	// another replica takes over (one killed mid-refresh); 0: 20 s.
+	RefreshLease time.Duration
 }
 
 // Store is an open server database. It is safe for concurrent use.
@@ -92,6 +95,10 @@ type Store struct {
 
 	root   agentkeys.Key
 	pepper []byte
+
+	refreshLease time.Duration
+	oauthMu      sync.RWMutex
+	oauthApps    map[string]*agentkeys.OAuthApp // the operator's (serve --oauth-config)
 
 	keysMu  sync.RWMutex
 	keys    map[dataKeyID]agentkeys.Key // unwrapped data keys (immutable per version)
@@ -165,7 +172,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	default:
 		return nil, agentkeys.Errorf(agentkeys.EINVALID, "new workspaces start on plan unlimited or free, not %q", cfg.DefaultPlan)
 	}
-	s := &Store{log: cfg.Logger, now: cfg.Now, plan: cfg.DefaultPlan, reached: cfg.LimitReached, root: cfg.ServerKey, keys: map[dataKeyID]agentkeys.Key{}, sealers: map[dataKeyID]*agentkeys.Sealer{}}
+	s := &Store{log: cfg.Logger, now: cfg.Now, plan: cfg.DefaultPlan, reached: cfg.LimitReached, refreshLease: cfg.RefreshLease, root: cfg.ServerKey, keys: map[dataKeyID]agentkeys.Key{}, sealers: map[dataKeyID]*agentkeys.Sealer{}}
 	s.pepper = derive(cfg.ServerKey, "agentkeys token pepper")
 	var err error
 	switch {
