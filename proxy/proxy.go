@@ -321,18 +321,13 @@ func (h *Handler) resolve(r *http.Request, auth authority) (*agentkeys.Route, er
 		}
 		route, err = h.backend.RouteByName(ctx, name)
 	default:
-		vals := r.Header.Values("Authorization")
-		if len(vals) == 0 {
+		token, present, berr := agentkeys.BearerToken(r.Header) // the one Authorization parser (bearer.go)
+		if !present {
 			return nil, agentkeys.Errorf(agentkeys.EUNAUTHORIZED,
 				"missing proxy token: send Authorization: Bearer pxr_… (or Bearer ak_ws_… with X-Credential-Name)")
 		}
-		if len(vals) > 1 {
-			return nil, agentkeys.Errorf(agentkeys.EUNAUTHORIZED, "send exactly one Authorization header")
-		}
-		scheme, token, _ := strings.Cut(strings.TrimSpace(vals[0]), " ")
-		token = strings.TrimSpace(token)
-		if !strings.EqualFold(scheme, "Bearer") || token == "" {
-			return nil, agentkeys.Errorf(agentkeys.EUNAUTHORIZED, "the Authorization header must be \"Bearer pxr_…\" or \"Bearer ak_ws_…\"")
+		if berr != nil {
+			return nil, berr
 		}
 		switch {
 		case agentkeys.IsProxyToken(token):
