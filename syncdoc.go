@@ -25,6 +25,10 @@ type SyncDoc struct {
 	TokenHash    string   `json:"th,omitempty"` // grant: HashToken of its pxr_ token
 	CreatedAt    int64    `json:"ca,omitempty"` // Unix microseconds
 	UpdatedAt    int64    `json:"ua,omitempty"`
+	// ExpiresAt is when a credential, or a grant's token, stops working
+	// (Unix microseconds; 0: never). A short-lived token (`agentkeys run`,
+	// `agents assign --expires-in`) stays short-lived on every device.
+	ExpiresAt int64 `json:"ea,omitempty"`
 }
 
 // String names the doc without its secret (also when the doc is printed

@@ -212,9 +212,11 @@ func (v *Vault) syncDoc(ctx context.Context, q querier, kind, id string) (*agent
 		var hosts string
 		var sealed []byte
 		var ver int
-		err = q.QueryRowContext(ctx, `SELECT name, type, allowed_hosts, sealed, key_version, created_at, updated_at
+		var expires sql.NullInt64
+		err = q.QueryRowContext(ctx, `SELECT name, type, allowed_hosts, sealed, key_version, created_at, updated_at, expires_at
 			FROM credentials WHERE workspace_id = ? AND id = ?`, v.wsID, id).
-			Scan(&d.Name, &d.Type, &hosts, &sealed, &ver, &d.CreatedAt, &d.UpdatedAt)
+			Scan(&d.Name, &d.Type, &hosts, &sealed, &ver, &d.CreatedAt, &d.UpdatedAt, &expires)
+		d.ExpiresAt = expires.Int64
 		if err == nil {
 			if err = json.Unmarshal([]byte(hosts), &d.AllowedHosts); err != nil {
 				return nil, fmt.Errorf("credential %s: allowed hosts: %w", id, err)
@@ -232,8 +234,10 @@ func (v *Vault) syncDoc(ctx context.Context, q querier, kind, id string) (*agent
 			Scan(&d.Name, &d.CreatedAt)
 	case agentkeys.SyncKindGrant:
 		agentID, credID, _ := strings.Cut(id, "/")
-		err = q.QueryRowContext(ctx, `SELECT token_hash, created_at FROM grants WHERE agent_id = ? AND credential_id = ?`, agentID, credID).
-			Scan(&d.TokenHash, &d.CreatedAt)
+		var expires sql.NullInt64
+		err = q.QueryRowContext(ctx, `SELECT token_hash, created_at, expires_at FROM grants WHERE agent_id = ? AND credential_id = ?`, agentID, credID).
+			Scan(&d.TokenHash, &d.CreatedAt, &expires)
+		d.ExpiresAt = expires.Int64
 	default:
 		return nil, fmt.Errorf("unknown sync kind %q", kind)
 	}
@@ -440,6 +444,15 @@ func (v *Vault) applyDoc(ctx context.Context, tx *sql.Tx, sl *agentkeys.Sealer, 
 				d.ID, v.wsID, d.Name, storesql.NameKey(d.Name), d.CreatedAt)
 			return notes, err
 		}
+		// The rules every writer goes through (storesql): a record sealed
+		// by another device of this vault is still checked like any input.
+		if _, err := agentkeys.ParseCredentialType(d.Type); err != nil {
+			return []string{fmt.Sprintf("credential %q from another device was not applied: %s", d.Name, agentkeys.ErrorMessage(err))}, nil
+		}
+		name := d.Name
+		if _, err := storesql.CheckCredentialUpdate(&agentkeys.CredentialUpdate{Name: &name, AllowedHosts: d.AllowedHosts}); err != nil {
+			return []string{fmt.Sprintf("credential %q from another device was not applied: %s", d.Name, agentkeys.ErrorMessage(err))}, nil
+		}
 		hosts, err := json.Marshal(d.AllowedHosts)
 		if err != nil {
 			return nil, err
@@ -449,12 +462,12 @@ func (v *Vault) applyDoc(ctx context.Context, tx *sql.Tx, sl *agentkeys.Sealer, 
 			return nil, err
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO credentials
-			(id, workspace_id, name, name_key, type, allowed_hosts, sealed, key_version, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			(id, workspace_id, name, name_key, type, allowed_hosts, sealed, key_version, created_at, updated_at, expires_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET name = excluded.name, name_key = excluded.name_key, type = excluded.type,
 				allowed_hosts = excluded.allowed_hosts, sealed = excluded.sealed, key_version = excluded.key_version,
-				updated_at = excluded.updated_at`,
-			d.ID, v.wsID, d.Name, storesql.NameKey(d.Name), d.Type, string(hosts), sealed, ver, d.CreatedAt, d.UpdatedAt)
+				updated_at = excluded.updated_at, expires_at = excluded.expires_at`,
+			d.ID, v.wsID, d.Name, storesql.NameKey(d.Name), d.Type, string(hosts), sealed, ver, d.CreatedAt, d.UpdatedAt, nullMicros(d.ExpiresAt))
 		return notes, err
 	case agentkeys.SyncKindGrant:
 		agentID, credID, _ := strings.Cut(d.ID, "/")
@@ -470,9 +483,10 @@ func (v *Vault) applyDoc(ctx context.Context, tx *sql.Tx, sl *agentkeys.Sealer, 
 		if _, err := tx.ExecContext(ctx, `DELETE FROM grants WHERE token_hash = ? AND NOT (agent_id = ? AND credential_id = ?)`, d.TokenHash, agentID, credID); err != nil {
 			return nil, err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO grants (agent_id, credential_id, token_hash, created_at) VALUES (?, ?, ?, ?)
-			ON CONFLICT (agent_id, credential_id) DO UPDATE SET token_hash = excluded.token_hash, created_at = excluded.created_at`,
-			agentID, credID, d.TokenHash, d.CreatedAt)
+		_, err := tx.ExecContext(ctx, `INSERT INTO grants (agent_id, credential_id, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (agent_id, credential_id) DO UPDATE SET token_hash = excluded.token_hash, created_at = excluded.created_at,
+				expires_at = excluded.expires_at`,
+			agentID, credID, d.TokenHash, d.CreatedAt, nullMicros(d.ExpiresAt))
 		return nil, err
 	}
 	return nil, fmt.Errorf("unknown sync kind %q", d.Kind)
@@ -521,3 +535,6 @@ func withReadTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) erro
 	defer tx.Rollback()
 	return fn(tx)
 }
+
+// nullMicros is a SyncDoc time (Unix microseconds, 0: none) as a column value.
+func nullMicros(us int64) sql.NullInt64 { return sql.NullInt64{Int64: us, Valid: us != 0} }
