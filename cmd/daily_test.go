@@ -415,8 +415,8 @@ func TestBinary_UpListenAsAsked(t *testing.T) {
 	c := exec.Command(agentkeysBinary(t), "up", "--listen", "0.0.0.0:0", "--json")
 	c.Env = e.environ()
 	stdout, _ := c.StdoutPipe()
-	var stderr bytes.Buffer
-	c.Stderr = &stderr
+	stderr := &syncBuffer{} // written by exec's copying goroutine while we read it
+	c.Stderr = stderr
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -432,8 +432,11 @@ func TestBinary_UpListenAsAsked(t *testing.T) {
 	if !strings.HasPrefix(got.Listen, "0.0.0.0:") || got.Listen == "0.0.0.0:0" || got.URL != "http://127.0.0.1:"+strings.TrimPrefix(got.Listen, "0.0.0.0:") {
 		t.Errorf("up --json = %q", line)
 	}
-	time.Sleep(50 * time.Millisecond)
-	if !strings.Contains(stderr.String(), "listening on "+got.Listen+", which is not loopback") {
+	want := "listening on " + got.Listen + ", which is not loopback"
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(stderr.String(), want) && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !strings.Contains(stderr.String(), want) {
 		t.Errorf("warning does not name the address as asked: %s", stderr.String())
 	}
 }
