@@ -63,12 +63,20 @@ func TestRevocation_UnderLoad(t *testing.T) {
 					}
 				}()
 			}
-			time.Sleep(200 * time.Millisecond)
+			// Under load first (however slow the machine: a count, not a
+			// time), then revoke, then go on until refusals are seen.
+			waitFor := func(n *atomic.Int64, want int64) {
+				for deadline := time.Now().Add(20 * time.Second); n.Load() < want && time.Now().Before(deadline); {
+					time.Sleep(5 * time.Millisecond)
+				}
+			}
+			waitFor(&before, 32)
 			if err := w.RevokeCredential(t.Context(), a.ID, c.ID); err != nil {
 				t.Fatal(err)
 			}
 			revoked.Store(true)
-			time.Sleep(100 * time.Millisecond)
+			time.Sleep(50 * time.Millisecond)
+			waitFor(&after, 32)
 			close(stop)
 			wg.Wait()
 			if late.Load() != 0 {
