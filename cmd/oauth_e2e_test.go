@@ -24,6 +24,17 @@ type mockOAuth struct {
 	lines  []string
 }
 
+// waitRefreshes waits (at most 10 s) until the mock has logged want
+// refreshes: its log lines are read from its output as they come, after the
+// call that caused them may have returned.
+func (m *mockOAuth) waitRefreshes(want int) int {
+	deadline := time.Now().Add(10 * time.Second)
+	for m.refreshes() < want && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	return m.refreshes()
+}
+
 func (m *mockOAuth) refreshes() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -124,7 +135,7 @@ func TestBinary_OAuthMockServerE2E(t *testing.T) {
 		t.Fatal("the stored access token is not the mock server's JWT, or there is no refresh token")
 	}
 
-	if out := e.mustBin("", "credentials", "refresh", "Tracker"); !strings.Contains(out, "access token expires") || m.refreshes() != 1 {
+	if out := e.mustBin("", "credentials", "refresh", "Tracker"); !strings.Contains(out, "access token expires") || m.waitRefreshes(1) != 1 {
 		t.Fatalf("refresh: %q, refreshes %d", out, m.refreshes())
 	}
 	second := e.secret(t)
@@ -142,7 +153,7 @@ func TestBinary_OAuthMockServerE2E(t *testing.T) {
 	}
 	third := e.secret(t)
 	got := api.All()
-	if m.refreshes() != 2 || third.RefreshToken == second.RefreshToken || len(got) != 1 || got[0].Header.Get("Authorization") != "Bearer "+third.Value {
+	if m.waitRefreshes(2) != 2 || third.RefreshToken == second.RefreshToken || len(got) != 1 || got[0].Header.Get("Authorization") != "Bearer "+third.Value {
 		t.Fatalf("up did not refresh before injecting (refreshes %d)", m.refreshes())
 	}
 

@@ -119,7 +119,7 @@ type screenLog struct {
 // wait blocks until want has appeared in the output (10 s at most).
 func (s *screenLog) wait(tb testing.TB, want string) {
 	tb.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second) // generous: -race on two busy cores
 	chunk := make([]byte, 4096)
 	for {
 		if bytes.Contains(s.buf.Bytes(), []byte(want)) {
