@@ -95,6 +95,9 @@ type Config struct {
 	Webhooks webhook.Config
 	// Billing, when set, turns on the billing endpoints (billing.go).
 	Billing *BillingConfig
+	// SessionIdle and SessionAbsolute bound dashboard sessions (default
+	// DefaultSessionIdle, DefaultSessionAbsolute).
+	SessionIdle, SessionAbsolute time.Duration
 }
 
 // Mailer sends one plain-text email.
@@ -111,6 +114,7 @@ type Server struct {
 	auth    *auth.Authenticator
 	proxy   *proxy.Handler
 	handler http.Handler
+	api     http.Handler // the route table's mux, which the dashboard calls in process
 	signups chan struct{} // bounds concurrent argon2id hashing
 	// webhooks sends the outbox's deliveries (RunWebhooks).
 	webhooks *webhook.Dispatcher
