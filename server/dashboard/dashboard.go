@@ -95,8 +95,8 @@ func New(cfg Config) *Dashboard {
 		ext := path.Ext(e.Name())
 		hashed := strings.TrimSuffix(e.Name(), ext) + "." + hex.EncodeToString(sum[:6]) + ext
 		ctype := "text/css; charset=utf-8"
-		if ext == ".png" {
-			ctype = "image/png"
+		if ext == ".svg" {
+			ctype = "image/svg+xml"
 		}
 		d.assets[hashed] = asset{body: b, ctype: ctype}
 		d.names[e.Name()] = "/assets/" + hashed
