@@ -210,6 +210,9 @@ func (d *Dashboard) current(r *http.Request) *session {
 	return &session{id: c.Value, actor: a}
 }
 
+// maxForm caps a form's body (a credential's value included).
+const maxForm = 256 << 10
+
 type signedInHandler func(w http.ResponseWriter, r *http.Request, s *session)
 
 // signedIn runs h for a signed-in caller — after checking the CSRF token
@@ -218,6 +221,7 @@ func (d *Dashboard) signedIn(h signedInHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		securityHeaders(w)
 		w.Header().Set("Cache-Control", "no-store")
+		r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 		s := d.current(r)
 		if s == nil {
 			if r.Method == http.MethodGet {
@@ -241,6 +245,7 @@ func (d *Dashboard) public(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		securityHeaders(w)
 		w.Header().Set("Cache-Control", "no-store")
+		r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 		if r.Method != http.MethodGet {
 			c, err := r.Cookie(d.csrfCookieName(r))
 			if err != nil || !sameToken(r.PostFormValue("csrf"), c.Value) {
