@@ -33,8 +33,10 @@ func (s *Server) newDashboard() *dashboard.Dashboard {
 		Sessions: s.store,
 		Policy:   s.sessionPolicy(),
 		BaseURL:  s.baseURL,
-		Secure:   func(r *http.Request) bool { return r.TLS != nil || s.cfg.BehindProxy && r.Header.Get("X-Forwarded-Proto") == "https" },
-		Logger:   s.log,
+		Secure: func(r *http.Request) bool {
+			return r.TLS != nil || s.cfg.BehindProxy && r.Header.Get("X-Forwarded-Proto") == "https"
+		},
+		Logger: s.log,
 	})
 }
 

@@ -114,7 +114,7 @@ type Server struct {
 	auth    *auth.Authenticator
 	proxy   *proxy.Handler
 	handler http.Handler
-	api     http.Handler // the route table's mux, which the dashboard calls in process
+	api     http.Handler  // the route table's mux, which the dashboard calls in process
 	signups chan struct{} // bounds concurrent argon2id hashing
 	// webhooks sends the outbox's deliveries (RunWebhooks).
 	webhooks *webhook.Dispatcher

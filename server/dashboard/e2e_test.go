@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/agentkeys/agentkeys/internal/testkit"
 )
 
 // TestDashboard_Browser runs e2e/e2e.mjs: playwright-core drives Debian's
@@ -65,6 +67,11 @@ func TestDashboard_Browser(t *testing.T) {
 
 	var mu sync.Mutex
 	var seen []string // Authorization headers and bodies the upstream got
+	received := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), seen...)
+	}
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		mu.Lock()
@@ -82,8 +89,8 @@ func TestDashboard_Browser(t *testing.T) {
 	srv := exec.CommandContext(ctx, bin, "serve", "--listen", "127.0.0.1:0", "--allow-loopback-targets", "--data-dir", filepath.Join(tmp, "server"))
 	srv.Env = append(os.Environ(), "AGENTKEYS_HOME="+filepath.Join(tmp, "home"), "AGENTKEYS_SERVER_KEY="+base64.StdEncoding.EncodeToString(key), "AGENTKEYS_DATABASE_URL=")
 	stdout, _ := srv.StdoutPipe()
-	var stderr strings.Builder
-	srv.Stderr = &stderr
+	stderr := &testkit.SyncBuffer{} // written by exec's goroutine while the test reads it
+	srv.Stderr = stderr
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -106,17 +113,35 @@ func TestDashboard_Browser(t *testing.T) {
 		shots = t.TempDir()
 	}
 	const canary = "re_dashboard_canary_5b1e"
+	nodeErr := &testkit.SyncBuffer{}
 	c := exec.CommandContext(ctx, node, "e2e.mjs")
 	c.Dir = dir
 	c.Env = append(os.Environ(), "AGENTKEYS_URL="+dashboard, "UPSTREAM_HOST="+upHost, "CANARY="+canary, "SCREENSHOTS="+shots, "CHROMIUM="+chromium)
-	out, err := c.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "e2e: PASS") {
-		t.Fatalf("node e2e.mjs: %v\n%s\nserver stderr: %s", err, out, stderr.String())
+	c.Stderr = nodeErr
+	stdin, _ := c.StdinPipe()
+	nodeOut, _ := c.StdoutPipe()
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { stdin.Close(); c.Process.Kill(); c.Wait() }()
+	out := bufio.NewReader(nodeOut)
+	var seenOut strings.Builder
+	// await reads the script's output until a line starting with prefix.
+	await := func(prefix string) string {
+		for {
+			line, err := out.ReadString('\n')
+			seenOut.WriteString(line)
+			if strings.HasPrefix(line, prefix) {
+				return strings.TrimSpace(strings.TrimPrefix(line, prefix))
+			}
+			if err != nil {
+				t.Fatalf("node e2e.mjs ended before %q: %v\n%s\n%s\nserver stderr: %s", prefix, err, seenOut.String(), nodeErr.String(), stderr.String())
+			}
+		}
 	}
 	var res struct{ Token, Curl string }
-	m := regexp.MustCompile(`e2e: RESULT (.*)`).FindSubmatch(out)
-	if m == nil || json.Unmarshal(m[1], &res) != nil {
-		t.Fatalf("no result in:\n%s", out)
+	if err := json.Unmarshal([]byte(await("e2e: RESULT ")), &res); err != nil {
+		t.Fatal(err)
 	}
 
 	// Step 5: the seed's curl, as the token page showed it. The page's
@@ -131,10 +156,20 @@ func TestDashboard_Browser(t *testing.T) {
 	if err != nil || !strings.Contains(string(got), "email_1") {
 		t.Fatalf("the page's curl: %v\n%s", err, got)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(seen) != 1 || seen[0] != `Bearer `+canary+` {"text": "Sent via AgentKeys"}` {
+	if seen := received(); len(seen) != 1 || seen[0] != `Bearer `+canary+` {"text": "Sent via AgentKeys"}` {
 		t.Fatalf("upstream got %q, want the credential injected and the example's body", seen)
+	}
+
+	// Revoke in the UI: the same curl is refused and reaches nothing.
+	io.WriteString(stdin, "next\n")
+	await("e2e: REVOKED")
+	await("e2e: PASS")
+	got, err = exec.CommandContext(ctx, "sh", "-c", script).CombinedOutput()
+	if err == nil || !strings.Contains(string(got), "401") && !strings.Contains(string(got), "403") {
+		t.Fatalf("the curl after revoking: %v\n%s", err, got)
+	}
+	if seen := received(); len(seen) != 1 {
+		t.Fatalf("the upstream was reached after revoking: %q", seen)
 	}
 	if strings.Contains(stderr.String(), canary) || strings.Contains(stderr.String(), res.Token) {
 		t.Fatal("the server's logs hold a secret")

@@ -174,7 +174,7 @@ func (d *Dashboard) credentials(w http.ResponseWriter, r *http.Request, s *sessi
 // secret: those fields are always rendered empty).
 type credentialForm struct {
 	Name, Type, AllowedHosts, Param, Username, ExpiresAt string
-	Types                                                 []agentkeys.CredentialType
+	Types                                                []agentkeys.CredentialType
 }
 
 var formTypes = []agentkeys.CredentialType{agentkeys.APIKey, agentkeys.Cookie, agentkeys.BasicAuth, agentkeys.CustomHeader, agentkeys.QueryParam}

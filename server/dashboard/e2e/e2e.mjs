@@ -4,11 +4,19 @@
 // Env: AGENTKEYS_URL (the dashboard), UPSTREAM_HOST (host:port the
 // credential may reach), CANARY (the credential's value, which no page may
 // hold), SCREENSHOTS (a directory), CHROMIUM (default /usr/bin/chromium).
-// Prints one line `e2e: RESULT {json}` with the token and the curl example.
+// Prints `e2e: RESULT {json}` with the token and the curl example, waits
+// for "next" on stdin, revokes the assignment, prints `e2e: REVOKED`.
 import { chromium } from 'playwright-core';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+
+const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+const nextLine = async () => {
+  const { value, done } = await lines.next();
+  if (done || value.trim() !== 'next') throw new Error(`stdin: ${value}`);
+};
 
 const base = process.env.AGENTKEYS_URL;
 const upstream = process.env.UPSTREAM_HOST;
@@ -102,6 +110,14 @@ try {
 
   if (problems.length) throw new Error(problems.join('\n'));
   console.log('e2e: RESULT ' + JSON.stringify({ token, curl }));
+
+  // The Go test runs the curl, then says "next" on stdin: revoke the
+  // assignment in the UI (it then checks the token is refused).
+  await nextLine();
+  await page.getByRole('button', { name: 'Revoke Upstream from marketing-bot' }).click();
+  await page.getByText('No credentials assigned.').waitFor();
+  if (problems.length) throw new Error(problems.join('\n'));
+  console.log('e2e: REVOKED');
   console.log('e2e: PASS');
 } finally {
   await context.close();
