@@ -14,6 +14,11 @@
 // checked — before the handler runs on the actor's workspace. Errors are
 // JSON {"error","code","status"} with the X-Agentkeys-Error header; bodies
 // are capped, unknown or read-only JSON fields refused.
+//
+// The web dashboard (server/dashboard, mounted at / by dashboard.go) signs
+// people in with a session cookie and acts through the same route table:
+// each action is an in-process API call as the session's actor, so
+// serveAPI's permission check is the only one.
 package server
 
 import (

@@ -27,6 +27,10 @@ import (
 // credential whose allowed host is a loopback upstream, create an agent,
 // assign, read the token — and this test then runs the curl example the
 // page showed, which reaches the upstream with the credential injected.
+// Then the assignment is revoked in the browser, a member (invited through
+// the API) logs in in a second browser and is offered no delete while a
+// forged one gets 403, and the same curl is refused without reaching the
+// upstream.
 // Screenshots (desktop and phone width) go to a temporary directory, or to
 // AGENTKEYS_SCREENSHOTS when set. It needs node, `npm ci` in e2e and
 // /usr/bin/chromium (or CHROMIUM); without them it skips, except under
@@ -163,6 +167,7 @@ func TestDashboard_Browser(t *testing.T) {
 	// Revoke in the UI: the same curl is refused and reaches nothing.
 	io.WriteString(stdin, "next\n")
 	await("e2e: REVOKED")
+	await("e2e: MEMBER") // a second browser as a member: no delete offered, a forged one refused (403)
 	await("e2e: PASS")
 	got, err = exec.CommandContext(ctx, "sh", "-c", script).CombinedOutput()
 	if err == nil || !strings.Contains(string(got), "401") && !strings.Contains(string(got), "403") {

@@ -28,15 +28,17 @@ if (!base || !upstream || !canary || !shots) {
 }
 
 const profile = mkdtempSync(join(tmpdir(), 'agentkeys-chromium-'));
-// A fresh profile (--user-data-dir, which playwright takes as this
-// argument) per run.
-const context = await chromium.launchPersistentContext(profile, {
+const profile2 = mkdtempSync(join(tmpdir(), 'agentkeys-chromium-'));
+// A browser on a fresh profile (--user-data-dir, which playwright takes as
+// this argument).
+const launch = (dir) => chromium.launchPersistentContext(dir, {
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   headless: true,
   viewport: { width: 1280, height: 800 },
   args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
     '--disable-component-update', '--disable-sync'],
 });
+const context = await launch(profile);
 const problems = [];
 try {
   const page = context.pages()[0] ?? await context.newPage();
@@ -118,8 +120,44 @@ try {
   await page.getByText('No credentials assigned.').waitFor();
   if (problems.length) throw new Error(problems.join('\n'));
   console.log('e2e: REVOKED');
+
+  // A member (invited through the API with the workspace key; the
+  // dashboard has no Team page yet) in a second browser context: the
+  // actions their role lacks are absent, and a delete they forge anyway is
+  // refused by the server.
+  const api = async (path, body, key) => {
+    const r = await fetch(base + path, { method: 'POST', body: JSON.stringify(body),
+      headers: { 'Content-Type': 'application/json', ...(key ? { Authorization: `Bearer ${key}` } : {}) } });
+    if (r.status !== 201) throw new Error(`${path}: ${r.status} ${await r.text()}`);
+    return r.json();
+  };
+  const inv = await api('/api/v1/invitations', { email: 'max@example.com', role: 'member' }, apiKey);
+  const inviteToken = new URL(inv.acceptUrl).searchParams.get('token');
+  await api('/api/v1/invitations/accept', { token: inviteToken, password: 'correct horse battery' });
+  const credId = await page.locator('select[name=credentialId] option').first().getAttribute('value');
+  const second = await launch(profile2);
+  const mpage = second.pages()[0] ?? await second.newPage();
+  await mpage.goto(base + '/login');
+  await mpage.getByLabel('Email').fill('max@example.com');
+  await mpage.getByLabel('Password').fill('correct horse battery');
+  await mpage.getByRole('button', { name: 'Log in' }).click();
+  await mpage.getByRole('cell', { name: 'Upstream', exact: true }).waitFor();
+  if (await mpage.getByRole('link', { name: 'Add Credential' }).count() || await mpage.getByRole('link', { name: /^Delete/ }).count()) {
+    throw new Error('a member is offered Add Credential or Delete');
+  }
+  await mpage.screenshot({ path: join(shots, 'member-credentials-desktop.png'), fullPage: true });
+  const csrf = await mpage.locator('input[name=csrf]').first().getAttribute('value');
+  const created = await mpage.request.post(base + '/agents', { form: { name: 'made-by-member', csrf } });
+  if (created.status() !== 200 || !(await created.text()).includes('made-by-member')) throw new Error(`member create agent: ${created.status()}`);
+  const del = await mpage.request.post(base + `/credentials/${credId}/delete`, { form: { csrf } });
+  if (del.status() !== 403 || !(await del.text()).includes('credentials:delete')) throw new Error(`member delete: ${del.status()}`);
+  await mpage.goto(base + '/credentials');
+  await mpage.getByRole('cell', { name: 'Upstream', exact: true }).waitFor();
+  await second.close();
+  console.log('e2e: MEMBER');
   console.log('e2e: PASS');
 } finally {
   await context.close();
   rmSync(profile, { recursive: true, force: true });
+  rmSync(profile2, { recursive: true, force: true });
 }
