@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -283,4 +284,78 @@ func TestDashboard_MemberRole(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDashboard_LoginMessages: an unknown email and a wrong password get
+// the same answer, and neither signs anyone in.
+func TestDashboard_LoginMessages(t *testing.T) {
+	s := newTestServer(t, serverOpts{})
+	newBrowser(s).signUp("ada@example.com", "Acme")
+	var pages []string
+	var statuses []int
+	for _, email := range []string{"ada@example.com", "nobody@example.com"} {
+		b := newBrowser(s)
+		b.get("/login")
+		st, page := b.post("/login", url.Values{"email": {email}, "password": {"wrong password here"}})
+		msg := regexp.MustCompile(`<p class="error" role="alert">([^<]*)</p>`).FindStringSubmatch(page)
+		if msg == nil {
+			t.Fatalf("%s: no error shown (%d):\n%s", email, st, page)
+		}
+		pages, statuses = append(pages, msg[1]), append(statuses, st)
+		if _, page, _ := b.get("/credentials"); !strings.Contains(page, "<h1>Log in</h1>") {
+			t.Fatalf("%s: signed in with a wrong password", email)
+		}
+	}
+	if pages[0] != pages[1] || statuses[0] != statuses[1] || statuses[0] != http.StatusUnauthorized {
+		t.Fatalf("answers differ: %d %q / %d %q", statuses[0], pages[0], statuses[1], pages[1])
+	}
+}
+
+// TestDashboard_HTTPSCookie: over HTTPS the session cookie is
+// __Host-agentkeys_session, Secure, HttpOnly, SameSite=Lax, Path=/.
+func TestDashboard_HTTPSCookie(t *testing.T) {
+	s := newTestServer(t, serverOpts{})
+	hs := httptest.NewTLSServer(s.srv.Handler())
+	defer hs.Close()
+	c := hs.Client()
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := c.Get(hs.URL + "/signup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var formCookie *http.Cookie
+	for _, ck := range resp.Cookies() {
+		if ck.Name == "__Host-agentkeys_csrf" {
+			formCookie = ck
+		}
+	}
+	tok := csrfRE.FindSubmatch(body)
+	if formCookie == nil || tok == nil || !formCookie.Secure {
+		t.Fatalf("form cookie %v, token %q", resp.Header["Set-Cookie"], tok)
+	}
+	form := url.Values{"email": {"ada@example.com"}, "password": {teamPassword}, "workspace": {"Acme"}, "csrf": {string(tok[1])}}
+	req, _ := http.NewRequest("POST", hs.URL+"/signup", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.AddCookie(formCookie)
+	resp, err = c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	for _, raw := range resp.Header["Set-Cookie"] {
+		if strings.HasPrefix(raw, "__Host-agentkeys_session=") {
+			for _, attr := range []string{"Path=/", "HttpOnly", "Secure", "SameSite=Lax"} {
+				if !strings.Contains(raw, attr) {
+					t.Fatalf("session cookie %q lacks %s", raw, attr)
+				}
+			}
+			if strings.Contains(raw, "Domain=") {
+				t.Fatalf("a __Host- cookie with a Domain: %q", raw)
+			}
+			return
+		}
+	}
+	t.Fatalf("sign-up over HTTPS (%d) set no __Host- session cookie: %v", resp.StatusCode, resp.Header["Set-Cookie"])
 }
