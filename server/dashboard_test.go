@@ -359,3 +359,53 @@ func TestDashboard_HTTPSCookie(t *testing.T) {
 	}
 	t.Fatalf("sign-up over HTTPS (%d) set no __Host- session cookie: %v", resp.StatusCode, resp.Header["Set-Cookie"])
 }
+
+// TestDashboard_EveryCredentialType: the Add Credential form makes each
+// type; no page shows a value afterwards, and a bad form (a header line
+// without a colon) is refused with the form kept and nothing written.
+func TestDashboard_EveryCredentialType(t *testing.T) {
+	s := newTestServer(t, serverOpts{})
+	b := newBrowser(s)
+	key := b.signUp("ada@example.com", "Acme")
+	const canary = "types-canary-91c2"
+	forms := map[string]url.Values{
+		"API_KEY":       {"value": {canary + "a"}},
+		"COOKIE":        {"value": {"sid=" + canary + "b; theme=dark"}},
+		"BASIC_AUTH":    {"username": {"bot"}, "password": {canary + "c"}},
+		"CUSTOM_HEADER": {"headers": {"X-Api-Key: " + canary + "d\nX-Team: ops"}},
+		"QUERY_PARAM":   {"param": {"api_key"}, "value": {canary + "e"}},
+	}
+	for typ, f := range forms {
+		b.get("/credentials/new?type=" + typ)
+		f.Set("type", typ)
+		f.Set("name", "cred-"+strings.ToLower(typ))
+		f.Set("allowedHosts", "api.example.com, *.example.org")
+		if st, page := b.post("/credentials", f); st != http.StatusOK || !strings.Contains(page, "cred-"+strings.ToLower(typ)) {
+			t.Fatalf("%s: %d %s", typ, st, page)
+		}
+	}
+	b.get("/credentials/new?type=CUSTOM_HEADER")
+	st, page := b.post("/credentials", url.Values{"type": {"CUSTOM_HEADER"}, "name": {"broken"}, "allowedHosts": {"a.example.com"}, "headers": {"no colon " + canary}})
+	if st != http.StatusBadRequest || !strings.Contains(page, "Name: value") || !strings.Contains(page, `value="broken"`) {
+		t.Fatalf("bad header form: %d %s", st, page)
+	}
+	var out struct{ Credentials []agentkeys.Credential }
+	s.do("GET", "/api/v1/credentials", key, nil).decode(t, &out)
+	types := map[agentkeys.CredentialType]bool{}
+	for _, c := range out.Credentials {
+		types[c.Type] = true
+		if len(c.AllowedHosts) != 2 {
+			t.Fatalf("%s hosts %v", c.Name, c.AllowedHosts)
+		}
+	}
+	if len(out.Credentials) != 5 || len(types) != 5 {
+		t.Fatalf("credentials made: %+v", out.Credentials)
+	}
+	b.get("/credentials")
+	b.get("/agents")
+	for i, p := range b.pages {
+		if strings.Contains(p, canary) {
+			t.Fatalf("page %d holds a value:\n%s", i, p)
+		}
+	}
+}
