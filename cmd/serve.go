@@ -368,6 +368,7 @@ func RunServe(ctx context.Context, opts *ServeOptions) error {
 	lc.Ready = func(base string) {
 		opts.logs.Flush()
 		fmt.Fprintf(opts.IO.Out, "agentkeys server listening on %s (%s, version %s)\n", base, st.Dialect(), version.Version())
+		fmt.Fprintf(opts.IO.Out, "dashboard: %s/\n", base)
 		if ready != nil {
 			ready(base)
 		}

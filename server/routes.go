@@ -156,7 +156,11 @@ func (s *Server) routes() http.Handler {
 		}
 		s.writeError(w, r, agentkeys.Errorf(agentkeys.ENOTFOUND, "no such endpoint: %s (see /api/v1/openapi.json)", r.URL.Path), 0)
 	})
-	return s.observe(mux)
+	s.api = mux
+	top := http.NewServeMux()
+	top.Handle("/", mux)
+	s.newDashboard().Register(top) // dashboard.go: the web pages, over s.api
+	return s.observe(top)
 }
 
 // serveAPI caps the body, establishes the caller (server/auth), checks the
@@ -167,6 +171,9 @@ func (s *Server) serveAPI(rt Route, h apiHandler) http.Handler {
 		apiHeaders(w)
 		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 		a, err := s.auth.Authenticate(r)
+		if ia, ok := internalActor(r.Context()); ok { // the dashboard, as its session's actor
+			a, err = ia, nil
+		}
 		switch {
 		case err != nil:
 		case a == nil:

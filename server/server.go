@@ -14,6 +14,11 @@
 // checked — before the handler runs on the actor's workspace. Errors are
 // JSON {"error","code","status"} with the X-Agentkeys-Error header; bodies
 // are capped, unknown or read-only JSON fields refused.
+//
+// The web dashboard (server/dashboard, mounted at / by dashboard.go) signs
+// people in with a session cookie and acts through the same route table:
+// each action is an in-process API call as the session's actor, so
+// serveAPI's permission check is the only one.
 package server
 
 import (
@@ -95,6 +100,9 @@ type Config struct {
 	Webhooks webhook.Config
 	// Billing, when set, turns on the billing endpoints (billing.go).
 	Billing *BillingConfig
+	// SessionIdle and SessionAbsolute bound dashboard sessions (default
+	// DefaultSessionIdle, DefaultSessionAbsolute).
+	SessionIdle, SessionAbsolute time.Duration
 }
 
 // Mailer sends one plain-text email.
@@ -111,6 +119,7 @@ type Server struct {
 	auth    *auth.Authenticator
 	proxy   *proxy.Handler
 	handler http.Handler
+	api     http.Handler  // the route table's mux, which the dashboard calls in process
 	signups chan struct{} // bounds concurrent argon2id hashing
 	// webhooks sends the outbox's deliveries (RunWebhooks).
 	webhooks *webhook.Dispatcher

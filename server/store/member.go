@@ -112,7 +112,7 @@ func (s *Store) SetRole(ctx context.Context, a *agentkeys.Actor, userID string, 
 }
 
 // RemoveMember takes member userID out of the actor's workspace and revokes
-// their API keys there at once (every replica refuses them on their next
+// their API keys and dashboard sessions there at once (every replica refuses them on their next
 // call). A member may remove themself (leave); removing someone else needs
 // the caller's route permission, and an admin cannot remove an owner. The
 // last owner cannot leave or be removed (ECONFLICT). Returns ENOTFOUND for
@@ -136,6 +136,7 @@ func (s *Store) RemoveMember(ctx context.Context, a *agentkeys.Actor, userID str
 		}
 		for _, q := range []string{
 			`DELETE FROM workspace_keys WHERE workspace_id = $1 AND user_id = $2`,
+			`DELETE FROM sessions WHERE workspace_id = $1 AND user_id = $2`,
 			`DELETE FROM members WHERE workspace_id = $1 AND user_id = $2`,
 		} {
 			if _, err := tx.ExecContext(ctx, q, a.WorkspaceID, userID); err != nil {

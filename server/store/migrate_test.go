@@ -54,7 +54,8 @@ func TestMigrate_NarrowAuditIndexes(t *testing.T) {
 				`DROP TABLE oauth_states`,
 				`DELETE FROM schema_migrations WHERE version >= 2`,
 			}
-			for _, q := range append(undoTeams, undo...) {
+			undo9 := []string{`DROP TABLE sessions`} // schema 9, first: it references users and workspaces
+			for _, q := range append(append(undo9, undoTeams...), undo...) {
 				if _, err := db.Exec(q); err != nil {
 					t.Fatalf("back to schema 1: %s: %v", q, err)
 				}
