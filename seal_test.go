@@ -114,6 +114,10 @@ type wireMirror struct {
 	Param        string             `json:"q,omitempty"`
 	RefreshToken string             `json:"r,omitempty"`
 	ExpiresAt    *time.Time         `json:"e,omitempty"`
+	RawResponses bool               `json:"raw,omitempty"`
+	OAuthApp     string             `json:"a,omitempty"`
+	Scopes       []string           `json:"s,omitempty"`
+	TokenType    string             `json:"t,omitempty"`
 }
 
 // checkOpensLikeJSON seals plain as a credential's plaintext and checks
@@ -136,17 +140,19 @@ func checkOpensLikeJSON(t *testing.T, sl *agentkeys.Sealer, plain []byte) {
 	if err != nil {
 		t.Fatalf("%q: encoding/json decodes it, OpenSecret: %v", plain, err)
 	}
-	want := agentkeys.Secret{Value: w.Value, Username: w.Username, Password: w.Password, Headers: w.Headers, Param: w.Param, RefreshToken: w.RefreshToken}
+	want := agentkeys.Secret{Value: w.Value, Username: w.Username, Password: w.Password, Headers: w.Headers, Param: w.Param, RefreshToken: w.RefreshToken,
+		RawResponses: w.RawResponses, OAuthApp: w.OAuthApp, Scopes: w.Scopes, TokenType: w.TokenType}
 	if w.ExpiresAt != nil {
 		want.ExpiresAt = *w.ExpiresAt
 	}
-	if fmt.Sprintf("%q %q %q %q %q %q %v", got.Value, got.Username, got.Password, got.Headers, got.Param, got.RefreshToken, got.ExpiresAt) !=
-		fmt.Sprintf("%q %q %q %q %q %q %v", want.Value, want.Username, want.Password, want.Headers, want.Param, want.RefreshToken, want.ExpiresAt) {
+	if fmt.Sprintf("%q %q %q %q %q %q %v %v %q %q %q", got.Value, got.Username, got.Password, got.Headers, got.Param, got.RefreshToken, got.ExpiresAt, got.RawResponses, got.OAuthApp, got.Scopes, got.TokenType) !=
+		fmt.Sprintf("%q %q %q %q %q %q %v %v %q %q %q", want.Value, want.Username, want.Password, want.Headers, want.Param, want.RefreshToken, want.ExpiresAt, want.RawResponses, want.OAuthApp, want.Scopes, want.TokenType) {
 		t.Fatalf("%q: OpenSecret %+v, encoding/json %+v", plain, got, want)
 	}
 }
 
 var secretPlaintexts = []string{
+	`{"A":[{"0000":""}]}`, `{"s":["repo","read:org"],"a":"github","t":"bearer","raw":true}`,
 	`{"v":"re_live_123"}`, `{}`, `{"v":"a","u":"b","p":"c","q":"d","r":"e"}`, `{"u":"user","p":"pa ss:w=rd"}`,
 	`{"V":"x"}`, `{"v":"x","v":"y"}`, `{"v":"a\"b"}`, `{"v":"\u00e9\u003c"}`, `{"v":"é ☃ 𝄞"}`, "{\"v\":\"\xff\"}",
 	`{"v":"x",}`, `{"v":1}`, `{"v":"x"} `, ` {"v":"x"}`, `{"v": "x"}`, `{"v":"x","h":[{"name":"a","value":"b"}]}`,

@@ -54,7 +54,7 @@ type Handler struct {
 	now     func() time.Time
 	rp      *httputil.ReverseProxy
 	sample  *refusalSampler // nil: every refusal gets its row
-	oauth   oauthState // OAuth refresh (oauth.go)
+	oauth   oauthState      // OAuth refresh (oauth.go)
 }
 
 var _ http.Handler = (*Handler)(nil)
