@@ -73,6 +73,9 @@ func TestGolden(t *testing.T) {
 					out.wait(t, "5 credentials")
 				} else if sc.start == tui.ScreenAgents {
 					out.wait(t, "3 agents")
+					// The rows may come a frame after the count; a key sent
+					// before them finds no agent selected (seen under -race).
+					out.wait(t, "deploy-script")
 				} else if sc.start == tui.ScreenAudit {
 					out.wait(t, "3 events")
 				}
