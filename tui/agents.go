@@ -34,6 +34,10 @@ type agentsScreen struct {
 	now    func() time.Time
 	agents []*agentkeys.Agent
 	creds  []*agentkeys.Credential
+	// credsLoaded is set once the credentials have arrived; an assign asked
+	// for before that (assignWaiting) is replayed when they do.
+	credsLoaded   bool
+	assignWaiting bool
 	loaded bool
 	tbl    table
 	mode   agentMode
@@ -155,7 +159,11 @@ func (s *agentsScreen) Update(msg tea.Msg) tea.Cmd {
 		s.selectName = ""
 	case credentialsLoadedMsg:
 		if msg.err == nil {
-			s.creds = msg.creds
+			s.creds, s.credsLoaded = msg.creds, true
+			if s.assignWaiting && s.mode == agentList {
+				s.assignWaiting = false
+				return s.handleKey(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{'a'}})
+			}
 		}
 	case agentCreatedMsg:
 		s.busy = false
@@ -317,6 +325,11 @@ func (s *agentsScreen) handleKey(msg tea.KeyMsg) tea.Cmd {
 		return s.name.Focus()
 	case key.Matches(msg, keys.Assign) && a != nil:
 		s.target, s.notice, s.err = a, "", ""
+		if !s.credsLoaded {
+			// Pressed before the credentials arrived: replayed when they do.
+			s.assignWaiting, s.notice = true, "Loading credentials…"
+			return nil
+		}
 		if len(s.creds) == 0 {
 			s.err = "No credentials to assign yet: press 1, then n to add one."
 			return nil
