@@ -38,12 +38,12 @@ type agentsScreen struct {
 	// for before that (assignWaiting) is replayed when they do.
 	credsLoaded   bool
 	assignWaiting bool
-	loaded bool
-	tbl    table
-	mode   agentMode
-	name   textinput.Model
-	pick   *picker
-	target *agentkeys.Agent
+	loaded        bool
+	tbl           table
+	mode          agentMode
+	name          textinput.Model
+	pick          *picker
+	target        *agentkeys.Agent
 	// revokeCred is the assignment picked for revocation.
 	revokeCred *agentkeys.AgentCredential
 	// token is the new grant while its box is open; dropped when it closes.
