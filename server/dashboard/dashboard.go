@@ -118,26 +118,38 @@ func New(cfg Config) *Dashboard {
 	return d
 }
 
-// Register adds the dashboard's routes to mux.
+// Register adds the dashboard's routes to mux, one group per page area.
 func (d *Dashboard) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /{$}", d.home)
 	mux.HandleFunc("GET /assets/{name}", d.asset)
+
+	// Sign-up, log in, log out (auth.go).
 	mux.HandleFunc("GET /signup", d.public(d.signupPage))
 	mux.HandleFunc("POST /signup", d.public(d.signup))
 	mux.HandleFunc("GET /login", d.public(d.loginPage))
 	mux.HandleFunc("POST /login", d.public(d.login))
 	mux.HandleFunc("POST /logout", d.signedIn(d.logout))
+
+	// Credentials (credentials.go).
 	mux.HandleFunc("GET /credentials", d.signedIn(d.credentials))
 	mux.HandleFunc("GET /credentials/new", d.signedIn(d.newCredential))
 	mux.HandleFunc("POST /credentials", d.signedIn(d.createCredential))
 	mux.HandleFunc("GET /credentials/{id}/delete", d.signedIn(d.confirmDeleteCredential))
 	mux.HandleFunc("POST /credentials/{id}/delete", d.signedIn(d.deleteCredential))
+
+	// Agents (agents.go).
 	mux.HandleFunc("GET /agents", d.signedIn(d.agents))
 	mux.HandleFunc("POST /agents", d.signedIn(d.createAgent))
 	mux.HandleFunc("POST /agents/{id}/assign", d.signedIn(d.assign))
 	mux.HandleFunc("POST /agents/{id}/revoke/{credentialId}", d.signedIn(d.revoke))
 	mux.HandleFunc("GET /agents/{id}/delete", d.signedIn(d.confirmDeleteAgent))
 	mux.HandleFunc("POST /agents/{id}/delete", d.signedIn(d.deleteAgent))
+
+	// Audit (audit.go).
+
+	// Settings: team, invitations, API keys, workspaces (team.go, invitation.go, keys.go, workspace.go).
+
+	// Settings: webhooks and billing (webhooks.go, billing.go).
 }
 
 // securityHeaders go on every dashboard answer.

@@ -1,0 +1,94 @@
+package dashboard
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/agentkeys/agentkeys"
+)
+
+type agentsPage struct {
+	Agents      []*agentkeys.Agent
+	Credentials []*agentkeys.Credential
+	Error       string
+}
+
+func (d *Dashboard) agents(w http.ResponseWriter, r *http.Request, s *session) {
+	d.agentsWith(w, r, s, http.StatusOK, "")
+}
+
+func (d *Dashboard) agentsWith(w http.ResponseWriter, r *http.Request, s *session, status int, msg string) {
+	var as struct{ Agents []*agentkeys.Agent }
+	var cs struct{ Credentials []*agentkeys.Credential }
+	if st, err := d.cfg.API(r, s.actor, "GET", "/api/v1/agents", nil, &as); err != nil {
+		d.failErr(w, r, s, st, err)
+		return
+	}
+	if st, err := d.cfg.API(r, s.actor, "GET", "/api/v1/credentials", nil, &cs); err != nil {
+		d.failErr(w, r, s, st, err)
+		return
+	}
+	d.render(w, r, status, "agents", s, view{Title: "Agents", Current: "agents", Error: msg,
+		Data: agentsPage{Agents: as.Agents, Credentials: cs.Credentials}})
+}
+
+func (d *Dashboard) createAgent(w http.ResponseWriter, r *http.Request, s *session) {
+	if _, err := d.cfg.API(r, s.actor, "POST", "/api/v1/agents", map[string]string{"name": r.PostFormValue("name")}, nil); err != nil {
+		d.agentsWith(w, r, s, agentkeys.StatusForCode(agentkeys.ErrorCode(err)), agentkeys.ErrorMessage(err))
+		return
+	}
+	http.Redirect(w, r, "/agents", http.StatusSeeOther)
+}
+
+// tokenPage shows a new proxy token, once, with the seed's curl example.
+type tokenPage struct {
+	Agent, Credential, Token, ProxyURL, Target string
+}
+
+func (d *Dashboard) assign(w http.ResponseWriter, r *http.Request, s *session) {
+	var g agentkeys.Grant
+	credID := r.PostFormValue("credentialId")
+	if _, err := d.cfg.API(r, s.actor, "POST", "/api/v1/agents/"+url.PathEscape(r.PathValue("id"))+"/credentials",
+		map[string]string{"credentialId": credID}, &g); err != nil {
+		d.agentsWith(w, r, s, agentkeys.StatusForCode(agentkeys.ErrorCode(err)), agentkeys.ErrorMessage(err))
+		return
+	}
+	var ag agentkeys.Agent
+	var c agentkeys.Credential
+	_, _ = d.cfg.API(r, s.actor, "GET", "/api/v1/agents/"+url.PathEscape(g.AgentID), nil, &ag)
+	_, _ = d.cfg.API(r, s.actor, "GET", "/api/v1/credentials/"+url.PathEscape(g.CredentialID), nil, &c)
+	target := "https://api.example.com/"
+	if len(c.AllowedHosts) > 0 && !strings.Contains(c.AllowedHosts[0], "*") {
+		target = "https://" + c.AllowedHosts[0] + "/"
+	}
+	d.render(w, r, http.StatusCreated, "token", s, view{Title: "Proxy token", Current: "agents",
+		Data: tokenPage{Agent: ag.Name, Credential: c.Name, Token: g.ProxyToken, ProxyURL: d.cfg.BaseURL(r) + "/v1/proxy", Target: target}})
+}
+
+func (d *Dashboard) revoke(w http.ResponseWriter, r *http.Request, s *session) {
+	p := "/api/v1/agents/" + url.PathEscape(r.PathValue("id")) + "/credentials/" + url.PathEscape(r.PathValue("credentialId"))
+	if _, err := d.cfg.API(r, s.actor, "DELETE", p, nil, nil); err != nil {
+		d.agentsWith(w, r, s, agentkeys.StatusForCode(agentkeys.ErrorCode(err)), agentkeys.ErrorMessage(err))
+		return
+	}
+	http.Redirect(w, r, "/agents", http.StatusSeeOther)
+}
+
+func (d *Dashboard) confirmDeleteAgent(w http.ResponseWriter, r *http.Request, s *session) {
+	var ag agentkeys.Agent
+	if status, err := d.cfg.API(r, s.actor, "GET", "/api/v1/agents/"+url.PathEscape(r.PathValue("id")), nil, &ag); err != nil {
+		d.failErr(w, r, s, status, err)
+		return
+	}
+	d.render(w, r, http.StatusOK, "confirm", s, view{Title: "Delete agent", Current: "agents",
+		Data: confirmPage{What: "agent", Name: ag.Name, Action: "/agents/" + url.PathEscape(ag.ID) + "/delete"}})
+}
+
+func (d *Dashboard) deleteAgent(w http.ResponseWriter, r *http.Request, s *session) {
+	if _, err := d.cfg.API(r, s.actor, "DELETE", "/api/v1/agents/"+url.PathEscape(r.PathValue("id")), nil, nil); err != nil {
+		d.agentsWith(w, r, s, agentkeys.StatusForCode(agentkeys.ErrorCode(err)), agentkeys.ErrorMessage(err))
+		return
+	}
+	http.Redirect(w, r, "/agents", http.StatusSeeOther)
+}

@@ -1,0 +1,77 @@
+package dashboard
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/agentkeys/agentkeys"
+)
+
+// view is what every page template gets.
+type view struct {
+	Title   string
+	Actor   *agentkeys.Actor
+	CSRF    string
+	Error   string
+	Notice  string
+	Current string // the nav entry to mark
+	Data    any
+}
+
+// Can reports whether the signed-in member's role allows p (which buttons
+// to show; the API refuses anyway).
+func (v *view) Can(p string) bool { return v.Actor.Can(agentkeys.Permission(p)) }
+
+func (d *Dashboard) render(w http.ResponseWriter, r *http.Request, status int, page string, s *session, v view) {
+	t, ok := d.pages[page]
+	if !ok {
+		http.Error(w, "no such page", http.StatusInternalServerError)
+		return
+	}
+	if s != nil {
+		v.Actor, v.CSRF = s.actor, s.csrf()
+	}
+	var b strings.Builder
+	if err := t.ExecuteTemplate(&b, "layout.html", &v); err != nil {
+		d.cfg.Logger.ErrorContext(r.Context(), "dashboard template", "page", page, "error", err.Error())
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(b.String()))
+}
+
+// fail renders an error page with the API's (or the dashboard's) message.
+func (d *Dashboard) fail(w http.ResponseWriter, r *http.Request, s *session, status int, msg string) {
+	d.render(w, r, status, "error", s, view{Title: "Error", Error: msg})
+}
+
+// failErr renders err from the API with its status.
+func (d *Dashboard) failErr(w http.ResponseWriter, r *http.Request, s *session, status int, err error) {
+	if status < 400 {
+		status = agentkeys.StatusForCode(agentkeys.ErrorCode(err))
+	}
+	d.fail(w, r, s, status, agentkeys.ErrorMessage(err))
+}
+
+type confirmPage struct {
+	What, Name, Action string
+}
+
+func formatTime(t any) string {
+	switch v := t.(type) {
+	case *time.Time:
+		if v == nil {
+			return "—"
+		}
+		return v.UTC().Format("2006-01-02 15:04 UTC")
+	case time.Time:
+		if v.IsZero() {
+			return "—"
+		}
+		return v.UTC().Format("2006-01-02 15:04 UTC")
+	}
+	return "—"
+}
