@@ -1,9 +1,23 @@
 // Package dashboard is the web dashboard `agentkeys serve` answers at /:
-// sign-up, log in and out, Credentials and Agents, as server-rendered HTML
-// (html/template) with one stylesheet of our own and no JavaScript. Assets
-// are embedded and served under content-hashed names with a year's cache
-// lifetime; every page carries a strict Content-Security-Policy (no inline
-// script or style), frame-ancestors 'none' and a Referrer-Policy.
+// sign-up, log in and out, Credentials, Agents, Audit and Settings, as
+// server-rendered HTML (html/template) with one stylesheet of our own.
+// Every page works without JavaScript (forms post and links navigate);
+// htmx (vendored, see VENDORED.md) and our assets/app.js improve them:
+// partial updates, copy buttons, extra form rows. Assets are embedded and
+// served under content-hashed names with a year's cache lifetime; every
+// page carries a strict Content-Security-Policy (scripts and styles from
+// our own origin only, nothing inline, no eval), frame-ancestors 'none' and
+// a Referrer-Policy.
+//
+// htmx conventions (app.js): the session's CSRF token is in
+// <meta name="csrf-token"> and goes with every htmx request as the
+// X-CSRF-Token header; htmx is configured by <meta name="htmx-config"> in
+// layout.html (no eval, no script tags from responses, no injected
+// indicator styles, no history cache: a page that showed a secret once is
+// never kept in localStorage). A fragment answer renders one named
+// template of the page without the layout (Dashboard.fragment). A button
+// <button type="button" class="copy" data-copy="#id" hidden> copies that
+// element's text; it is hidden until app.js runs.
 //
 // The dashboard holds no authorisation of its own: every action is a call
 // to the server's API route table in process (Config.API) as the session's
@@ -16,8 +30,9 @@
 // plain HTTP on loopback, where browsers refuse __Host- cookies), stored as
 // an HMAC by the store, with idle and absolute expiry, a new id at every
 // login, deleted at logout and when the member is removed. Every
-// state-changing form carries a CSRF token: bound to the session when
-// signed in, a double-submit cookie on the log-in and sign-up forms.
+// state-changing request carries a CSRF token — a form's csrf field or an
+// htmx request's X-CSRF-Token header — bound to the session when signed
+// in; the log-in and sign-up forms use a double-submit cookie.
 package dashboard
 
 import (
@@ -81,6 +96,13 @@ type asset struct {
 	ctype string
 }
 
+// assetTypes are the content types of the files in assets/ by extension.
+var assetTypes = map[string]string{
+	".css": "text/css; charset=utf-8",
+	".js":  "text/javascript; charset=utf-8",
+	".svg": "image/svg+xml",
+}
+
 // New returns the dashboard over cfg. It panics if the embedded templates
 // do not parse (a build error, caught by every test).
 func New(cfg Config) *Dashboard {
@@ -94,9 +116,9 @@ func New(cfg Config) *Dashboard {
 		sum := sha256.Sum256(b)
 		ext := path.Ext(e.Name())
 		hashed := strings.TrimSuffix(e.Name(), ext) + "." + hex.EncodeToString(sum[:6]) + ext
-		ctype := "text/css; charset=utf-8"
-		if ext == ".svg" {
-			ctype = "image/svg+xml"
+		ctype := assetTypes[ext]
+		if ctype == "" {
+			panic("dashboard: asset " + e.Name() + " has no content type") // a build error, caught by every test
 		}
 		d.assets[hashed] = asset{body: b, ctype: ctype}
 		d.names[e.Name()] = "/assets/" + hashed
@@ -155,7 +177,7 @@ func (d *Dashboard) Register(mux *http.ServeMux) {
 // securityHeaders go on every dashboard answer.
 func securityHeaders(w http.ResponseWriter) {
 	h := w.Header()
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("Referrer-Policy", "same-origin")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
@@ -227,8 +249,15 @@ const maxForm = 256 << 10
 
 type signedInHandler func(w http.ResponseWriter, r *http.Request, s *session)
 
+// csrfHeader is the header htmx requests carry the session's CSRF token in
+// (app.js sets it from <meta name="csrf-token">).
+const csrfHeader = "X-CSRF-Token"
+
 // signedIn runs h for a signed-in caller — after checking the CSRF token
-// of every POST — and sends anyone else to the log-in page.
+// of every request that is not a GET (the X-CSRF-Token header, else the
+// form's csrf field) — and sends anyone else to the log-in page (an htmx
+// request gets 401 and HX-Redirect, so a fragment never becomes a log-in
+// page).
 func (d *Dashboard) signedIn(h signedInHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		securityHeaders(w)
@@ -236,6 +265,11 @@ func (d *Dashboard) signedIn(h signedInHandler) http.HandlerFunc {
 		r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 		s := d.current(r)
 		if s == nil {
+			if r.Header.Get("HX-Request") == "true" {
+				w.Header().Set("HX-Redirect", "/login")
+				http.Error(w, "Your session has ended: log in again.", http.StatusUnauthorized)
+				return
+			}
 			if r.Method == http.MethodGet {
 				http.Redirect(w, r, "/login", http.StatusSeeOther)
 				return
@@ -243,7 +277,11 @@ func (d *Dashboard) signedIn(h signedInHandler) http.HandlerFunc {
 			d.fail(w, r, nil, http.StatusUnauthorized, "Your session has ended: log in again.")
 			return
 		}
-		if r.Method != http.MethodGet && !sameToken(r.PostFormValue("csrf"), s.csrf()) {
+		tok := r.Header.Get(csrfHeader)
+		if tok == "" && r.Method != http.MethodGet {
+			tok = r.PostFormValue("csrf")
+		}
+		if r.Method != http.MethodGet && !sameToken(tok, s.csrf()) {
 			d.fail(w, r, s, http.StatusForbidden, "This form is out of date or did not come from this dashboard (CSRF check failed): reload the page and try again.")
 			return
 		}
