@@ -24,6 +24,18 @@ type view struct {
 func (v *view) Can(p string) bool { return v.Actor.Can(agentkeys.Permission(p)) }
 
 func (d *Dashboard) render(w http.ResponseWriter, r *http.Request, status int, page string, s *session, v view) {
+	d.execute(w, r, status, page, "layout.html", s, v)
+}
+
+// fragment renders the template named block of page without the layout:
+// the answer to an htmx request that swaps part of a page (the page's
+// template file defines the block, and its "content" uses it too, so the
+// full page and the fragment cannot drift apart).
+func (d *Dashboard) fragment(w http.ResponseWriter, r *http.Request, status int, page, block string, s *session, v view) {
+	d.execute(w, r, status, page, block, s, v)
+}
+
+func (d *Dashboard) execute(w http.ResponseWriter, r *http.Request, status int, page, name string, s *session, v view) {
 	t, ok := d.pages[page]
 	if !ok {
 		http.Error(w, "no such page", http.StatusInternalServerError)
@@ -33,7 +45,7 @@ func (d *Dashboard) render(w http.ResponseWriter, r *http.Request, status int, p
 		v.Actor, v.CSRF = s.actor, s.csrf()
 	}
 	var b strings.Builder
-	if err := t.ExecuteTemplate(&b, "layout.html", &v); err != nil {
+	if err := t.ExecuteTemplate(&b, name, &v); err != nil {
 		d.cfg.Logger.ErrorContext(r.Context(), "dashboard template", "page", page, "error", err.Error())
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
