@@ -2,22 +2,51 @@ package server
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/agentkeys/agentkeys"
+	"github.com/agentkeys/agentkeys/server/store"
 )
 
+// listCredentials answers GET /api/v1/credentials: without parameters every
+// credential, as always; with any of limit, cursor and q one page of them
+// (store.CredentialQuery) and the cursors of the pages either side.
 func (s *Server) listCredentials(w http.ResponseWriter, r *http.Request, a *agentkeys.Actor) error {
-	if err := noQuery(r); err != nil {
-		return err
-	}
-	cs, err := s.vault(r, a).ListCredentials(r.Context())
+	q, err := query(r, "limit", "cursor", "q")
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"credentials": cs})
+	if len(q) == 0 {
+		cs, err := s.vault(r, a).ListCredentials(r.Context())
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"credentials": cs})
+		return nil
+	}
+	limit := 0
+	if v := q.Get("limit"); v != "" || q.Has("limit") {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > store.MaxCredentialPage {
+			return agentkeys.Errorf(agentkeys.EINVALID, "query parameter limit must be a whole number from 1 to %d", store.MaxCredentialPage)
+		}
+		limit = n
+	}
+	page, err := s.vault(r, a).ListCredentialsPage(r.Context(), store.CredentialQuery{Name: strings.TrimSpace(q.Get("q")), Cursor: q.Get("cursor"), Limit: limit})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, credentialPage{Credentials: page.Credentials, NextCursor: page.Next, PrevCursor: page.Prev})
 	return nil
+}
+
+// credentialPage is a paged GET /api/v1/credentials answer.
+type credentialPage struct {
+	Credentials []*agentkeys.Credential `json:"credentials"`
+	NextCursor  string                  `json:"nextCursor,omitempty"`
+	PrevCursor  string                  `json:"prevCursor,omitempty"`
 }
 
 func (s *Server) createCredential(w http.ResponseWriter, r *http.Request, a *agentkeys.Actor) error {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -140,6 +141,77 @@ func (d Dialect) ListCredentials(ctx context.Context, q Querier, wsID string) ([
 	}
 	return out, nil
 }
+
+// CredentialPos is a position in the credential list's order: a
+// credential's name key (NameKey of its name) and id.
+type CredentialPos struct{ NameKey, ID string }
+
+// CredentialPageQuery selects one page of a workspace's credentials in the
+// list's order (name case-insensitively, then id).
+type CredentialPageQuery struct {
+	// Name, when not empty, keeps the credentials whose name contains it,
+	// ignoring case.
+	Name string
+	// After starts the page just after this position; Before ends it just
+	// before this one (paging back). At most one is set; neither: the first
+	// page.
+	After, Before *CredentialPos
+	// Limit is the page size, at least 1.
+	Limit int
+}
+
+// ListCredentialsPage returns up to q.Limit credentials in list order and
+// whether more match beyond the page in the direction it was read (after
+// its last one; before its first one when q.Before is set). It reads at
+// most q.Limit+1 rows by the (workspace_id, name_key) index; a Name filter
+// scans the workspace's rows without reading any secret.
+func (d Dialect) ListCredentialsPage(ctx context.Context, q Querier, wsID string, p CredentialPageQuery) ([]*agentkeys.Credential, bool, error) {
+	if p.Limit < 1 || p.After != nil && p.Before != nil {
+		return nil, false, agentkeys.Errorf(agentkeys.EINVALID, "a credential page needs a limit of at least 1 and at most one of after and before")
+	}
+	where, args := []string{"c.workspace_id = $1"}, []any{wsID}
+	if p.Name != "" {
+		args = append(args, "%"+likeEscaper.Replace(NameKey(p.Name))+"%")
+		where = append(where, fmt.Sprintf(`c.name_key LIKE $%d ESCAPE '\'`, len(args)))
+	}
+	order := "ASC"
+	if pos := p.After; pos != nil {
+		args = append(args, pos.NameKey, pos.ID)
+		where = append(where, fmt.Sprintf("(c.name_key, c.id) > ($%d, $%d)", len(args)-1, len(args)))
+	}
+	if pos := p.Before; pos != nil {
+		args = append(args, pos.NameKey, pos.ID)
+		where = append(where, fmt.Sprintf("(c.name_key, c.id) < ($%d, $%d)", len(args)-1, len(args)))
+		order = "DESC"
+	}
+	args = append(args, p.Limit+1)
+	rows, err := q.QueryContext(ctx, `SELECT `+CredentialCols+` FROM credentials c WHERE `+strings.Join(where, " AND ")+
+		` ORDER BY c.name_key `+order+`, c.id `+order+fmt.Sprintf(" LIMIT $%d", len(args)), args...)
+	if err != nil {
+		return nil, false, d.Err("list credentials", err)
+	}
+	defer rows.Close()
+	out := []*agentkeys.Credential{}
+	for rows.Next() {
+		c, err := ScanCredential(rows)
+		if err != nil {
+			return nil, false, d.Err("list credentials", err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, d.Err("list credentials", err)
+	}
+	more := len(out) > p.Limit
+	out = out[:min(len(out), p.Limit)]
+	if p.Before != nil {
+		slices.Reverse(out)
+	}
+	return out, more, nil
+}
+
+// likeEscaper escapes LIKE's wildcards (with ESCAPE '\').
+var likeEscaper = strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`)
 
 // FindCredential returns the workspace's credential with id ref, else the
 // one named ref case-insensitively. Returns ENOTFOUND otherwise.

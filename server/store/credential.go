@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/base64"
+	"encoding/json"
 
 	"github.com/agentkeys/agentkeys"
 	"github.com/agentkeys/agentkeys/internal/storesql"
@@ -12,6 +14,123 @@ import (
 // ordered by name (case-insensitively), then id.
 func (w *Workspace) ListCredentials(ctx context.Context) ([]*agentkeys.Credential, error) {
 	return w.s.dialect.ListCredentials(ctx, w.s.db, w.id)
+}
+
+// Credential list pages: the default and largest page size.
+const (
+	DefaultCredentialPage = 100
+	MaxCredentialPage     = 1000
+)
+
+// CredentialQuery asks for one page of a workspace's credentials.
+type CredentialQuery struct {
+	// Name, when not empty, keeps the credentials whose name contains it,
+	// ignoring case.
+	Name string
+	// Cursor is a CredentialPage's Next or Prev; "" asks for the first page.
+	Cursor string
+	// Limit is the page size, 1 to MaxCredentialPage; 0 means
+	// DefaultCredentialPage.
+	Limit int
+}
+
+// CredentialPage is one page of credentials (metadata only) in the list's
+// order, with the cursors of the pages either side ("" when there is none).
+type CredentialPage struct {
+	Credentials []*agentkeys.Credential
+	Next, Prev  string
+}
+
+// credentialCursor is what a cursor encodes: a direction ("a": the page
+// after the position, "b": the page before it) and a list position.
+type credentialCursor struct {
+	Dir     string `json:"d"`
+	NameKey string `json:"k"`
+	ID      string `json:"i"`
+}
+
+func encodeCursor(dir string, p *storesql.CredentialPos) string {
+	b, _ := json.Marshal(credentialCursor{Dir: dir, NameKey: p.NameKey, ID: p.ID})
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func credentialPos(c *agentkeys.Credential) *storesql.CredentialPos {
+	return &storesql.CredentialPos{NameKey: storesql.NameKey(c.Name), ID: c.ID}
+}
+
+func decodeCursor(s string) (credentialCursor, error) {
+	var c credentialCursor
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err == nil {
+		err = json.Unmarshal(b, &c)
+	}
+	if err != nil || c.Dir != "a" && c.Dir != "b" || c.ID == "" {
+		return c, agentkeys.Errorf(agentkeys.EINVALID, "cursor %.40q is not one this server gave: pass a nextCursor or prevCursor from a previous answer, or leave it out for the first page", s)
+	}
+	return c, nil
+}
+
+// ListCredentialsPage returns one page of the workspace's credentials
+// (metadata only) in list order: name case-insensitively, then id. Next
+// and Prev are set exactly when matching credentials lie after or before
+// the page. Cost: at most three index reads of Limit+1 rows; a Name filter
+// scans the workspace's names. Returns EINVALID for a limit out of range
+// or a cursor this store did not give.
+func (w *Workspace) ListCredentialsPage(ctx context.Context, q CredentialQuery) (*CredentialPage, error) {
+	if q.Limit == 0 {
+		q.Limit = DefaultCredentialPage
+	}
+	if q.Limit < 1 || q.Limit > MaxCredentialPage {
+		return nil, agentkeys.Errorf(agentkeys.EINVALID, "limit must be from 1 to %d", MaxCredentialPage)
+	}
+	pq := storesql.CredentialPageQuery{Name: q.Name, Limit: q.Limit}
+	var at *storesql.CredentialPos
+	if q.Cursor != "" {
+		c, err := decodeCursor(q.Cursor)
+		if err != nil {
+			return nil, err
+		}
+		at = &storesql.CredentialPos{NameKey: c.NameKey, ID: c.ID}
+		if c.Dir == "a" {
+			pq.After = at
+		} else {
+			pq.Before = at
+		}
+	}
+	cs, more, err := w.s.dialect.ListCredentialsPage(ctx, w.s.db, w.id, pq)
+	if err != nil {
+		return nil, err
+	}
+	page := &CredentialPage{Credentials: cs}
+	// The boundaries either side: the page's first and last, or the
+	// cursor's position for an empty page.
+	first, last := at, at
+	if len(cs) > 0 {
+		first, last = credentialPos(cs[0]), credentialPos(cs[len(cs)-1])
+	}
+	exists := func(after, before *storesql.CredentialPos) (bool, error) {
+		if after == nil && before == nil {
+			return false, nil
+		}
+		r, _, err := w.s.dialect.ListCredentialsPage(ctx, w.s.db, w.id, storesql.CredentialPageQuery{Name: q.Name, After: after, Before: before, Limit: 1})
+		return len(r) > 0, err
+	}
+	hasNext, hasPrev := more, more
+	if pq.Before == nil {
+		hasPrev, err = exists(nil, first)
+	} else {
+		hasNext, err = exists(last, nil)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if hasNext {
+		page.Next = encodeCursor("a", last)
+	}
+	if hasPrev {
+		page.Prev = encodeCursor("b", first)
+	}
+	return page, nil
 }
 
 // FindCredential implements agentkeys.CredentialService: by id, else by
