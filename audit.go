@@ -58,6 +58,9 @@ type AuditFilter struct {
 	// Limit caps the result; 0 means DefaultAuditLimit, and no page holds
 	// more than MaxAuditLimit events.
 	Limit int
+	// Since and Until, when not zero, keep the events whose Time is at or
+	// after Since and before Until.
+	Since, Until time.Time
 }
 
 // Audit paging limits, the same for every Vault and front-end.

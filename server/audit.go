@@ -3,6 +3,7 @@ package server
 import (
 	"net/http"
 	"sort"
+	"time"
 
 	"github.com/agentkeys/agentkeys"
 	"github.com/agentkeys/agentkeys/server/store"
@@ -19,7 +20,7 @@ type auditPage struct {
 // listAudit answers GET /api/v1/audit: proxied requests and admin actions
 // (decision "admin") in one log, ordered by their shared sequence number.
 func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, a *agentkeys.Actor) error {
-	q, err := query(r, "agentId", "credentialId", "status", "decision", "limit", "before", "after")
+	q, err := query(r, "agentId", "credentialId", "status", "decision", "limit", "before", "after", "since", "until")
 	if err != nil {
 		return err
 	}
@@ -37,6 +38,19 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, a *agentkeys.
 		return agentkeys.Errorf(agentkeys.EINVALID, "status must be an HTTP status and limit at most %d", agentkeys.MaxAuditLimit)
 	}
 	f.Status, f.Limit = int(status), int(limit)
+	for _, p := range []struct {
+		name string
+		dst  *time.Time
+	}{{"since", &f.Since}, {"until", &f.Until}} {
+		if v := q.Get(p.name); v != "" {
+			if *p.dst, err = time.Parse(time.RFC3339, v); err != nil {
+				return agentkeys.Errorf(agentkeys.EINVALID, "query parameter %s must be an RFC 3339 time, such as 2026-06-01T00:00:00Z", p.name)
+			}
+		}
+	}
+	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Until.After(f.Since) {
+		return agentkeys.Errorf(agentkeys.EINVALID, "the time range ends before it starts: give an until later than since")
+	}
 	want := f.Limit
 	if want == 0 {
 		want = 100
@@ -57,7 +71,7 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, a *agentkeys.
 // (which only an unfiltered list, or decision=admin, includes), newest
 // first (oldest first with after=), at most want.
 func (s *Server) auditEvents(r *http.Request, a *agentkeys.Actor, f agentkeys.AuditFilter, want int) ([]*agentkeys.AuditEvent, error) {
-	af := store.AdminEventFilter{BeforeSeq: f.BeforeSeq, AfterSeq: f.AfterSeq, Limit: want}
+	af := store.AdminEventFilter{BeforeSeq: f.BeforeSeq, AfterSeq: f.AfterSeq, Limit: want, Since: f.Since, Until: f.Until}
 	if f.Decision == agentkeys.DecisionAdmin {
 		if f.AgentID != "" || f.CredentialID != "" || f.Status != 0 {
 			return []*agentkeys.AuditEvent{}, nil

@@ -361,8 +361,8 @@ func TestDashboard_HTTPSCookie(t *testing.T) {
 }
 
 // TestDashboard_EveryCredentialType: the Add Credential form makes each
-// type; no page shows a value afterwards, and a bad form (a header line
-// without a colon) is refused with the form kept and nothing written.
+// type; no page shows a value afterwards, and a bad form (a header value
+// without a name) is refused with the form kept and nothing written.
 func TestDashboard_EveryCredentialType(t *testing.T) {
 	s := newTestServer(t, serverOpts{})
 	b := newBrowser(s)
@@ -372,7 +372,7 @@ func TestDashboard_EveryCredentialType(t *testing.T) {
 		"API_KEY":       {"value": {canary + "a"}},
 		"COOKIE":        {"value": {"sid=" + canary + "b; theme=dark"}},
 		"BASIC_AUTH":    {"username": {"bot"}, "password": {canary + "c"}},
-		"CUSTOM_HEADER": {"headers": {"X-Api-Key: " + canary + "d\nX-Team: ops"}},
+		"CUSTOM_HEADER": {"headerName": {"X-Api-Key", "X-Team", ""}, "headerValue": {canary + "d", "ops", ""}},
 		"QUERY_PARAM":   {"param": {"api_key"}, "value": {canary + "e"}},
 	}
 	for typ, f := range forms {
@@ -385,8 +385,8 @@ func TestDashboard_EveryCredentialType(t *testing.T) {
 		}
 	}
 	b.get("/credentials/new?type=CUSTOM_HEADER")
-	st, page := b.post("/credentials", url.Values{"type": {"CUSTOM_HEADER"}, "name": {"broken"}, "allowedHosts": {"a.example.com"}, "headers": {"no colon " + canary}})
-	if st != http.StatusBadRequest || !strings.Contains(page, "Name: value") || !strings.Contains(page, `value="broken"`) {
+	st, page := b.post("/credentials", url.Values{"type": {"CUSTOM_HEADER"}, "name": {"broken"}, "allowedHosts": {"a.example.com"}, "headerName": {""}, "headerValue": {"no name " + canary}})
+	if st != http.StatusBadRequest || !strings.Contains(page, "no name") || !strings.Contains(page, `value="broken"`) {
 		t.Fatalf("bad header form: %d %s", st, page)
 	}
 	var out struct{ Credentials []agentkeys.Credential }

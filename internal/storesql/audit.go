@@ -24,6 +24,9 @@ func AuditQuery(f agentkeys.AuditFilter, scope string, scopeArgs ...any) (string
 	if f.Limit < 0 || f.BeforeSeq < 0 || f.AfterSeq < 0 || f.Status < 0 {
 		return "", nil, agentkeys.Errorf(agentkeys.EINVALID, "audit limit, status and sequence numbers may not be negative")
 	}
+	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Until.After(f.Since) {
+		return "", nil, agentkeys.Errorf(agentkeys.EINVALID, "the audit time range ends before it starts: give an until later than since")
+	}
 	limit := f.Limit
 	if limit == 0 {
 		limit = agentkeys.DefaultAuditLimit
@@ -49,6 +52,12 @@ func AuditQuery(f agentkeys.AuditFilter, scope string, scopeArgs ...any) (string
 	}
 	if f.Decision != "" {
 		add("decision", "=", f.Decision)
+	}
+	if !f.Since.IsZero() {
+		add("time", ">=", f.Since.UnixMicro())
+	}
+	if !f.Until.IsZero() {
+		add("time", "<", f.Until.UnixMicro())
 	}
 	if f.BeforeSeq > 0 {
 		add("seq", "<", f.BeforeSeq)

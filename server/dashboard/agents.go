@@ -8,10 +8,18 @@ import (
 	"github.com/agentkeys/agentkeys"
 )
 
+// pickerMax is the most credentials the Assign Credential picker lists as
+// a <select>; a workspace with more gets a name field instead, with the
+// names that match what is typed offered by htmx (a <datalist> filled from
+// GET /credentials/options) and resolved by the server when posted.
+const pickerMax = 25
+
 type agentsPage struct {
-	Agents      []*agentkeys.Agent
+	Agents []*agentkeys.Agent
+	// Credentials are the workspace's credentials when it has at most
+	// pickerMax; Search is set when it has more.
 	Credentials []*agentkeys.Credential
-	Error       string
+	Search      bool
 }
 
 func (d *Dashboard) agents(w http.ResponseWriter, r *http.Request, s *session) {
@@ -20,17 +28,20 @@ func (d *Dashboard) agents(w http.ResponseWriter, r *http.Request, s *session) {
 
 func (d *Dashboard) agentsWith(w http.ResponseWriter, r *http.Request, s *session, status int, msg string) {
 	var as struct{ Agents []*agentkeys.Agent }
-	var cs struct{ Credentials []*agentkeys.Credential }
 	if st, err := d.cfg.API(r, s.actor, "GET", "/api/v1/agents", nil, &as); err != nil {
 		d.failErr(w, r, s, st, err)
 		return
 	}
-	if st, err := d.cfg.API(r, s.actor, "GET", "/api/v1/credentials", nil, &cs); err != nil {
+	cs, st, err := d.listCredentials(r, s, "", "", pickerMax)
+	if err != nil {
 		d.failErr(w, r, s, st, err)
 		return
 	}
-	d.render(w, r, status, "agents", s, view{Title: "Agents", Current: "agents", Error: msg,
-		Data: agentsPage{Agents: as.Agents, Credentials: cs.Credentials}})
+	p := agentsPage{Agents: as.Agents, Credentials: cs.Credentials, Search: cs.NextCursor != ""}
+	if p.Search {
+		p.Credentials = nil
+	}
+	d.render(w, r, status, "agents", s, view{Title: "Agents", Current: "agents", Error: msg, Data: p})
 }
 
 func (d *Dashboard) createAgent(w http.ResponseWriter, r *http.Request, s *session) {
@@ -49,6 +60,9 @@ type tokenPage struct {
 func (d *Dashboard) assign(w http.ResponseWriter, r *http.Request, s *session) {
 	var g agentkeys.Grant
 	credID := r.PostFormValue("credentialId")
+	if credID == "" { // the name field of a workspace with many credentials
+		credID = strings.TrimSpace(r.PostFormValue("credential"))
+	}
 	if _, err := d.cfg.API(r, s.actor, "POST", "/api/v1/agents/"+url.PathEscape(r.PathValue("id"))+"/credentials",
 		map[string]string{"credentialId": credID}, &g); err != nil {
 		d.agentsWith(w, r, s, agentkeys.StatusForCode(agentkeys.ErrorCode(err)), agentkeys.ErrorMessage(err))

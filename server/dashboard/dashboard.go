@@ -156,6 +156,10 @@ func (d *Dashboard) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /credentials", d.signedIn(d.credentials))
 	mux.HandleFunc("GET /credentials/new", d.signedIn(d.newCredential))
 	mux.HandleFunc("POST /credentials", d.signedIn(d.createCredential))
+	mux.HandleFunc("POST /credentials/oauth", d.signedIn(d.connectOAuth))
+	mux.HandleFunc("GET /credentials/options", d.signedIn(d.credentialOptions))
+	mux.HandleFunc("GET /credentials/{id}/edit", d.signedIn(d.editCredential))
+	mux.HandleFunc("POST /credentials/{id}/edit", d.signedIn(d.updateCredential))
 	mux.HandleFunc("GET /credentials/{id}/delete", d.signedIn(d.confirmDeleteCredential))
 	mux.HandleFunc("POST /credentials/{id}/delete", d.signedIn(d.deleteCredential))
 
@@ -168,6 +172,8 @@ func (d *Dashboard) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /agents/{id}/delete", d.signedIn(d.deleteAgent))
 
 	// Audit (audit.go).
+	mux.HandleFunc("GET /audit", d.signedIn(d.audit))
+	mux.HandleFunc("GET /audit/rows", d.signedIn(d.auditRows))
 
 	// Settings: team, invitations, API keys, workspaces (team.go, invitation.go, keys.go, workspace.go).
 

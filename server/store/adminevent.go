@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/agentkeys/agentkeys"
 	"github.com/agentkeys/agentkeys/internal/storesql"
@@ -45,11 +46,12 @@ func (s *Store) recordAdmin(ctx context.Context, tx *sql.Tx, wsID string, a *age
 	return err
 }
 
-// AdminEventFilter selects admin events: BeforeSeq/AfterSeq/Limit as in
-// agentkeys.AuditFilter.
+// AdminEventFilter selects admin events: BeforeSeq/AfterSeq/Limit and
+// Since/Until as in agentkeys.AuditFilter.
 type AdminEventFilter struct {
 	BeforeSeq, AfterSeq int64
 	Limit               int
+	Since, Until        time.Time
 }
 
 // ListAdminEvents returns a workspace's admin events as audit events
@@ -64,6 +66,14 @@ func (s *Store) ListAdminEvents(ctx context.Context, wsID string, f AdminEventFi
 	if f.BeforeSeq > 0 {
 		args = append(args, f.BeforeSeq)
 		where = append(where, fmt.Sprintf("seq < $%d", len(args)))
+	}
+	if !f.Since.IsZero() {
+		args = append(args, f.Since.UnixMicro())
+		where = append(where, fmt.Sprintf("time >= $%d", len(args)))
+	}
+	if !f.Until.IsZero() {
+		args = append(args, f.Until.UnixMicro())
+		where = append(where, fmt.Sprintf("time < $%d", len(args)))
 	}
 	order := "DESC"
 	if f.AfterSeq > 0 {

@@ -12,6 +12,9 @@
 //   "__N__" in its id, for and name attributes replaced by a fresh number.
 // - <a data-follow href="…"> is followed at once (the OAuth provider's
 //   authorization page; without JavaScript the person clicks it).
+// - In <tbody data-dedupe>, rows sharing a data-key keep only the first
+//   (newest): the audit table's live rows may bring a newer version of an
+//   event already shown (a pending request, completed).
 (function () {
   'use strict';
 
@@ -116,6 +119,19 @@
   init(document);
   document.addEventListener('htmx:load', function (e) {
     init(e.detail.elt);
+  });
+
+  document.addEventListener('htmx:afterSettle', function () {
+    document.querySelectorAll('tbody[data-dedupe]').forEach(function (body) {
+      var seen = {};
+      body.querySelectorAll('tr[data-key]').forEach(function (tr) {
+        var k = tr.getAttribute('data-key');
+        if (seen[k]) {
+          tr.remove();
+        }
+        seen[k] = true;
+      });
+    });
   });
 
   var follow = document.querySelector('a[data-follow]');
