@@ -1,13 +1,16 @@
 package server_test
 
 import (
+	"html"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/agentkeys/agentkeys"
+	"github.com/agentkeys/agentkeys/internal/testkit"
 )
 
 // manyCredentials adds n credentials named bulk-100001… (in that order)
@@ -234,5 +237,330 @@ func TestDashboard_HTMXFoundation(t *testing.T) {
 	st, page = b.post("/agents/"+ag.ID+"/assign", url.Values{"credentialId": {cred.ID}})
 	if st != http.StatusCreated || !strings.Contains(page, `data-copy="#proxy-token"`) || !strings.Contains(page, `data-copy="#curl-example"`) {
 		t.Fatalf("token page = %d without copy buttons:\n%s", st, page)
+	}
+}
+
+// sweep fails when any page the browser saw, or the server's log, holds
+// one of the secrets.
+func sweep(t *testing.T, s *testServer, b *browser, secrets ...string) {
+	t.Helper()
+	for i, p := range b.pages {
+		for _, sec := range secrets {
+			if strings.Contains(p, sec) {
+				t.Fatalf("page %d holds a secret (%.12s…):\n%s", i, sec, p)
+			}
+		}
+	}
+	for _, sec := range secrets {
+		if strings.Contains(s.logs.String(), sec) {
+			t.Fatalf("the server's log holds a secret (%.12s…)", sec)
+		}
+	}
+}
+
+// credentialCount is how many credentials key's workspace has.
+func (s *testServer) credentialCount(key string) int {
+	s.t.Helper()
+	var out credentialPageAnswer
+	s.do("GET", "/api/v1/credentials", key, nil).decode(s.t, &out)
+	return len(out.Credentials)
+}
+
+// proxyWith assigns the credential to a new agent and sends one request
+// through the proxy to the upstream; it returns what the upstream received.
+func (s *testServer) proxyWith(key, credID string, up *upstream) testkit.Received {
+	s.t.Helper()
+	ag := s.createAgent(key, "probe-"+credID)
+	g := s.assign(key, ag.ID, credID)
+	if got := proxyGet(s.t, s.url, g.ProxyToken, "", "http://"+up.host()+"/hello"); got.status != http.StatusOK {
+		s.t.Fatalf("proxy = %d %s", got.status, got.body)
+	}
+	return up.Last(s.t)
+}
+
+// TestDashboard_AddCredentialForms: the Cookie form's paste-all mode takes
+// a DevTools Cookie header or a JSON cookie export and stores the cookie
+// value the proxy then sends; Custom Headers takes several rows; bad
+// pastes and forms get 400 with a message, keep what is not secret, and
+// write nothing; no page or log holds a value.
+func TestDashboard_AddCredentialForms(t *testing.T) {
+	for _, db := range dbKinds() {
+		t.Run(db.name, func(t *testing.T) {
+			s := newTestServer(t, serverOpts{databaseURL: db.url(t), allowLoopback: true})
+			up := newUpstream(t)
+			b := newBrowser(s)
+			key := b.signUp("ada@example.com", "Acme")
+			const canary = "forms-canary-5d1e"
+
+			for name, c := range map[string]struct{ paste, want string }{
+				"devtools": {"Cookie: sid=" + canary + "1; theme=dark;\n  lang=en", "sid=" + canary + "1; theme=dark; lang=en"},
+				"export": {`[{"domain":".x.com","name":"auth_token","value":"` + canary + `2","httpOnly":true},{"name":"ct0","value":"abc"}]`,
+					"auth_token=" + canary + "2; ct0=abc"},
+				"storage-state": {`{"cookies":[{"name":"li_at","value":"` + canary + `3"}],"origins":[]}`, "li_at=" + canary + "3"},
+			} {
+				b.get("/credentials/new?type=COOKIE")
+				st, page := b.post("/credentials", url.Values{"type": {"COOKIE"}, "name": {"cookie-" + name}, "value": {c.paste}, "allowedHosts": {up.host()}})
+				if st != http.StatusOK || !strings.Contains(page, "cookie-"+name) {
+					t.Fatalf("%s: %d %s", name, st, page)
+				}
+				var cred agentkeys.Credential
+				s.do("GET", "/api/v1/credentials/cookie-"+name, key, nil).decode(t, &cred)
+				if got := s.proxyWith(key, cred.ID, up).Header.Get("Cookie"); got != c.want {
+					t.Fatalf("%s: the upstream got Cookie %q, want %q", name, got, c.want)
+				}
+			}
+
+			b.get("/credentials/new?type=CUSTOM_HEADER")
+			page := b.pages[len(b.pages)-1]
+			if strings.Count(page, `name="headerName"`) != 4 || !strings.Contains(page, `class="add-row secondary" data-template="#header-row"`) {
+				t.Fatalf("the Custom Headers form has not 3 rows, a row template and an Add header button:\n%s", page)
+			}
+			st, page := b.post("/credentials", url.Values{"type": {"CUSTOM_HEADER"}, "name": {"Anthropic"}, "allowedHosts": {up.host()},
+				"headerName": {"x-api-key", "", "anthropic-version", ""}, "headerValue": {canary + "4", "", "2023-06-01", ""}})
+			if st != http.StatusOK {
+				t.Fatalf("custom headers: %d %s", st, page)
+			}
+			var cred agentkeys.Credential
+			s.do("GET", "/api/v1/credentials/Anthropic", key, nil).decode(t, &cred)
+			if h := s.proxyWith(key, cred.ID, up).Header; h.Get("X-Api-Key") != canary+"4" || h.Get("Anthropic-Version") != "2023-06-01" {
+				t.Fatalf("the upstream got headers %v", h)
+			}
+
+			before := s.credentialCount(key)
+			for name, f := range map[string]struct {
+				form url.Values
+				msg  string
+			}{
+				"bare token":       {url.Values{"type": {"COOKIE"}, "value": {canary + "5"}}, "is not name=value"},
+				"no cookies":       {url.Values{"type": {"COOKIE"}, "value": {" ; ;"}}, "no cookies pasted"},
+				"JSON not export":  {url.Values{"type": {"COOKIE"}, "value": {`{"sid":"` + canary + `6"}`}}, "not a cookie export"},
+				"JSON no value":    {url.Values{"type": {"COOKIE"}, "value": {`[{"name":"sid"}]`}}, "cookie 1 of the JSON export has no name or no value"},
+				"JSON empty":       {url.Values{"type": {"COOKIE"}, "value": {`[]`}}, "holds no cookies"},
+				"broken JSON":      {url.Values{"type": {"COOKIE"}, "value": {`[{"name":"sid","value":"` + canary + `7"`}}, "not a cookie export"},
+				"header no name":   {url.Values{"type": {"CUSTOM_HEADER"}, "headerName": {"X-A", ""}, "headerValue": {"1", canary + "8"}}, "header 2 has a value but no name"},
+				"bad expiry":       {url.Values{"type": {"API_KEY"}, "value": {canary + "9"}, "expiresAt": {"next week"}}, "is not a date (YYYY-MM-DD)"},
+				"no value":         {url.Values{"type": {"API_KEY"}}, ""},
+				"unknown type":     {url.Values{"type": {"PIGEON"}, "value": {canary + "10"}}, ""},
+				"basic no user":    {url.Values{"type": {"BASIC_AUTH"}, "password": {canary + "11"}}, ""},
+				"query no param":   {url.Values{"type": {"QUERY_PARAM"}, "value": {canary + "12"}}, ""},
+				"wildcard too far": {url.Values{"type": {"API_KEY"}, "value": {canary + "13"}, "allowedHosts": {"*.com"}}, ""},
+			} {
+				b.get("/credentials/new")
+				f.form.Set("name", "bad-"+strings.ReplaceAll(name, " ", "-"))
+				if f.form.Get("allowedHosts") == "" {
+					f.form.Set("allowedHosts", "api.example.com")
+				}
+				st, page := b.post("/credentials", f.form)
+				if st != http.StatusBadRequest || !strings.Contains(page, `role="alert"`) || !strings.Contains(page, f.msg) ||
+					!strings.Contains(page, `value="bad-`+strings.ReplaceAll(name, " ", "-")+`"`) {
+					t.Errorf("%s: %d, want 400 with %q and the name kept:\n%s", name, st, f.msg, page)
+				}
+			}
+			if n := s.credentialCount(key); n != before {
+				t.Fatalf("refused forms wrote: %d credentials, had %d", n, before)
+			}
+			b.get("/credentials")
+			b.get("/agents")
+			sweep(t, s, b, canary)
+		})
+	}
+}
+
+// TestDashboard_EditCredential: the edit form holds name, hosts and expiry
+// but never the value; saving with the value blank keeps it, a new value
+// replaces it; a bad edit is 400 with nothing changed; a member sees no
+// Edit and their posted edit is refused 403 with nothing changed.
+func TestDashboard_EditCredential(t *testing.T) {
+	for _, db := range dbKinds() {
+		t.Run(db.name, func(t *testing.T) {
+			s := newTestServer(t, serverOpts{databaseURL: db.url(t), allowLoopback: true})
+			up := newUpstream(t)
+			b := newBrowser(s)
+			key := b.signUp("ada@example.com", "Acme")
+			const canary, canary2 = "edit-canary-0a7f", "edit-canary-new-93bb"
+			c := s.createCredential(key, "Upstream", canary, up.host())
+			ag := s.createAgent(key, "bot")
+			g := s.assign(key, ag.ID, c.ID)
+			sent := func() string {
+				t.Helper()
+				if got := proxyGet(t, s.url, g.ProxyToken, "", "http://"+up.host()+"/x"); got.status != http.StatusOK {
+					t.Fatalf("proxy = %d %s", got.status, got.body)
+				}
+				return up.Last(t).Header.Get("Authorization")
+			}
+
+			_, page, _ := b.get("/credentials")
+			if !strings.Contains(page, `href="/credentials/`+c.ID+`/edit"`) {
+				t.Fatal("the list has no Edit link")
+			}
+			_, page, _ = b.get("/credentials/" + c.ID + "/edit")
+			if !strings.Contains(page, `value="Upstream"`) || !strings.Contains(page, `value="`+up.host()+`"`) || !strings.Contains(page, `id="value" name="value" type="password" >`) {
+				t.Fatalf("edit form:\n%s", page)
+			}
+			st, page := b.post("/credentials/"+c.ID+"/edit", url.Values{"type": {"API_KEY"}, "name": {"Upstream 2"}, "allowedHosts": {up.host() + ", api.example.com"},
+				"expiresAt": {"2099-01-31"}, "value": {""}})
+			if st != http.StatusOK || !strings.Contains(page, "Upstream 2") {
+				t.Fatalf("save = %d %s", st, page)
+			}
+			var got agentkeys.Credential
+			s.do("GET", "/api/v1/credentials/"+c.ID, key, nil).decode(t, &got)
+			if got.Name != "Upstream 2" || len(got.AllowedHosts) != 2 || got.ExpiresAt == nil || got.ExpiresAt.Format("2006-01-02") != "2099-01-31" {
+				t.Fatalf("after the edit: %+v", got)
+			}
+			if a := sent(); a != "Bearer "+canary {
+				t.Fatalf("a blank value did not keep the old one: the upstream got %q", a)
+			}
+			// A new value replaces it; clearing the date clears the expiry.
+			b.get("/credentials/" + c.ID + "/edit")
+			if st, _ := b.post("/credentials/"+c.ID+"/edit", url.Values{"type": {"API_KEY"}, "name": {"Upstream 2"}, "allowedHosts": {up.host()}, "value": {canary2}}); st != http.StatusOK {
+				t.Fatalf("new value = %d", st)
+			}
+			if a := sent(); a != "Bearer "+canary2 {
+				t.Fatalf("the upstream got %q after the new value", a)
+			}
+			got = agentkeys.Credential{}
+			s.do("GET", "/api/v1/credentials/"+c.ID, key, nil).decode(t, &got)
+			if got.ExpiresAt != nil {
+				t.Fatalf("a blank date kept the expiry %v", got.ExpiresAt)
+			}
+
+			// Bad edits: nothing changes.
+			for name, f := range map[string]url.Values{
+				"no hosts":  {"type": {"API_KEY"}, "name": {"Renamed"}, "allowedHosts": {""}, "value": {canary + "x"}},
+				"bad date":  {"type": {"API_KEY"}, "name": {"Renamed"}, "allowedHosts": {up.host()}, "expiresAt": {"31/01/2099"}},
+				"no name":   {"type": {"API_KEY"}, "name": {""}, "allowedHosts": {up.host()}},
+				"bad value": {"type": {"API_KEY"}, "name": {"Renamed"}, "allowedHosts": {up.host()}, "value": {"line\nbreak"}},
+			} {
+				b.get("/credentials/" + c.ID + "/edit")
+				if st, page := b.post("/credentials/"+c.ID+"/edit", f); st != http.StatusBadRequest || !strings.Contains(page, `role="alert"`) {
+					t.Errorf("%s: %d %s", name, st, page)
+				}
+			}
+			b.get("/credentials/" + c.ID + "/edit")
+			if st, _ := b.post("/credentials/cred_nope/edit", url.Values{"type": {"API_KEY"}, "name": {"X"}, "allowedHosts": {up.host()}}); st != http.StatusNotFound {
+				t.Errorf("edit of an unknown credential = %d, want 404", st)
+			}
+			var after agentkeys.Credential
+			s.do("GET", "/api/v1/credentials/"+c.ID, key, nil).decode(t, &after)
+			if after.Name != "Upstream 2" || len(after.AllowedHosts) != 1 || sent() != "Bearer "+canary2 {
+				t.Fatalf("a refused edit changed the credential: %+v", after)
+			}
+
+			// A member: no Edit link, and the posted edit is refused.
+			s.invite(key, "max@example.com", "member")
+			m := newBrowser(s)
+			m.logIn("max@example.com")
+			if _, page, _ = m.get("/credentials"); strings.Contains(page, "/edit") || strings.Contains(page, "Connect OAuth") {
+				t.Fatalf("a member's list offers Edit or Connect OAuth:\n%s", page)
+			}
+			st, page = m.post("/credentials/"+c.ID+"/edit", url.Values{"type": {"API_KEY"}, "name": {"Hijacked"}, "allowedHosts": {"evil.example.com"}, "value": {"member-value"}})
+			if st != http.StatusForbidden || !strings.Contains(page, "credentials:edit") {
+				t.Fatalf("member edit = %d %s", st, page)
+			}
+			s.do("GET", "/api/v1/credentials/"+c.ID, key, nil).decode(t, &after)
+			if after.Name != "Upstream 2" || sent() != "Bearer "+canary2 {
+				t.Fatalf("a member's refused edit changed the credential: %+v", after)
+			}
+			// Without the CSRF token: 403, nothing changed.
+			if st, _ = b.post("/credentials/"+c.ID+"/edit", url.Values{"type": {"API_KEY"}, "name": {"NoToken"}, "allowedHosts": {up.host()}, "csrf": {""}}); st != http.StatusForbidden {
+				t.Fatalf("edit without CSRF = %d", st)
+			}
+			s.do("GET", "/api/v1/credentials/"+c.ID, key, nil).decode(t, &after)
+			if after.Name != "Upstream 2" {
+				t.Fatal("an edit without the CSRF token changed the name")
+			}
+			sweep(t, s, b, canary, canary2)
+			sweep(t, s, m, canary, canary2)
+		})
+	}
+}
+
+// TestDashboard_ConnectOAuth: Connect OAuth lists the providers, starts
+// the flow through the API and sends the browser on to the provider (a
+// link app.js follows); after the provider's redirect the credential is
+// in the list, and shows "needs re-auth" with a Reconnect link once the
+// provider refused a refresh. Bad choices are refused with the API's
+// status; a member cannot connect (403).
+func TestDashboard_ConnectOAuth(t *testing.T) {
+	for _, db := range dbKinds() {
+		t.Run(db.name, func(t *testing.T) {
+			s := newTestServer(t, serverOpts{databaseURL: db.url(t), allowLoopback: true})
+			o := testkit.NewOAuthServer(t, time.Hour)
+			if err := s.store.SetOAuthApps([]*agentkeys.OAuthApp{o.App()}); err != nil {
+				t.Fatal(err)
+			}
+			b := newBrowser(s)
+			key := b.signUp("ada@example.com", "Acme")
+
+			_, page, _ := b.get("/credentials/new?type=oauth")
+			for _, want := range []string{"GitHub", "Google", `value="custom"`, `action="/credentials/oauth"`, `aria-current="page">Connect OAuth`} {
+				if !strings.Contains(page, want) {
+					t.Fatalf("the Connect OAuth form lacks %q:\n%s", want, page)
+				}
+			}
+			for name, f := range map[string]struct {
+				form   url.Values
+				status int
+			}{
+				"no provider":      {url.Values{"name": {"X"}}, http.StatusBadRequest},
+				"unknown provider": {url.Values{"name": {"X"}, "provider": {"nope"}}, http.StatusBadRequest},
+				"no app":           {url.Values{"name": {"X"}, "provider": {"github"}}, http.StatusNotFound},
+				"no name":          {url.Values{"name": {""}, "provider": {"custom"}}, http.StatusBadRequest},
+			} {
+				if st, page := b.post("/credentials/oauth", f.form); st != f.status || !strings.Contains(page, `role="alert"`) {
+					t.Errorf("%s: %d, want %d:\n%s", name, st, f.status, page)
+				}
+			}
+
+			st, page := b.post("/credentials/oauth", url.Values{"name": {"Tracker"}, "provider": {"custom"}, "scopes": {"read"}})
+			m := regexp.MustCompile(`<a class="button" href="([^"]+)" data-follow`).FindStringSubmatch(page)
+			if st != http.StatusOK || m == nil {
+				t.Fatalf("connect = %d without a link to follow:\n%s", st, page)
+			}
+			authURL := html.UnescapeString(m[1])
+			if !strings.HasPrefix(authURL, o.URL+"/authorize?") {
+				t.Fatalf("the link goes to %s", authURL)
+			}
+			if err := testkit.ApproveURL(authURL); err != nil {
+				t.Fatal(err)
+			}
+			_, page, _ = b.get("/credentials")
+			if !strings.Contains(page, "Tracker") || !strings.Contains(page, "OAUTH") || !strings.Contains(page, `<span class="badge ok">active</span>`) {
+				t.Fatalf("the connected credential is not listed as active:\n%s", page)
+			}
+			var c agentkeys.Credential
+			s.do("GET", "/api/v1/credentials/Tracker", key, nil).decode(t, &c)
+			if _, err := s.store.DB().ExecContext(t.Context(), `UPDATE credentials SET oauth_status = 'error' WHERE id = $1`, c.ID); err != nil {
+				t.Fatal(err)
+			}
+			_, page, _ = b.get("/credentials")
+			if !strings.Contains(page, "needs re-auth") || !strings.Contains(page, `href="/credentials/new?type=oauth&amp;name=Tracker"`) {
+				t.Fatalf("a refused refresh does not show needs re-auth with Reconnect:\n%s", page)
+			}
+			_, page, _ = b.get("/credentials/" + c.ID + "/edit")
+			if strings.Contains(page, "Replace the secret") {
+				t.Fatal("the edit form of an OAUTH credential offers to replace its tokens")
+			}
+
+			s.invite(key, "max@example.com", "member")
+			mb := newBrowser(s)
+			mb.logIn("max@example.com")
+			mb.get("/credentials")
+			if st, _ := mb.post("/credentials/oauth", url.Values{"name": {"Mine"}, "provider": {"custom"}}); st != http.StatusForbidden {
+				t.Fatalf("a member's connect = %d, want 403", st)
+			}
+			var ws struct{ Workspace struct{ ID string } }
+			s.do("GET", "/api/v1/workspace", key, nil).decode(t, &ws)
+			rt, err := s.store.Workspace(ws.Workspace.ID).RouteByName(t.Context(), "Tracker")
+			if err != nil {
+				t.Fatal(err)
+			}
+			sec, err := s.store.OpenSecret(t.Context(), rt)
+			if err != nil || sec.Value == "" || sec.RefreshToken == "" {
+				t.Fatalf("the connection's tokens: %v", err)
+			}
+			sweep(t, s, b, sec.Value, sec.RefreshToken, o.ClientSecret)
+			sweep(t, s, mb, sec.Value, sec.RefreshToken, o.ClientSecret)
+		})
 	}
 }
