@@ -564,3 +564,121 @@ func TestDashboard_ConnectOAuth(t *testing.T) {
 		})
 	}
 }
+
+// assetBytes is the size of every asset a page links to (stylesheet,
+// scripts, icon).
+func assetBytes(t *testing.T, b *browser, page string) int {
+	t.Helper()
+	n := 0
+	for _, a := range regexp.MustCompile(`"(/assets/[^"]+)"`).FindAllStringSubmatch(page, -1) {
+		st, body, _ := b.get(a[1])
+		if st != http.StatusOK {
+			t.Fatalf("%s = %d", a[1], st)
+		}
+		n += len(body)
+	}
+	return n
+}
+
+var rowRE = regexp.MustCompile(`<td>(bulk-\d+)</td>`)
+
+// TestDashboard_TenThousandCredentials: with 10,000 credentials the list
+// shows a page of 50 with Next and Previous that walk the list, the name
+// filter narrows it (as a plain GET and as an htmx fragment), the first
+// load weighs under 150 KiB with every asset, and the Assign picker is a
+// name field (no <option> per credential) whose suggestions come from
+// /credentials/options and whose name the server resolves.
+func TestDashboard_TenThousandCredentials(t *testing.T) {
+	for _, db := range dbKinds() {
+		t.Run(db.name, func(t *testing.T) {
+			s := newTestServer(t, serverOpts{databaseURL: db.url(t)})
+			b := newBrowser(s)
+			key := b.signUp("ada@example.com", "Acme")
+			s.manyCredentials(key, 10_000)
+			ag := s.createAgent(key, "bot")
+
+			st, page, _ := b.get("/credentials")
+			names := rowRE.FindAllStringSubmatch(page, -1)
+			if st != http.StatusOK || len(names) != 50 || names[0][1] != "bulk-100001" || names[49][1] != "bulk-100050" {
+				t.Fatalf("first page = %d with %d rows", st, len(names))
+			}
+			if weight := len(page) + assetBytes(t, b, page); weight > 150<<10 {
+				t.Fatalf("first load weighs %d bytes, over 150 KiB", weight)
+			}
+			next := regexp.MustCompile(`href="(/credentials\?cursor=[^"]+)">Next`).FindStringSubmatch(page)
+			if next == nil || strings.Contains(page, ">Previous<") {
+				t.Fatal("the first page has no Next link, or a Previous one")
+			}
+			_, page, _ = b.get(html.UnescapeString(next[1]))
+			names = rowRE.FindAllStringSubmatch(page, -1)
+			prev := regexp.MustCompile(`href="(/credentials\?cursor=[^"]+)">Previous`).FindStringSubmatch(page)
+			if len(names) != 50 || names[0][1] != "bulk-100051" || prev == nil {
+				t.Fatalf("second page: %d rows from %v, previous link %v", len(names), names[0], prev)
+			}
+			_, page, _ = b.get(html.UnescapeString(prev[1]))
+			if names = rowRE.FindAllStringSubmatch(page, -1); len(names) != 50 || names[0][1] != "bulk-100001" {
+				t.Fatalf("back to the first page: %d rows from %v", len(names), names[0])
+			}
+
+			_, page, _ = b.get("/credentials?q=BULK-10999")
+			if names = rowRE.FindAllStringSubmatch(page, -1); len(names) != 10 || names[0][1] != "bulk-109990" || strings.Contains(page, ">Next<") ||
+				!strings.Contains(page, `value="BULK-10999"`) {
+				t.Fatalf("filtered: %d rows", len(names))
+			}
+			req, _ := http.NewRequest("GET", s.url+"/credentials?q=bulk-1000", nil)
+			req.Header.Set("HX-Request", "true")
+			req.Header.Set("HX-Target", "credential-list")
+			_, frag, _ := b.send(req)
+			if strings.Contains(frag, "<html") || len(rowRE.FindAllString(frag, -1)) != 50 || !strings.Contains(frag, "q=bulk-1000") {
+				t.Fatalf("the htmx fragment:\n%.500s", frag)
+			}
+			if _, page, _ = b.get("/credentials?q=nothing-like-this"); !strings.Contains(page, "No credential’s name contains") {
+				t.Fatal("an empty filter result says nothing")
+			}
+
+			_, page, _ = b.get("/agents")
+			if strings.Count(page, "<option") > 0 || !strings.Contains(page, `name="credential"`) || !strings.Contains(page, `list="assign-options-`+ag.ID+`"`) ||
+				!strings.Contains(page, `hx-get="/credentials/options"`) || len(page) > 30<<10 {
+				t.Fatalf("the agents page with 10,000 credentials (%d bytes):\n%.3000s", len(page), page)
+			}
+			_, opts, _ := b.get("/credentials/options?credential=bulk-1001")
+			if n := strings.Count(opts, "<option"); n != 25 || !strings.Contains(opts, `<option value="bulk-100100">`) {
+				t.Fatalf("options: %d\n%s", n, opts)
+			}
+			st, page = b.post("/agents/"+ag.ID+"/assign", url.Values{"credential": {"BULK-100007"}})
+			if st != http.StatusCreated || !strings.Contains(page, "bulk-100007") || !strings.Contains(page, "pxr_") {
+				t.Fatalf("assign by name = %d %s", st, page)
+			}
+			b.get("/agents")
+			if st, page = b.post("/agents/"+ag.ID+"/assign", url.Values{"credential": {"no-such-credential"}}); st != http.StatusNotFound || !strings.Contains(page, "no-such-credential") {
+				t.Fatalf("assign of an unknown name = %d %s", st, page)
+			}
+			var got struct{ Credentials []struct{ CredentialName string } }
+			s.do("GET", "/api/v1/agents/"+ag.ID, key, nil).decode(t, &got)
+			if len(got.Credentials) != 1 {
+				t.Fatalf("the agent has %d assignments, want the one", len(got.Credentials))
+			}
+			sweep(t, s, b, "sk-bulk-template-canary")
+		})
+	}
+}
+
+// TestDashboard_AssignPickerFew: with few credentials the picker is a
+// <select> of them all, labelled Credential.
+func TestDashboard_AssignPickerFew(t *testing.T) {
+	s := newTestServer(t, serverOpts{})
+	b := newBrowser(s)
+	key := b.signUp("ada@example.com", "Acme")
+	for i := range 25 {
+		s.createCredential(key, "cred-"+strings.Repeat("x", i+1), "v", "api.example.com")
+	}
+	s.createAgent(key, "bot")
+	_, page, _ := b.get("/agents")
+	if strings.Count(page, "<option") != 25 || !strings.Contains(page, `name="credentialId"`) || !strings.Contains(page, `">Credential</label>`) {
+		t.Fatalf("agents page with 25 credentials:\n%s", page)
+	}
+	s.createCredential(key, "one-more", "v", "api.example.com")
+	if _, page, _ = b.get("/agents"); strings.Contains(page, "<option") || !strings.Contains(page, `name="credential"`) {
+		t.Fatal("26 credentials still get a select")
+	}
+}
