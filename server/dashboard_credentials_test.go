@@ -653,7 +653,9 @@ func TestDashboard_TenThousandCredentials(t *testing.T) {
 			if st, page = b.post("/agents/"+ag.ID+"/assign", url.Values{"credential": {"no-such-credential"}}); st != http.StatusNotFound || !strings.Contains(page, "no-such-credential") {
 				t.Fatalf("assign of an unknown name = %d %s", st, page)
 			}
-			var got struct{ Credentials []struct{ CredentialName string } }
+			var got struct {
+				Credentials []struct{ CredentialName string }
+			}
 			s.do("GET", "/api/v1/agents/"+ag.ID, key, nil).decode(t, &got)
 			if len(got.Credentials) != 1 {
 				t.Fatalf("the agent has %d assignments, want the one", len(got.Credentials))
