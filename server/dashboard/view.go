@@ -16,6 +16,8 @@ type view struct {
 	Error   string
 	Notice  string
 	Current string // the nav entry to mark
+	// Switcher is the header's workspace switcher (settings.go).
+	Switcher *switcher
 	Data    any
 }
 
@@ -30,7 +32,7 @@ func (d *Dashboard) render(w http.ResponseWriter, r *http.Request, status int, p
 		return
 	}
 	if s != nil {
-		v.Actor, v.CSRF = s.actor, s.csrf()
+		v.Actor, v.CSRF, v.Switcher = s.actor, s.csrf(), d.switcher(r, s)
 	}
 	var b strings.Builder
 	if err := t.ExecuteTemplate(&b, "layout.html", &v); err != nil {
