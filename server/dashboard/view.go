@@ -18,7 +18,7 @@ type view struct {
 	Current string // the nav entry to mark
 	// Switcher is the header's workspace switcher (settings.go).
 	Switcher *switcher
-	Data    any
+	Data     any
 }
 
 // Can reports whether the signed-in member's role allows p (which buttons
