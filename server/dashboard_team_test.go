@@ -1,0 +1,329 @@
+package server_test
+
+import (
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/agentkeys/agentkeys"
+)
+
+var (
+	inviteLinkRE = regexp.MustCompile(`id="invite-link">([^<]+)</pre>`)
+	apiKeyRE     = regexp.MustCompile(`ak_ws_[A-Za-z0-9_]+`)
+)
+
+// inviteByPage invites email through the Team page's form and returns the
+// link the page showed once (no SMTP on the test server).
+func (b *browser) inviteByPage(email, role string) string {
+	b.t.Helper()
+	b.get("/settings/team")
+	st, page := b.post("/settings/team/invitations", url.Values{"email": {email}, "role": {role}})
+	m := inviteLinkRE.FindStringSubmatch(page)
+	if st != http.StatusCreated || m == nil || !strings.Contains(m[1], "/invitations/accept?token=inv_") {
+		b.t.Fatalf("invite %s = %d, no link:\n%s", email, st, page)
+	}
+	return m[1]
+}
+
+// acceptByPage opens an invitation link and accepts it with password;
+// it returns the API key the welcome page showed once.
+func (b *browser) acceptByPage(link, password string) string {
+	b.t.Helper()
+	path := strings.TrimPrefix(link, b.base)
+	if st, page, _ := b.get(path); st != http.StatusOK || !strings.Contains(page, "Accept invitation") {
+		b.t.Fatalf("accept page = %d:\n%s", st, page)
+	}
+	u, _ := url.Parse(link)
+	st, page := b.post("/invitations/accept", url.Values{"token": {u.Query().Get("token")}, "password": {password}})
+	key := apiKeyRE.FindString(page)
+	if st != http.StatusCreated || key == "" || !strings.Contains(page, "Log out") {
+		b.t.Fatalf("accept = %d, not signed in with a key:\n%s", st, page)
+	}
+	return key
+}
+
+// shownOnce records where a secret was displayed; sweep then checks no
+// other page of the browser ever held it.
+type shownOnce struct {
+	secret string
+	b      *browser
+	page   int // index in b.pages
+}
+
+// shown marks the browser's last page as secret's one display.
+func (b *browser) shown(secret string) shownOnce {
+	b.t.Helper()
+	if !strings.Contains(b.pages[len(b.pages)-1], secret) {
+		b.t.Fatalf("the last page does not show the secret")
+	}
+	return shownOnce{secret, b, len(b.pages) - 1}
+}
+
+func sweep(t *testing.T, bs []*browser, logs string, once []shownOnce, canaries ...string) {
+	t.Helper()
+	for bi, b := range bs {
+		for i, p := range b.pages {
+			for _, c := range canaries {
+				if strings.Contains(p, c) {
+					t.Fatalf("browser %d page %d holds a canary:\n%s", bi, i, p)
+				}
+			}
+			for _, o := range once {
+				if (b != o.b || i != o.page) && strings.Contains(p, o.secret) {
+					t.Fatalf("browser %d page %d shows an API key again after its one-time display (page %d):\n%s", bi, i, o.page, p)
+				}
+			}
+		}
+	}
+	for _, o := range once {
+		if strings.Contains(logs, o.secret) {
+			t.Fatal("the logs hold an API key")
+		}
+	}
+	for _, c := range canaries {
+		if strings.Contains(logs, c) {
+			t.Fatal("the logs hold a canary")
+		}
+	}
+}
+
+func count(t *testing.T, s *testServer, q string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := s.store.DB().QueryRow(q, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return n
+}
+
+// TestDashboardTeam_Settings walks every Settings page by its forms, on both
+// databases: the Team page invites (the link shown once), the invitee
+// accepts in another browser and is signed in, roles change, invitations
+// are re-sent (the old link dies) and cancelled, a member is removed (their
+// session ends); API keys are created and rotated (shown once, the old value
+// refused) and revoked; the workspace is renamed, a second one created (the
+// session moves to it), switched between and deleted with its typed name.
+// No page shows an API key after its one-time display, nor a credential.
+func TestDashboardTeam_Settings(t *testing.T) {
+	for _, db := range dbKinds() {
+		t.Run(db.name, func(t *testing.T) {
+			s := newTestServer(t, serverOpts{databaseURL: db.url(t)})
+			const canary = "sk-team-canary-5d21e"
+			owner := newBrowser(s)
+			ownerKey := owner.signUp("ada@example.com", "Acme")
+			var once []shownOnce
+			once = append(once, owner.shown(ownerKey))
+			s.createCredential(ownerKey, "Stripe", canary, "api.stripe.com")
+
+			// /settings lands on Team; the sub-nav offers every page an owner has.
+			st, page, _ := owner.get("/settings")
+			if st != http.StatusOK || !strings.Contains(page, "<h1>Team</h1>") {
+				t.Fatalf("/settings = %d:\n%s", st, page)
+			}
+			for _, l := range []string{`href="/settings/team" aria-current="page">Team`, `href="/settings/api-keys"`, `href="/settings/webhooks"`,
+				`href="/settings/billing"`, `href="/settings/workspace"`, `href="/audit"`, `href="/settings" aria-current="page">Settings`} {
+				if !strings.Contains(page, l) {
+					t.Fatalf("the owner's Team page lacks %s:\n%s", l, page)
+				}
+			}
+			if strings.Contains(page, `id="workspace-switch"`) || !strings.Contains(page, `<span class="workspace-name">Acme</span>`) {
+				t.Fatalf("one workspace: the header names it, with no switcher:\n%s", page)
+			}
+
+			// Invite by the form; the invitee accepts in another browser.
+			link := owner.inviteByPage("max@example.com", "member")
+			if !strings.HasPrefix(link, s.url+"/invitations/accept?token=") {
+				t.Fatalf("link %q", link)
+			}
+			if _, page, _ = owner.get("/settings/team"); strings.Contains(page, link) || !strings.Contains(page, "max@example.com") {
+				t.Fatalf("the link is shown again, or the invitation is not listed:\n%s", page)
+			}
+			max := newBrowser(s)
+			maxKey := max.acceptByPage(link, teamPassword)
+			once = append(once, max.shown(maxKey))
+			if _, page, _ = max.get("/credentials"); !strings.Contains(page, "Stripe") || !strings.Contains(page, "max@example.com · member") {
+				t.Fatalf("the invitee is not signed in to Acme:\n%s", page)
+			}
+			var memberID string
+			var ms struct{ Members []struct{ UserID, Email, Role string } }
+			s.do("GET", "/api/v1/members", ownerKey, nil).decode(t, &ms)
+			for _, m := range ms.Members {
+				if m.Email == "max@example.com" {
+					memberID = m.UserID
+				}
+			}
+			if memberID == "" || len(ms.Members) != 2 {
+				t.Fatalf("members = %+v", ms.Members)
+			}
+
+			// Change max's role to admin.
+			owner.get("/settings/team")
+			if st, page = owner.post("/settings/team/"+memberID+"/role", url.Values{"role": {"admin"}}); st != http.StatusOK || !strings.Contains(page, `<option value="admin" selected>`) {
+				t.Fatalf("change role = %d:\n%s", st, page)
+			}
+			if _, page, _ = max.get("/settings/api-keys"); !strings.Contains(page, "<h1>API Keys</h1>") {
+				t.Fatalf("an admin now sees API Keys:\n%s", page)
+			}
+
+			// Re-send: a new link, the old one refused with the API's status; cancel.
+			link2 := owner.inviteByPage("cy@example.com", "member")
+			var invs struct{ Invitations []struct{ ID, Email string } }
+			s.do("GET", "/api/v1/invitations", ownerKey, nil).decode(t, &invs)
+			if len(invs.Invitations) != 1 {
+				t.Fatalf("invitations = %+v", invs)
+			}
+			st, page = owner.post("/settings/team/invitations/"+invs.Invitations[0].ID+"/resend", url.Values{})
+			m := inviteLinkRE.FindStringSubmatch(page)
+			if st != http.StatusOK || m == nil || m[1] == link2 {
+				t.Fatalf("re-send = %d:\n%s", st, page)
+			}
+			cy := newBrowser(s)
+			if st, page, _ = cy.get(strings.TrimPrefix(link2, s.url)); st != http.StatusUnauthorized || !strings.Contains(page, "not valid") || strings.Contains(page, "Accept invitation") {
+				t.Fatalf("the replaced link = %d:\n%s", st, page)
+			}
+			owner.get("/settings/team")
+			if st, page = owner.post("/settings/team/invitations/"+invs.Invitations[0].ID+"/cancel", url.Values{}); st != http.StatusOK || strings.Contains(page, "cy@example.com") {
+				t.Fatalf("cancel = %d:\n%s", st, page)
+			}
+			if st, _, _ = cy.get(strings.TrimPrefix(m[1], s.url)); st != http.StatusUnauthorized {
+				t.Fatalf("a cancelled invitation's page = %d", st)
+			}
+
+			// API keys: create (shown once), rotate (shown once, old refused), revoke.
+			owner.get("/settings/api-keys")
+			st, page = owner.post("/settings/api-keys", url.Values{"name": {"ci"}})
+			ci := apiKeyRE.FindString(page)
+			if st != http.StatusCreated || ci == "" || !strings.Contains(page, `data-copy="#new-api-key"`) {
+				t.Fatalf("create key = %d:\n%s", st, page)
+			}
+			once = append(once, owner.shown(ci))
+			s.do("GET", "/api/v1/workspace", ci, nil).want(t, http.StatusOK, "")
+			_, page, _ = owner.get("/settings/api-keys")
+			var ks struct{ APIKeys []struct{ ID, Name string } }
+			s.do("GET", "/api/v1/api-keys", ownerKey, nil).decode(t, &ks)
+			var ciID string
+			for _, k := range ks.APIKeys {
+				if k.Name == "ci" {
+					ciID = k.ID
+				}
+			}
+			if ciID == "" || !strings.Contains(page, "/settings/api-keys/"+ciID+"/rotate") {
+				t.Fatalf("keys %+v, page:\n%s", ks, page)
+			}
+			st, page = owner.post("/settings/api-keys/"+ciID+"/rotate", url.Values{})
+			ci2 := apiKeyRE.FindString(page)
+			if st != http.StatusOK || ci2 == "" || ci2 == ci {
+				t.Fatalf("rotate = %d:\n%s", st, page)
+			}
+			once = append(once, owner.shown(ci2))
+			s.do("GET", "/api/v1/workspace", ci, nil).want(t, http.StatusUnauthorized, agentkeys.EUNAUTHORIZED)
+			if st, page, _ = owner.get("/settings/api-keys/" + ciID + "/revoke"); st != http.StatusOK || !strings.Contains(page, "Revoke key") {
+				t.Fatalf("revoke confirmation = %d:\n%s", st, page)
+			}
+			if st, page = owner.post("/settings/api-keys/"+ciID+"/revoke", url.Values{}); st != http.StatusOK || strings.Contains(page, ciID) {
+				t.Fatalf("revoke = %d:\n%s", st, page)
+			}
+			s.do("GET", "/api/v1/workspace", ci2, nil).want(t, http.StatusUnauthorized, agentkeys.EUNAUTHORIZED)
+
+			// Remove max (confirmation first): their session ends.
+			if st, page, _ = owner.get("/settings/team/" + memberID + "/remove"); st != http.StatusOK || !strings.Contains(page, "Remove max@example.com") {
+				t.Fatalf("remove confirmation = %d:\n%s", st, page)
+			}
+			if st, page = owner.post("/settings/team/"+memberID+"/remove", url.Values{}); st != http.StatusOK || strings.Contains(page, "max@example.com") {
+				t.Fatalf("remove = %d:\n%s", st, page)
+			}
+			if _, page, _ = max.get("/credentials"); !strings.Contains(page, "<h1>Log in</h1>") {
+				t.Fatal("a removed member is still signed in")
+			}
+			if n := count(t, s, `SELECT count(*) FROM sessions WHERE user_id = $1`, memberID); n != 0 {
+				t.Fatalf("the removed member has %d sessions", n)
+			}
+
+			// Workspace: rename; Create Workspace (the session moves to it, its key shown once).
+			owner.get("/settings/workspace")
+			if st, page = owner.post("/settings/workspace", url.Values{"name": {"Acme Corp"}}); st != http.StatusOK || !strings.Contains(page, "<h2>Acme Corp</h2>") {
+				t.Fatalf("rename = %d:\n%s", st, page)
+			}
+			st, page = owner.post("/settings/workspace/new", url.Values{"name": {"Second"}})
+			secondKey := apiKeyRE.FindString(page)
+			if st != http.StatusCreated || secondKey == "" || !strings.Contains(page, "Welcome to Second") || !strings.Contains(page, `id="workspace-switch"`) {
+				t.Fatalf("create workspace = %d:\n%s", st, page)
+			}
+			once = append(once, owner.shown(secondKey))
+			var sw struct{ Workspace struct{ ID string } }
+			s.do("GET", "/api/v1/workspace", secondKey, nil).decode(t, &sw)
+			if _, page, _ = owner.get("/settings/workspace"); !strings.Contains(page, "<h2>Second</h2>") || !strings.Contains(page, `selected>Second (owner)`) {
+				t.Fatalf("the session is not in the new workspace:\n%s", page)
+			}
+			if n := count(t, s, `SELECT count(*) FROM workspaces`); n != 2 {
+				t.Fatalf("%d workspaces", n)
+			}
+			var acme struct{ Workspace struct{ ID string } }
+			s.do("GET", "/api/v1/workspace", ownerKey, nil).decode(t, &acme)
+
+			// Switch back to Acme: a new session id, the old one ends.
+			old := sessionCookie(owner)
+			if st, page = owner.post("/workspaces/switch", url.Values{"workspace": {acme.Workspace.ID}}); st != http.StatusOK || !strings.Contains(page, "<h1>Credentials</h1>") || !strings.Contains(page, "Stripe") {
+				t.Fatalf("switch = %d:\n%s", st, page)
+			}
+			if now := sessionCookie(owner); now == old || now == "" {
+				t.Fatal("switching kept the session id")
+			}
+			stale := newBrowser(s)
+			stale.c.Jar.SetCookies(mustURL(s.url), []*http.Cookie{{Name: "agentkeys_session", Value: old}})
+			if _, page, _ = stale.get("/credentials"); !strings.Contains(page, "<h1>Log in</h1>") {
+				t.Fatal("the session id before the switch still works")
+			}
+
+			// Delete Second: a wrong name is refused and deletes nothing; the
+			// right one deletes it and the session lands in Acme.
+			owner.get("/credentials")
+			owner.post("/workspaces/switch", url.Values{"workspace": {sw.Workspace.ID}})
+			if st, page, _ = owner.get("/settings/workspace/delete"); st != http.StatusOK || !strings.Contains(page, "<strong>Second</strong>") {
+				t.Fatalf("delete confirmation = %d:\n%s", st, page)
+			}
+			st, page = owner.post("/settings/workspace/delete", url.Values{"confirm": {"second"}})
+			if st != http.StatusBadRequest || !strings.Contains(page, "nothing was deleted") {
+				t.Fatalf("delete with a wrong name = %d:\n%s", st, page)
+			}
+			if n := count(t, s, `SELECT count(*) FROM workspaces WHERE id = $1`, sw.Workspace.ID); n != 1 {
+				t.Fatal("a wrong typed name deleted the workspace")
+			}
+			if st, page = owner.post("/settings/workspace/delete", url.Values{"confirm": {"Second"}}); st != http.StatusOK || !strings.Contains(page, "<h1>Credentials</h1>") || !strings.Contains(page, "Stripe") {
+				t.Fatalf("delete = %d:\n%s", st, page)
+			}
+			if n := count(t, s, `SELECT count(*) FROM workspaces WHERE id = $1`, sw.Workspace.ID); n != 0 {
+				t.Fatal("the workspace is still there")
+			}
+			// The last workspace too: the log-in page says why.
+			owner.get("/settings/workspace/delete")
+			if st, page = owner.post("/settings/workspace/delete", url.Values{"confirm": {"Acme Corp"}}); st != http.StatusOK || !strings.Contains(page, "<h1>Log in</h1>") || !strings.Contains(page, "The workspace was deleted.") {
+				t.Fatalf("delete the last = %d:\n%s", st, page)
+			}
+			if _, page, _ = owner.get("/settings"); !strings.Contains(page, "<h1>Log in</h1>") {
+				t.Fatal("still signed in with no workspace")
+			}
+			sweep(t, []*browser{owner, max, cy, stale}, s.logs.String(), once, canary)
+		})
+	}
+}
+
+func sessionCookie(b *browser) string {
+	for _, c := range b.c.Jar.Cookies(mustURL(b.base)) {
+		if c.Name == "agentkeys_session" {
+			return c.Value
+		}
+	}
+	return ""
+}
+
+func mustURL(s string) *url.URL {
+	u, err := url.Parse(s)
+	if err != nil {
+		panic(err)
+	}
+	return u
+}
