@@ -148,7 +148,9 @@ func TestDashboardTeam_Settings(t *testing.T) {
 				t.Fatalf("the invitee is not signed in to Acme:\n%s", page)
 			}
 			var memberID string
-			var ms struct{ Members []struct{ UserID, Email, Role string } }
+			var ms struct {
+				Members []struct{ UserID, Email, Role string }
+			}
 			s.do("GET", "/api/v1/members", ownerKey, nil).decode(t, &ms)
 			for _, m := range ms.Members {
 				if m.Email == "max@example.com" {
