@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/agentkeys/agentkeys"
 )
@@ -328,4 +329,247 @@ func mustURL(s string) *url.URL {
 		panic(err)
 	}
 	return u
+}
+
+// TestDashboardTeam_Refusals: what a role lacks is not offered, and posted
+// anyway it gets the API's status and message with nothing changed; so do
+// the API's rules about owners, forms without their CSRF token, and a
+// switch to a workspace the user is not in. A member may leave.
+func TestDashboardTeam_Refusals(t *testing.T) {
+	for _, db := range dbKinds() {
+		t.Run(db.name, func(t *testing.T) {
+			s := newTestServer(t, serverOpts{databaseURL: db.url(t)})
+			owner := newBrowser(s)
+			ownerKey := owner.signUp("ada@example.com", "Acme")
+			var me struct {
+				Workspace struct{ ID string }
+				User      struct{ ID string }
+			}
+			s.do("GET", "/api/v1/workspace", ownerKey, nil).decode(t, &me)
+			ownerID, wsID := me.User.ID, me.Workspace.ID
+			_, adminID := s.invite(ownerKey, "admin@example.com", "admin")
+			_, memberID := s.invite(ownerKey, "max@example.com", "member")
+			bob := newBrowser(s)
+			bobKey := bob.signUp("bob@example.com", "Bobs")
+			var bobs struct{ Workspace struct{ ID string } }
+			s.do("GET", "/api/v1/workspace", bobKey, nil).decode(t, &bobs)
+			admin, member := newBrowser(s), newBrowser(s)
+			admin.logIn("admin@example.com")
+			member.logIn("max@example.com")
+			var ownerKeyID string
+			var ks struct{ APIKeys []struct{ ID, UserID string } }
+			s.do("GET", "/api/v1/api-keys", ownerKey, nil).decode(t, &ks)
+			for _, k := range ks.APIKeys {
+				if k.UserID == ownerID {
+					ownerKeyID = k.ID
+				}
+			}
+			state := func() string { // what a refusal must leave as it was
+				var b strings.Builder
+				for _, p := range []string{"/api/v1/members", "/api/v1/invitations", "/api/v1/api-keys", "/api/v1/workspace"} {
+					a := s.do("GET", p, ownerKey, nil)
+					a.want(t, http.StatusOK, "")
+					b.Write(a.body)
+				}
+				return b.String()
+			}
+			before := state()
+			refused := func(b *browser, path string, form url.Values, status int, msg string) {
+				t.Helper()
+				st, page := b.post(path, form)
+				if st != status || !strings.Contains(page, msg) {
+					t.Fatalf("POST %s = %d, want %d with %q:\n%s", path, st, status, msg, page)
+				}
+				if now := state(); now != before {
+					t.Fatalf("POST %s was refused but changed the workspace:\n%s\nwas\n%s", path, now, before)
+				}
+			}
+
+			// A member is offered none of it.
+			st, page, _ := member.get("/settings")
+			if st != http.StatusOK || !strings.Contains(page, "<h1>Team</h1>") {
+				t.Fatalf("member /settings = %d:\n%s", st, page)
+			}
+			for _, absent := range []string{`href="/settings/api-keys"`, `href="/settings/webhooks"`, `href="/settings/billing"`, "Invite a member",
+				`id="role-`, `aria-label="Remove `, "Pending invitations"} {
+				if strings.Contains(page, absent) {
+					t.Fatalf("a member's Team page offers %s:\n%s", absent, page)
+				}
+			}
+			if !strings.Contains(page, `href="/settings/team/`+memberID+`/remove">Leave</a>`) || !strings.Contains(page, `href="/audit"`) {
+				t.Fatalf("a member's Team page lacks Leave or the Audit link:\n%s", page)
+			}
+			if _, page, _ = member.get("/settings/workspace"); strings.Contains(page, `id="rename"`) || strings.Contains(page, "/settings/workspace/delete") || !strings.Contains(page, "Create Workspace") {
+				t.Fatalf("a member's Workspace page:\n%s", page)
+			}
+			if st, _, _ = member.get("/settings/api-keys"); st != http.StatusForbidden {
+				t.Fatalf("member API Keys page = %d", st)
+			}
+			// …and refused it when posted anyway: the API's 403, nothing changed.
+			refused(member, "/settings/team/"+adminID+"/role", url.Values{"role": {"member"}}, http.StatusForbidden, "members:role")
+			refused(member, "/settings/team/invitations", url.Values{"email": {"x@example.com"}, "role": {"member"}}, http.StatusForbidden, "members:invite")
+			refused(member, "/settings/team/"+ownerID+"/remove", url.Values{}, http.StatusForbidden, "members:remove")
+			refused(member, "/settings/api-keys", url.Values{"name": {"sneaky"}}, http.StatusForbidden, "api_keys:manage")
+			refused(member, "/settings/api-keys/"+ownerKeyID+"/revoke", url.Values{}, http.StatusForbidden, "api_keys:manage")
+			refused(member, "/settings/workspace", url.Values{"name": {"Hacked"}}, http.StatusForbidden, "workspace:edit")
+			refused(member, "/settings/workspace/delete", url.Values{"confirm": {"Acme"}}, http.StatusForbidden, "workspace:delete")
+			// An admin: no Delete Workspace, and the API's rules about owners.
+			if _, page, _ = admin.get("/settings/workspace"); strings.Contains(page, "/settings/workspace/delete") || !strings.Contains(page, `id="rename"`) {
+				t.Fatalf("an admin's Workspace page:\n%s", page)
+			}
+			refused(admin, "/settings/workspace/delete", url.Values{"confirm": {"Acme"}}, http.StatusForbidden, "workspace:delete")
+			refused(admin, "/settings/team/"+ownerID+"/role", url.Values{"role": {"member"}}, http.StatusForbidden, "only an owner may change an owner")
+			refused(admin, "/settings/team/invitations", url.Values{"email": {"x@example.com"}, "role": {"owner"}}, http.StatusForbidden, "only an owner may invite an owner")
+			refused(admin, "/settings/team/"+ownerID+"/remove", url.Values{}, http.StatusForbidden, "only an owner may remove an owner")
+			refused(admin, "/settings/api-keys/"+ownerKeyID+"/rotate", url.Values{}, http.StatusForbidden, "only the member a key belongs to")
+			refused(admin, "/settings/api-keys/"+ownerKeyID+"/revoke", url.Values{}, http.StatusForbidden, "cannot revoke")
+			_, page, _ = admin.get("/settings/team")
+			if i := strings.Index(page, `id="invite-role"`); i < 0 || strings.Contains(page[i:], `<option value="owner"`) {
+				t.Fatalf("an admin is offered inviting an owner:\n%s", page)
+			}
+			// The last owner cannot step down.
+			owner.get("/settings/team")
+			refused(owner, "/settings/team/"+ownerID+"/role", url.Values{"role": {"admin"}}, http.StatusConflict, "only owner")
+			refused(owner, "/settings/team/invitations", url.Values{"email": {"not an email"}, "role": {"member"}}, http.StatusBadRequest, "not an email")
+
+			// CSRF: no token, or another session's: 403, nothing changed.
+			for name, tok := range map[string]string{"missing": "", "another session's": member.csrf} {
+				refused(owner, "/settings/team/invitations", url.Values{"email": {"x@example.com"}, "role": {"member"}, "csrf": {tok}}, http.StatusForbidden, "CSRF")
+				refused(owner, "/settings/api-keys", url.Values{"name": {"x"}, "csrf": {tok}}, http.StatusForbidden, "CSRF")
+				refused(owner, "/settings/workspace/delete", url.Values{"confirm": {"Acme"}, "csrf": {tok}}, http.StatusForbidden, "CSRF")
+				cookie := sessionCookie(owner)
+				refused(owner, "/workspaces/switch", url.Values{"workspace": {wsID}, "csrf": {tok}}, http.StatusForbidden, "CSRF")
+				if sessionCookie(owner) != cookie {
+					t.Fatalf("%s token: a refused switch moved the session", name)
+				}
+			}
+
+			// The switcher refuses a workspace the user is not in (whether or
+			// not it exists): 403, the session where it was.
+			owner.get("/credentials")
+			cookie := sessionCookie(owner)
+			for _, ws := range []string{bobs.Workspace.ID, "ws_nonexistent", ""} {
+				st, page := owner.post("/workspaces/switch", url.Values{"workspace": {ws}})
+				if st != http.StatusForbidden || !strings.Contains(page, "not a member of that workspace") {
+					t.Fatalf("switch to %q = %d:\n%s", ws, st, page)
+				}
+				if sessionCookie(owner) != cookie {
+					t.Fatal("a refused switch changed the session cookie")
+				}
+				if _, page, _ = owner.get("/settings/workspace"); !strings.Contains(page, "<h2>Acme</h2>") {
+					t.Fatalf("after a refused switch the session is not in Acme:\n%s", page)
+				}
+			}
+			if n := count(t, s, `SELECT count(*) FROM sessions WHERE user_id = $1`, ownerID); n != 1 {
+				t.Fatalf("the owner has %d sessions", n)
+			}
+
+			// A member leaves: the session ends, and with no other workspace
+			// the log-in page says why.
+			member.get("/settings/team/" + memberID + "/remove")
+			st, page = member.post("/settings/team/"+memberID+"/remove", url.Values{})
+			if st != http.StatusOK || !strings.Contains(page, "<h1>Log in</h1>") || !strings.Contains(page, "You left the workspace.") {
+				t.Fatalf("leave = %d:\n%s", st, page)
+			}
+			if n := count(t, s, `SELECT count(*) FROM members WHERE user_id = $1`, memberID); n != 0 {
+				t.Fatal("still a member after leaving")
+			}
+			if _, page, _ = member.get("/credentials"); !strings.Contains(page, "<h1>Log in</h1>") {
+				t.Fatal("still signed in after leaving")
+			}
+		})
+	}
+}
+
+// TestDashboardTeam_Accept: the accept page for unknown, used, replaced,
+// expired and missing tokens answers with the API's status and no form,
+// and writes nothing; a form without its double-submit token is refused;
+// an existing user accepts with their own password (a wrong one refused)
+// and is signed in to the workspace joined.
+func TestDashboardTeam_Accept(t *testing.T) {
+	for _, db := range dbKinds() {
+		t.Run(db.name, func(t *testing.T) {
+			clk := &clock{}
+			clk.add(time.Duration(time.Now().UnixNano()))
+			s := newTestServer(t, serverOpts{databaseURL: db.url(t), now: clk.now})
+			owner := newBrowser(s)
+			owner.signUp("ada@example.com", "Acme")
+			newBrowser(s).signUp("bob@example.com", "Bobs")
+			users := func() int { return count(t, s, `SELECT count(*) FROM users`) }
+			members := func() int { return count(t, s, `SELECT count(*) FROM members`) }
+			u0, m0 := users(), members()
+			tokenOf := func(link string) string { return mustURL(link).Query().Get("token") }
+
+			b := newBrowser(s)
+			for _, c := range []struct {
+				path   string
+				status int
+				msg    string
+			}{
+				{"/invitations/accept?token=inv_unknown", http.StatusUnauthorized, "not valid"},
+				{"/invitations/accept", http.StatusBadRequest, "missing token"},
+			} {
+				st, page, _ := b.get(c.path)
+				if st != c.status || !strings.Contains(page, c.msg) || strings.Contains(page, "Accept invitation") {
+					t.Fatalf("GET %s = %d:\n%s", c.path, st, page)
+				}
+			}
+			b.get("/login") // a form's double-submit token
+			if st, page := b.post("/invitations/accept", url.Values{"token": {"inv_unknown"}, "password": {teamPassword}}); st != http.StatusUnauthorized || !strings.Contains(page, "not valid") {
+				t.Fatalf("POST unknown token = %d:\n%s", st, page)
+			}
+
+			// Without the form's double-submit token: 403, the invitation unused.
+			link := owner.inviteByPage("new@example.com", "member")
+			fresh := newBrowser(s)
+			if st, _ := fresh.post("/invitations/accept", url.Values{"token": {tokenOf(link)}, "password": {teamPassword}}); st != http.StatusForbidden {
+				t.Fatalf("accept without the form token = %d", st)
+			}
+			// A weak password for a new user: the API's 400, the form again.
+			fresh.get(strings.TrimPrefix(link, s.url))
+			if st, page := fresh.post("/invitations/accept", url.Values{"token": {tokenOf(link)}, "password": {"short"}}); st != http.StatusBadRequest || !strings.Contains(page, "Accept invitation") {
+				t.Fatalf("weak password = %d:\n%s", st, page)
+			}
+			if users() != u0 || members() != m0 {
+				t.Fatal("a refused accept wrote a user or a member")
+			}
+			fresh.acceptByPage(link, teamPassword)
+			if st, page, _ := newBrowser(s).get(strings.TrimPrefix(link, s.url)); st != http.StatusUnauthorized || strings.Contains(page, "Accept invitation") {
+				t.Fatalf("a used link = %d:\n%s", st, page)
+			}
+
+			// An existing user gives their own password; a wrong one is refused.
+			link = owner.inviteByPage("bob@example.com", "admin")
+			bob := newBrowser(s)
+			bob.get(strings.TrimPrefix(link, s.url))
+			m1 := members()
+			if st, page := bob.post("/invitations/accept", url.Values{"token": {tokenOf(link)}, "password": {"not bob's password"}}); st != http.StatusUnauthorized || !strings.Contains(page, "already has an account") || !strings.Contains(page, "Accept invitation") {
+				t.Fatalf("existing user, wrong password = %d:\n%s", st, page)
+			}
+			if members() != m1 {
+				t.Fatal("a wrong password joined the workspace")
+			}
+			bob.acceptByPage(link, teamPassword)
+			if _, page, _ := bob.get("/settings/workspace"); !strings.Contains(page, "<h2>Acme</h2>") || !strings.Contains(page, `id="workspace-switch"`) {
+				t.Fatalf("bob is not in Acme with a switcher:\n%s", page)
+			}
+
+			// Expired: the page and the form answer the API's 400; nothing written.
+			link = owner.inviteByPage("late@example.com", "member")
+			clk.add(7*24*time.Hour + time.Second)
+			u1, m2 := users(), members()
+			late := newBrowser(s)
+			st, page, _ := late.get(strings.TrimPrefix(link, s.url))
+			if st != http.StatusBadRequest || !strings.Contains(page, "expired") || strings.Contains(page, "Accept invitation") {
+				t.Fatalf("expired page = %d:\n%s", st, page)
+			}
+			late.get("/login") // the expired page has no form: a form's token from elsewhere
+			if st, page := late.post("/invitations/accept", url.Values{"token": {tokenOf(link)}, "password": {teamPassword}}); st != http.StatusBadRequest || !strings.Contains(page, "expired") {
+				t.Fatalf("expired accept = %d:\n%s", st, page)
+			}
+			if users() != u1 || members() != m2 || count(t, s, `SELECT count(*) FROM invitations`) != 1 {
+				t.Fatal("an expired accept wrote something")
+			}
+		})
+	}
 }
