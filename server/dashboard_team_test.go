@@ -573,3 +573,41 @@ func TestDashboardTeam_Accept(t *testing.T) {
 		})
 	}
 }
+
+// TestDashboardTeam_SwitchKeepsLifetime: switching workspaces gives the
+// session a new id but not a new life: it still ends at the absolute
+// lifetime counted from the log-in (injected clock).
+func TestDashboardTeam_SwitchKeepsLifetime(t *testing.T) {
+	for _, db := range dbKinds() {
+		t.Run(db.name, func(t *testing.T) {
+			c := &clock{}
+			c.add(time.Duration(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()))
+			s := newTestServer(t, serverOpts{databaseURL: db.url(t), now: c.now})
+			b := newBrowser(s)
+			key := b.signUp("ada@example.com", "Acme")
+			var acme struct{ Workspace struct{ ID string } }
+			s.do("GET", "/api/v1/workspace", key, nil).decode(t, &acme)
+			b.get("/settings/workspace")
+			if st, _ := b.post("/settings/workspace/new", url.Values{"name": {"Second"}}); st != http.StatusCreated {
+				t.Fatalf("create workspace = %d", st)
+			}
+			for range 14 { // 154 hours, never idle 12
+				c.add(11 * time.Hour)
+				if _, page, _ := b.get("/credentials"); !strings.Contains(page, "<h1>Credentials</h1>") {
+					t.Fatal("signed out within the lifetime")
+				}
+			}
+			if st, page := b.post("/workspaces/switch", url.Values{"workspace": {acme.Workspace.ID}}); st != http.StatusOK || !strings.Contains(page, "<h1>Credentials</h1>") {
+				t.Fatalf("switch = %d:\n%s", st, page)
+			}
+			c.add(11 * time.Hour) // 165 hours: within the 7 days
+			if _, page, _ := b.get("/credentials"); !strings.Contains(page, "<h1>Credentials</h1>") {
+				t.Fatal("signed out within the lifetime after a switch")
+			}
+			c.add(11 * time.Hour) // 176 hours: past them, though the switch was 22 hours ago
+			if _, page, _ := b.get("/credentials"); !strings.Contains(page, "<h1>Log in</h1>") {
+				t.Fatal("switching workspaces extended the session past its absolute lifetime")
+			}
+		})
+	}
+}
