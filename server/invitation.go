@@ -55,10 +55,12 @@ type invitationRequest struct {
 	Role  string `json:"role"`
 }
 
-// acceptURL is the link an invited person follows (or gives to `agentkeys
-// team accept`).
+// acceptURL is the link an invited person follows: the dashboard's
+// accept page (set a password, or give yours, and be signed in), which
+// `agentkeys team accept '<link>'` takes too (it reads the server from the
+// link and POSTs the token to /api/v1/invitations/accept).
 func (s *Server) acceptURL(r *http.Request, token string) string {
-	return s.linkBase(r) + "/api/v1/invitations/accept?token=" + url.QueryEscape(token)
+	return s.linkBase(r) + "/invitations/accept?token=" + url.QueryEscape(token)
 }
 
 // linkBase is the address links in answers and emails point to:
@@ -176,7 +178,7 @@ func (s *Server) invitationByToken(w http.ResponseWriter, r *http.Request) error
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"invitation": inv,
-		"howToAccept": "run: agentkeys team accept '" + s.linkBase(r) + "/api/v1/invitations/accept?token=…' (this link), " +
+		"howToAccept": "open " + s.linkBase(r) + "/invitations/accept?token=… in a browser, or run: agentkeys team accept '<that link>', " +
 			"or POST {\"token\", \"password\"} to this URL; a new user sets a password, an existing one gives theirs",
 	})
 	return nil

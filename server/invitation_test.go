@@ -79,12 +79,16 @@ func TestInvitations_Life(t *testing.T) {
 				t.Fatalf("delivered (tls %v):\n%s", m1.TLS, msg)
 			}
 			link := linkRE.FindString(msg)
-			if !strings.HasPrefix(link, "https://keys.example.com/api/v1/invitations/accept?token=") {
-				t.Fatalf("no link in the mail:\n%s", msg)
+			if !strings.HasPrefix(link, "https://keys.example.com/invitations/accept?token=") {
+				t.Fatalf("no link to the dashboard's accept page in the mail:\n%s", msg)
 			}
 
-			// The link itself (GET) says what it is.
-			g := s.do("GET", strings.TrimPrefix(link, "https://keys.example.com"), "", nil)
+			// The link (the dashboard's page) and its API twin say what it is.
+			path := strings.TrimPrefix(link, "https://keys.example.com")
+			if g := s.do("GET", path, "", nil); g.status != 200 || !strings.Contains(string(g.body), "<h1>Join Acme</h1>") {
+				t.Fatalf("GET link = %d %s", g.status, g.body)
+			}
+			g := s.do("GET", "/api/v1"+path, "", nil)
 			g.want(t, 200, "")
 			if !strings.Contains(string(g.body), `"workspace":"Acme"`) || !strings.Contains(string(g.body), `"role":"admin"`) || !strings.Contains(string(g.body), "agentkeys team accept") {
 				t.Fatalf("GET link = %s", g.body)
@@ -100,7 +104,7 @@ func TestInvitations_Life(t *testing.T) {
 				return s.do("POST", "/api/v1/invitations/accept", "", map[string]any{"token": inviteToken(t, link), "password": pw})
 			}
 			accept(link, teamPassword).want(t, 401, agentkeys.EUNAUTHORIZED)
-			s.do("GET", strings.TrimPrefix(link, "https://keys.example.com"), "", nil).want(t, 401, agentkeys.EUNAUTHORIZED)
+			s.do("GET", "/api/v1"+path, "", nil).want(t, 401, agentkeys.EUNAUTHORIZED)
 			// A weak or 10 MB password: refused, nothing written.
 			accept(link2, "short").want(t, 400, agentkeys.EINVALID)
 			s.do("POST", "/api/v1/invitations/accept", "", `{"token":"`+inviteToken(t, link2)+`","password":"`+strings.Repeat("p", 10<<20)+`"}`).want(t, 413, agentkeys.ETOOLARGE)

@@ -47,6 +47,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/agentkeys/agentkeys"
@@ -69,6 +70,9 @@ type Sessions interface {
 	CreateSession(ctx context.Context, userID, wsID string) (string, error)
 	SessionActor(ctx context.Context, id string, p store.SessionPolicy) (*agentkeys.Actor, error)
 	DeleteSession(ctx context.Context, id string) error
+	// SwitchSession moves session id to workspace wsID (a member's) and
+	// returns its new id (store.Store.SwitchSession).
+	SwitchSession(ctx context.Context, id, wsID string, p store.SessionPolicy) (string, error)
 }
 
 // Config configures a Dashboard. Every field is required but Logger.
@@ -128,11 +132,14 @@ func New(cfg Config) *Dashboard {
 		"time":  formatTime,
 		"join":  strings.Join,
 	}
-	layout := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html"))
+	// The layout and the partials every page may use (settings_nav: the
+	// Settings sub-nav).
+	shared := []string{"templates/layout.html", "templates/settings_nav.html"}
+	layout := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, shared...))
 	pages, _ := fs.Glob(templateFS, "templates/*.html")
 	for _, p := range pages {
 		name := path.Base(p)
-		if name == "layout.html" {
+		if slices.Contains(shared, p) {
 			continue
 		}
 		d.pages[strings.TrimSuffix(name, ".html")] = template.Must(template.Must(layout.Clone()).ParseFS(templateFS, p))
@@ -175,7 +182,28 @@ func (d *Dashboard) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /audit", d.signedIn(d.audit))
 	mux.HandleFunc("GET /audit/rows", d.signedIn(d.auditRows))
 
-	// Settings: team, invitations, API keys, workspaces (team.go, invitation.go, keys.go, workspace.go).
+	// Settings: team, invitations, API keys, workspaces (settings.go, team.go, invitation.go, keys.go, workspace.go).
+	mux.HandleFunc("GET /settings", d.signedIn(d.settings))
+	mux.HandleFunc("POST /workspaces/switch", d.signedIn(d.switchWorkspace))
+	mux.HandleFunc("GET /settings/team", d.signedIn(d.team))
+	mux.HandleFunc("POST /settings/team/invitations", d.signedIn(d.invite))
+	mux.HandleFunc("POST /settings/team/invitations/{id}/resend", d.signedIn(d.resendInvitation))
+	mux.HandleFunc("POST /settings/team/invitations/{id}/cancel", d.signedIn(d.cancelInvitation))
+	mux.HandleFunc("POST /settings/team/{userId}/role", d.signedIn(d.setRole))
+	mux.HandleFunc("GET /settings/team/{userId}/remove", d.signedIn(d.confirmRemoveMember))
+	mux.HandleFunc("POST /settings/team/{userId}/remove", d.signedIn(d.removeMember))
+	mux.HandleFunc("GET /invitations/accept", d.public(d.acceptPage))
+	mux.HandleFunc("POST /invitations/accept", d.public(d.accept))
+	mux.HandleFunc("GET /settings/api-keys", d.signedIn(d.apiKeys))
+	mux.HandleFunc("POST /settings/api-keys", d.signedIn(d.createAPIKey))
+	mux.HandleFunc("POST /settings/api-keys/{id}/rotate", d.signedIn(d.rotateAPIKey))
+	mux.HandleFunc("GET /settings/api-keys/{id}/revoke", d.signedIn(d.confirmRevokeAPIKey))
+	mux.HandleFunc("POST /settings/api-keys/{id}/revoke", d.signedIn(d.revokeAPIKey))
+	mux.HandleFunc("GET /settings/workspace", d.signedIn(d.workspace))
+	mux.HandleFunc("POST /settings/workspace", d.signedIn(d.renameWorkspace))
+	mux.HandleFunc("POST /settings/workspace/new", d.signedIn(d.createWorkspace))
+	mux.HandleFunc("GET /settings/workspace/delete", d.signedIn(d.confirmDeleteWorkspace))
+	mux.HandleFunc("POST /settings/workspace/delete", d.signedIn(d.deleteWorkspace))
 
 	// Settings: webhooks and billing (webhooks.go, billing.go).
 }

@@ -16,7 +16,9 @@ type view struct {
 	Error   string
 	Notice  string
 	Current string // the nav entry to mark
-	Data    any
+	// Switcher is the header's workspace switcher (settings.go).
+	Switcher *switcher
+	Data     any
 }
 
 // Can reports whether the signed-in member's role allows p (which buttons
@@ -42,7 +44,7 @@ func (d *Dashboard) execute(w http.ResponseWriter, r *http.Request, status int, 
 		return
 	}
 	if s != nil {
-		v.Actor, v.CSRF = s.actor, s.csrf()
+		v.Actor, v.CSRF, v.Switcher = s.actor, s.csrf(), d.switcher(r, s)
 	}
 	var b strings.Builder
 	if err := t.ExecuteTemplate(&b, name, &v); err != nil {

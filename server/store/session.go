@@ -75,3 +75,48 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 	_, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE id_hash = $1`, s.hashToken(id))
 	return s.storeErr("delete session", err)
 }
+
+// SwitchSession moves session id to workspace wsID, which its user must be
+// a member of, and returns the session's new id: the old id stops working
+// in the same transaction. The id rotates so that a form rendered for the
+// old workspace (in another tab) fails its CSRF check instead of acting in
+// the new one, and so that a changed role starts a fresh id. The absolute
+// lifetime is kept (created_at carries over): switching never extends a
+// session. Returns EUNAUTHORIZED for an unknown, expired or ended session,
+// EFORBIDDEN when the user is not a member of wsID (the same answer whether
+// or not it exists); nothing changes then.
+func (s *Store) SwitchSession(ctx context.Context, id, wsID string, p SessionPolicy) (string, error) {
+	if id == "" {
+		return "", agentkeys.Errorf(agentkeys.EUNAUTHORIZED, "not signed in")
+	}
+	next := "sess_" + rand.Text() + rand.Text()
+	now := s.stamp()
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		var userID string
+		var created, seen int64
+		err := tx.QueryRowContext(ctx, `SELECT s.user_id, s.created_at, s.last_seen_at FROM sessions s
+			JOIN members m ON m.workspace_id = s.workspace_id AND m.user_id = s.user_id
+			WHERE s.id_hash = $1`, s.hashToken(id)).Scan(&userID, &created, &seen)
+		if errors.Is(err, sql.ErrNoRows) || err == nil && (now.Sub(time.UnixMicro(seen)) >= p.Idle || now.Sub(time.UnixMicro(created)) >= p.Absolute) {
+			return agentkeys.Errorf(agentkeys.EUNAUTHORIZED, "your session has ended: log in again")
+		}
+		if err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO sessions (id_hash, user_id, workspace_id, created_at, last_seen_at)
+			SELECT $1, user_id, workspace_id, $2, $3 FROM members WHERE workspace_id = $4 AND user_id = $5`,
+			s.hashToken(next), created, now.UnixMicro(), wsID, userID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return agentkeys.Errorf(agentkeys.EFORBIDDEN, "you are not a member of that workspace: pick one from the workspace switcher")
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM sessions WHERE id_hash = $1`, s.hashToken(id))
+		return err
+	})
+	if err != nil {
+		return "", s.storeErr("switch workspace", err)
+	}
+	return next, nil
+}

@@ -121,26 +121,30 @@ try {
   if (problems.length) throw new Error(problems.join('\n'));
   console.log('e2e: REVOKED');
 
-  // A member (invited through the API with the workspace key; the
-  // dashboard has no Team page yet) in a second browser context: the
-  // actions their role lacks are absent, and a delete they forge anyway is
-  // refused by the server.
-  const api = async (path, body, key) => {
-    const r = await fetch(base + path, { method: 'POST', body: JSON.stringify(body),
-      headers: { 'Content-Type': 'application/json', ...(key ? { Authorization: `Bearer ${key}` } : {}) } });
-    if (r.status !== 201) throw new Error(`${path}: ${r.status} ${await r.text()}`);
-    return r.json();
-  };
-  const inv = await api('/api/v1/invitations', { email: 'max@example.com', role: 'member' }, apiKey);
-  const inviteToken = new URL(inv.acceptUrl).searchParams.get('token');
-  await api('/api/v1/invitations/accept', { token: inviteToken, password: 'correct horse battery' });
+  // A member, invited on Settings → Team by clicking (no SMTP: the page
+  // shows the invitation link once), accepts it in a second browser
+  // context by setting a password and is signed in: the actions their role
+  // lacks are absent, and a delete they forge anyway is refused by the
+  // server.
   const credId = await page.locator('select[name=credentialId] option').first().getAttribute('value');
+  await page.getByRole('link', { name: 'Settings' }).click();
+  await page.getByRole('heading', { name: 'Team', exact: true }).waitFor();
+  await page.getByLabel('Email', { exact: true }).fill('max@example.com');
+  await page.getByLabel('Role', { exact: true }).selectOption('member');
+  await page.getByRole('button', { name: 'Invite', exact: true }).click();
+  const acceptUrl = (await page.locator('#invite-link').textContent()).trim();
+  if (!acceptUrl.startsWith(base + '/invitations/accept?token=inv_')) throw new Error(`team page shows the link ${acceptUrl}`);
+  await page.getByRole('cell', { name: 'max@example.com', exact: true }).waitFor();
+  await seen('team');
   const second = await launch(profile2);
   const mpage = second.pages()[0] ?? await second.newPage();
-  await mpage.goto(base + '/login');
-  await mpage.getByLabel('Email').fill('max@example.com');
+  await mpage.goto(acceptUrl);
+  await mpage.getByRole('heading', { name: 'Join Acme' }).waitFor();
   await mpage.getByLabel('Password').fill('correct horse battery');
-  await mpage.getByRole('button', { name: 'Log in' }).click();
+  await mpage.screenshot({ path: join(shots, 'accept-invitation-desktop.png'), fullPage: true });
+  await mpage.getByRole('button', { name: 'Accept invitation' }).click();
+  await mpage.getByRole('heading', { name: 'Welcome to Acme' }).waitFor();
+  await mpage.getByRole('link', { name: 'Credentials', exact: true }).click();
   await mpage.getByRole('cell', { name: 'Upstream', exact: true }).waitFor();
   if (await mpage.getByRole('link', { name: 'Add Credential' }).count() || await mpage.getByRole('link', { name: /^Delete/ }).count()) {
     throw new Error('a member is offered Add Credential or Delete');
