@@ -32,6 +32,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/agentkeys/agentkeys"
@@ -106,11 +107,14 @@ func New(cfg Config) *Dashboard {
 		"time":  formatTime,
 		"join":  strings.Join,
 	}
-	layout := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html"))
+	// The layout and the partials every page may use (settings_nav: the
+	// Settings sub-nav).
+	shared := []string{"templates/layout.html", "templates/settings_nav.html"}
+	layout := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, shared...))
 	pages, _ := fs.Glob(templateFS, "templates/*.html")
 	for _, p := range pages {
 		name := path.Base(p)
-		if name == "layout.html" {
+		if slices.Contains(shared, p) {
 			continue
 		}
 		d.pages[strings.TrimSuffix(name, ".html")] = template.Must(template.Must(layout.Clone()).ParseFS(templateFS, p))
@@ -150,6 +154,20 @@ func (d *Dashboard) Register(mux *http.ServeMux) {
 	// Settings: team, invitations, API keys, workspaces (team.go, invitation.go, keys.go, workspace.go).
 
 	// Settings: webhooks and billing (webhooks.go, billing.go).
+	mux.HandleFunc("GET /settings/webhooks", d.signedIn(d.webhooks))
+	mux.HandleFunc("POST /settings/webhooks", d.signedIn(d.createWebhook))
+	mux.HandleFunc("GET /settings/webhooks/{id}", d.signedIn(d.webhook))
+	mux.HandleFunc("POST /settings/webhooks/{id}", d.signedIn(d.updateWebhook))
+	mux.HandleFunc("POST /settings/webhooks/{id}/test", d.signedIn(d.testWebhook))
+	mux.HandleFunc("POST /settings/webhooks/{id}/rotate-secret", d.signedIn(d.rotateWebhookSecret))
+	mux.HandleFunc("POST /settings/webhooks/{id}/deliveries/{deliveryId}/redeliver", d.signedIn(d.redeliver))
+	mux.HandleFunc("GET /settings/webhooks/{id}/delete", d.signedIn(d.confirmDeleteWebhook))
+	mux.HandleFunc("POST /settings/webhooks/{id}/delete", d.signedIn(d.deleteWebhook))
+	mux.HandleFunc("GET /settings/billing", d.signedIn(d.billing))
+	mux.HandleFunc("POST /settings/billing/checkout", d.signedIn(d.billingCheckout))
+	mux.HandleFunc("POST /settings/billing/portal", d.signedIn(d.billingPortal))
+	mux.HandleFunc("GET /billing/done", d.signedIn(d.billingReturn)) // Stripe's return URLs (server/billing.go)
+	mux.HandleFunc("GET /billing/cancelled", d.signedIn(d.billingReturn))
 }
 
 // securityHeaders go on every dashboard answer.
