@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/agentkeys/agentkeys"
@@ -30,6 +31,15 @@ type usageBar struct {
 func (u usageBar) Low() int64  { return u.Limit * 3 / 4 }
 func (u usageBar) High() int64 { return u.Limit * 9 / 10 }
 
+// Text is the bar's words, such as "1,200 of 10,000 (12%)" or
+// "3 · no limit".
+func (u usageBar) Text() string {
+	if u.Limit == 0 {
+		return count(u.Used) + " · no limit"
+	}
+	return fmt.Sprintf("%s of %s (%d%%)", count(u.Used), count(u.Limit), u.Percent())
+}
+
 // Percent is how much of the limit is used, rounded down.
 func (u usageBar) Percent() int64 {
 	if u.Limit == 0 {
@@ -43,8 +53,21 @@ type planOffer struct {
 	agentkeys.Plan
 }
 
-// Price is the plan's monthly price, such as "$19".
-func (p planOffer) Price() string { return dollars(int64(p.PriceCents)) }
+// Summary is the plan's price and limits, such as "$19/month · 25
+// credentials, 5 agents, 10,000 requests a period".
+func (p planOffer) Summary() string {
+	return fmt.Sprintf("%s/month · %s credentials, %s agents, %s requests a period", dollars(int64(p.PriceCents)),
+		count(int64(p.Limits.Credentials)), count(int64(p.Limits.Agents)), count(p.Limits.RequestsPerMonth))
+}
+
+// count writes n with thousands separators.
+func count(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
 
 type billingPage struct {
 	Status agentkeys.WorkspaceStatus
@@ -105,10 +128,12 @@ func (d *Dashboard) billingWith(w http.ResponseWriter, r *http.Request, s *sessi
 		d.failErr(w, r, s, st, err)
 		return
 	}
-	if st, err := d.cfg.API(r, s.actor, "GET", "/api/v1/workspace/status", nil, &p.Status); err != nil {
+	var ws struct{ Workspace agentkeys.WorkspaceStatus }
+	if st, err := d.cfg.API(r, s.actor, "GET", "/api/v1/workspace/status", nil, &ws); err != nil {
 		d.failErr(w, r, s, st, err)
 		return
 	}
+	p.Status = ws.Workspace
 	u, l := p.Status.Usage, p.Status.Limits
 	p.Usage = []usageBar{
 		{ID: "credentials", Label: "Credentials", Used: int64(u.Credentials), Limit: int64(l.Credentials)},
