@@ -135,7 +135,7 @@ func (s *Server) testWebhook(w http.ResponseWriter, r *http.Request, a *agentkey
 
 func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request, a *agentkeys.Actor) error {
 	ws := s.vault(r, a)
-	q, err := query(r, "limit")
+	q, err := query(r, "limit", "before")
 	if err != nil {
 		return err
 	}
@@ -143,7 +143,7 @@ func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request, a *agent
 	if err != nil {
 		return err
 	}
-	ds, err := ws.ListDeliveries(r.Context(), r.PathValue("id"), int(limit))
+	ds, err := ws.ListDeliveries(r.Context(), r.PathValue("id"), int(limit), q.Get("before"))
 	if err != nil {
 		return err
 	}

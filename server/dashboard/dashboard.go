@@ -206,6 +206,20 @@ func (d *Dashboard) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /settings/workspace/delete", d.signedIn(d.deleteWorkspace))
 
 	// Settings: webhooks and billing (webhooks.go, billing.go).
+	mux.HandleFunc("GET /settings/webhooks", d.signedIn(d.webhooks))
+	mux.HandleFunc("POST /settings/webhooks", d.signedIn(d.createWebhook))
+	mux.HandleFunc("GET /settings/webhooks/{id}", d.signedIn(d.webhook))
+	mux.HandleFunc("POST /settings/webhooks/{id}", d.signedIn(d.updateWebhook))
+	mux.HandleFunc("POST /settings/webhooks/{id}/test", d.signedIn(d.testWebhook))
+	mux.HandleFunc("POST /settings/webhooks/{id}/rotate-secret", d.signedIn(d.rotateWebhookSecret))
+	mux.HandleFunc("POST /settings/webhooks/{id}/deliveries/{deliveryId}/redeliver", d.signedIn(d.redeliver))
+	mux.HandleFunc("GET /settings/webhooks/{id}/delete", d.signedIn(d.confirmDeleteWebhook))
+	mux.HandleFunc("POST /settings/webhooks/{id}/delete", d.signedIn(d.deleteWebhook))
+	mux.HandleFunc("GET /settings/billing", d.signedIn(d.billing))
+	mux.HandleFunc("POST /settings/billing/checkout", d.signedIn(d.billingCheckout))
+	mux.HandleFunc("POST /settings/billing/portal", d.signedIn(d.billingPortal))
+	mux.HandleFunc("GET /billing/done", d.signedIn(d.billingReturn)) // Stripe's return URLs (server/billing.go)
+	mux.HandleFunc("GET /billing/cancelled", d.signedIn(d.billingReturn))
 }
 
 // securityHeaders go on every dashboard answer.

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -532,17 +533,36 @@ type Delivery struct {
 }
 
 // ListDeliveries returns the endpoint's deliveries, newest first (at most
-// limit), each with its attempts. Returns ENOTFOUND for an unknown endpoint.
-func (w *Workspace) ListDeliveries(ctx context.Context, webhookID string, limit int) ([]*Delivery, error) {
+// limit; 0: 100), each with its attempts. before, when set, is the id of a
+// delivery of the endpoint: only deliveries older than it are returned (the
+// next page). Returns ENOTFOUND for an unknown endpoint and EINVALID for a
+// before that is not one of its deliveries.
+func (w *Workspace) ListDeliveries(ctx context.Context, webhookID string, limit int, before string) ([]*Delivery, error) {
 	if _, err := w.GetWebhook(ctx, webhookID); err != nil {
 		return nil, err
 	}
 	if limit <= 0 || limit > 500 {
 		limit = 100
 	}
+	args := []any{w.id, webhookID}
+	page := ""
+	if before != "" {
+		var at int64
+		err := w.s.db.QueryRowContext(ctx, `SELECT created_at FROM webhook_deliveries WHERE workspace_id = $1 AND webhook_id = $2 AND id = $3`,
+			w.id, webhookID, before).Scan(&at)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, agentkeys.Errorf(agentkeys.EINVALID, "before=%q is not a delivery of webhook %q: page with the id of the last delivery you were given", before, webhookID)
+		}
+		if err != nil {
+			return nil, w.s.storeErr("list deliveries", err)
+		}
+		args = append(args, at, before)
+		page = ` AND (d.created_at < $3 OR (d.created_at = $3 AND d.id < $4))`
+	}
+	args = append(args, limit)
 	rows, err := w.s.db.QueryContext(ctx, `SELECT d.id, d.event_id, e.type, d.status, d.next_attempt_at, d.created_at
 		FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id
-		WHERE d.workspace_id = $1 AND d.webhook_id = $2 ORDER BY d.created_at DESC, d.id DESC LIMIT $3`, w.id, webhookID, limit)
+		WHERE d.workspace_id = $1 AND d.webhook_id = $2`+page+` ORDER BY d.created_at DESC, d.id DESC LIMIT $`+strconv.Itoa(len(args)), args...)
 	if err != nil {
 		return nil, w.s.storeErr("list deliveries", err)
 	}
@@ -568,9 +588,17 @@ func (w *Workspace) ListDeliveries(ctx context.Context, webhookID string, limit 
 	if err := rows.Err(); err != nil {
 		return nil, w.s.storeErr("list deliveries", err)
 	}
-	arows, err := w.s.db.QueryContext(ctx, `SELECT a.delivery_id, a.attempt, a.at, a.status_code, a.duration_ms, a.error
-		FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id
-		WHERE d.workspace_id = $1 AND d.webhook_id = $2 ORDER BY a.attempt`, w.id, webhookID)
+	if len(out) == 0 {
+		return out, nil
+	}
+	// The attempts of this page's deliveries only.
+	ids := make([]any, len(out))
+	marks := make([]string, len(out))
+	for i, d := range out {
+		ids[i], marks[i] = d.ID, "$"+strconv.Itoa(i+1)
+	}
+	arows, err := w.s.db.QueryContext(ctx, `SELECT delivery_id, attempt, at, status_code, duration_ms, error
+		FROM webhook_attempts WHERE delivery_id IN (`+strings.Join(marks, ", ")+`) ORDER BY attempt`, ids...)
 	if err != nil {
 		return nil, w.s.storeErr("list deliveries", err)
 	}
