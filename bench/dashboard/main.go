@@ -207,8 +207,14 @@ func run(ctx context.Context, backend, pgURL string, n, agents, audits, k int, p
 			if err == nil && status != http.StatusOK {
 				err = fmt.Errorf("HTTP %d", status)
 			}
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("the run ended (-timeout or a signal): %w", ctx.Err())
+			}
+			if errors.Is(err, context.DeadlineExceeded) || os.IsTimeout(err) {
+				err = fmt.Errorf("no answer within %v", c.c.Timeout)
+			}
 			if err != nil {
-				r.err = err.Error()
+				r.err = err.Error() + " (MISSED)"
 				break
 			}
 			if i >= 2 {

@@ -219,7 +219,7 @@ try {
   await page.getByRole('heading', { name: 'marketing-bot' }).waitFor();
 
   // 4. Click Assign Credential on the agent and select the credential.
-  await page.getByLabel('Credential').selectOption({ label: 'Upstream' });
+  await page.getByLabel('Credential', { exact: true }).selectOption({ label: 'Upstream' });
   await seen('agents');
   await page.getByRole('button', { name: 'Assign Credential' }).click();
   const token = (await page.locator('#proxy-token').textContent()).trim();
