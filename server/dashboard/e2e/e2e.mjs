@@ -74,10 +74,12 @@ const shotName = (sh) => sh.replace(/^\//, '').replace(/[{}*]/g, '').replace(/[^
 // no serious or critical violation with the light and with the dark colour
 // scheme; screenshots at 1280 and 390 px go to SCREENSHOTS as
 // <prefix><page>-desktop.png and -phone.png; the first load (cache
-// disabled) weighs at most maxWeight. Returns [[shape, bytes], …].
+// disabled) weighs at most maxWeight. It goes on past a failing page and
+// throws at the end with every page's failures. Returns [[shape, bytes], …].
 const crawl = async (ctx, prefix, secrets) => {
   const page = await ctx.newPage();
   const problems = [];
+  const failures = [];
   page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   let bodies = []; // body sizes of the current load
@@ -106,13 +108,14 @@ const crawl = async (ctx, prefix, secrets) => {
       done.add(sh);
     }
     const where = `${prefix}${sh}`;
-    if (!resp || resp.status() >= 400) throw new Error(`${where}: HTTP ${resp?.status()}`);
+    const fail = (msg) => failures.push(`${where}: ${msg}`);
+    if (!resp || resp.status() >= 400) fail(`HTTP ${resp?.status()}`);
     const bytes = (await Promise.all(bodies)).reduce((a, b) => a + b, 0);
     weights.push([where, bytes]);
-    if (bytes > maxWeight) throw new Error(`${where} weighs ${bytes} bytes on first load, over ${maxWeight}`);
+    if (bytes > maxWeight) fail(`weighs ${bytes} bytes on first load, over ${maxWeight}`);
 
     const html = await page.content();
-    for (const s of secrets) if (html.includes(s)) throw new Error(`${where} holds a secret (${s.slice(0, 6)}…)`);
+    for (const s of secrets) if (html.includes(s)) fail(`holds a secret (${s.slice(0, 6)}…)`);
 
     // Every rule in the light scheme; in the dark one only those that
     // colours decide (half the time on CI's 2 cores).
@@ -124,7 +127,7 @@ const crawl = async (ctx, prefix, secrets) => {
         return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
           .map((v) => `${v.impact} ${v.id}: ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
       }, colorScheme === 'dark' ? ['color-contrast', 'link-in-text-block'] : null);
-      if (bad.length) throw new Error(`${where} (${colorScheme}): axe-core found\n  ${bad.join('\n  ')}`);
+      if (bad.length) fail(`axe-core (${colorScheme}) found\n    ${bad.join('\n    ')}`);
     }
     await page.emulateMedia({ colorScheme: 'light' });
     const name = prefix + shotName(sh);
@@ -139,9 +142,10 @@ const crawl = async (ctx, prefix, secrets) => {
       if (next.origin !== origin || next.pathname === '/logout' || next.pathname.startsWith('/assets/')) continue;
       if (!done.has(shape(next))) queue.push(next);
     }
-    if (problems.length) throw new Error(`${where}:\n  ${problems.join('\n  ')}`);
+    if (problems.length) fail(`\n    ${problems.splice(0).join('\n    ')}`);
   }
   await page.close();
+  if (failures.length) throw new Error(`${failures.length} failures in the crawl:\n${failures.join('\n')}`);
   return weights;
 };
 
