@@ -74,8 +74,8 @@ const shotName = (sh) => sh.replace(/^\//, '').replace(/[{}*]/g, '').replace(/[^
 // no serious or critical violation with the light and with the dark colour
 // scheme; screenshots at 1280 and 390 px go to SCREENSHOTS as
 // <prefix><page>-desktop.png and -phone.png; the first load (cache
-// disabled) weighs at most maxWeight. It goes on past a failing page and
-// throws at the end with every page's failures. Returns [[shape, bytes], …].
+// disabled) weighs at most maxWeight. It goes on past a failing page.
+// Returns { weights: [[page, bytes], …], failures: ['page: what', …] }.
 const crawl = async (ctx, prefix, secrets) => {
   const page = await ctx.newPage();
   const problems = [];
@@ -145,8 +145,7 @@ const crawl = async (ctx, prefix, secrets) => {
     if (problems.length) fail(`\n    ${problems.splice(0).join('\n    ')}`);
   }
   await page.close();
-  if (failures.length) throw new Error(`${failures.length} failures in the crawl:\n${failures.join('\n')}`);
-  return weights;
+  return { weights, failures };
 };
 
 // signedInContext logs email in, in a browser on a fresh profile.
@@ -292,17 +291,21 @@ try {
 
   // Every page reachable by links, as the owner, then as a member of
   // their own (invited through the API) in a third browser.
+  // Both crawls run, whatever the first found; then every failure is told.
   const secrets = [canary, token, apiKey];
-  const weights = await crawl(context, '', secrets);
+  const { weights, failures } = await crawl(context, '', secrets);
   const inv3 = await apiPost('/api/v1/invitations', { email: 'crawl-member@example.com', role: 'member' }, apiKey);
   await apiPost('/api/v1/invitations/accept', { token: new URL(inv3.acceptUrl).searchParams.get('token'), password: 'correct horse battery' });
   const third = await signedInContext(profile3, 'crawl-member@example.com', 'correct horse battery');
   try {
-    weights.push(...await crawl(third, 'member-', secrets));
+    const member = await crawl(third, 'member-', secrets);
+    weights.push(...member.weights);
+    failures.push(...member.failures);
   } finally {
     await third.close();
   }
   for (const [where, bytes] of weights) console.log(`e2e: WEIGHT ${bytes} ${where}`);
+  if (failures.length) throw new Error(`${failures.length} failures in the crawl:\n${failures.join('\n')}`);
   console.log(`e2e: CRAWLED ${weights.length} pages`);
 } finally {
   await context.close();
