@@ -110,6 +110,7 @@ const crawl = async (ctx, prefix, secrets) => {
     const where = `${prefix}${sh}`;
     const fail = (msg) => failures.push(`${where}: ${msg}`);
     if (!resp || resp.status() >= 400) fail(`HTTP ${resp?.status()}`);
+    if (at.pathname === '/login') fail(`sent to the log-in page from ${url.pathname}: the session ended`);
     const bytes = (await Promise.all(bodies)).reduce((a, b) => a + b, 0);
     weights.push([where, bytes]);
     if (bytes > maxWeight) fail(`weighs ${bytes} bytes on first load, over ${maxWeight}`);
