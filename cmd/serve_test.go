@@ -216,6 +216,14 @@ func TestServe_Run(t *testing.T) {
 	if s := get("/readyz", "", ""); s != 200 {
 		t.Fatalf("/readyz = %d", s)
 	}
+	var dashboard string // the page the dashboard's URL leads to
+	if resp, err := http.Get(base + "/"); err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == 200 && resp.Request.URL.Path == "/login" && strings.Contains(string(b), "Log in") {
+			dashboard = resp.Request.URL.Path
+		}
+	}
 	if s := get("/api/v1/workspace/status", cw.APIKey, ""); s != 200 {
 		t.Fatalf("status with the created key = %d", s)
 	}
@@ -228,6 +236,10 @@ func TestServe_Run(t *testing.T) {
 	}
 	if !strings.Contains(sout.String(), "listening on "+base) {
 		t.Fatalf("stdout = %q", sout)
+	}
+	// The dashboard's address, printed at start, is the page it answered.
+	if !strings.Contains(sout.String(), "\ndashboard: "+base+"/\n") || dashboard == "" {
+		t.Fatalf("stdout = %q, want the line %q (the page at / answered %q)", sout, "dashboard: "+base+"/", dashboard)
 	}
 	if strings.Contains(sout.String()+serr.String(), cw.APIKey) || strings.Contains(sout.String()+serr.String(), e.vars["AGENTKEYS_SERVER_KEY"]) {
 		t.Fatal("serve printed a key")

@@ -31,6 +31,11 @@ import (
 // the API) logs in in a second browser and is offered no delete while a
 // forged one gets 403, and the same curl is refused without reaching the
 // upstream.
+// Last the script crawls every page reachable by GET links, as the owner
+// and as a member: on each no secret in the HTML, no request answered
+// 4xx/5xx, no console error, no serious or critical axe-core violation in
+// the light or the dark colour scheme, and a first load (cache disabled)
+// of at most 150 KiB; the test logs the page weights.
 // Screenshots (desktop and phone width) go to a temporary directory, or to
 // AGENTKEYS_SCREENSHOTS when set. It needs node, `npm ci` in e2e and
 // /usr/bin/chromium (or CHROMIUM); without them it skips, except under
@@ -88,7 +93,7 @@ func TestDashboard_Browser(t *testing.T) {
 
 	key := make([]byte, 32)
 	rand.Read(key)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	srv := exec.CommandContext(ctx, bin, "serve", "--listen", "127.0.0.1:0", "--allow-loopback-targets", "--data-dir", filepath.Join(tmp, "server"))
 	srv.Env = append(os.Environ(), "AGENTKEYS_HOME="+filepath.Join(tmp, "home"), "AGENTKEYS_SERVER_KEY="+base64.StdEncoding.EncodeToString(key), "AGENTKEYS_DATABASE_URL=")
@@ -169,6 +174,17 @@ func TestDashboard_Browser(t *testing.T) {
 	await("e2e: REVOKED")
 	await("e2e: MEMBER") // a second browser as a member: no delete offered, a forged one refused (403)
 	await("e2e: PASS")
+	await("e2e: CRAWLED")
+	var weights []string
+	for _, line := range strings.Split(seenOut.String(), "\n") {
+		if w, ok := strings.CutPrefix(line, "e2e: WEIGHT "); ok {
+			weights = append(weights, w)
+		}
+	}
+	if len(weights) < 4 {
+		t.Fatalf("the crawl weighed %d pages:\n%s", len(weights), seenOut.String())
+	}
+	t.Logf("first-load weight (bytes, uncompressed, cache disabled), budget 153600:\n%s", strings.Join(weights, "\n"))
 	got, err = exec.CommandContext(ctx, "sh", "-c", script).CombinedOutput()
 	if err == nil || !strings.Contains(string(got), "401") && !strings.Contains(string(got), "403") {
 		t.Fatalf("the curl after revoking: %v\n%s", err, got)
