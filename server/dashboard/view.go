@@ -16,9 +16,10 @@ type view struct {
 	Error   string
 	Notice  string
 	Current string // the nav entry to mark
+	Data    any
+
 	// Switcher is the header's workspace switcher (settings.go).
 	Switcher *switcher
-	Data     any
 }
 
 // Can reports whether the signed-in member's role allows p (which buttons
@@ -44,7 +45,10 @@ func (d *Dashboard) execute(w http.ResponseWriter, r *http.Request, status int, 
 		return
 	}
 	if s != nil {
-		v.Actor, v.CSRF, v.Switcher = s.actor, s.csrf(), d.switcher(r, s)
+		v.Actor, v.CSRF = s.actor, s.csrf()
+	}
+	if s != nil { // the header's workspace switcher (settings.go)
+		v.Switcher = d.switcher(r, s)
 	}
 	var b strings.Builder
 	if err := t.ExecuteTemplate(&b, name, &v); err != nil {
