@@ -53,6 +53,12 @@ func TestOAuth_TwoReplicasOneRefresh(t *testing.T) {
 			o.RefreshDelay.Store(int64(300 * time.Millisecond))
 			var wg sync.WaitGroup
 			got := make(chan string, 32)
+			// Every caller reads the stale token before any refreshes: a
+			// caller that read the fresh one would rightly refresh again
+			// (its "stale" token is what the upstream refused). Under load
+			// reads can outlast the provider's 300 ms, hence the barrier.
+			var read sync.WaitGroup
+			read.Add(32)
 			for i := range 32 {
 				s := s1
 				if i%2 == 1 {
@@ -60,15 +66,16 @@ func TestOAuth_TwoReplicasOneRefresh(t *testing.T) {
 				}
 				wg.Go(func() {
 					r, err := s.Workspace(ws.ID).RouteByName(ctx, "Tracker")
+					var stale *agentkeys.Secret
+					if err == nil {
+						stale, err = s.OpenSecret(ctx, r)
+					}
+					read.Done()
 					if err != nil {
 						got <- "error: " + err.Error()
 						return
 					}
-					stale, err := s.OpenSecret(ctx, r)
-					if err != nil {
-						got <- "error: " + err.Error()
-						return
-					}
+					read.Wait()
 					fresh, err := s.RefreshSecret(ctx, r, stale)
 					if err != nil {
 						got <- "error: " + err.Error()
