@@ -219,6 +219,49 @@ func TestBinary_CredentialsShow(t *testing.T) {
 	if r := e.runBin("", "credentials", "show", "ghost"); r.code != 3 {
 		t.Errorf("show ghost: exit %d", r.code)
 	}
+	if strings.Contains(out, "Headers:") || strings.Contains(raw, "headerNames") || strings.Contains(raw, "paramName") {
+		t.Errorf("an API_KEY shows header or parameter names:\n%s\n%s", out, raw)
+	}
+}
+
+// TestBinary_CredentialsShowNames: show names the headers of a
+// CUSTOM_HEADER credential and the parameter of a QUERY_PARAM one, never
+// their values.
+func TestBinary_CredentialsShowNames(t *testing.T) {
+	e := newEnv(t)
+	e.init()
+	const v1, v2, v3 = "sk-ant-show-canary-1", "show-canary-2", "AIza-show-canary-3"
+	e.mustBin("", "credentials", "add", "--name", "Anthropic", "--type", "CUSTOM_HEADER",
+		"--header", "x-api-key: "+v1, "--header", "anthropic-version: "+v2, "--allow-host", "api.anthropic.com")
+	e.mustBin("", "credentials", "add", "--name", "Maps", "--type", "QUERY_PARAM", "--param", "key", "--value", v3,
+		"--allow-host", "maps.googleapis.com")
+	out := e.mustBin("", "credentials", "show", "Anthropic")
+	if !strings.Contains(out, "Headers:        x-api-key, anthropic-version (values never shown)") {
+		t.Errorf("show lacks the header names:\n%s", out)
+	}
+	maps := e.mustBin("", "credentials", "show", "Maps")
+	if !strings.Contains(maps, "Parameter:      key (value never shown)") {
+		t.Errorf("show lacks the parameter name:\n%s", maps)
+	}
+	var js struct {
+		HeaderNames []string `json:"headerNames"`
+		ParamName   string   `json:"paramName"`
+	}
+	raw := e.mustBin("", "credentials", "show", "Anthropic", "--json")
+	if err := json.Unmarshal([]byte(raw), &js); err != nil || len(js.HeaderNames) != 2 || js.ParamName != "" {
+		t.Errorf("show --json = %s (%v)", raw, err)
+	}
+	rawMaps := e.mustBin("", "credentials", "show", "Maps", "--json")
+	js.HeaderNames = nil
+	if err := json.Unmarshal([]byte(rawMaps), &js); err != nil || js.ParamName != "key" || js.HeaderNames != nil {
+		t.Errorf("show --json = %s (%v)", rawMaps, err)
+	}
+	all := out + maps + raw + rawMaps
+	for _, v := range []string{v1, v2, v3} {
+		if strings.Contains(all, v) {
+			t.Errorf("show printed the value %q", v)
+		}
+	}
 }
 
 // TestBinary_RemoveConfirms: remove needs --yes without a terminal (exit 2,
