@@ -596,3 +596,47 @@ func TestAudit_HostOfARefusal(t *testing.T) {
 		t.Errorf("audit line = %q", line)
 	}
 }
+
+// TestBinary_AuditNamesRevokedAgent: a request with a token whose grant
+// is gone (revoked, replaced by a new assignment, removed with its agent)
+// is refused (exit 5) and its audit row still names the agent and the
+// credential it was issued to; an unknown token names nobody.
+func TestBinary_AuditNamesRevokedAgent(t *testing.T) {
+	up := newUpstream(t)
+	e := newEnv(t)
+	e.init()
+	e.mustBin("", "credentials", "add", "--name", "Local API", "--value", "sk-revoked-audit", "--allow-host", up.host())
+	revoked := strings.TrimSpace(e.mustBin("", "agents", "create", "--name", "bot", "--credential", "Local API"))
+	e.mustBin("", "agents", "revoke", "bot", "--credential", "Local API")
+	replaced := strings.TrimSpace(e.mustBin("", "agents", "assign", "bot", "--credential", "Local API"))
+	e.mustBin("", "agents", "assign", "bot", "--credential", "Local API")
+	removed := strings.TrimSpace(e.mustBin("", "agents", "create", "--name", "gone", "--credential", "Local API"))
+	e.mustBin("", "agents", "remove", "gone", "--yes")
+	unknown := "pxr_" + strings.Repeat("A", 43)
+
+	for _, c := range []struct{ name, tok, agent, cred string }{
+		{"revoked", revoked, "bot", "Local API"},
+		{"replaced", replaced, "bot", "Local API"},
+		{"agent removed", removed, "gone", "Local API"},
+		{"unknown", unknown, "", ""},
+	} {
+		if r := e.runBin("", "proxy", c.tok, up.URL+"/x"); r.code != 5 || !strings.Contains(r.stderr, "invalid or revoked proxy token") {
+			t.Fatalf("%s token: exit %d, stderr %s", c.name, r.code, r.stderr)
+		}
+		var js struct {
+			Events []agentkeys.AuditEvent `json:"events"`
+		}
+		raw := e.mustBin("", "audit", "--limit", "1", "--json")
+		if err := json.Unmarshal([]byte(raw), &js); err != nil || len(js.Events) != 1 {
+			t.Fatalf("audit --json = %s (%v)", raw, err)
+		}
+		ev := js.Events[0]
+		if ev.AgentName != c.agent || ev.CredentialName != c.cred || (c.agent != "") != strings.HasPrefix(ev.AgentID, "agent_") ||
+			ev.Status != 401 || ev.Code != agentkeys.EUNAUTHORIZED {
+			t.Errorf("%s token: audit row %+v, want agent %q credential %q", c.name, ev, c.agent, c.cred)
+		}
+	}
+	if n := up.count(); n != 0 {
+		t.Errorf("the upstream got %d requests", n)
+	}
+}

@@ -125,6 +125,9 @@ func (v *Vault) DeleteCredential(ctx context.Context, id string) error {
 		return err
 	}
 	err := v.write(ctx, func(tx *sql.Tx) error {
+		if err := v.keepRevoked(ctx, tx, `g.credential_id = $3`, id); err != nil {
+			return err
+		}
 		return dialect.DeleteCredential(ctx, tx, v.wsID, id)
 	})
 	return storeErr("delete credential", err)
