@@ -118,7 +118,8 @@ type ProxyBackend interface {
 	// ignored); an ak_ws_ key opens the credential of its workspace whose name
 	// equals name case-insensitively. Returns EUNAUTHORIZED for a missing,
 	// unknown or revoked token; EINVALID for an ak_ws_ key without a name;
-	// ENOTFOUND for an unknown name.
+	// ENOTFOUND for an unknown name. A revoked pxr_ token's refusal may be
+	// a *RevokedToken naming whom it was issued to, for the audit row.
 	Authorize(ctx context.Context, token, name string) (*Route, error)
 	// RouteByName opens a credential by name with the authority of whoever
 	// opened the backend (in-process callers only; never reachable over
@@ -136,3 +137,21 @@ type ProxyBackend interface {
 	// event begun earlier. It may queue the write and return at once.
 	EndAudit(ctx context.Context, e *AuditEvent)
 }
+
+// RevokedToken is the EUNAUTHORIZED refusal of a pxr_ token whose grant is
+// gone (revoked, replaced, or removed with its agent or credential), naming
+// the agent and credential it was issued to, so the audit row of the
+// refused request still says which agent sent it. Its message is Err's.
+type RevokedToken struct {
+	Err            error // EUNAUTHORIZED
+	AgentID        string
+	AgentName      string
+	CredentialID   string
+	CredentialName string
+}
+
+// Error implements the error interface.
+func (e *RevokedToken) Error() string { return e.Err.Error() }
+
+// Unwrap returns Err, so ErrorCode sees EUNAUTHORIZED.
+func (e *RevokedToken) Unwrap() error { return e.Err }

@@ -40,7 +40,8 @@ import (
 // BENCH_CPUPROFILE is set, writes a CPU profile to $BENCH_CPUPROFILE.<role>
 // (hosted: .hosted-sqlite, .hosted-postgres).
 
-// agentkeysGCPercent is cmd/agentkeys's gcPercent.
+// agentkeysGCPercent is cmd.ServeGCPercent, the setting of the agentkeys
+// commands that serve (up, serve, mcp, run).
 const agentkeysGCPercent = 400
 
 // secretValue is the credential every proxy injects.
@@ -58,7 +59,7 @@ func serveMain(args []string) {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	// Every server under test runs with the garbage collector setting of
-	// the agentkeys binary (cmd/agentkeys: 400 unless GOGC is set), so the
+	// agentkeys's serving commands (cmd.ServeGCPercent: 400 unless GOGC is set), so the
 	// floor and agentkeys differ only in the work they do per request.
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(agentkeysGCPercent)

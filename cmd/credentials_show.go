@@ -36,9 +36,11 @@ func NewCmdCredentialsShow(f *Factory, runF func(context.Context, *CredentialsSh
 		Aliases: []string{"get", "view"},
 		Short:   "Show a credential: everything but its value, and the agents that hold it",
 		Long: `Show a credential's type, allowed hosts, dates and the agents it is assigned
-to. The value is never shown. With --json:
+to, and for a local vault the names the value is sent under: a CUSTOM_HEADER's
+header names, a QUERY_PARAM's parameter name. The value is never shown. With --json:
 {"credential": {"id", "name", "type", "allowedHosts", "createdAt", "updatedAt", "lastUsedAt", "expiresAt"},
- "agents": [{"agentId", "agentName", "assignedAt", "lastUsedAt"}]}.`,
+ "headerNames": [...], "paramName", "agents": [{"agentId", "agentName", "assignedAt", "lastUsedAt"}]}
+(headerNames and paramName only where they apply and are known).`,
 		Args:              exactArgs(1, "one credential id or name"),
 		ValidArgsFunction: completeCredentialNames(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -67,11 +69,22 @@ func RunCredentialsShow(ctx context.Context, opts *CredentialsShowOptions) error
 	if err != nil {
 		return err
 	}
+	headers, param, err := injectedNames(ctx, v, cred)
+	if err != nil {
+		return err
+	}
 	if opts.JSON {
 		if cred.AllowedHosts == nil {
 			cred.AllowedHosts = []string{}
 		}
-		return writeJSON(opts.IO.Out, map[string]any{"credential": cred, "agents": holders})
+		out := map[string]any{"credential": cred, "agents": holders}
+		if headers != nil {
+			out["headerNames"] = headers
+		}
+		if param != "" {
+			out["paramName"] = param
+		}
+		return writeJSON(opts.IO.Out, out)
 	}
 	now := opts.Now()
 	when := func(t *time.Time) string {
@@ -85,6 +98,12 @@ func RunCredentialsShow(ctx context.Context, opts *CredentialsShowOptions) error
 	fmt.Fprintf(w, "ID:             %s\n", cred.ID)
 	fmt.Fprintf(w, "Type:           %s\n", cred.Type)
 	fmt.Fprintf(w, "Allowed hosts:  %s\n", strings.Join(cred.AllowedHosts, ", "))
+	if headers != nil {
+		fmt.Fprintf(w, "Headers:        %s (values never shown)\n", strings.Join(headers, ", "))
+	}
+	if param != "" {
+		fmt.Fprintf(w, "Parameter:      %s (value never shown)\n", param)
+	}
 	fmt.Fprintf(w, "Created:        %s\n", formatTime(opts.IO, now, cred.CreatedAt))
 	fmt.Fprintf(w, "Updated:        %s\n", formatTime(opts.IO, now, cred.UpdatedAt))
 	fmt.Fprintf(w, "Last used:      %s\n", when(cred.LastUsedAt))
@@ -106,6 +125,31 @@ func RunCredentialsShow(ctx context.Context, opts *CredentialsShowOptions) error
 		fmt.Fprintf(w, "  %s (%s): assigned %s, last used %s\n", h.AgentName, h.AgentID, formatTime(opts.IO, now, h.AssignedAt), when(h.LastUsedAt))
 	}
 	return nil
+}
+
+// injectedNames returns the names a CUSTOM_HEADER's value is sent under
+// (its header names) or a QUERY_PARAM's (its parameter name); nil and ""
+// for other types. They live sealed with the value, so only a vault that
+// can open it in this process (the local vault) knows them; for a remote
+// workspace both are empty. The secret is opened in memory and only the
+// names leave this function.
+func injectedNames(ctx context.Context, v agentkeys.Vault, c *agentkeys.Credential) ([]string, string, error) {
+	b, ok := v.(agentkeys.ProxyBackend)
+	if !ok || (c.Type != agentkeys.CustomHeader && c.Type != agentkeys.QueryParam) {
+		return nil, "", nil
+	}
+	s, err := b.OpenSecret(ctx, &agentkeys.Route{Credential: c})
+	if err != nil {
+		return nil, "", err
+	}
+	if c.Type == agentkeys.QueryParam {
+		return nil, s.Param, nil
+	}
+	names := make([]string, len(s.Headers))
+	for i, h := range s.Headers {
+		names[i] = h.Name
+	}
+	return names, "", nil
 }
 
 // credentialHolders lists the agents holding credential id, by name.

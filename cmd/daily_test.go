@@ -219,6 +219,49 @@ func TestBinary_CredentialsShow(t *testing.T) {
 	if r := e.runBin("", "credentials", "show", "ghost"); r.code != 3 {
 		t.Errorf("show ghost: exit %d", r.code)
 	}
+	if strings.Contains(out, "Headers:") || strings.Contains(raw, "headerNames") || strings.Contains(raw, "paramName") {
+		t.Errorf("an API_KEY shows header or parameter names:\n%s\n%s", out, raw)
+	}
+}
+
+// TestBinary_CredentialsShowNames: show names the headers of a
+// CUSTOM_HEADER credential and the parameter of a QUERY_PARAM one, never
+// their values.
+func TestBinary_CredentialsShowNames(t *testing.T) {
+	e := newEnv(t)
+	e.init()
+	const v1, v2, v3 = "sk-ant-show-canary-1", "show-canary-2", "AIza-show-canary-3"
+	e.mustBin("", "credentials", "add", "--name", "Anthropic", "--type", "CUSTOM_HEADER",
+		"--header", "x-api-key: "+v1, "--header", "anthropic-version: "+v2, "--allow-host", "api.anthropic.com")
+	e.mustBin("", "credentials", "add", "--name", "Maps", "--type", "QUERY_PARAM", "--param", "key", "--value", v3,
+		"--allow-host", "maps.googleapis.com")
+	out := e.mustBin("", "credentials", "show", "Anthropic")
+	if !strings.Contains(out, "Headers:        x-api-key, anthropic-version (values never shown)") {
+		t.Errorf("show lacks the header names:\n%s", out)
+	}
+	maps := e.mustBin("", "credentials", "show", "Maps")
+	if !strings.Contains(maps, "Parameter:      key (value never shown)") {
+		t.Errorf("show lacks the parameter name:\n%s", maps)
+	}
+	var js struct {
+		HeaderNames []string `json:"headerNames"`
+		ParamName   string   `json:"paramName"`
+	}
+	raw := e.mustBin("", "credentials", "show", "Anthropic", "--json")
+	if err := json.Unmarshal([]byte(raw), &js); err != nil || len(js.HeaderNames) != 2 || js.ParamName != "" {
+		t.Errorf("show --json = %s (%v)", raw, err)
+	}
+	rawMaps := e.mustBin("", "credentials", "show", "Maps", "--json")
+	js.HeaderNames = nil
+	if err := json.Unmarshal([]byte(rawMaps), &js); err != nil || js.ParamName != "key" || js.HeaderNames != nil {
+		t.Errorf("show --json = %s (%v)", rawMaps, err)
+	}
+	all := out + maps + raw + rawMaps
+	for _, v := range []string{v1, v2, v3} {
+		if strings.Contains(all, v) {
+			t.Errorf("show printed the value %q", v)
+		}
+	}
 }
 
 // TestBinary_RemoveConfirms: remove needs --yes without a terminal (exit 2,
@@ -551,5 +594,49 @@ func TestAudit_HostOfARefusal(t *testing.T) {
 	f := strings.Split(line, "\t")
 	if len(f) != 11 || f[4] != "api.stripe.com" || f[5] != "/v1/charges" || f[6] != "400" || f[7] != "denied" || f[8] != "BAD_REQUEST" {
 		t.Errorf("audit line = %q", line)
+	}
+}
+
+// TestBinary_AuditNamesRevokedAgent: a request with a token whose grant
+// is gone (revoked, replaced by a new assignment, removed with its agent)
+// is refused (exit 5) and its audit row still names the agent and the
+// credential it was issued to; an unknown token names nobody.
+func TestBinary_AuditNamesRevokedAgent(t *testing.T) {
+	up := newUpstream(t)
+	e := newEnv(t)
+	e.init()
+	e.mustBin("", "credentials", "add", "--name", "Local API", "--value", "sk-revoked-audit", "--allow-host", up.host())
+	revoked := strings.TrimSpace(e.mustBin("", "agents", "create", "--name", "bot", "--credential", "Local API"))
+	e.mustBin("", "agents", "revoke", "bot", "--credential", "Local API")
+	replaced := strings.TrimSpace(e.mustBin("", "agents", "assign", "bot", "--credential", "Local API"))
+	e.mustBin("", "agents", "assign", "bot", "--credential", "Local API")
+	removed := strings.TrimSpace(e.mustBin("", "agents", "create", "--name", "gone", "--credential", "Local API"))
+	e.mustBin("", "agents", "remove", "gone", "--yes")
+	unknown := "pxr_" + strings.Repeat("A", 43)
+
+	for _, c := range []struct{ name, tok, agent, cred string }{
+		{"revoked", revoked, "bot", "Local API"},
+		{"replaced", replaced, "bot", "Local API"},
+		{"agent removed", removed, "gone", "Local API"},
+		{"unknown", unknown, "", ""},
+	} {
+		if r := e.runBin("", "proxy", c.tok, up.URL+"/x"); r.code != 5 || !strings.Contains(r.stderr, "invalid or revoked proxy token") {
+			t.Fatalf("%s token: exit %d, stderr %s", c.name, r.code, r.stderr)
+		}
+		var js struct {
+			Events []agentkeys.AuditEvent `json:"events"`
+		}
+		raw := e.mustBin("", "audit", "--limit", "1", "--json")
+		if err := json.Unmarshal([]byte(raw), &js); err != nil || len(js.Events) != 1 {
+			t.Fatalf("audit --json = %s (%v)", raw, err)
+		}
+		ev := js.Events[0]
+		if ev.AgentName != c.agent || ev.CredentialName != c.cred || (c.agent != "") != strings.HasPrefix(ev.AgentID, "agent_") ||
+			ev.Status != 401 || ev.Code != agentkeys.EUNAUTHORIZED {
+			t.Errorf("%s token: audit row %+v, want agent %q credential %q", c.name, ev, c.agent, c.cred)
+		}
+	}
+	if n := up.count(); n != 0 {
+		t.Errorf("the upstream got %d requests", n)
 	}
 }

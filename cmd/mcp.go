@@ -71,6 +71,7 @@ chosen set. AGENTKEYS_LOG_LEVEL=info logs each tool call (never its arguments).`
 // RunMCP serves MCP on opts.IO's stdin and stdout until stdin is closed or
 // ctx is cancelled. Nothing but protocol messages is written to stdout.
 func RunMCP(ctx context.Context, opts *MCPOptions) error {
+	serving()
 	if opts.IO.IsStdinTTY() {
 		fmt.Fprintln(opts.IO.ErrOut, "agentkeys mcp speaks the Model Context Protocol on stdin/stdout and is meant to be started by an MCP client: see `agentkeys mcp config --help`. Waiting for JSON-RPC on stdin (Ctrl-D to quit).")
 	}

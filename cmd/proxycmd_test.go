@@ -147,8 +147,8 @@ func TestProxy_OneOff(t *testing.T) {
 			t.Errorf("audit row: %+v", ev)
 		}
 	}
-	if allowed != 6 || denied != 2 || len(audit.Events) != 8 {
-		t.Errorf("audit for bot: %d allowed, %d denied, want 6 and 2 (evil host, too large; the revoked token's row names no agent)", allowed, denied)
+	if allowed != 6 || denied != 3 || len(audit.Events) != 9 {
+		t.Errorf("audit for bot: %d allowed, %d denied, want 6 and 3 (evil host, too large, the revoked token: its row names the agent)", allowed, denied)
 	}
 	// Every one-off call recorded its outcome before the vault was closed.
 	var all struct {

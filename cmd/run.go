@@ -130,6 +130,7 @@ func (e *childExitError) Error() string {
 // RunRun mints the tokens, starts the proxy if needed, runs the program and
 // cleans up after it.
 func RunRun(ctx context.Context, opts *RunOptions) error {
+	serving()
 	v, err := opts.Vault(ctx)
 	if err != nil {
 		return err

@@ -322,6 +322,7 @@ func (o *ServeOptions) listenConfig() server.ListenConfig {
 
 // RunServe opens the store and serves until ctx is cancelled.
 func RunServe(ctx context.Context, opts *ServeOptions) error {
+	serving()
 	for _, d := range opts.WebhookRetryDelays {
 		if d <= 0 {
 			return errInvalid("--webhook-retry-delays must be positive durations, such as 1m,5m,30m")

@@ -126,6 +126,7 @@ func splitListen(addr string) (host string, loopback bool, err error) {
 // RunUp serves the proxy until ctx is cancelled, then drains in-flight
 // requests. A clean drain returns nil.
 func RunUp(ctx context.Context, opts *UpOptions) error {
+	serving()
 	host, loopback, err := splitListen(opts.Listen)
 	if err != nil {
 		return err

@@ -57,6 +57,9 @@ func (v *Vault) DeleteAgent(ctx context.Context, id string) error {
 		return err
 	}
 	err := v.write(ctx, func(tx *sql.Tx) error {
+		if err := v.keepRevoked(ctx, tx, `g.agent_id = $3`, id); err != nil {
+			return err
+		}
 		return dialect.DeleteAgent(ctx, tx, v.wsID, id)
 	})
 	return storeErr("delete agent", err)
@@ -87,6 +90,9 @@ func (v *Vault) AssignCredentialUntil(ctx context.Context, agentID, credentialID
 		g.ExpiresAt, expires = &t, sql.NullInt64{Int64: t.UnixMicro(), Valid: true}
 	}
 	err := v.write(ctx, func(tx *sql.Tx) error {
+		if err := v.keepRevoked(ctx, tx, `g.agent_id = $3 AND g.credential_id = $4`, agentID, credentialID); err != nil {
+			return err
+		}
 		_, err := dialect.AssignCredential(ctx, tx, v.wsID, agentID, credentialID, agentkeys.HashToken(g.ProxyToken), g.CreatedAt, expires)
 		return err
 	})
@@ -105,7 +111,23 @@ func (v *Vault) RevokeCredential(ctx context.Context, agentID, credentialID stri
 		return err
 	}
 	err := v.write(ctx, func(tx *sql.Tx) error {
+		if err := v.keepRevoked(ctx, tx, `g.agent_id = $3 AND g.credential_id = $4`, agentID, credentialID); err != nil {
+			return err
+		}
 		return dialect.RevokeCredential(ctx, tx, v.wsID, agentID, credentialID)
 	})
 	return storeErr("revoke credential", err)
+}
+
+// keepRevoked records, within tx, who the tokens of the grants matching
+// cond (over grants g; its arguments start at $3) were issued to, before
+// those grants go: Authorize then names the agent and credential of a
+// revoked token for the audit row (agentkeys.RevokedToken).
+func (v *Vault) keepRevoked(ctx context.Context, tx *sql.Tx, cond string, args ...any) error {
+	_, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO revoked_tokens
+		(token_hash, agent_id, agent_name, credential_id, credential_name, revoked_at)
+		SELECT g.token_hash, a.id, a.name, c.id, c.name, $2
+		FROM grants g JOIN agents a ON a.id = g.agent_id JOIN credentials c ON c.id = g.credential_id
+		WHERE a.workspace_id = $1 AND `+cond, append([]any{v.wsID, v.stamp().UnixMicro()}, args...)...)
+	return err
 }

@@ -231,7 +231,7 @@ func (v *Vault) routeByToken(ctx context.Context, hash string) (*agentkeys.Route
 		WHERE g.token_hash = $1 AND c.workspace_id = $2`, hash, v.wsID)
 	err := e.Scan(row, &stored, &e.Route.AgentID, &e.Route.AgentName, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, storesql.Unauthorized(storesql.RevokedToken)
+		return nil, v.revokedToken(ctx, hash)
 	}
 	if err != nil {
 		return nil, storeErr("authorize", err)
@@ -249,6 +249,21 @@ func (v *Vault) routeByToken(ctx context.Context, hash string) (*agentkeys.Route
 	}
 	c.mu.Unlock()
 	return e.Copy(), nil
+}
+
+// revokedToken is Authorize's refusal of a pxr_ token with no grant: an
+// *agentkeys.RevokedToken naming the agent and credential it was issued to
+// when the vault remembers them (revoked_tokens), else plain EUNAUTHORIZED.
+func (v *Vault) revokedToken(ctx context.Context, hash string) error {
+	refusal := storesql.Unauthorized(storesql.RevokedToken)
+	var e agentkeys.RevokedToken
+	err := v.db.QueryRowContext(ctx, `SELECT agent_id, agent_name, credential_id, credential_name
+		FROM revoked_tokens WHERE token_hash = $1`, hash).Scan(&e.AgentID, &e.AgentName, &e.CredentialID, &e.CredentialName)
+	if err != nil {
+		return refusal // unknown token, or the lookup failed: refused either way
+	}
+	e.Err = refusal
+	return &e
 }
 
 func (v *Vault) routeByName(ctx context.Context, name string) (*agentkeys.Route, error) {

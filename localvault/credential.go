@@ -1,8 +1,11 @@
 package localvault
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
+	"slices"
+	"strings"
 
 	"github.com/agentkeys/agentkeys"
 	"github.com/agentkeys/agentkeys/internal/storesql"
@@ -15,7 +18,40 @@ func (v *Vault) ListCredentials(ctx context.Context) ([]*agentkeys.Credential, e
 		return nil, err
 	}
 	v.flushAudit(ctx, false) // last_used_at of this process's requests
-	return dialect.ListCredentials(ctx, v.db, v.wsID)
+	// The rows are read in table order and sorted here: the same order as
+	// storesql's ORDER BY name_key, id (SQLite compares both bytewise, as Go
+	// does), without a b-tree seek into the table for every row of the
+	// name index, which took a fifth of `credentials list` over 10,000
+	// credentials (go run ./bench/cli).
+	rows, err := v.db.QueryContext(ctx, `SELECT `+storesql.CredentialCols+`, c.name_key FROM credentials c NOT INDEXED
+		WHERE c.workspace_id = $1`, v.wsID)
+	if err != nil {
+		return nil, storeErr("list credentials", err)
+	}
+	defer rows.Close()
+	type keyed struct {
+		key string
+		c   *agentkeys.Credential
+	}
+	var list []keyed
+	for rows.Next() {
+		var k keyed
+		if k.c, err = storesql.ScanCredential(rows, &k.key); err != nil {
+			return nil, storeErr("list credentials", err)
+		}
+		list = append(list, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, storeErr("list credentials", err)
+	}
+	slices.SortFunc(list, func(a, b keyed) int {
+		return cmp.Or(strings.Compare(a.key, b.key), strings.Compare(a.c.ID, b.c.ID))
+	})
+	out := make([]*agentkeys.Credential, len(list))
+	for i, k := range list {
+		out[i] = k.c
+	}
+	return out, nil
 }
 
 // FindCredential implements agentkeys.CredentialService: by id, else by
@@ -89,6 +125,9 @@ func (v *Vault) DeleteCredential(ctx context.Context, id string) error {
 		return err
 	}
 	err := v.write(ctx, func(tx *sql.Tx) error {
+		if err := v.keepRevoked(ctx, tx, `g.credential_id = $3`, id); err != nil {
+			return err
+		}
 		return dialect.DeleteCredential(ctx, tx, v.wsID, id)
 	})
 	return storeErr("delete credential", err)

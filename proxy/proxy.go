@@ -210,6 +210,11 @@ func (h *Handler) serveOrRefuse(w http.ResponseWriter, r *http.Request, auth aut
 
 	route, err := h.resolve(r, auth)
 	if err != nil {
+		var rt *agentkeys.RevokedToken
+		if errors.As(err, &rt) { // who the revoked token was issued to
+			x.ev.AgentID, x.ev.AgentName = rt.AgentID, rt.AgentName
+			x.ev.CredentialID, x.ev.CredentialName = rt.CredentialID, rt.CredentialName
+		}
 		x.refuse(r.Context(), err, agentkeys.DecisionDenied)
 		return
 	}
