@@ -20,8 +20,9 @@ import (
 //
 // BeginAudit writes the event's line to this process's own journal,
 // Home/audit/<pid>-<random>.journal (directory 0700, file 0600), and
-// returns once write(2) returned: the line survives the process being
-// killed; an OS crash or power loss may lose the last lines. A failed write
+// returns once a write(2) holding it returned (concurrent calls share
+// writes: group commit): the line survives the process being killed; an
+// OS crash or power loss may lose the last lines. A failed write
 // fails BeginAudit, and the proxy refuses the request (fail closed).
 // EndAudit's line waits in memory for the next write, so a kill may lose
 // the outcome of the last requests: their rows stay "pending", as the
@@ -370,7 +371,9 @@ func (v *Vault) prepareEvent(e *agentkeys.AuditEvent) {
 // importInterval, or at once for this process's ListAudit and Status; Seq
 // is assigned then, so e.Seq is not set here. Returns EUNAVAILABLE after
 // Close, or the journal's write error: the proxy must then refuse the
-// request. Concurrent calls wait for each other only for one write(2).
+// request. Concurrent calls share writes (group commit: the lines of calls
+// made during one write(2) go out together in the next), and each returns
+// once its own line is written.
 func (v *Vault) BeginAudit(ctx context.Context, e *agentkeys.AuditEvent) error {
 	if err := v.usable(); err != nil {
 		return err

@@ -21,8 +21,9 @@ import (
 // allows only when the credential lists it exactly), and the agent's pxr_
 // token sits where the client sends its own key: Authorization: Bearer,
 // x-api-key, api-key, x-goog-api-key, or a key= query parameter. The request
-// is turned into the /v1/proxy form (X-Target-Url, Authorization: Bearer
-// pxr_…) and served by the same code, so every /v1/proxy guarantee holds:
+// is turned into the /v1/proxy form (the target URL from the path,
+// Authorization: Bearer pxr_…) and served by the same code, so every
+// /v1/proxy guarantee holds:
 // allowlist before decryption, audit, revocation and expiry, streaming,
 // redirects returned, JSON errors with X-Agentkeys-Error.
 //
@@ -47,23 +48,37 @@ const keyParam = "key"
 func isBaseURL(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, BaseURLPrefix) }
 
 // serveBaseURL serves one base-URL request through serve.
+// It costs what the /v1/proxy form costs within a few allocations: the
+// target is handed to serve as a string, not through a header.
 func (h *Handler) serveBaseURL(w http.ResponseWriter, r *http.Request) {
-	out, err := baseURLRequest(r)
-	if err != nil {
-		h.Refuse(w, out, err)
-		return
-	}
-	h.serve(w, out, tokenAuthority)
+	target, err := baseURLRequest(r)
+	h.serveOrRefuse(w, r, tokenAuthority, err, target)
 }
 
-// baseURLRequest returns r in the /v1/proxy form: X-Target-Url from the
-// path, Authorization: Bearer with the token found in a key slot, every key
-// slot and agentkeys protocol header the agent sent removed, the key= query
+// keySlots collects the proxy token found in the key slots of a request.
+type keySlots struct{ token string }
+
+// take keeps v if it is a proxy token; a second, different one is an error.
+func (k *keySlots) take(v string) error {
+	v = strings.TrimSpace(v)
+	if !agentkeys.IsProxyToken(v) {
+		return nil
+	}
+	if k.token != "" && k.token != v {
+		return agentkeys.Errorf(agentkeys.EUNAUTHORIZED, "the request carries two different proxy tokens: send one")
+	}
+	k.token = v
+	return nil
+}
+
+// baseURLRequest turns r, in place (nothing else holds it), into the
+// /v1/proxy form and returns its target URL (from the path):
+// Authorization: Bearer with the token found in a key slot, every key slot
+// and agentkeys protocol header the agent sent removed, the key= query
 // parameter holding the token removed, the body guarded. On error the
-// request returned still names the target (when it could be read), so the
-// refusal's audit row does too. r itself is changed and returned.
-func baseURLRequest(r *http.Request) (*http.Request, error) {
-	out := r // changed in place (header, body): nothing else holds it
+// target is still returned when it could be read, so the refusal's audit
+// row names it.
+func baseURLRequest(r *http.Request) (string, error) {
 	hdr := r.Header
 	authVals := hdr["Authorization"]
 	// The target comes from the path only: an agent's own X-Target-Url or
@@ -75,7 +90,7 @@ func baseURLRequest(r *http.Request) (*http.Request, error) {
 	rest := strings.TrimPrefix(r.URL.EscapedPath(), BaseURLPrefix)
 	host, path, _ := strings.Cut(rest, "/")
 	if host == "" || strings.ContainsAny(host, "%@") {
-		return out, agentkeys.Errorf(agentkeys.EINVALID,
+		return "", agentkeys.Errorf(agentkeys.EINVALID,
 			"base-URL requests look like /to/<host>/<path>, e.g. /to/api.openai.com/v1/chat/completions")
 	}
 	scheme := "https"
@@ -83,26 +98,16 @@ func baseURLRequest(r *http.Request) (*http.Request, error) {
 		scheme = "http" // CheckTarget allows it only to loopback hosts listed exactly
 	}
 
-	var token string
-	take := func(v string) error {
-		v = strings.TrimSpace(v)
-		if !agentkeys.IsProxyToken(v) {
-			return nil
-		}
-		if token != "" && token != v {
-			return agentkeys.Errorf(agentkeys.EUNAUTHORIZED, "the request carries two different proxy tokens: send one")
-		}
-		token = v
-		return nil
-	}
-	query, err := takeKeyParam(r.URL.RawQuery, take)
-	target := scheme + "://" + host + "/" + path
+	var slots keySlots
+	query, err := takeKeyParam(r.URL.RawQuery, &slots)
+	var target string
 	if query != "" {
-		target += "?" + query
+		target = scheme + "://" + host + "/" + path + "?" + query
+	} else {
+		target = scheme + "://" + host + "/" + path
 	}
-	hdr.Set(agentkeys.HeaderTargetURL, target)
 	if err != nil {
-		return out, err
+		return target, err
 	}
 	for _, name := range keyHeaders {
 		for _, v := range hdr[name] {
@@ -111,27 +116,28 @@ func baseURLRequest(r *http.Request) (*http.Request, error) {
 					v = cred
 				}
 			}
-			if err := take(v); err != nil {
-				return out, err
+			if err := slots.take(v); err != nil {
+				return target, err
 			}
 		}
 		delete(hdr, name)
 	}
+	token := slots.token
 	if token == "" {
-		return out, agentkeys.Errorf(agentkeys.EUNAUTHORIZED,
+		return target, agentkeys.Errorf(agentkeys.EUNAUTHORIZED,
 			"missing proxy token: put the pxr_ token where the client sends its API key (Authorization: Bearer, x-api-key, api-key, x-goog-api-key or the key= query parameter)")
 	}
 	// A proxy token anywhere else would be forwarded as is.
 	for name, vals := range hdr {
 		for _, v := range vals {
 			if containsProxyToken(v) {
-				return out, agentkeys.Errorf(agentkeys.EINVALID,
+				return target, agentkeys.Errorf(agentkeys.EINVALID,
 					"a proxy token is in the %s header too: send it only where the client sends its API key", name)
 			}
 		}
 	}
 	if containsProxyToken(r.URL.Path) || containsProxyToken(query) || strings.Contains(query, "%") && containsProxyToken(unescapeQuery(query)) {
-		return out, agentkeys.Errorf(agentkeys.EINVALID,
+		return target, agentkeys.Errorf(agentkeys.EINVALID,
 			"a proxy token is in the URL: send it only where the client sends its API key")
 	}
 	if len(authVals) == 1 && strings.HasPrefix(authVals[0], "Bearer ") && authVals[0][len("Bearer "):] == token {
@@ -140,9 +146,9 @@ func baseURLRequest(r *http.Request) (*http.Request, error) {
 		hdr.Set("Authorization", "Bearer "+token)
 	}
 	if r.Body != nil && r.Body != http.NoBody {
-		out.Body = &tokenGuard{rc: r.Body, token: []byte(token)}
+		r.Body = &tokenGuard{rc: r.Body, token: []byte(token)}
 	}
-	return out, nil
+	return target, nil
 }
 
 // isLoopbackTarget is agentkeys.IsLoopbackHost for host[:port], skipping
@@ -168,9 +174,9 @@ func hostOnly(hostport string) string {
 }
 
 // takeKeyParam passes every key= value of the raw query that is a proxy
-// token to take and returns the query without those parameters; the others
-// are kept byte for byte.
-func takeKeyParam(raw string, take func(string) error) (string, error) {
+// token to slots and returns the query without those parameters; the
+// others are kept byte for byte.
+func takeKeyParam(raw string, slots *keySlots) (string, error) {
 	if raw == "" || !strings.Contains(raw, keyParam+"=") && !strings.Contains(raw, "%") {
 		return raw, nil
 	}
@@ -179,7 +185,7 @@ func takeKeyParam(raw string, take func(string) error) (string, error) {
 		k, v, _ := strings.Cut(part, "=")
 		if dk, err := url.QueryUnescape(k); err == nil && dk == keyParam {
 			if dv, err := url.QueryUnescape(v); err == nil && agentkeys.IsProxyToken(strings.TrimSpace(dv)) {
-				if err := take(dv); err != nil {
+				if err := slots.take(dv); err != nil {
 					return raw, err
 				}
 				continue

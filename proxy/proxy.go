@@ -159,7 +159,7 @@ type exchange struct {
 // error when the response stream broke after its header was written (the
 // in-process caller turns it into a body read error).
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, auth authority) (streamErr error) {
-	return h.serveOrRefuse(w, r, auth, nil)
+	return h.serveOrRefuse(w, r, auth, nil, "")
 }
 
 // Refuse answers r with err the way the proxy answers every refusal (JSON
@@ -168,12 +168,14 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, auth authority) 
 // Host checks of `agentkeys up`) use it, so that what they refuse is in the
 // audit log like everything else.
 func (h *Handler) Refuse(w http.ResponseWriter, r *http.Request, err error) {
-	h.serveOrRefuse(w, r, tokenAuthority, err)
+	h.serveOrRefuse(w, r, tokenAuthority, err, "")
 }
 
 // serveOrRefuse is serve, or, with a non-nil refusal, the refusal of the
-// request before anything else happens to it.
-func (h *Handler) serveOrRefuse(w http.ResponseWriter, r *http.Request, auth authority, refusal error) (streamErr error) {
+// request before anything else happens to it. The target URL is pathTarget
+// when set (base-URL mode: it came from the path, and the agent's own
+// X-Target-* headers are removed), else X-Target-Url.
+func (h *Handler) serveOrRefuse(w http.ResponseWriter, r *http.Request, auth authority, refusal error, pathTarget string) (streamErr error) {
 	start := h.now()
 	// One request, one audit event: they share the random part of their ids
 	// (one NewID instead of two on the hot path).
@@ -201,7 +203,10 @@ func (h *Handler) serveOrRefuse(w http.ResponseWriter, r *http.Request, auth aut
 		x.method = r.Method
 	}
 	x.ev.Method = x.method
-	rawTarget, nerr := normalizeTarget(r.Header.Get(agentkeys.HeaderTargetURL))
+	if pathTarget == "" {
+		pathTarget = r.Header.Get(agentkeys.HeaderTargetURL)
+	}
+	rawTarget, nerr := normalizeTarget(pathTarget)
 	x.rawTarget = rawTarget
 	if refusal != nil {
 		x.refuse(r.Context(), refusal, agentkeys.DecisionDenied)

@@ -3,12 +3,15 @@
 // and an importer goroutine moves them into a database in batches.
 //
 // Begin adds one line (codec.go) to this process's journal,
-// Dir/<pid>-<random>.journal (directory 0700, file 0600): at once, under a
-// mutex, in one write(2) together with the End lines waiting, and returns
-// once write(2) has returned. The line is then in the kernel's page cache
-// and survives the process being killed; an OS crash or power loss may lose
-// the last lines. A failed write fails Begin, and the proxy refuses the
-// request (fail closed). End's line waits in memory for the next write —
+// Dir/<pid>-<random>.journal (directory 0700, file 0600), and returns once
+// a write(2) holding it has returned. The line is then in the kernel's page
+// cache and survives the process being killed; an OS crash or power loss
+// may lose the last lines. Writes are group commits: one Begin at a time
+// writes (the leader), with the End lines waiting; the Begin lines that
+// arrive meanwhile wait, and the first of them then writes them all in one
+// write(2) — a system call costs several times what a line does. A failed
+// write fails Begin for every line it held, and the proxy refuses those
+// requests (fail closed). End's line waits in memory for the next write —
 // the next Begin, or the importer within Config.Interval — so a kill may
 // lose the outcome of the last requests: their rows stay "pending".
 //
@@ -111,6 +114,30 @@ var (
 	rotateBytes int64 = 8 << 20
 )
 
+// batch is one group commit: the lines gathered in pendEnd between two
+// writes. done is closed once it is written (or its write failed: err).
+// While another batch's write is in flight, the first Begin caller whose
+// line joins the batch becomes its leader: it waits for that write to end,
+// then writes the batch; the callers joining after it wait for done only,
+// so each write wakes only its own callers and the next leader.
+type batch struct {
+	done      chan struct{}
+	err       error
+	hasLeader bool
+}
+
+func newBatch() *batch { return &batch{done: make(chan struct{})} }
+
+// isDone reports whether b's write has ended. w.mu held.
+func (b *batch) isDone() bool {
+	select {
+	case <-b.done:
+		return true
+	default:
+		return false
+	}
+}
+
 // retiredFile is a journal replaced by a new one whose last lines may not
 // be imported yet: it stays on disk, locked, until they are.
 type retiredFile struct {
@@ -129,16 +156,28 @@ type Journal struct {
 	log *slog.Logger
 	dir string
 
-	// mu guards the journal file and is held across each write(2), so
-	// lines never interleave and written is exact.
+	// mu guards the journal's state. A write(2) runs without it, by one
+	// goroutine at a time (writing set: see writeBatchLocked); the file is
+	// only truncated, replaced or swapped when no write is in flight.
 	mu      sync.Mutex
 	f       *os.File
 	name    string
 	written atomic.Int64 // bytes in the journal (since the last truncation)
-	// pendEnd holds encoded End lines not yet written, pendRecs their
-	// records (see append).
-	pendEnd  []byte
-	pendRecs []record
+	// pendEnd holds the encoded lines of the batch being filled (End lines
+	// waiting, and Begin lines waiting for the next write), pendRecs their
+	// records, cur the batch they form. spareEnd and spareRecs are the
+	// buffers of the batch last written, reused.
+	pendEnd   []byte
+	pendRecs  []record
+	cur       *batch
+	spareEnd  []byte
+	spareRecs []record
+	// writing: the write(2) of batch inflight is in progress.
+	writing  bool
+	inflight *batch
+	// beforeWrite, when set (tests), is called by the writer of each batch
+	// before its write(2), without the mutex.
+	beforeWrite func()
 	// queue holds the records of the journal's unimported lines, in order,
 	// unless spilled: then the importer reads them back from the file.
 	queue   []record
@@ -195,7 +234,7 @@ func Open(cfg Config) (*Journal, error) {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	w := &Journal{
-		cfg: cfg, log: cfg.Log, dir: cfg.Dir,
+		cfg: cfg, log: cfg.Log, dir: cfg.Dir, cur: newBatch(),
 		open: map[string]struct{}{}, drained: make(chan struct{}),
 		kick: make(chan struct{}, 1), flushCh: make(chan *flushReq), quit: make(chan struct{}), done: make(chan struct{}),
 	}
@@ -206,10 +245,12 @@ func Open(cfg Config) (*Journal, error) {
 	return w, nil
 }
 
-// Begin writes e's Begin line and returns once write(2) returned (with the
-// End lines waiting, in one call). Concurrent calls wait for each other
-// only for that write. Returns EUNAVAILABLE after Close, or the write's
-// error: the caller must then not forward the request.
+// Begin writes e's Begin line and returns once a write(2) holding it
+// returned (with the End lines waiting, and the Begin lines of other calls
+// made while the previous write was in flight: one system call for them
+// all). Returns EUNAVAILABLE after Close, or the write's error — every
+// Begin of a failed write gets it: the caller must then not forward the
+// request.
 func (w *Journal) Begin(e *agentkeys.AuditEvent) error { return w.append(kindBegin, e) }
 
 // End queues e's End line (its outcome, or the whole event if it was never
@@ -228,14 +269,28 @@ func (w *Journal) append(kind byte, e *agentkeys.AuditEvent) error {
 	case w.broken != nil:
 		err = w.broken
 	default:
-		start, recs := len(w.pendEnd), len(w.pendRecs)
 		w.pendEnd = appendJournalLine(w.pendEnd, kind, e)
 		w.pendRecs = append(w.pendRecs, record{kind: kind, e: *e})
-		if kind == kindBegin || len(w.pendEnd) >= maxPendingEnd {
-			if err = w.writePendingLocked(); err != nil && kind == kindBegin {
-				// Not in the journal: the caller refuses the request.
-				w.pendEnd, w.pendRecs = w.pendEnd[:start], w.pendRecs[:recs]
+		if kind == kindBegin {
+			// Wait for the batch holding the line to be written (see batch).
+			b := w.cur
+			switch {
+			case !w.writing:
+				w.writeBatchLocked()
+			case !b.hasLeader:
+				b.hasLeader = true
+				w.waitIdleLocked()
+				if !b.isDone() { // the importer may have written it meanwhile
+					w.writeBatchLocked()
+				}
+			default:
+				w.mu.Unlock()
+				<-b.done
+				w.mu.Lock()
 			}
+			err = b.err
+		} else if len(w.pendEnd) >= maxPendingEnd && !w.writing {
+			w.writeBatchLocked() // End lines only: a failure leaves them waiting
 		}
 		switch {
 		case kind == kindBegin && err == nil:
@@ -261,25 +316,54 @@ func (w *Journal) append(kind byte, e *agentkeys.AuditEvent) error {
 	return err
 }
 
-// writePendingLocked writes the waiting lines in one write(2) and moves
-// their records to the import queue. On failure nothing of them is left in
-// the journal and they stay waiting. w.mu held.
-func (w *Journal) writePendingLocked() error {
+// writeBatchLocked writes the batch being filled (pendEnd) in one write(2),
+// made without the mutex, and a new batch starts filling meanwhile. On
+// success its records move to the import queue; on failure nothing of it
+// is left in the journal, its End lines wait again (ahead of the new
+// batch's) and its Begin lines are dropped: their callers get the error.
+// Either way the batch's done is closed, waking its callers. w.mu held
+// (released during the write), no write in flight (!w.writing).
+func (w *Journal) writeBatchLocked() {
+	b := w.cur
+	w.cur = newBatch()
 	if len(w.pendEnd) == 0 {
-		return nil
+		close(b.done)
+		return
 	}
-	if w.broken != nil {
-		return w.broken
+	buf, recs := w.pendEnd, w.pendRecs
+	w.pendEnd, w.pendRecs = w.spareEnd[:0], w.spareRecs[:0]
+	w.spareEnd, w.spareRecs = nil, nil
+	err := w.broken
+	if err == nil && w.f == nil {
+		err = w.createJournal()
 	}
-	if w.f == nil {
-		if err := w.createJournal(); err != nil {
-			return err
+	if err == nil {
+		f, hook := w.f, w.beforeWrite
+		w.writing, w.inflight = true, b
+		w.mu.Unlock()
+		if hook != nil {
+			hook()
+		}
+		n, werr := f.Write(buf)
+		if werr == nil && n < len(buf) {
+			werr = io.ErrShortWrite
+		}
+		w.mu.Lock()
+		w.writing, w.inflight = false, nil
+		if werr != nil {
+			err = fmt.Errorf("write audit journal: %w", werr)
+			if n > 0 {
+				// Cut the partial write off, or later lines would be glued to it.
+				if terr := f.Truncate(w.written.Load()); terr != nil {
+					w.broken = fmt.Errorf("audit journal %s is damaged (a write failed and could not be undone: %v): restart the process", w.name, terr)
+				}
+			}
+		} else {
+			w.written.Add(int64(n))
 		}
 	}
-	n, err := w.f.Write(w.pendEnd)
-	if err == nil && n == len(w.pendEnd) {
-		w.written.Add(int64(n))
-		for _, r := range w.pendRecs {
+	if err == nil {
+		for _, r := range recs {
 			switch {
 			case w.spilled:
 			case len(w.queue) < maxQueued:
@@ -290,23 +374,52 @@ func (w *Journal) writePendingLocked() error {
 				w.spilled, w.queue = true, nil
 			}
 		}
-		clear(w.pendRecs)
-		w.pendEnd, w.pendRecs = w.pendEnd[:0], w.pendRecs[:0]
-		if cap(w.pendEnd) > 4*maxPendingEnd {
-			w.pendEnd = nil
+	} else {
+		// Nothing of the batch is in the journal. Its End lines wait
+		// again, ahead of those queued since; its Begin lines are dropped
+		// (their callers get err and refuse their requests).
+		var ends []byte
+		var endRecs []record
+		for _, r := range recs {
+			if r.kind == kindEnd {
+				ends = appendJournalLine(ends, kindEnd, &r.e)
+				endRecs = append(endRecs, r)
+			}
 		}
+		if len(ends) > 0 {
+			w.pendEnd = append(ends, w.pendEnd...)
+			w.pendRecs = append(endRecs, w.pendRecs...)
+		}
+	}
+	clear(recs)
+	if cap(buf) <= 4*maxPendingEnd {
+		w.spareEnd, w.spareRecs = buf[:0], recs[:0]
+	}
+	b.err = err
+	close(b.done)
+}
+
+// writePendingLocked writes the lines waiting (after any write in flight)
+// and reports the error of that write. w.mu held.
+func (w *Journal) writePendingLocked() error {
+	w.waitIdleLocked()
+	if len(w.pendEnd) == 0 {
 		return nil
 	}
-	if err == nil {
-		err = io.ErrShortWrite
+	b := w.cur
+	w.writeBatchLocked()
+	return b.err
+}
+
+// waitIdleLocked waits until no write is in flight. w.mu held (released
+// while waiting).
+func (w *Journal) waitIdleLocked() {
+	for w.writing {
+		done := w.inflight.done
+		w.mu.Unlock()
+		<-done
+		w.mu.Lock()
 	}
-	if n > 0 {
-		// Cut the partial write off, or later lines would be glued to it.
-		if terr := w.f.Truncate(w.written.Load()); terr != nil {
-			w.broken = fmt.Errorf("audit journal %s is damaged (a write failed and could not be undone: %v): restart the process", w.name, terr)
-		}
-	}
-	return fmt.Errorf("write audit journal: %w", err)
 }
 
 // createJournal creates, locks and publishes this process's journal.
@@ -413,7 +526,7 @@ func (w *Journal) run() {
 func (w *Journal) Flush(ctx context.Context, others bool) error {
 	if !others {
 		w.mu.Lock()
-		idle := len(w.pendEnd) == 0 && w.written.Load() == w.imported.Load()
+		idle := len(w.pendEnd) == 0 && !w.writing && w.written.Load() == w.imported.Load()
 		w.mu.Unlock()
 		if idle {
 			return nil
@@ -507,6 +620,7 @@ func (w *Journal) importOwn() error {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.waitIdleLocked() // no truncation or replacement under a write
 	switch {
 	case w.f == f && w.written.Load() == w.imported.Load() && w.written.Load() > 0:
 		if err := f.Truncate(0); err != nil {
@@ -743,6 +857,7 @@ func (w *Journal) Close() error {
 	w.retired = nil
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.waitIdleLocked()
 	if w.f != nil {
 		done := err == nil && len(w.pendEnd) == 0 && w.written.Load() == w.imported.Load()
 		if cerr := w.f.Close(); cerr != nil && err == nil {
@@ -778,6 +893,7 @@ func Line(end bool, e *agentkeys.AuditEvent) []byte {
 func (w *Journal) SwapFile(f *os.File) *os.File {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.waitIdleLocked()
 	old := w.f
 	w.f = f
 	return old

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -433,4 +434,138 @@ func TestJournal_ReplacedWhenItNeverEmpties(t *testing.T) {
 		t.Fatalf("journals on disk reached %d bytes, want them replaced past %d", biggest, rotateBytes)
 	}
 	t.Logf("largest total on disk: %d bytes", biggest)
+}
+
+// holdFirstWrite makes j's next write(2) wait, once, until the returned
+// release is called; started is closed when that write is about to run.
+// It also counts every write.
+func holdFirstWrite(j *Journal) (started <-chan struct{}, release func(), writes *atomic.Int64) {
+	st, rel := make(chan struct{}), make(chan struct{})
+	n := new(atomic.Int64)
+	var once sync.Once
+	j.mu.Lock()
+	j.beforeWrite = func() {
+		n.Add(1)
+		once.Do(func() { close(st); <-rel })
+	}
+	j.mu.Unlock()
+	return st, func() { close(rel) }, n
+}
+
+// waitPending waits until n lines are waiting for the next write.
+func waitPending(t *testing.T, j *Journal, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		j.mu.Lock()
+		got := len(j.pendRecs)
+		j.mu.Unlock()
+		if got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d lines waiting, want %d", got, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// Begin lines that arrive while a write is in flight are written together,
+// in one write(2), and each Begin returns only once its own line is written.
+func TestJournal_GroupCommit(t *testing.T) {
+	db := newMemDB()
+	j := open(t, t.TempDir(), db)
+	started, release, writes := holdFirstWrite(j)
+	const n = 16
+	errs := make(chan error, n+1)
+	go func() { errs <- j.Begin(event(0)) }()
+	<-started
+	for i := 1; i <= n; i++ {
+		go func() { errs <- j.Begin(event(i)) }()
+	}
+	waitPending(t, j, n)
+	select {
+	case err := <-errs:
+		t.Fatalf("a Begin returned (%v) before its line was written", err)
+	default:
+	}
+	release()
+	for range n + 1 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if w := writes.Load(); w != 2 {
+		t.Fatalf("%d writes for %d Begin lines, want 2 (the first, then the %d that waited for it together)", w, n+1, n)
+	}
+	if err := j.Flush(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	if got := db.count(); got != n+1 {
+		t.Fatalf("%d rows imported, want %d", got, n+1)
+	}
+}
+
+// A failed group write fails every Begin whose line it held (their
+// requests are refused), leaves none of their lines in the journal, keeps
+// the End lines it held for the next write, and the journal goes on
+// working once writes succeed again.
+func TestJournal_FailedGroupCommitFailsEveryBegin(t *testing.T) {
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Skip("no /dev/full here:", err)
+	}
+	defer full.Close()
+	db := newMemDB()
+	j := open(t, t.TempDir(), db)
+	first := event(0)
+	if err := j.Begin(first); err != nil {
+		t.Fatal(err)
+	}
+	started, release, writes := holdFirstWrite(j)
+	errs := make(chan error, 1)
+	go func() { errs <- j.Begin(event(1)) }() // its write is held
+	<-started
+	if err := j.End(ended(first)); err != nil { // queued into the batch that fails
+		t.Fatal(err)
+	}
+	const n = 8
+	failed := make(chan error, n)
+	for i := 2; i < 2+n; i++ {
+		go func() { failed <- j.Begin(event(i)) }()
+	}
+	waitPending(t, j, n+1)
+	j.mu.Lock()
+	good := j.f
+	j.f = full // the next write fails with ENOSPC
+	j.mu.Unlock()
+	release()
+	if err := <-errs; err != nil {
+		t.Fatalf("the held write: %v", err)
+	}
+	for range n {
+		if err := <-failed; err == nil || !errors.Is(err, syscall.ENOSPC) {
+			t.Fatalf("Begin in a failed write = %v, want the write's error (ENOSPC)", err)
+		}
+	}
+	if w := writes.Load(); w != 2 {
+		t.Fatalf("%d writes, want 2 (the held one, then one for the %d waiting lines)", w, n+1)
+	}
+	j.SwapFile(good)
+	if err := j.Begin(event(100)); err != nil {
+		t.Fatalf("Begin once the disk has room again: %v", err)
+	}
+	if err := j.Flush(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	if got := db.count(); got != 3 {
+		t.Fatalf("%d rows, want 3 (events 0, 1 and 100; none of the failed ones)", got)
+	}
+	for i := 2; i < 2+n; i++ {
+		if _, ok := db.row(event(i).ID); ok {
+			t.Fatalf("event %d was imported although its Begin failed", i)
+		}
+	}
+	if r, _ := db.row(first.ID); r.Decision != agentkeys.DecisionAllowed {
+		t.Fatalf("event 0 = %+v: its End line, in the failed write, was lost", r)
+	}
 }
