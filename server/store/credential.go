@@ -73,8 +73,9 @@ func decodeCursor(s string) (credentialCursor, error) {
 // ListCredentialsPage returns one page of the workspace's credentials
 // (metadata only) in list order: name case-insensitively, then id. Next
 // and Prev are set exactly when matching credentials lie after or before
-// the page. Cost: at most three index reads of Limit+1 rows; a Name filter
-// scans the workspace's names. Returns EINVALID for a limit out of range
+// the page. Cost: one index read of Limit+1 rows, and one of a row to
+// tell whether a page lies the other way (none for the first page); a
+// Name filter scans the workspace's names. Returns EINVALID for a limit out of range
 // or a cursor this store did not give.
 func (w *Workspace) ListCredentialsPage(ctx context.Context, q CredentialQuery) (*CredentialPage, error) {
 	if q.Limit == 0 {
@@ -116,9 +117,12 @@ func (w *Workspace) ListCredentialsPage(ctx context.Context, q CredentialQuery) 
 		return len(r) > 0, err
 	}
 	hasNext, hasPrev := more, more
-	if pq.Before == nil {
+	switch {
+	case at == nil: // the first page
+		hasPrev = false
+	case pq.Before == nil:
 		hasPrev, err = exists(nil, first)
-	} else {
+	default:
 		hasNext, err = exists(last, nil)
 	}
 	if err != nil {
