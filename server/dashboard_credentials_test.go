@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"html"
 	"io"
 	"log/slog"
@@ -798,4 +799,36 @@ func apiCreate(tb testing.TB, base, key string) string {
 		tb.Fatalf("create credential: %d %v", res.StatusCode, err)
 	}
 	return c.ID
+}
+
+// TestDashboard_AgentsPaged: /agents shows 20 agents a page with Next and
+// Previous links (each agent carries its assignments and an Assign form, so
+// an unpaged list outgrows the page-weight budget at about 30 agents); a
+// page past the end says so; a page that is not a number is a 400.
+func TestDashboard_AgentsPaged(t *testing.T) {
+	s := newTestServer(t, serverOpts{})
+	b := newBrowser(s)
+	key := b.signUp("ada@example.com", "Acme")
+	for i := range 45 {
+		s.createAgent(key, fmt.Sprintf("bot-%02d", i))
+	}
+	countAgents := func(page string) int { return strings.Count(page, `<section class="card agent">`) }
+	st, page, _ := b.get("/agents")
+	if st != http.StatusOK || countAgents(page) != 20 || !strings.Contains(page, `href="/agents?page=2">Next</a>`) ||
+		strings.Contains(page, ">Previous</a>") || !strings.Contains(page, "45 agents") {
+		t.Fatalf("first page = %d, %d agents:\n%s", st, countAgents(page), page)
+	}
+	st, page, _ = b.get("/agents?page=3")
+	if st != http.StatusOK || countAgents(page) != 5 || !strings.Contains(page, `href="/agents?page=2">Previous</a>`) || strings.Contains(page, ">Next</a>") {
+		t.Fatalf("last page = %d, %d agents:\n%s", st, countAgents(page), page)
+	}
+	st, page, _ = b.get("/agents?page=9")
+	if st != http.StatusOK || countAgents(page) != 0 || !strings.Contains(page, "No agents on this page.") || !strings.Contains(page, `href="/agents?page=3">Previous</a>`) {
+		t.Fatalf("page past the end = %d:\n%s", st, page)
+	}
+	for _, bad := range []string{"0", "-1", "two", "1.5"} {
+		if st, page, _ = b.get("/agents?page=" + bad); st != http.StatusBadRequest || !strings.Contains(page, "is not a page number") {
+			t.Fatalf("page=%s = %d:\n%s", bad, st, page)
+		}
+	}
 }

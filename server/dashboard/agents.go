@@ -1,8 +1,10 @@
 package dashboard
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/agentkeys/agentkeys"
@@ -14,8 +16,14 @@ import (
 // GET /credentials/options) and resolved by the server when posted.
 const pickerMax = 25
 
+// agentsPerPage is how many agents a page of /agents shows (each with its
+// assignments and an Assign form: about 2.6 KB of HTML an agent).
+const agentsPerPage = 20
+
 type agentsPage struct {
-	Agents []*agentkeys.Agent
+	Agents     []*agentkeys.Agent
+	Total      int    // agents in the workspace
+	Prev, Next string // links to the neighbouring pages, "" at either end
 	// Credentials are the workspace's credentials when it has at most
 	// pickerMax; Search is set when it has more.
 	Credentials []*agentkeys.Credential
@@ -32,12 +40,30 @@ func (d *Dashboard) agentsWith(w http.ResponseWriter, r *http.Request, s *sessio
 		d.failErr(w, r, s, st, err)
 		return
 	}
+	page := 1
+	if v := r.URL.Query().Get("page"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			d.fail(w, r, s, http.StatusBadRequest, fmt.Sprintf("page %q is not a page number (1, 2, …): follow the Next and Previous links", v))
+			return
+		}
+		page = n
+	}
 	cs, st, err := d.listCredentials(r, s, "", "", pickerMax)
 	if err != nil {
 		d.failErr(w, r, s, st, err)
 		return
 	}
-	p := agentsPage{Agents: as.Agents, Credentials: cs.Credentials, Search: cs.NextCursor != ""}
+	p := agentsPage{Total: len(as.Agents), Credentials: cs.Credentials, Search: cs.NextCursor != ""}
+	from := min((page-1)*agentsPerPage, len(as.Agents))
+	to := min(from+agentsPerPage, len(as.Agents))
+	p.Agents = as.Agents[from:to]
+	if page > 1 {
+		p.Prev = "/agents?page=" + strconv.Itoa(min(page-1, max(1, (len(as.Agents)+agentsPerPage-1)/agentsPerPage)))
+	}
+	if to < len(as.Agents) {
+		p.Next = "/agents?page=" + strconv.Itoa(page+1)
+	}
 	if p.Search {
 		p.Credentials = nil
 	}
