@@ -1,23 +1,13 @@
 // Package dashboard is the web dashboard `agentkeys serve` answers at /:
-// sign-up, log in and out, Credentials, Agents, Audit and Settings, as
-// server-rendered HTML (html/template) with one stylesheet of our own.
-// Every page works without JavaScript (forms post and links navigate);
-// htmx (vendored, see VENDORED.md) and our assets/app.js improve them:
-// partial updates, copy buttons, extra form rows. Assets are embedded and
-// served under content-hashed names with a year's cache lifetime; every
-// page carries a strict Content-Security-Policy (scripts and styles from
-// our own origin only, nothing inline, no eval), frame-ancestors 'none' and
-// a Referrer-Policy.
-//
-// htmx conventions (app.js): the session's CSRF token is in
-// <meta name="csrf-token"> and goes with every htmx request as the
-// X-CSRF-Token header; htmx is configured by <meta name="htmx-config"> in
-// layout.html (no eval, no script tags from responses, no injected
-// indicator styles, no history cache: a page that showed a secret once is
-// never kept in localStorage). A fragment answer renders one named
-// template of the page without the layout (Dashboard.fragment). A button
-// <button type="button" class="copy" data-copy="#id" hidden> copies that
-// element's text; it is hidden until app.js runs.
+// sign-up, log in and out, Credentials, Agents, Audit and Settings (Team,
+// invitations, API Keys, Webhooks, Billing, Workspace) with the workspace
+// switcher, a file per area. Pages are server-rendered HTML (html/template)
+// with one stylesheet of our own; they work without JavaScript, and htmx
+// (vendored, see VENDORED.md) with assets/app.js improves them. Assets are
+// embedded and served under content-hashed names with a year's cache
+// lifetime; every page carries a strict Content-Security-Policy (scripts
+// and styles from this origin only, nothing inline), frame-ancestors 'none'
+// and a Referrer-Policy.
 //
 // The dashboard holds no authorisation of its own: every action is a call
 // to the server's API route table in process (Config.API) as the session's

@@ -27,9 +27,9 @@ import (
 // credential whose allowed host is a loopback upstream, create an agent,
 // assign, read the token — and this test then runs the curl example the
 // page showed, which reaches the upstream with the credential injected.
-// Then the assignment is revoked in the browser, a member (invited through
-// the API) logs in in a second browser and is offered no delete while a
-// forged one gets 403, and the same curl is refused without reaching the
+// Then the assignment is revoked in the browser, a member is invited on
+// Settings → Team and accepts the link in a second browser (setting a
+// password), is offered no delete while a forged one gets 403, and the same curl is refused without reaching the
 // upstream.
 // Last the script crawls every page reachable by GET links, as the owner
 // and as a member: on each no secret in the HTML, no request answered
