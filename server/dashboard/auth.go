@@ -84,6 +84,11 @@ func (d *Dashboard) startSession(w http.ResponseWriter, r *http.Request, email, 
 	if err != nil {
 		return nil, err
 	}
+	return d.adopt(w, r, id)
+}
+
+// adopt gives the browser session id's cookie and returns that session.
+func (d *Dashboard) adopt(w http.ResponseWriter, r *http.Request, id string) (*session, error) {
 	d.setCookie(w, r, d.cookieName(r), id, int(d.cfg.Policy.Absolute/time.Second))
 	a, err := d.cfg.Sessions.SessionActor(r.Context(), id, d.cfg.Policy)
 	if err != nil {

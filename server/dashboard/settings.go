@@ -121,12 +121,7 @@ func (d *Dashboard) moveSession(w http.ResponseWriter, r *http.Request, s *sessi
 	if err != nil {
 		return nil, err
 	}
-	d.setCookie(w, r, d.cookieName(r), id, int(d.cfg.Policy.Absolute/time.Second))
-	a, err := d.cfg.Sessions.SessionActor(r.Context(), id, d.cfg.Policy)
-	if err != nil {
-		return nil, err
-	}
-	return &session{id: id, actor: a}, nil
+	return d.adopt(w, r, id)
 }
 
 // landElsewhere is where a session goes when its workspace is gone for
