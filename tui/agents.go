@@ -38,12 +38,16 @@ type agentsScreen struct {
 	// for before that (assignWaiting) is replayed when they do.
 	credsLoaded   bool
 	assignWaiting bool
-	loaded        bool
-	tbl           table
-	mode          agentMode
-	name          textinput.Model
-	pick          *picker
-	target        *agentkeys.Agent
+	// typeahead holds the keys pressed while an assign waits for the
+	// credentials: they go to the picker once it opens (Esc drops them and
+	// the wait).
+	typeahead []tea.KeyMsg
+	loaded    bool
+	tbl       table
+	mode      agentMode
+	name      textinput.Model
+	pick      *picker
+	target    *agentkeys.Agent
 	// revokeCred is the assignment picked for revocation.
 	revokeCred *agentkeys.AgentCredential
 	// token is the new grant while its box is open; dropped when it closes.
@@ -162,7 +166,16 @@ func (s *agentsScreen) Update(msg tea.Msg) tea.Cmd {
 			s.creds, s.credsLoaded = msg.creds, true
 			if s.assignWaiting && s.mode == agentList {
 				s.assignWaiting = false
-				return s.handleKey(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{'a'}})
+				typed := s.typeahead
+				s.typeahead = nil
+				cmds := []tea.Cmd{s.handleKey(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{'a'}})}
+				for _, k := range typed {
+					if s.mode != agentPickCredential {
+						break // no picker (no credentials): the keys were meant for it
+					}
+					cmds = append(cmds, s.handleKey(k))
+				}
+				return tea.Batch(cmds...)
 			}
 		}
 	case agentCreatedMsg:
@@ -232,6 +245,14 @@ func (s *agentsScreen) rows() {
 }
 
 func (s *agentsScreen) handleKey(msg tea.KeyMsg) tea.Cmd {
+	if s.assignWaiting && s.mode == agentList {
+		if msg.Type == tea.KeyEsc {
+			s.assignWaiting, s.typeahead, s.notice = false, nil, ""
+		} else {
+			s.typeahead = append(s.typeahead, msg)
+		}
+		return nil
+	}
 	switch s.mode {
 	case agentCreating:
 		switch msg.Type {
