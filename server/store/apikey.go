@@ -56,7 +56,7 @@ func (s *Store) insertKey(ctx context.Context, tx *sql.Tx, wsID, userID, name st
 
 const apiKeyCols = `k.id, k.name, k.user_id, u.email, m.role, k.created_at`
 
-func scanAPIKey(sc interface{ Scan(...any) error }) (*APIKey, error) {
+func scanAPIKey(sc storesql.RowScanner) (*APIKey, error) {
 	var k APIKey
 	var created int64
 	if err := sc.Scan(&k.ID, &k.Name, &k.UserID, &k.Email, &k.Role, &created); err != nil {
@@ -72,20 +72,8 @@ const apiKeyFrom = ` FROM workspace_keys k JOIN members m ON m.workspace_id = k.
 // ListAPIKeys lists the keys of the actor's workspace (every member's),
 // oldest first. Values are never listed.
 func (s *Store) ListAPIKeys(ctx context.Context, a *agentkeys.Actor) ([]*APIKey, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+apiKeyCols+apiKeyFrom+` WHERE k.workspace_id = $1 ORDER BY k.created_at, k.id`, a.WorkspaceID)
-	if err != nil {
-		return nil, s.storeErr("list API keys", err)
-	}
-	defer rows.Close()
-	out := []*APIKey{}
-	for rows.Next() {
-		k, err := scanAPIKey(rows)
-		if err != nil {
-			return nil, s.storeErr("list API keys", err)
-		}
-		out = append(out, k)
-	}
-	return out, s.storeErr("list API keys", rows.Err())
+	return queryAll(ctx, s, s.db, "list API keys", scanAPIKey,
+		`SELECT `+apiKeyCols+apiKeyFrom+` WHERE k.workspace_id = $1 ORDER BY k.created_at, k.id`, a.WorkspaceID)
 }
 
 func (s *Store) apiKey(ctx context.Context, q querier, wsID, id string) (*APIKey, error) {

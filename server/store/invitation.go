@@ -38,7 +38,7 @@ func newInvitationToken() string {
 
 const invitationCols = `id, email, role, invited_by, created_at, sent_at, expires_at`
 
-func scanInvitation(sc interface{ Scan(...any) error }) (*Invitation, error) {
+func scanInvitation(sc storesql.RowScanner) (*Invitation, error) {
 	var inv Invitation
 	var c, sent, exp int64
 	if err := sc.Scan(&inv.ID, &inv.Email, &inv.Role, &inv.InvitedBy, &c, &sent, &exp); err != nil {
@@ -95,20 +95,8 @@ func (s *Store) CreateInvitation(ctx context.Context, a *agentkeys.Actor, email 
 // ListInvitations lists the actor's workspace's pending invitations (the
 // expired ones too, with their ExpiresAt), newest first.
 func (s *Store) ListInvitations(ctx context.Context, wsID string) ([]*Invitation, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+invitationCols+` FROM invitations WHERE workspace_id = $1 ORDER BY created_at DESC, id`, wsID)
-	if err != nil {
-		return nil, s.storeErr("list invitations", err)
-	}
-	defer rows.Close()
-	out := []*Invitation{}
-	for rows.Next() {
-		inv, err := scanInvitation(rows)
-		if err != nil {
-			return nil, s.storeErr("list invitations", err)
-		}
-		out = append(out, inv)
-	}
-	return out, s.storeErr("list invitations", rows.Err())
+	return queryAll(ctx, s, s.db, "list invitations", scanInvitation,
+		`SELECT `+invitationCols+` FROM invitations WHERE workspace_id = $1 ORDER BY created_at DESC, id`, wsID)
 }
 
 func (s *Store) invitation(ctx context.Context, q querier, wsID, id string) (*Invitation, error) {

@@ -20,7 +20,7 @@ type Member struct {
 
 const memberCols = `m.user_id, u.email, m.role, m.created_at`
 
-func scanMember(sc interface{ Scan(...any) error }) (*Member, error) {
+func scanMember(sc storesql.RowScanner) (*Member, error) {
 	var m Member
 	var joined int64
 	if err := sc.Scan(&m.UserID, &m.Email, &m.Role, &joined); err != nil {
@@ -32,21 +32,8 @@ func scanMember(sc interface{ Scan(...any) error }) (*Member, error) {
 
 // ListMembers lists the members of a workspace, by email.
 func (s *Store) ListMembers(ctx context.Context, wsID string) ([]*Member, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+memberCols+` FROM members m JOIN users u ON u.id = m.user_id
+	return queryAll(ctx, s, s.db, "list members", scanMember, `SELECT `+memberCols+` FROM members m JOIN users u ON u.id = m.user_id
 		WHERE m.workspace_id = $1 ORDER BY u.email`, wsID)
-	if err != nil {
-		return nil, s.storeErr("list members", err)
-	}
-	defer rows.Close()
-	out := []*Member{}
-	for rows.Next() {
-		m, err := scanMember(rows)
-		if err != nil {
-			return nil, s.storeErr("list members", err)
-		}
-		out = append(out, m)
-	}
-	return out, s.storeErr("list members", rows.Err())
 }
 
 func (s *Store) member(ctx context.Context, q querier, wsID, userID string) (*Member, error) {

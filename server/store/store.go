@@ -437,6 +437,25 @@ func (t migrationTable) Record(ctx context.Context, tx *sql.Tx, m storesql.Migra
 
 type querier = storesql.Querier
 
+// queryAll runs query on q and returns every row as scan reads it, in
+// order (an empty slice when there is none); an error is s.storeErr(what).
+func queryAll[T any](ctx context.Context, s *Store, q querier, what string, scan func(storesql.RowScanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, s.storeErr(what, err)
+	}
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, s.storeErr(what, err)
+		}
+		out = append(out, v)
+	}
+	return out, s.storeErr(what, rows.Err())
+}
+
 // withTx runs fn in a transaction, committing when it returns nil.
 func (s *Store) withTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return s.dialect.WithTx(ctx, s.db, fn)

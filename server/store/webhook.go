@@ -143,20 +143,8 @@ func scanWebhook(r storesql.RowScanner) (*Webhook, error) {
 
 // ListWebhooks returns the workspace's endpoints, oldest first.
 func (w *Workspace) ListWebhooks(ctx context.Context) ([]*Webhook, error) {
-	rows, err := w.s.db.QueryContext(ctx, `SELECT `+webhookCols+` FROM webhooks WHERE workspace_id = $1 ORDER BY created_at, id`, w.id)
-	if err != nil {
-		return nil, w.s.storeErr("list webhooks", err)
-	}
-	defer rows.Close()
-	out := []*Webhook{}
-	for rows.Next() {
-		h, err := scanWebhook(rows)
-		if err != nil {
-			return nil, w.s.storeErr("list webhooks", err)
-		}
-		out = append(out, h)
-	}
-	return out, w.s.storeErr("list webhooks", rows.Err())
+	return queryAll(ctx, w.s, w.s.db, "list webhooks", scanWebhook,
+		`SELECT `+webhookCols+` FROM webhooks WHERE workspace_id = $1 ORDER BY created_at, id`, w.id)
 }
 
 // GetWebhook returns one endpoint of the workspace. Returns ENOTFOUND.
