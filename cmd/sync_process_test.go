@@ -12,7 +12,6 @@ import (
 	neturl "net/url"
 	"os"
 	"os/exec"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -87,35 +86,12 @@ func openLocal(t *testing.T, e *testEnv) *localvault.Vault {
 	return v
 }
 
-// vaultState lists every credential with its value, and every agent with
-// its credentials, sorted.
+// vaultState is the content of e's vault (testkit.VaultState).
 func vaultState(t *testing.T, e *testEnv) string {
 	t.Helper()
 	v := openLocal(t, e)
 	defer v.Close()
-	ctx := t.Context()
-	cs, err := v.ListCredentials(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var lines []string
-	for _, c := range cs {
-		r, err := v.RouteByName(ctx, c.Name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := v.OpenSecret(ctx, r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		lines = append(lines, c.ID+" "+c.Name+" "+s.Value)
-	}
-	as, _ := v.ListAgents(ctx)
-	for _, a := range as {
-		lines = append(lines, fmt.Sprintf("%s %s %d", a.ID, a.Name, len(a.Credentials)))
-	}
-	sort.Strings(lines)
-	return strings.Join(lines, "\n")
+	return testkit.VaultState(t, v)
 }
 
 // syncProcKilled starts `agentkeys sync` for e and SIGKILLs it after d.
@@ -339,9 +315,25 @@ func TestSync_BinaryConverge(t *testing.T) {
 			if sa != sb {
 				t.Fatalf("not converged:\nA:\n%s\nB:\n%s", sa, sb)
 			}
-			for _, want := range []string{" github gh-B", " github (conflict) gh-A", " openai oa-B", " dup dup-A", " dup (conflict) dup-B", " bot 1", " b-agent 0", " a-agent 0"} {
-				if !strings.Contains(sa, want) {
-					t.Errorf("converged state lacks %q:\n%s", want, sa)
+			// testkit.VaultState's lines: "cred <id> <name> <type> [hosts] = <value>",
+			// "agent <id> <name> [credential names]".
+			lines := strings.Split(sa, "\n")
+			has := func(prefix, name, end string) bool {
+				for _, l := range lines {
+					if strings.HasPrefix(l, prefix) && strings.Contains(l, " "+name+" ") && strings.HasSuffix(l, end) {
+						return true
+					}
+				}
+				return false
+			}
+			for _, c := range [][2]string{{"github", "gh-B"}, {"github (conflict)", "gh-A"}, {"openai", "oa-B"}, {"dup", "dup-A"}, {"dup (conflict)", "dup-B"}} {
+				if !has("cred ", c[0], " = "+c[1]) {
+					t.Errorf("converged state lacks credential %q with its value from the right device", c[0])
+				}
+			}
+			for _, a := range [][2]string{{"bot", "[github]"}, {"b-agent", "[]"}, {"a-agent", "[]"}} {
+				if !has("agent ", a[0], " "+a[1]) {
+					t.Errorf("converged state lacks agent %q holding %s", a[0], a[1])
 				}
 			}
 			var st cmd.SyncStatus

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/agentkeys/agentkeys"
+	"github.com/agentkeys/agentkeys/internal/testkit"
 	"github.com/agentkeys/agentkeys/localvault"
 	"github.com/agentkeys/agentkeys/sync"
 )
@@ -40,7 +41,7 @@ func TestSync_Revoke(t *testing.T) {
 	if agentkeys.ErrorCode(err) != agentkeys.EFORBIDDEN || !strings.Contains(err.Error(), "revoked") {
 		t.Fatalf("revoked device's sync: %v", err)
 	}
-	if strings.Contains(state(t, b), "after-revoke") {
+	if strings.Contains(testkit.VaultState(t, b), "after-revoke") {
 		t.Fatal("a revoked device got a change")
 	}
 	if err := sync.Revoke(ctx, a, sync.Options{}, "dev_nope"); agentkeys.ErrorCode(err) != agentkeys.ENOTFOUND {
@@ -261,7 +262,7 @@ func TestSync_RotateKey(t *testing.T) {
 	}
 	join(t, b, srv, phrase)
 	mustSync(t, b, srv)
-	if sa, sb := state(t, a), state(t, b); sa != sb {
+	if sa, sb := testkit.VaultState(t, a), testkit.VaultState(t, b); sa != sb {
 		t.Fatalf("after rejoin:\n%s\n%s", sa, sb)
 	}
 }
@@ -312,8 +313,8 @@ func TestSync_LostPushAnswer(t *testing.T) {
 	b := newVault(t)
 	join(t, b, srv, phrase)
 	mustSync(t, b, srv)
-	sa := state(t, a)
-	if sb := state(t, b); sa != sb || !strings.Contains(sa, "x API_KEY [api.x.example] = x1") || strings.Contains(sa, "conflict") {
+	sa := testkit.VaultState(t, a)
+	if sb := testkit.VaultState(t, b); sa != sb || !strings.Contains(sa, "x API_KEY [api.x.example] = x1") || strings.Contains(sa, "conflict") {
 		t.Fatalf("A:\n%s\nB:\n%s", sa, sb)
 	}
 	_ = y
@@ -362,7 +363,7 @@ func TestSync_DeleteCascades(t *testing.T) {
 			t.Fatalf("token on B after the delete: %v", err)
 		}
 	}
-	if sa, sb := state(t, a), state(t, b); sa != sb || strings.Contains(sa, "one") || strings.Contains(sa, "other") {
+	if sa, sb := testkit.VaultState(t, a), testkit.VaultState(t, b); sa != sb || strings.Contains(sa, "one") || strings.Contains(sa, "other") {
 		t.Fatalf("A:\n%s\nB:\n%s", sa, sb)
 	}
 }
@@ -386,7 +387,7 @@ func TestSync_TooBigStaysLocal(t *testing.T) {
 	b := newVault(t)
 	join(t, b, srv, phrase)
 	mustSync(t, b, srv)
-	if sb := state(t, b); !strings.Contains(sb, "small") || strings.Contains(sb, "huge") {
+	if sb := testkit.VaultState(t, b); !strings.Contains(sb, "small") || strings.Contains(sb, "huge") {
 		t.Fatalf("B:\n%s", sb)
 	}
 }

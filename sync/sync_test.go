@@ -9,12 +9,12 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/agentkeys/agentkeys"
+	"github.com/agentkeys/agentkeys/internal/testkit"
 	"github.com/agentkeys/agentkeys/localvault"
 	"github.com/agentkeys/agentkeys/server"
 	"github.com/agentkeys/agentkeys/server/store"
@@ -127,42 +127,6 @@ func addCred(t *testing.T, v *localvault.Vault, name, value string) *agentkeys.C
 	return c
 }
 
-// state is a vault's content in a comparable form: credentials with their
-// values and hosts, agents with their assignments.
-func state(t *testing.T, v *localvault.Vault) string {
-	t.Helper()
-	ctx := t.Context()
-	cs, err := v.ListCredentials(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var lines []string
-	for _, c := range cs {
-		r, err := v.RouteByName(ctx, c.Name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sec, err := v.OpenSecret(ctx, r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		lines = append(lines, fmt.Sprintf("cred %s %s %s %v = %s", c.ID, c.Name, c.Type, c.AllowedHosts, sec.Value))
-	}
-	as, err := v.ListAgents(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range as {
-		var cn []string
-		for _, c := range a.Credentials {
-			cn = append(cn, c.CredentialName)
-		}
-		lines = append(lines, fmt.Sprintf("agent %s %s %v", a.ID, a.Name, cn))
-	}
-	sort.Strings(lines)
-	return strings.Join(lines, "\n")
-}
-
 func enable(t *testing.T, v *localvault.Vault, s *testServer) string {
 	t.Helper()
 	phrase, err := sync.Enable(t.Context(), v, s.opts("device A"))
@@ -213,7 +177,7 @@ func TestSync_Converge(t *testing.T) {
 			join(t, b, srv, phrase)
 			mustSync(t, b, srv)
 			mustSync(t, a, srv)
-			if sa, sb := state(t, a), state(t, b); sa != sb {
+			if sa, sb := testkit.VaultState(t, a), testkit.VaultState(t, b); sa != sb {
 				t.Fatalf("after join:\nA:\n%s\nB:\n%s", sa, sb)
 			}
 			// A pxr_ token made on A works on B.
@@ -249,7 +213,7 @@ func TestSync_Converge(t *testing.T) {
 			resB := mustSync(t, b, srv)
 			mustSync(t, a, srv)
 			mustSync(t, b, srv)
-			sa, sb := state(t, a), state(t, b)
+			sa, sb := testkit.VaultState(t, a), testkit.VaultState(t, b)
 			if sa != sb {
 				t.Fatalf("not converged:\nA:\n%s\nB:\n%s\nB's conflicts: %q", sa, sb, resB.Conflicts)
 			}
@@ -284,7 +248,7 @@ func TestSync_Converge(t *testing.T) {
 			c := newVault(t)
 			join(t, c, srv, phrase)
 			mustSync(t, c, srv)
-			if sc := state(t, c); sc != sa {
+			if sc := testkit.VaultState(t, c); sc != sa {
 				t.Fatalf("third device:\n%s\nwant:\n%s", sc, sa)
 			}
 			// A no-change sync is one request.
@@ -352,7 +316,7 @@ func TestSync_Tampering(t *testing.T) {
 	rewrite(w.ID, wv1, 1)        // rolled back, version and all
 	exec(`UPDATE sync_vaults SET seq = $1`, head)
 
-	before := state(t, a)
+	before := testkit.VaultState(t, a)
 	res := mustSync(t, a, srv)
 	if len(res.Refused) != 4 {
 		t.Fatalf("A refused %d records: %q", len(res.Refused), res.Refused)
@@ -366,7 +330,7 @@ func TestSync_Tampering(t *testing.T) {
 	if !strings.Contains(all, "already has version 2") {
 		t.Errorf("the rollback is not reported as one:\n%s", all)
 	}
-	if after := state(t, a); after != before {
+	if after := testkit.VaultState(t, a); after != before {
 		t.Fatalf("tampered records changed A:\n%s\nwas:\n%s", after, before)
 	}
 	if cs, _ := a.SyncConflicts(ctx); len(cs) != 4 {
@@ -381,7 +345,7 @@ func TestSync_Tampering(t *testing.T) {
 	if len(res.Refused) != 3 {
 		t.Fatalf("C refused %d records: %q", len(res.Refused), res.Refused)
 	}
-	sc := state(t, c)
+	sc := testkit.VaultState(t, c)
 	for _, n := range []string{"xcred", "ycred", "zcred"} {
 		if strings.Contains(sc, n) {
 			t.Errorf("C applied tampered %s:\n%s", n, sc)
@@ -462,7 +426,7 @@ func TestSync_Replicas(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	sa, sb := state(t, a), state(t, b)
+	sa, sb := testkit.VaultState(t, a), testkit.VaultState(t, b)
 	if sa != sb || strings.Count(sa, "\n")+1 != 100 || strings.Contains(sa, "conflict") {
 		t.Fatalf("replicas: A %d lines, B %d lines, equal %v", strings.Count(sa, "\n")+1, strings.Count(sb, "\n")+1, sa == sb)
 	}
