@@ -223,53 +223,18 @@ func (v *Vault) newDataKey(ctx context.Context) (int, error) {
 			v.wsID, ver, wrapped, v.stamp().UnixMicro()); err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT id, sealed, key_version FROM credentials WHERE workspace_id = ?`, v.wsID)
-		if err != nil {
-			return err
-		}
-		type row struct {
-			id     string
-			sealed []byte
-			ver    int
-		}
-		var all []row
-		for rows.Next() {
-			var r row
-			if err := rows.Scan(&r.id, &r.sealed, &r.ver); err != nil {
-				rows.Close()
-				return err
-			}
-			all = append(all, r)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		for _, r := range all {
-			v.keys.mu.RLock()
-			old, ok := v.keys.keys[r.ver]
-			v.keys.mu.RUnlock()
-			if !ok {
-				return fmt.Errorf("credential %s is sealed under an unknown data key %d", r.id, r.ver)
-			}
-			s, err := agentkeys.OpenSecret(old, r.sealed, v.wsID, r.id, r.ver)
-			if err != nil {
-				return err
-			}
-			sealed, err := agentkeys.SealSecret(dk, s, v.wsID, r.id, ver)
-			if err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, `UPDATE credentials SET sealed = ?, key_version = ?, `+storesql.SetVersionBump+` WHERE id = ?`, sealed, ver, r.id); err != nil {
-				return err
-			}
-			n++
-		}
 		oldKey := func(version int) (agentkeys.Key, bool) {
 			v.keys.mu.RLock()
 			defer v.keys.mu.RUnlock()
 			k, ok := v.keys.keys[version]
 			return k, ok
+		}
+		// A credential's additional data is its id.
+		var err error
+		if n, err = storesql.Reseal(ctx, tx, v.wsID, oldKey, dk, ver, func(id string) string { return id },
+			`SELECT id, sealed, key_version FROM credentials WHERE workspace_id = $1`,
+			`UPDATE credentials SET sealed = $1, key_version = $2, `+storesql.SetVersionBump+` WHERE workspace_id = $3 AND id = $4`); err != nil {
+			return err
 		}
 		if err := dialect.ResealOAuthApps(ctx, tx, v.wsID, oldKey, dk, ver); err != nil {
 			return err

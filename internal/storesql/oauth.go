@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -126,47 +127,60 @@ func (d Dialect) DeleteOAuthApp(ctx context.Context, q Querier, wsID, provider s
 // ResealOAuthApps re-seals every app's client secret of the workspace
 // under a new data key (key rotation); opened gives the old keys.
 func (d Dialect) ResealOAuthApps(ctx context.Context, tx *sql.Tx, wsID string, open func(version int) (agentkeys.Key, bool), key agentkeys.Key, ver int) error {
-	rows, err := tx.QueryContext(ctx, `SELECT provider, sealed, key_version FROM oauth_apps WHERE workspace_id = $1`, wsID)
+	_, err := Reseal(ctx, tx, wsID, open, key, ver, oauthAppAAD,
+		`SELECT provider, sealed, key_version FROM oauth_apps WHERE workspace_id = $1`,
+		`UPDATE oauth_apps SET sealed = $1, key_version = $2 WHERE workspace_id = $3 AND provider = $4`)
+	return err
+}
+
+// Reseal re-seals, under key as data-key version ver, every sealed value
+// the query sel lists for workspace wsID as (id, sealed, key_version): each
+// is opened with its old key (open; an unknown version is an error) and
+// additional data aad(id), and written back by upd with the arguments
+// (sealed, ver, wsID, id). It returns how many it re-sealed. Used by key
+// rotation for credentials and OAuth apps alike.
+func Reseal(ctx context.Context, tx *sql.Tx, wsID string, open func(version int) (agentkeys.Key, bool), key agentkeys.Key, ver int,
+	aad func(id string) string, sel, upd string) (int, error) {
+	rows, err := tx.QueryContext(ctx, sel, wsID)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	type row struct {
-		provider string
-		sealed   []byte
-		ver      int
+		id     string
+		sealed []byte
+		ver    int
 	}
 	var all []row
 	for rows.Next() {
 		var r row
-		if err := rows.Scan(&r.provider, &r.sealed, &r.ver); err != nil {
+		if err := rows.Scan(&r.id, &r.sealed, &r.ver); err != nil {
 			rows.Close()
-			return err
+			return 0, err
 		}
 		all = append(all, r)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return err
+		return 0, err
 	}
 	for _, r := range all {
 		old, ok := open(r.ver)
 		if !ok {
-			return errors.New("an OAuth app is sealed under an unknown data key")
+			return 0, fmt.Errorf("%s is sealed under an unknown data key %d", r.id, r.ver)
 		}
-		s, err := agentkeys.OpenSecret(old, r.sealed, wsID, oauthAppAAD(r.provider), r.ver)
+		s, err := agentkeys.OpenSecret(old, r.sealed, wsID, aad(r.id), r.ver)
 		if err != nil {
-			return err
+			return 0, err
 		}
-		sealed, err := agentkeys.SealSecret(key, s, wsID, oauthAppAAD(r.provider), ver)
+		sealed, err := agentkeys.SealSecret(key, s, wsID, aad(r.id), ver)
 		if err != nil {
-			return err
+			return 0, err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE oauth_apps SET sealed = $1, key_version = $2 WHERE workspace_id = $3 AND provider = $4`,
-			sealed, ver, wsID, r.provider); err != nil {
-			return err
+		if _, err := tx.ExecContext(ctx, upd, sealed, ver, wsID, r.id); err != nil {
+			return 0, err
 		}
 	}
-	return nil
+	return len(all), nil
 }
 
 // NeedsRefresh reports whether an OAUTH secret's access token expires
