@@ -109,27 +109,7 @@ func TestBinary_OAuthMockServerE2E(t *testing.T) {
 	e.mustBin("mock-client-secret\n", "oauth", "apps", "add", "custom", "--client-id", "agentkeys-e2e", "--auth-url", m.url+"/authorize",
 		"--token-url", m.url+"/token", "--allow-host", apiHost, "--scope", "read", "--client-secret", "-")
 
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	c := exec.CommandContext(ctx, bin, "credentials", "connect", "custom", "--name", "Tracker", "--no-browser", "--timeout", "20s")
-	c.Env = e.environ()
-	stderr, _ := c.StderrPipe()
-	var stdout strings.Builder
-	c.Stdout = &stdout
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(stderr)
-	for sc.Scan() {
-		if u := strings.TrimSpace(sc.Text()); strings.HasPrefix(u, m.url+"/authorize?") {
-			if err := testkit.ApproveURL(u); err != nil {
-				t.Fatalf("approve: %v", err)
-			}
-		}
-	}
-	if err := c.Wait(); err != nil || !strings.Contains(stdout.String(), "Connected custom as credential Tracker") {
-		t.Fatalf("connect: %v %s", err, stdout.String())
-	}
+	connectTracker(t, bin, e, m.url+"/authorize?", testkit.ApproveURL)
 	first := e.secret(t)
 	if strings.Count(first.Value, ".") != 2 || first.RefreshToken == "" {
 		t.Fatal("the stored access token is not the mock server's JWT, or there is no refresh token")

@@ -395,6 +395,18 @@ func TestBinary_OAuthRemoteConnect(t *testing.T) {
 		t.Fatalf("apps add while logged in: exit %d %s", r.code, r.stderr)
 	}
 
+	connectTracker(t, bin, e, o.URL+"/authorize?", o.Approve) // approved through the server's callback
+	if list := e.must("credentials", "list"); !strings.Contains(list, "Tracker") || !strings.Contains(list, "OAUTH") {
+		t.Fatalf("remote list: %s", list)
+	}
+}
+
+// connectTracker runs the built binary's `credentials connect custom --name
+// Tracker --no-browser` for e, approves the authorization URL it prints
+// (the one starting with authorize) with approve, and fails t unless it
+// connects.
+func connectTracker(t *testing.T, bin string, e *testEnv, authorize string, approve func(string) error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c := exec.CommandContext(ctx, bin, "credentials", "connect", "custom", "--name", "Tracker", "--no-browser", "--timeout", "20s")
@@ -407,16 +419,13 @@ func TestBinary_OAuthRemoteConnect(t *testing.T) {
 	}
 	sc := bufio.NewScanner(stderr)
 	for sc.Scan() {
-		if u := strings.TrimSpace(sc.Text()); strings.HasPrefix(u, o.URL+"/authorize?") {
-			if err := o.Approve(u); err != nil {
-				t.Fatalf("approve (through the server's callback): %v", err)
+		if u := strings.TrimSpace(sc.Text()); strings.HasPrefix(u, authorize) {
+			if err := approve(u); err != nil {
+				t.Fatalf("approve: %v", err)
 			}
 		}
 	}
 	if err := c.Wait(); err != nil || !strings.Contains(stdout.String(), "Connected custom as credential Tracker") {
-		t.Fatalf("remote connect: %v %s", err, stdout.String())
-	}
-	if list := e.must("credentials", "list"); !strings.Contains(list, "Tracker") || !strings.Contains(list, "OAUTH") {
-		t.Fatalf("remote list: %s", list)
+		t.Fatalf("connect: %v %s", err, stdout.String())
 	}
 }
