@@ -1,3 +1,5 @@
+//go:build manpages
+
 package cmd
 
 import (
@@ -11,9 +13,12 @@ import (
 	"github.com/agentkeys/agentkeys/internal/version"
 )
 
+func init() { taggedCommands = append(taggedCommands, newCmdMan) }
+
 // newCmdMan returns the hidden `man DIR`, which writes a man page (section 1)
-// for agentkeys and each of its commands into DIR. Release builds run it
-// (scripts/release-assets.sh) to ship the pages in archives and packages.
+// for agentkeys and each of its commands into DIR. Only a build with
+// -tags manpages has it: scripts/release-assets.sh builds one to ship the
+// pages in archives and packages.
 func newCmdMan(f *Factory) *cobra.Command {
 	return &cobra.Command{
 		Use:    "man DIR",

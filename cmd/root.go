@@ -119,12 +119,20 @@ Run without arguments in a terminal to open the terminal UI.`,
 		newCmdTUI(f),
 		newCmdCompletion(f),
 		NewCmdVersion(f, nil),
-		newCmdMan(f),
 		newCmdSync(f),
 		newCmdOAuth(f),
 	)
+	for _, c := range taggedCommands {
+		root.AddCommand(c(f))
+	}
 	return root
 }
+
+// taggedCommands are the commands that only a build with a tag includes:
+// `man` (-tags manpages), which release builds use to write the man pages
+// and which would otherwise cost every start of agentkeys the init of a
+// Markdown renderer (go run ./bench/cli).
+var taggedCommands []func(*Factory) *cobra.Command
 
 // groupCmd is a command that only holds subcommands: without arguments it
 // prints its help; an unknown subcommand is a usage error (exit 2).

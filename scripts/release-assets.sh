@@ -6,7 +6,8 @@
 #   manpages/*.1.gz                          man pages (section 1)
 # goreleaser.yaml runs it as a before-hook with the release's version as $1
 # (the man pages' footer names it); it builds a host binary once in a
-# temporary directory. Reproducible: the man pages carry the commit's date
+# temporary directory (with -tags manpages, the only build that has the
+# hidden `man` command). Reproducible: the man pages carry the commit's date
 # (SOURCE_DATE_EPOCH, set from git when unset) and gzip stores no name or time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +23,7 @@ ldflags=""
 if [ -n "${1:-}" ]; then
 	ldflags="-X github.com/agentkeys/agentkeys/internal/version.version=$1"
 fi
-CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$tmp/agentkeys" ./cmd/agentkeys
+CGO_ENABLED=0 go build -trimpath -tags manpages -ldflags "$ldflags" -o "$tmp/agentkeys" ./cmd/agentkeys
 
 rm -rf completions manpages
 mkdir -p completions manpages

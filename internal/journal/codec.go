@@ -5,6 +5,7 @@ import (
 	"errors"
 	"hash/crc32"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/agentkeys/agentkeys"
@@ -30,7 +31,10 @@ const (
 	journalFields  = 19 // version, kind and the 17 event fields
 )
 
-var crcTable = crc32.MakeTable(crc32.Castagnoli)
+// crcTable is built on first use rather than at package init: building it
+// is a measurable part of the start-up of every command, and most commands
+// never read or write a journal line (go run ./bench/cli).
+var crcTable = sync.OnceValue(func() *crc32.Table { return crc32.MakeTable(crc32.Castagnoli) })
 
 const hexDigits = "0123456789abcdef"
 
@@ -65,7 +69,7 @@ func appendJournalLine(b []byte, kind byte, e *agentkeys.AuditEvent) []byte {
 	num(e.Duration.Microseconds())
 	num(e.BytesIn)
 	num(e.BytesOut)
-	sum := crc32.Checksum(b[payload:], crcTable)
+	sum := crc32.Checksum(b[payload:], crcTable())
 	for i := 7; i >= 0; i-- {
 		b[start+i] = hexDigits[sum&0xf]
 		sum >>= 4
@@ -132,7 +136,7 @@ func parseJournalLine(line []byte) (kind byte, e agentkeys.AuditEvent, err error
 	}
 	want, perr := strconv.ParseUint(string(line[:8]), 16, 32)
 	payload := line[9:]
-	if perr != nil || uint32(want) != crc32.Checksum(payload, crcTable) {
+	if perr != nil || uint32(want) != crc32.Checksum(payload, crcTable()) {
 		return 0, e, errBadLine
 	}
 	var fields [journalFields][]byte
