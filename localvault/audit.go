@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/agentkeys/agentkeys"
@@ -66,10 +67,17 @@ var (
 
 // auditWriter is the journal and the import of its lines into SQLite.
 type auditWriter struct {
-	j     *journal.Journal
-	db    *sql.DB
-	stmts importStmts
-	args  []any // reused by writeEntries (importer goroutine only)
+	j    *journal.Journal
+	db   *sql.DB
+	args []any // reused by writeEntries (importer goroutine only)
+
+	// stmts are prepared by the first import rather than at open: most
+	// commands (credentials list, show…) never import a line, and parsing
+	// the 13 statements (the largest insert 64 rows) took about 5% of
+	// `credentials list` over 10,000 credentials (go run ./bench/cli).
+	stmtsMu  sync.Mutex
+	stmts    importStmts
+	prepared bool
 }
 
 // importChunks are the row counts of the multi-row INSERT statements the
@@ -197,15 +205,12 @@ func (s *importStmts) close() {
 	}
 }
 
-// newAuditWriter prepares the import statements and opens the journal in
-// Home/audit: the journals left by dead processes are imported (failures
-// are logged: they stay for a later import) and the importer starts. This
-// process's journal is created on its first audit line.
-func newAuditWriter(ctx context.Context, db *sql.DB, home string, log *slog.Logger) (*auditWriter, error) {
+// newAuditWriter opens the journal in Home/audit: the journals left by dead
+// processes are imported (failures are logged: they stay for a later
+// import) and the importer starts. This process's journal is created on its
+// first audit line; the import statements are prepared on the first import.
+func newAuditWriter(db *sql.DB, home string, log *slog.Logger) (*auditWriter, error) {
 	w := &auditWriter{db: db}
-	if err := w.stmts.prepare(ctx, db); err != nil {
-		return nil, err
-	}
 	j, err := journal.Open(journal.Config{
 		Dir:          filepath.Join(home, auditDirName),
 		Import:       w.writeEntries,
@@ -216,18 +221,33 @@ func newAuditWriter(ctx context.Context, db *sql.DB, home string, log *slog.Logg
 		CloseGrace:   closeGrace,
 	})
 	if err != nil {
-		w.stmts.close()
 		return nil, err
 	}
 	w.j = j
 	return w, nil
 }
 
+// statements returns the import statements, preparing them on first use
+// (a failure is returned and retried on the next import).
+func (w *auditWriter) statements(ctx context.Context) (*importStmts, error) {
+	w.stmtsMu.Lock()
+	defer w.stmtsMu.Unlock()
+	if !w.prepared {
+		if err := w.stmts.prepare(ctx, w.db); err != nil {
+			return nil, err
+		}
+		w.prepared = true
+	}
+	return &w.stmts, nil
+}
+
 // close imports what is left (see journal.Journal.Close) and releases the
 // statements.
 func (w *auditWriter) close() error {
 	err := w.j.Close()
+	w.stmtsMu.Lock()
 	w.stmts.close()
+	w.stmtsMu.Unlock()
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
@@ -240,12 +260,16 @@ func (w *auditWriter) close() error {
 // increase.
 func (w *auditWriter) writeEntries(entries []journal.Entry) error {
 	ctx := context.Background()
+	stmts, err := w.statements(ctx)
+	if err != nil {
+		return err
+	}
 	return withTx(ctx, w.db, func(tx *sql.Tx) error {
 		var seq int64
-		if err := tx.StmtContext(ctx, w.stmts.maxSeq).QueryRowContext(ctx).Scan(&seq); err != nil {
+		if err := tx.StmtContext(ctx, stmts.maxSeq).QueryRowContext(ctx).Scan(&seq); err != nil {
 			return err
 		}
-		args, err := w.writeRows(ctx, tx, entries, seq, w.args[:0])
+		args, err := w.writeRows(ctx, tx, stmts, entries, seq, w.args[:0])
 		if err != nil {
 			return err
 		}
@@ -269,13 +293,13 @@ func (w *auditWriter) writeEntries(entries []journal.Entry) error {
 			}
 		}
 		if len(credUsed) > 0 {
-			st := tx.StmtContext(ctx, w.stmts.credUsed)
+			st := tx.StmtContext(ctx, stmts.credUsed)
 			for id, t := range credUsed {
 				if _, err := st.ExecContext(ctx, t, id); err != nil {
 					return err
 				}
 			}
-			st = tx.StmtContext(ctx, w.stmts.grantUsed)
+			st = tx.StmtContext(ctx, stmts.grantUsed)
 			for k, t := range grantUsed {
 				if _, err := st.ExecContext(ctx, t, k.agent, k.cred); err != nil {
 					return err
@@ -290,7 +314,7 @@ func (w *auditWriter) writeEntries(entries []journal.Entry) error {
 // of one kind and route, at least sharedChunks' smallest size of them, are
 // written by the shared statements, binding the route's columns once; the
 // others by the plain ones. It returns args for reuse.
-func (w *auditWriter) writeRows(ctx context.Context, tx *sql.Tx, entries []journal.Entry, seq int64, args []any) ([]any, error) {
+func (w *auditWriter) writeRows(ctx context.Context, tx *sql.Tx, stmts *importStmts, entries []journal.Entry, seq int64, args []any) ([]any, error) {
 	type groupKey struct {
 		ended bool
 		route routeKey
@@ -319,9 +343,9 @@ func (w *auditWriter) writeRows(ctx context.Context, tx *sql.Tx, entries []journ
 				for _, i := range idx[:n] {
 					args = appendRowArgs(args, &entries[i].Event, seq+1+int64(i))
 				}
-				st := w.stmts.sharedBegin[c]
+				st := stmts.sharedBegin[c]
 				if k.ended {
-					st = w.stmts.sharedEnd[c]
+					st = stmts.sharedEnd[c]
 				}
 				if err := exec(st, idx[0]); err != nil {
 					return args, err
@@ -342,9 +366,9 @@ func (w *auditWriter) writeRows(ctx context.Context, tx *sql.Tx, entries []journ
 				for _, i := range idx[:n] {
 					args = appendAllArgs(args, &entries[i].Event, seq+1+int64(i))
 				}
-				st := w.stmts.begin[c]
+				st := stmts.begin[c]
 				if kind == 1 {
-					st = w.stmts.end[c]
+					st = stmts.end[c]
 				}
 				if err := exec(st, idx[0]); err != nil {
 					return args, err

@@ -218,7 +218,7 @@ func (v *Vault) syncDoc(ctx context.Context, q querier, kind, id string) (*agent
 			Scan(&d.Name, &d.Type, &hosts, &sealed, &ver, &d.CreatedAt, &d.UpdatedAt, &expires)
 		d.ExpiresAt = expires.Int64
 		if err == nil {
-			if err = json.Unmarshal([]byte(hosts), &d.AllowedHosts); err != nil {
+			if d.AllowedHosts, err = storesql.DecodeHosts(hosts); err != nil {
 				return nil, fmt.Errorf("credential %s: allowed hosts: %w", id, err)
 			}
 			sl, oerr := v.keys.opener(ctx, q, ver)

@@ -344,7 +344,7 @@ func open(ctx context.Context, cfg Config, db *sql.DB, dbPath string) (*Vault, e
 	if v.cache, err = newRouteCache(ctx, db); err != nil {
 		return nil, err
 	}
-	if v.audit, err = newAuditWriter(ctx, db, cfg.Home, v.log); err != nil {
+	if v.audit, err = newAuditWriter(db, cfg.Home, v.log); err != nil {
 		v.cache.close()
 		return nil, err
 	}

@@ -37,7 +37,8 @@ func ScanCredential(r RowScanner, extra ...any) (*agentkeys.Credential, error) {
 			c.OAuth.Status = agentkeys.OAuthError
 		}
 	}
-	if err := json.Unmarshal([]byte(hosts), &c.AllowedHosts); err != nil {
+	var err error
+	if c.AllowedHosts, err = DecodeHosts(hosts); err != nil {
 		return nil, fmt.Errorf("credential %s: allowed hosts: %w", c.ID, err)
 	}
 	c.CreatedAt, c.UpdatedAt, c.LastUsedAt, c.ExpiresAt = FromMicros(created), FromMicros(updated), NullTime(used), NullTime(expires)

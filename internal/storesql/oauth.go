@@ -66,7 +66,8 @@ func scanOAuthApp(r RowScanner) (*agentkeys.OAuthApp, []byte, int, error) {
 	if err := json.Unmarshal([]byte(scopes), &a.Scopes); err != nil {
 		return nil, nil, 0, err
 	}
-	if err := json.Unmarshal([]byte(hosts), &a.AllowedHosts); err != nil {
+	var err error
+	if a.AllowedHosts, err = DecodeHosts(hosts); err != nil {
 		return nil, nil, 0, err
 	}
 	return &a, sealed, ver, nil
