@@ -34,12 +34,14 @@ func (v *Vault) ListCredentials(ctx context.Context) ([]*agentkeys.Credential, e
 		c   *agentkeys.Credential
 	}
 	var list []keyed
+	var key string
+	scan := storesql.NewCredentialScanner(&key)
 	for rows.Next() {
-		var k keyed
-		if k.c, err = storesql.ScanCredential(rows, &k.key); err != nil {
+		c, err := scan.Scan(rows)
+		if err != nil {
 			return nil, storeErr("list credentials", err)
 		}
-		list = append(list, k)
+		list = append(list, keyed{key, c})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, storeErr("list credentials", err)
