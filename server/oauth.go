@@ -54,6 +54,8 @@ func (s *Server) oauthCallback(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
-	fmt.Fprintf(w, "<!doctype html><title>agentkeys</title><p>Connected: credential %s. You can close this window.</p>", html.EscapeString(c.Name))
+	// The connection may have been started from the CLI (the page is then
+	// done) or from the dashboard's Credentials page (which it links back to).
+	fmt.Fprintf(w, `<!doctype html><title>agentkeys: connected</title><p>Connected: credential %s. You can close this window, or go back to <a href="/credentials">Credentials</a> in the dashboard.</p>`, html.EscapeString(c.Name))
 	return nil
 }

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -52,9 +53,13 @@ func TestOAuth_ServerFlow(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			page, _ := io.ReadAll(res.Body)
 			res.Body.Close()
 			if res.StatusCode != 200 {
 				t.Fatalf("callback = %d", res.StatusCode)
+			}
+			if !strings.Contains(string(page), `<a href="/credentials">Credentials</a>`) {
+				t.Errorf("the callback page does not link back to the dashboard's credentials:\n%s", page)
 			}
 			// Single use.
 			res, err = http.Get(callback)
