@@ -252,7 +252,6 @@ func (s *suite) testInjectedNames(t *testing.T) {
 	}
 }
 
-
 func (s *suite) testUpdateCredential(t *testing.T) {
 	setup := func(t *testing.T) (agentkeys.Vault, *agentkeys.Credential) {
 		v := s.vault(t)
