@@ -85,6 +85,39 @@ type Credential struct {
 	// OAuth is the state of an OAUTH credential's connection; nil for other
 	// types.
 	OAuth *OAuthState `json:"oauth,omitempty"`
+	// HeaderNames are the names of the headers a CUSTOM_HEADER credential
+	// sends, as given and in order; ParamName is the query parameter a
+	// QUERY_PARAM credential sets. They are names only, never a value, and
+	// empty for every other type. They live sealed with the value, so only
+	// CredentialService.FindCredential (GET /api/v1/credentials/{id}) fills
+	// them, opening the value in the store; ListCredentials and what
+	// CreateCredential and UpdateCredential return leave them empty, as does
+	// a value that no longer decrypts.
+	HeaderNames []string `json:"headerNames,omitempty"`
+	ParamName   string   `json:"paramName,omitempty"`
+}
+
+// HasInjectedNames reports whether credentials of type t send their value
+// under names that Credential.HeaderNames or ParamName show: CUSTOM_HEADER
+// and QUERY_PARAM.
+func (t CredentialType) HasInjectedNames() bool {
+	return t == CustomHeader || t == QueryParam
+}
+
+// SetInjectedNames sets c.HeaderNames or c.ParamName, as c's type has them,
+// from s, the credential's opened value. Only names are copied, never a
+// value; other types are left without.
+func (c *Credential) SetInjectedNames(s *Secret) {
+	c.HeaderNames, c.ParamName = nil, ""
+	switch c.Type {
+	case CustomHeader:
+		c.HeaderNames = make([]string, len(s.Headers))
+		for i, h := range s.Headers {
+			c.HeaderNames[i] = h.Name
+		}
+	case QueryParam:
+		c.ParamName = s.Param
+	}
 }
 
 // Expired reports whether the credential has expired at now.
@@ -446,9 +479,15 @@ func ValidateName(what, name string) (string, error) {
 // CredentialService is the part of the Vault that manages credentials.
 type CredentialService interface {
 	// ListCredentials returns every credential's metadata, ordered by name.
+	// It opens no value, so HeaderNames and ParamName are empty (see
+	// FindCredential).
 	ListCredentials(ctx context.Context) ([]*Credential, error)
 	// FindCredential returns the credential whose id is ref, or else whose
-	// name equals ref case-insensitively. Returns ENOTFOUND otherwise.
+	// name equals ref case-insensitively, with the names its value is sent
+	// under (Credential.HeaderNames, ParamName), which no other call
+	// fills: for a CUSTOM_HEADER or QUERY_PARAM credential the store opens
+	// the value in memory to read them, and lets only the names out.
+	// Returns ENOTFOUND otherwise.
 	FindCredential(ctx context.Context, ref string) (*Credential, error)
 	// CreateCredential normalises and validates in (see Normalize), seals the
 	// value and stores it. Returns EINVALID for bad input and ECONFLICT when

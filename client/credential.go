@@ -29,17 +29,15 @@ func (c *Client) ListCredentials(ctx context.Context) ([]*agentkeys.Credential, 
 // FindCredential implements agentkeys.CredentialService: GET
 // /api/v1/credentials/{id} when ref has an id's form, else (or when no
 // credential has that id) the list, matched by name case-insensitively.
-// Returns ENOTFOUND otherwise.
+// A CUSTOM_HEADER or QUERY_PARAM credential found in the list is then read
+// by id, for the header or parameter names the list leaves out. Returns
+// ENOTFOUND otherwise.
 func (c *Client) FindCredential(ctx context.Context, ref string) (*agentkeys.Credential, error) {
 	ref = strings.TrimSpace(ref)
-	if p, ok := pathID(ref); ok && strings.HasPrefix(ref, "cred_") {
-		var cred agentkeys.Credential
-		err := c.call(ctx, http.MethodGet, credentialsPath+"/"+p, nil, nil, &cred)
-		if err == nil {
-			return &cred, nil
-		}
+	if strings.HasPrefix(ref, "cred_") {
+		cred, err := c.credentialByID(ctx, ref)
 		if agentkeys.ErrorCode(err) != agentkeys.ENOTFOUND {
-			return nil, err
+			return cred, err
 		}
 	}
 	if ref != "" {
@@ -49,11 +47,28 @@ func (c *Client) FindCredential(ctx context.Context, ref string) (*agentkeys.Cre
 		}
 		for _, cred := range list {
 			if strings.EqualFold(cred.Name, ref) {
+				if cred.Type.HasInjectedNames() {
+					return c.credentialByID(ctx, cred.ID)
+				}
 				return cred, nil
 			}
 		}
 	}
 	return nil, agentkeys.Errorf(agentkeys.ENOTFOUND, "no credential with id or name %q: see `agentkeys credentials list`", ref)
+}
+
+// credentialByID is GET /api/v1/credentials/{id}. Returns ENOTFOUND for an
+// id no credential has, or that cannot be one.
+func (c *Client) credentialByID(ctx context.Context, id string) (*agentkeys.Credential, error) {
+	p, ok := pathID(id)
+	if !ok {
+		return nil, agentkeys.Errorf(agentkeys.ENOTFOUND, "no credential with id %q: see `agentkeys credentials list`", id)
+	}
+	var cred agentkeys.Credential
+	if err := c.call(ctx, http.MethodGet, credentialsPath+"/"+p, nil, nil, &cred); err != nil {
+		return nil, err
+	}
+	return &cred, nil
 }
 
 // CreateCredential implements agentkeys.CredentialService: POST

@@ -128,6 +128,9 @@ func TestCanary(t *testing.T) {
 			record(e.run(args...))
 		}
 		record(e.run("agents", "assign", "agent-"+f.name, "--credential", "cred-"+f.name, "--json"))
+		// show opens a CUSTOM_HEADER's or QUERY_PARAM's value for its names.
+		record(e.run("credentials", "show", "cred-"+f.name))
+		record(e.run("credentials", "show", "cred-"+f.name, "--json"))
 	}
 	for _, args := range [][]string{
 		{"credentials", "list"}, {"credentials", "list", "--json"}, {"agents", "list"}, {"agents", "list", "--json"},

@@ -36,11 +36,13 @@ func NewCmdCredentialsShow(f *Factory, runF func(context.Context, *CredentialsSh
 		Aliases: []string{"get", "view"},
 		Short:   "Show a credential: everything but its value, and the agents that hold it",
 		Long: `Show a credential's type, allowed hosts, dates and the agents it is assigned
-to, and for a local vault the names the value is sent under: a CUSTOM_HEADER's
-header names, a QUERY_PARAM's parameter name. The value is never shown. With --json:
-{"credential": {"id", "name", "type", "allowedHosts", "createdAt", "updatedAt", "lastUsedAt", "expiresAt"},
- "headerNames": [...], "paramName", "agents": [{"agentId", "agentName", "assignedAt", "lastUsedAt"}]}
-(headerNames and paramName only where they apply and are known).`,
+to, and the names the value is sent under: a CUSTOM_HEADER's header names, a
+QUERY_PARAM's parameter name. The value is never shown. With --json:
+{"credential": {"id", "name", "type", "allowedHosts", "createdAt", "updatedAt", "lastUsedAt", "expiresAt",
+ "headerNames", "paramName"}, "headerNames": [...], "paramName",
+ "agents": [{"agentId", "agentName", "assignedAt", "lastUsedAt"}]}
+(headerNames and paramName only where they apply and are known: a server
+too old to send them, or a value that no longer decrypts, leaves them out).`,
 		Args:              exactArgs(1, "one credential id or name"),
 		ValidArgsFunction: completeCredentialNames(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -69,16 +71,15 @@ func RunCredentialsShow(ctx context.Context, opts *CredentialsShowOptions) error
 	if err != nil {
 		return err
 	}
-	headers, param, err := injectedNames(ctx, v, cred)
-	if err != nil {
-		return err
-	}
+	// The vault's lookup names a CUSTOM_HEADER's headers and a
+	// QUERY_PARAM's parameter, local or remote; never their values.
+	headers, param := cred.HeaderNames, cred.ParamName
 	if opts.JSON {
 		if cred.AllowedHosts == nil {
 			cred.AllowedHosts = []string{}
 		}
 		out := map[string]any{"credential": cred, "agents": holders}
-		if headers != nil {
+		if len(headers) > 0 {
 			out["headerNames"] = headers
 		}
 		if param != "" {
@@ -98,7 +99,7 @@ func RunCredentialsShow(ctx context.Context, opts *CredentialsShowOptions) error
 	fmt.Fprintf(w, "ID:             %s\n", cred.ID)
 	fmt.Fprintf(w, "Type:           %s\n", cred.Type)
 	fmt.Fprintf(w, "Allowed hosts:  %s\n", strings.Join(cred.AllowedHosts, ", "))
-	if headers != nil {
+	if len(headers) > 0 {
 		fmt.Fprintf(w, "Headers:        %s (values never shown)\n", strings.Join(headers, ", "))
 	}
 	if param != "" {
@@ -125,31 +126,6 @@ func RunCredentialsShow(ctx context.Context, opts *CredentialsShowOptions) error
 		fmt.Fprintf(w, "  %s (%s): assigned %s, last used %s\n", h.AgentName, h.AgentID, formatTime(opts.IO, now, h.AssignedAt), when(h.LastUsedAt))
 	}
 	return nil
-}
-
-// injectedNames returns the names a CUSTOM_HEADER's value is sent under
-// (its header names) or a QUERY_PARAM's (its parameter name); nil and ""
-// for other types. They live sealed with the value, so only a vault that
-// can open it in this process (the local vault) knows them; for a remote
-// workspace both are empty. The secret is opened in memory and only the
-// names leave this function.
-func injectedNames(ctx context.Context, v agentkeys.Vault, c *agentkeys.Credential) ([]string, string, error) {
-	b, ok := v.(agentkeys.ProxyBackend)
-	if !ok || (c.Type != agentkeys.CustomHeader && c.Type != agentkeys.QueryParam) {
-		return nil, "", nil
-	}
-	s, err := b.OpenSecret(ctx, &agentkeys.Route{Credential: c})
-	if err != nil {
-		return nil, "", err
-	}
-	if c.Type == agentkeys.QueryParam {
-		return nil, s.Param, nil
-	}
-	names := make([]string, len(s.Headers))
-	for i, h := range s.Headers {
-		names[i] = h.Name
-	}
-	return names, "", nil
 }
 
 // credentialHolders lists the agents holding credential id, by name.

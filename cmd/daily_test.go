@@ -567,6 +567,59 @@ func TestRemoteMode_UpdateShowImport(t *testing.T) {
 	e.must("credentials", "remove", "Upstream", "--yes")
 }
 
+// TestRemoteMode_ShowNames: logged in to a server, `credentials show` (the
+// built binary) names a CUSTOM_HEADER's headers and a QUERY_PARAM's
+// parameter, by name, id or id prefix, in text and --json, as it does on the
+// local vault, and never prints a value.
+func TestRemoteMode_ShowNames(t *testing.T) {
+	e := newEnv(t)
+	url, key := liveServer(t)
+	e.init()
+	e.mustStdin(key+"\n", "login", "--server", url, "--api-key", "-")
+	const v1, v2, v3 = "sk-ant-remote-canary-1", "remote-canary-2", "AIza-remote-canary-3"
+	e.mustBin("", "credentials", "add", "--name", "Anthropic", "--type", "CUSTOM_HEADER",
+		"--header", "x-api-key: "+v1, "--header", "anthropic-version: "+v2, "--allow-host", "api.anthropic.com")
+	e.mustBin("", "credentials", "add", "--name", "Maps", "--type", "QUERY_PARAM", "--param", "key", "--value", v3,
+		"--allow-host", "maps.googleapis.com")
+	var all strings.Builder
+	var js struct {
+		Credential struct {
+			ID          string   `json:"id"`
+			HeaderNames []string `json:"headerNames"`
+		} `json:"credential"`
+		HeaderNames []string `json:"headerNames"`
+		ParamName   string   `json:"paramName"`
+	}
+	raw := e.mustBin("", "credentials", "show", "anthropic", "--json")
+	all.WriteString(raw)
+	if err := json.Unmarshal([]byte(raw), &js); err != nil || strings.Join(js.HeaderNames, ",") != "x-api-key,anthropic-version" ||
+		strings.Join(js.Credential.HeaderNames, ",") != "x-api-key,anthropic-version" || js.ParamName != "" {
+		t.Errorf("remote show --json = %s (%v)", raw, err)
+	}
+	for _, ref := range []string{"Anthropic", js.Credential.ID, js.Credential.ID[:len(js.Credential.ID)-4]} {
+		out := e.mustBin("", "credentials", "show", ref)
+		all.WriteString(out)
+		if !strings.Contains(out, "Headers:        x-api-key, anthropic-version (values never shown)") {
+			t.Errorf("remote show %s lacks the header names:\n%s", ref, out)
+		}
+	}
+	maps := e.mustBin("", "credentials", "show", "Maps")
+	rawMaps := e.mustBin("", "credentials", "show", "Maps", "--json")
+	all.WriteString(maps + rawMaps)
+	if !strings.Contains(maps, "Parameter:      key (value never shown)") {
+		t.Errorf("remote show lacks the parameter name:\n%s", maps)
+	}
+	js.HeaderNames, js.ParamName = nil, ""
+	if err := json.Unmarshal([]byte(rawMaps), &js); err != nil || js.ParamName != "key" || js.HeaderNames != nil {
+		t.Errorf("remote show --json = %s (%v)", rawMaps, err)
+	}
+	for _, v := range []string{v1, v2, v3} {
+		if strings.Contains(all.String(), v) {
+			t.Errorf("remote show printed the value %q", v)
+		}
+	}
+}
+
 // TestAudit_HostOfARefusal: a request refused for a missing header (the
 // workspace key without X-Credential-Name) still records the host it was
 // aimed at; piped audit lines carry the code in a column of its own.

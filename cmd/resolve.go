@@ -34,7 +34,9 @@ func findCredential(ctx context.Context, v agentkeys.Vault, ref string) (*agentk
 	if hit == nil {
 		return nil, err
 	}
-	return hit, nil
+	// The list leaves out what only a lookup fills (header and parameter
+	// names).
+	return v.FindCredential(ctx, hit.ID)
 }
 
 // findAgent is Vault.FindAgent, plus a unique id prefix ("agent_01hx4").

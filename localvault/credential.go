@@ -12,7 +12,8 @@ import (
 )
 
 // ListCredentials implements agentkeys.CredentialService: metadata only,
-// ordered by name (case-insensitively).
+// ordered by name (case-insensitively). It opens no value (no header or
+// parameter names: see FindCredential).
 func (v *Vault) ListCredentials(ctx context.Context) ([]*agentkeys.Credential, error) {
 	if err := v.usable(); err != nil {
 		return nil, err
@@ -57,13 +58,15 @@ func (v *Vault) ListCredentials(ctx context.Context) ([]*agentkeys.Credential, e
 }
 
 // FindCredential implements agentkeys.CredentialService: by id, else by
-// name case-insensitively. Returns ENOTFOUND otherwise.
+// name case-insensitively, with a CUSTOM_HEADER's header names or a
+// QUERY_PARAM's parameter name read from its value, opened in memory
+// (storesql.Dialect.FindCredential). Returns ENOTFOUND otherwise.
 func (v *Vault) FindCredential(ctx context.Context, ref string) (*agentkeys.Credential, error) {
 	if err := v.usable(); err != nil {
 		return nil, err
 	}
 	v.flushAudit(ctx, false) // last_used_at of this process's requests
-	return dialect.FindCredential(ctx, v.db, v.wsID, ref)
+	return dialect.FindCredential(ctx, v.db, v.wsID, ref, v.openKey)
 }
 
 // sealing is the key new values are sealed with (storesql.SealFunc).

@@ -349,6 +349,64 @@ func TestTamper(t *testing.T) {
 	})
 }
 
+// TestTamper_FindCredential: a CUSTOM_HEADER credential whose value no
+// longer opens (a flipped byte, or another credential's value copied in) is
+// still found, without header names — not the copied value's — and can be
+// given a new value, after which its names are back.
+func TestTamper_FindCredential(t *testing.T) {
+	ctx := context.Background()
+	header := func(name, header string) *agentkeys.CredentialInput {
+		return &agentkeys.CredentialInput{Name: name, Type: agentkeys.CustomHeader, AllowedHosts: []string{"api.example.com"},
+			Secret: agentkeys.Secret{Headers: []agentkeys.Header{{Name: header, Value: "value-" + name}}}}
+	}
+	for _, tc := range []struct {
+		name   string
+		tamper func(db *sql.DB, a, b *agentkeys.Credential) error
+	}{
+		{"FlippedByte", func(db *sql.DB, a, _ *agentkeys.Credential) error {
+			sealed := sealedOf(t, db, a.ID)
+			sealed[len(sealed)/2] ^= 0x01
+			_, err := db.Exec("UPDATE credentials SET sealed = ? WHERE id = ?", sealed, a.ID)
+			return err
+		}},
+		{"CopiedFromAnother", func(db *sql.DB, a, b *agentkeys.Credential) error {
+			_, err := db.Exec("UPDATE credentials SET sealed = ? WHERE id = ?", sealedOf(t, db, b.ID), a.ID)
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v, cfg := mustOpenVault(t)
+			a, err := v.CreateCredential(ctx, header("a", "X-A"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := v.CreateCredential(ctx, header("b", "X-B"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			v.Close()
+			if err := tc.tamper(rawDB(t, cfg.Home), a, b); err != nil {
+				t.Fatal(err)
+			}
+			v, err = localvault.Open(ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer v.Close()
+			got, err := v.FindCredential(ctx, "a")
+			if err != nil || got.ID != a.ID || got.HeaderNames != nil {
+				t.Fatalf("FindCredential of a value that does not open = %+v, %v; want the credential without names", got, err)
+			}
+			if _, err := v.UpdateCredential(ctx, a.ID, &agentkeys.CredentialUpdate{Secret: &agentkeys.Secret{Headers: []agentkeys.Header{{Name: "X-Fixed", Value: "v"}}}}); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := v.FindCredential(ctx, a.ID); err != nil || strings.Join(got.HeaderNames, ",") != "X-Fixed" {
+				t.Fatalf("after a new value: %+v, %v", got, err)
+			}
+		})
+	}
+}
+
 func apiKeyInput(name, value string) *agentkeys.CredentialInput {
 	return &agentkeys.CredentialInput{Name: name, Type: agentkeys.APIKey, AllowedHosts: []string{"api.example.com"}, Secret: agentkeys.Secret{Value: value}}
 }

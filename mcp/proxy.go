@@ -146,9 +146,11 @@ func (s *Server) buildProxyRequest(ctx context.Context, a *proxyArgs) (*agentkey
 	case token != "" && !agentkeys.IsProxyToken(token):
 		return nil, agentkeys.Errorf(agentkeys.EUNAUTHORIZED, "proxyToken is not a proxy token (they start with pxr_): use the token assign_credential returned, or give credentialName instead")
 	}
-	if name != "" && token == "" {
+	if name != "" && token == "" && strings.HasPrefix(strings.ToLower(name), "cred_") {
 		// Accept an id where a name is expected, as the CLI does; the proxy
-		// itself routes by name.
+		// itself routes by name. A plain name goes to the proxy as it is:
+		// a lookup would open a CUSTOM_HEADER or QUERY_PARAM value for its
+		// names (FindCredential) only for the proxy to open it again.
 		if c, err := s.vault.FindCredential(ctx, name); err == nil {
 			name = c.Name
 		} else if agentkeys.ErrorCode(err) == agentkeys.ENOTFOUND {

@@ -71,6 +71,21 @@ func TestCanary(t *testing.T) {
 				"/api/v1/credentials/" + list.Credentials[0].ID, "/api/v1/agents/" + ag.ID} {
 				record(s.do("GET", path, key, nil))
 			}
+			// One credential's answer opens its value for the names it is
+			// sent under: the names are there, the values are not.
+			for _, c := range list.Credentials {
+				for _, ref := range []string{c.ID, c.Name} {
+					a := s.do("GET", "/api/v1/credentials/"+ref, key, nil)
+					a.want(t, 200, "")
+					record(a)
+					var got agentkeys.Credential
+					a.decode(t, &got)
+					want := map[string]string{"k-header": "X-Api-Key", "k-query": "key"}[c.Name]
+					if names := strings.Join(got.HeaderNames, ",") + got.ParamName; names != want {
+						t.Errorf("GET %s names %q, want %q", ref, names, want)
+					}
+				}
+			}
 			// Refused writes that carry a value.
 			record(s.do("POST", "/api/v1/credentials", key, map[string]any{"name": "k-api", "type": "API_KEY", "value": canaries["api"], "allowedHosts": []string{up.host()}}))
 			record(s.do("POST", "/api/v1/credentials", key, map[string]any{"name": "bad", "type": "API_KEY", "value": canaries["api"], "allowedHosts": []string{"*"}}))

@@ -74,6 +74,8 @@ func (s *Server) createCredential(w http.ResponseWriter, r *http.Request, a *age
 
 // getCredential answers GET /api/v1/credentials/{id}; {id} may also be the
 // credential's name (case-insensitively), as Vault.FindCredential allows.
+// Unlike the list, the answer names a CUSTOM_HEADER's headers and a
+// QUERY_PARAM's parameter (headerNames, paramName), never their values.
 func (s *Server) getCredential(w http.ResponseWriter, r *http.Request, a *agentkeys.Actor) error {
 	c, err := s.vault(r, a).FindCredential(r.Context(), r.PathValue("id"))
 	if err != nil {

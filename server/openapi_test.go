@@ -2,11 +2,13 @@ package server_test
 
 import (
 	"encoding/json"
+	"reflect"
 	"regexp"
 	"sort"
 	"strings"
 	"testing"
 
+	"github.com/agentkeys/agentkeys"
 	"github.com/agentkeys/agentkeys/server"
 )
 
@@ -79,6 +81,43 @@ func TestOpenAPI_RefsResolve(t *testing.T) {
 	for _, ref := range regexp.MustCompile(`"\$ref":\s*"#/components/([^/"]+)/([^"]+)"`).FindAllStringSubmatch(string(doc), -1) {
 		if _, ok := m.Components[ref[1]][ref[2]]; !ok {
 			t.Errorf("$ref %s/%s does not resolve", ref[1], ref[2])
+		}
+	}
+}
+
+// TestOpenAPI_CredentialSchema: the Credential schema documents exactly
+// the JSON fields of agentkeys.Credential (the header and parameter names
+// GET /api/v1/credentials/{id} adds included), and none of them is a value.
+func TestOpenAPI_CredentialSchema(t *testing.T) {
+	var doc struct {
+		Components struct {
+			Schemas map[string]struct {
+				Properties map[string]json.RawMessage `json:"properties"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(server.OpenAPI(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	var inDoc []string
+	for name := range doc.Components.Schemas["Credential"].Properties {
+		inDoc = append(inDoc, name)
+	}
+	var inType []string
+	typ := reflect.TypeOf(agentkeys.Credential{})
+	for i := 0; i < typ.NumField(); i++ {
+		if name, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ","); name != "" && name != "-" {
+			inType = append(inType, name)
+		}
+	}
+	sort.Strings(inDoc)
+	sort.Strings(inType)
+	if strings.Join(inDoc, ",") != strings.Join(inType, ",") {
+		t.Fatalf("Credential schema properties %q, agentkeys.Credential fields %q", inDoc, inType)
+	}
+	for _, name := range inDoc {
+		if strings.Contains(strings.ToLower(name), "value") || name == "headers" || name == "param" {
+			t.Errorf("Credential schema has %q, which reads like a value", name)
 		}
 	}
 }

@@ -201,6 +201,55 @@ func (s *suite) testFindCredential(t *testing.T) {
 			wantCode(t, err, agentkeys.ENOTFOUND)
 		})
 	}
+	t.Run("InjectedNames", s.testInjectedNames)
+}
+
+// testInjectedNames: FindCredential, by id and by name, names the headers
+// of a CUSTOM_HEADER credential and the parameter of a QUERY_PARAM one
+// (never a value), follows a new value, and gives other types none;
+// ListCredentials opens no value, so it names nothing.
+func (s *suite) testInjectedNames(t *testing.T) {
+	v := s.vault(t)
+	ins := validInputs()
+	ins[agentkeys.CustomHeader].Secret.Headers = []agentkeys.Header{{Name: "x-api-key", Value: "h-1"}, {Name: "Anthropic-Version", Value: "h-2"}}
+	wantHeaders := map[agentkeys.CredentialType]string{agentkeys.CustomHeader: "x-api-key,Anthropic-Version"}
+	wantParam := map[agentkeys.CredentialType]string{agentkeys.QueryParam: "key"}
+	for _, typ := range agentkeys.CredentialTypes {
+		c := mustCreateCredential(t, v, ins[typ])
+		for _, ref := range []string{c.ID, strings.ToLower(c.Name)} {
+			got, err := v.FindCredential(t.Context(), ref)
+			mustNoErr(t, err, "FindCredential")
+			if h := strings.Join(got.HeaderNames, ","); h != wantHeaders[typ] || got.ParamName != wantParam[typ] {
+				t.Errorf("%s by %q: header names %q, parameter name %q; want %q, %q", typ, ref, h, got.ParamName, wantHeaders[typ], wantParam[typ])
+			}
+			wantNoSecret(t, string(typ), got, "h-1", "h-2", "q-1", "k-1", "at-1", "a=b")
+		}
+	}
+	list, err := v.ListCredentials(t.Context())
+	mustNoErr(t, err, "ListCredentials")
+	for _, c := range list {
+		if c.HeaderNames != nil || c.ParamName != "" {
+			t.Errorf("ListCredentials names %s's value (%q, %q): the list must open no value", c.Name, c.HeaderNames, c.ParamName)
+		}
+	}
+	for _, tc := range []struct {
+		name           string
+		secret         *agentkeys.Secret
+		headers, param string
+	}{
+		{"Header", &agentkeys.Secret{Headers: []agentkeys.Header{{Name: "X-New", Value: "h-3"}}}, "X-New", ""},
+		{"Query", &agentkeys.Secret{Param: "api_key", Value: "q-2"}, "", "api_key"},
+	} {
+		c, err := v.FindCredential(t.Context(), tc.name)
+		mustNoErr(t, err, "FindCredential")
+		_, err = v.UpdateCredential(t.Context(), c.ID, &agentkeys.CredentialUpdate{Secret: tc.secret})
+		mustNoErr(t, err, "UpdateCredential")
+		got, err := v.FindCredential(t.Context(), tc.name)
+		mustNoErr(t, err, "FindCredential")
+		if h := strings.Join(got.HeaderNames, ","); h != tc.headers || got.ParamName != tc.param {
+			t.Errorf("%s after a new value: header names %q, parameter name %q; want %q, %q", tc.name, h, got.ParamName, tc.headers, tc.param)
+		}
+	}
 }
 
 func (s *suite) testUpdateCredential(t *testing.T) {

@@ -62,6 +62,12 @@ func (s *suite) testNoValuesLeak(t *testing.T) {
 		c, err := v.FindCredential(t.Context(), in.Name)
 		mustNoErr(t, err, "FindCredential")
 		results = append(results, c)
+		// The lookup opened the value for its names: they are there, the
+		// value is not (checked below).
+		want := map[string]string{"c-header": "x-key", "c-query": "key"}[in.Name]
+		if got := strings.Join(c.HeaderNames, ",") + c.ParamName; got != want {
+			t.Errorf("FindCredential %s names %q, want %q", in.Name, got, want)
+		}
 	}
 	as, err := v.ListAgents(t.Context())
 	mustNoErr(t, err, "ListAgents")

@@ -143,6 +143,10 @@ func CheckCredentialUpdate(upd *agentkeys.CredentialUpdate) (*CredentialChange, 
 // the writing transaction.
 type SealFunc func(ctx context.Context, tx *sql.Tx) (agentkeys.Key, int, error)
 
+// OpenFunc returns the sealer of a data key version, to open what was
+// sealed under it.
+type OpenFunc func(ctx context.Context, version int) (*agentkeys.Sealer, error)
+
 // ListCredentials returns the workspace's credentials, ordered by name
 // (case-insensitively), then id.
 func (d Dialect) ListCredentials(ctx context.Context, q Querier, wsID string) ([]*agentkeys.Credential, error) {
@@ -239,17 +243,39 @@ func (d Dialect) ListCredentialsPage(ctx context.Context, q Querier, wsID string
 var likeEscaper = strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`)
 
 // FindCredential returns the workspace's credential with id ref, else the
-// one named ref case-insensitively. Returns ENOTFOUND otherwise.
-func (d Dialect) FindCredential(ctx context.Context, q Querier, wsID, ref string) (*agentkeys.Credential, error) {
+// one named ref case-insensitively, with the names its value is sent under
+// (agentkeys.Credential.SetInjectedNames): for a type that has them, the
+// sealed value read with the metadata is opened in memory with the key
+// open gives, and only the names are kept. A value that does not decrypt
+// (agentkeys.ErrDecrypt) leaves the names empty rather than failing the
+// lookup, so a broken credential can still be found to be given a new
+// value or removed; the proxy refuses and logs it. Returns ENOTFOUND
+// otherwise.
+func (d Dialect) FindCredential(ctx context.Context, q Querier, wsID, ref string, open OpenFunc) (*agentkeys.Credential, error) {
 	ref = strings.TrimSpace(ref)
-	row := q.QueryRowContext(ctx, `SELECT `+CredentialCols+` FROM credentials c
+	row := q.QueryRowContext(ctx, `SELECT `+RouteCols+` FROM credentials c
 		WHERE c.workspace_id = $1 AND (c.id = $2 OR c.name_key = $3) ORDER BY c.id = $2 DESC LIMIT 1`, wsID, ref, NameKey(ref))
-	c, err := ScanCredential(row)
+	var e RouteEntry
+	err := e.Scan(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, CredentialNotFound(ref)
 	}
 	if err != nil {
 		return nil, d.Err("find credential", err)
+	}
+	c := &e.Cred
+	if c.Type.HasInjectedNames() {
+		sl, err := open(ctx, e.KeyVersion)
+		var s *agentkeys.Secret
+		if err == nil {
+			s, err = sl.OpenSecret(e.Sealed, wsID, c.ID, e.KeyVersion)
+		}
+		switch {
+		case err == nil:
+			c.SetInjectedNames(s)
+		case !errors.Is(err, agentkeys.ErrDecrypt):
+			return nil, err
+		}
 	}
 	return c, nil
 }

@@ -22,9 +22,6 @@ import (
 // compare-and-swap, so a rotated refresh token is saved with its access
 // token or not at all.
 
-// OpenFunc returns the sealer of a data key version.
-type OpenFunc func(ctx context.Context, version int) (*agentkeys.Sealer, error)
-
 func oauthAppAAD(provider string) string { return "oauthapp:" + provider }
 
 // SaveOAuthApp resolves app (agentkeys.OAuthApp.Resolve) and stores it in

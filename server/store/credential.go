@@ -11,7 +11,8 @@ import (
 )
 
 // ListCredentials implements agentkeys.CredentialService: metadata only,
-// ordered by name (case-insensitively), then id.
+// ordered by name (case-insensitively), then id. It opens no value (no
+// header or parameter names: see FindCredential).
 func (w *Workspace) ListCredentials(ctx context.Context) ([]*agentkeys.Credential, error) {
 	return w.s.dialect.ListCredentials(ctx, w.s.db, w.id)
 }
@@ -138,9 +139,11 @@ func (w *Workspace) ListCredentialsPage(ctx context.Context, q CredentialQuery) 
 }
 
 // FindCredential implements agentkeys.CredentialService: by id, else by
-// name case-insensitively. Returns ENOTFOUND otherwise.
+// name case-insensitively, with a CUSTOM_HEADER's header names or a
+// QUERY_PARAM's parameter name read from its value, opened in memory
+// (storesql.Dialect.FindCredential). Returns ENOTFOUND otherwise.
 func (w *Workspace) FindCredential(ctx context.Context, ref string) (*agentkeys.Credential, error) {
-	return w.s.dialect.FindCredential(ctx, w.s.db, w.id, ref)
+	return w.s.dialect.FindCredential(ctx, w.s.db, w.id, ref, w.open)
 }
 
 // sealing is the workspace's newest data key (storesql.SealFunc).

@@ -254,3 +254,45 @@ func TestSealedValueBoundToRow(t *testing.T) {
 		})
 	}
 }
+
+// TestSealedValueBoundToRow_FindCredential: a credential whose row holds
+// another credential's sealed value (of its workspace or of another) is
+// still found, without header names — never the copied value's — and can
+// still be removed.
+func TestSealedValueBoundToRow_FindCredential(t *testing.T) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			s := mustOpen(t, b.config(t))
+			mk := func(ws *store.CreatedWorkspace, name, header string) *agentkeys.Credential {
+				c, err := s.Workspace(ws.ID).CreateCredential(t.Context(), &agentkeys.CredentialInput{Name: name, Type: agentkeys.CustomHeader,
+					AllowedHosts: []string{"api.example.com"}, Secret: agentkeys.Secret{Headers: []agentkeys.Header{{Name: header, Value: "v-" + name}}}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return c
+			}
+			a, bws := mustWorkspace(t, s, "Alpha"), mustWorkspace(t, s, "Beta")
+			src := mk(a, "src", "X-Src")
+			if got, err := s.Workspace(a.ID).FindCredential(t.Context(), "src"); err != nil || strings.Join(got.HeaderNames, ",") != "X-Src" {
+				t.Fatalf("source: %+v, %v", got, err)
+			}
+			for _, dst := range []struct {
+				ws *store.CreatedWorkspace
+				c  *agentkeys.Credential
+			}{{a, mk(a, "same", "X-Same")}, {bws, mk(bws, "other", "X-Other")}} {
+				if _, err := s.DB().Exec(`UPDATE credentials SET sealed = (SELECT sealed FROM credentials WHERE id = $1),
+					key_version = (SELECT key_version FROM credentials WHERE id = $1) WHERE id = $2`, src.ID, dst.c.ID); err != nil {
+					t.Fatal(err)
+				}
+				w := s.Workspace(dst.ws.ID)
+				got, err := w.FindCredential(t.Context(), dst.c.Name)
+				if err != nil || got.ID != dst.c.ID || got.HeaderNames != nil {
+					t.Fatalf("%s holding another's value: %+v, %v; want it found without names", dst.c.Name, got, err)
+				}
+				if err := w.DeleteCredential(t.Context(), dst.c.ID); err != nil {
+					t.Fatalf("remove %s: %v", dst.c.Name, err)
+				}
+			}
+		})
+	}
+}
