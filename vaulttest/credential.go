@@ -173,10 +173,11 @@ func (s *suite) testListCredentials(t *testing.T) {
 	})
 	t.Run("OrderedByName", func(t *testing.T) {
 		v := s.vault(t)
-		for _, n := range []string{"charlie", "alpha", "bravo"} {
+		// Case-insensitively: upper-case names sort among the others.
+		for _, n := range []string{"charlie", "Bravo2", "alpha1", "Alpha", "bravo"} {
 			mustCreateCredential(t, v, apiKey(n, "v"))
 		}
-		if got := strings.Join(credentialNames(t, v), ","); got != "alpha,bravo,charlie" {
+		if got := strings.Join(credentialNames(t, v), ","); got != "Alpha,alpha1,bravo,Bravo2,charlie" {
 			t.Fatalf("order = %s", got)
 		}
 	})
