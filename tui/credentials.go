@@ -37,7 +37,10 @@ type credentialsScreen struct {
 	filter textinput.Model
 	mode   credMode
 	form   *credForm
-	target *agentkeys.Credential // the credential being deleted
+	target *agentkeys.Credential // the credential shown in full or being deleted
+	// namesErr says why the details could not name target's headers or
+	// parameter (FindCredential failed); "" otherwise.
+	namesErr string
 	// selectName moves the cursor to this credential on the next reload.
 	selectName string
 	busy       bool
@@ -136,6 +139,16 @@ func (s *credentialsScreen) FullHelp() [][]key.Binding {
 
 func (s *credentialsScreen) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
+	case credentialFoundMsg:
+		if s.mode != credDetail || s.target == nil || s.target.ID != msg.id {
+			return nil // the details were closed meanwhile
+		}
+		if msg.err != nil {
+			s.namesErr = "could not be read: " + plainError(msg.err)
+			return nil
+		}
+		s.target = msg.cred
+		return nil
 	case credentialsLoadedMsg:
 		if msg.err != nil {
 			s.err = "Could not load credentials: " + plainError(msg.err)
@@ -271,7 +284,11 @@ func (s *credentialsScreen) handleKey(msg tea.KeyMsg) tea.Cmd {
 	case key.Matches(msg, keys.Open):
 		if c := s.selected(); c != nil {
 			s.target, s.mode = c, credDetail
-			s.notice, s.err = "", ""
+			s.notice, s.err, s.namesErr = "", "", ""
+			if c.Type.HasInjectedNames() {
+				// The list leaves out the header or parameter names.
+				return s.be.findCredential(c.ID)
+			}
 		}
 	case key.Matches(msg, keys.Back):
 		if s.filter.Value() != "" {
@@ -441,6 +458,18 @@ func (s *credentialsScreen) detailView() string {
 	b.WriteString(st.Title.Render(c.Name) + "  " + st.Dim.Render(c.ID) + "\n\n")
 	b.WriteString(row("Type", string(c.Type)+st.Dim.Render("  "+typeHelp[c.Type])))
 	b.WriteString(row("Allowed hosts", strings.Join(c.AllowedHosts, ", ")))
+	if c.Type.HasInjectedNames() {
+		label, names, note := "Parameter", c.ParamName, "  value never shown"
+		if c.Type == agentkeys.CustomHeader {
+			label, names, note = "Headers", strings.Join(c.HeaderNames, ", "), "  values never shown"
+		}
+		switch {
+		case s.namesErr != "":
+			b.WriteString(row(label, st.Dim.Render(s.namesErr)))
+		case names != "":
+			b.WriteString(row(label, names+st.Dim.Render(note)))
+		}
+	}
 	b.WriteString(row("Created", c.CreatedAt.In(loc).Format("2006-01-02 15:04")))
 	b.WriteString(row("Updated", c.UpdatedAt.In(loc).Format("2006-01-02 15:04")))
 	b.WriteString(row("Last used", ago(s.now(), c.LastUsedAt)))

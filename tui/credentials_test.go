@@ -326,6 +326,16 @@ func TestCredentials_Details(t *testing.T) {
 	d.keys("<enter>d")
 	d.mustSee(`Delete credential "Stripe test"?`, "support-bot")
 	d.keys("n")
+
+	// A CUSTOM_HEADER's details name its headers and a QUERY_PARAM's its
+	// parameter (read by FindCredential: the list has no names), never a
+	// value.
+	d.keys("<esc>/github<enter><enter>")
+	d.mustSee("GitHub bot", "Headers", "Authorization", "values never shown")
+	d.mustNotSee(seedCanaries...)
+	d.keys("<esc><esc>/maps<enter><enter>")
+	d.mustSee("Maps", "Parameter", "key", "value never shown")
+	d.mustNotSee(seedCanaries...)
 }
 
 // TestCredentials_Edit: e opens the form on the selected credential (name

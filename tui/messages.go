@@ -57,6 +57,14 @@ type credentialUpdatedMsg struct {
 	err  error
 }
 
+// credentialFoundMsg carries one credential read by FindCredential for the
+// details view: with the header or parameter names a list leaves out.
+type credentialFoundMsg struct {
+	cred *agentkeys.Credential
+	id   string // the credential asked for
+	err  error
+}
+
 // credentialDeletedMsg reports the end of DeleteCredential.
 type credentialDeletedMsg struct {
 	name string
@@ -191,6 +199,15 @@ func (b *backend) updateCredential(id string, upd *agentkeys.CredentialUpdate) t
 		defer cancel()
 		c, err := b.vault.UpdateCredential(ctx, id, upd)
 		return credentialUpdatedMsg{cred: c, err: err}
+	}
+}
+
+func (b *backend) findCredential(id string) tea.Cmd {
+	return func() tea.Msg {
+		ctx, cancel := b.call()
+		defer cancel()
+		c, err := b.vault.FindCredential(ctx, id)
+		return credentialFoundMsg{cred: safeCredential(c), id: id, err: err}
 	}
 }
 

@@ -26,6 +26,13 @@ func safeCredential(c *agentkeys.Credential) *agentkeys.Credential {
 	for i, h := range c.AllowedHosts {
 		cp.AllowedHosts[i] = agentkeys.SafeText(h)
 	}
+	if c.HeaderNames != nil {
+		cp.HeaderNames = make([]string, len(c.HeaderNames))
+		for i, n := range c.HeaderNames {
+			cp.HeaderNames[i] = agentkeys.SafeText(n)
+		}
+	}
+	cp.ParamName = agentkeys.SafeText(c.ParamName)
 	return &cp
 }
 
