@@ -330,6 +330,10 @@ func TestDashboard_AddCredentialForms(t *testing.T) {
 			if h := s.proxyWith(key, cred.ID, up).Header; h.Get("X-Api-Key") != canary+"4" || h.Get("Anthropic-Version") != "2023-06-01" {
 				t.Fatalf("the upstream got headers %v", h)
 			}
+			// Its Edit page names the headers the value is sent under, never a value.
+			if _, page, _ := b.get("/credentials/" + cred.ID + "/edit"); !strings.Contains(page, "It is sent as the headers x-api-key, anthropic-version.") || strings.Contains(page, canary) {
+				t.Fatalf("the Custom Headers edit page does not name the headers, or shows a value:\n%s", page)
+			}
 
 			before := s.credentialCount(key)
 			for name, f := range map[string]struct {

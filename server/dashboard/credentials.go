@@ -123,6 +123,9 @@ type credentialForm struct {
 	Name, Type, AllowedHosts, Param, ExpiresAt string
 	HeaderNames                                []string // header names typed (values are secrets)
 	Tabs                                       []typeTab
+	// SentAs names, when editing, the headers or the query parameter the
+	// stored value is sent under (never the value); "" when unknown.
+	SentAs string
 }
 
 // Tab is the form's type as a tab (title and the seed's description).
@@ -238,6 +241,12 @@ func (d *Dashboard) editCredential(w http.ResponseWriter, r *http.Request, s *se
 		return
 	}
 	f := credentialForm{Edit: true, ID: c.ID, Name: c.Name, Type: string(c.Type), AllowedHosts: strings.Join(c.AllowedHosts, ", ")}
+	switch {
+	case len(c.HeaderNames) > 0:
+		f.SentAs = "the headers " + strings.Join(c.HeaderNames, ", ")
+	case c.ParamName != "":
+		f.SentAs = "the query parameter " + c.ParamName
+	}
 	if c.ExpiresAt != nil {
 		f.ExpiresAt = c.ExpiresAt.UTC().Format("2006-01-02")
 	}
