@@ -119,15 +119,27 @@ func (v *Vault) RevokeCredential(ctx context.Context, agentID, credentialID stri
 	return storeErr("revoke credential", err)
 }
 
+// RevokedTokenRetention is how long the vault remembers whom a revoked
+// token was issued to (revoked_tokens): for that long, the audit row of a
+// request that still presents it names the agent and credential; after it,
+// the row says only that the token is unknown. Without a limit the table
+// would grow by a row for every token of every `agentkeys run`.
+const RevokedTokenRetention = 30 * 24 * time.Hour
+
 // keepRevoked records, within tx, who the tokens of the grants matching
 // cond (over grants g; its arguments start at $3) were issued to, before
 // those grants go: Authorize then names the agent and credential of a
-// revoked token for the audit row (agentkeys.RevokedToken).
+// revoked token for the audit row (agentkeys.RevokedToken). Records older
+// than RevokedTokenRetention go at the same time.
 func (v *Vault) keepRevoked(ctx context.Context, tx *sql.Tx, cond string, args ...any) error {
+	now := v.stamp()
+	if _, err := tx.ExecContext(ctx, `DELETE FROM revoked_tokens WHERE revoked_at < $1`, now.Add(-RevokedTokenRetention).UnixMicro()); err != nil {
+		return err
+	}
 	_, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO revoked_tokens
 		(token_hash, agent_id, agent_name, credential_id, credential_name, revoked_at)
 		SELECT g.token_hash, a.id, a.name, c.id, c.name, $2
 		FROM grants g JOIN agents a ON a.id = g.agent_id JOIN credentials c ON c.id = g.credential_id
-		WHERE a.workspace_id = $1 AND `+cond, append([]any{v.wsID, v.stamp().UnixMicro()}, args...)...)
+		WHERE a.workspace_id = $1 AND `+cond, append([]any{v.wsID, now.UnixMicro()}, args...)...)
 	return err
 }

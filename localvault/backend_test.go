@@ -2,6 +2,7 @@ package localvault_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -297,4 +298,72 @@ func TestClosed(t *testing.T) {
 	wantCode(t, err, agentkeys.EUNAVAILABLE)
 	_, err = v.Authorize(ctx, agentkeys.NewProxyToken(), "")
 	wantCode(t, err, agentkeys.EUNAVAILABLE)
+}
+
+// TestRevokedTokens_Retention: Authorize names the agent and credential of
+// a revoked token for RevokedTokenRetention; the next revocation after
+// that forgets it (the refusal is then a plain EUNAUTHORIZED), while a
+// token revoked since is still named.
+func TestRevokedTokens_Retention(t *testing.T) {
+	ctx := context.Background()
+	var now atomic.Int64
+	now.Store(time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC).UnixMicro())
+	cfg := testConfig(t)
+	cfg.Now = func() time.Time { return time.UnixMicro(now.Load()) }
+	mustInit(t, cfg)
+	v, err := localvault.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	c, err := v.CreateCredential(ctx, apiKeyInput("Resend Production", "re_1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := v.CreateAgent(ctx, "mailer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoked := func() string {
+		t.Helper()
+		g, err := v.AssignCredential(ctx, a.ID, c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := v.RevokeCredential(ctx, a.ID, c.ID); err != nil {
+			t.Fatal(err)
+		}
+		return g.ProxyToken
+	}
+	named := func(token string) bool {
+		t.Helper()
+		_, err := v.Authorize(ctx, token, "")
+		wantCode(t, err, agentkeys.EUNAUTHORIZED)
+		var rt *agentkeys.RevokedToken
+		if errors.As(err, &rt) {
+			if rt.AgentName != "mailer" || rt.CredentialName != "Resend Production" {
+				t.Fatalf("revoked token named %+v", rt)
+			}
+			return true
+		}
+		return false
+	}
+
+	old := revoked()
+	if !named(old) {
+		t.Fatal("a token revoked just now is not named")
+	}
+	now.Add((localvault.RevokedTokenRetention - time.Hour).Microseconds())
+	recent := revoked()
+	if !named(old) || !named(recent) {
+		t.Fatal("a token revoked within the retention is not named")
+	}
+	now.Add((2 * time.Hour).Microseconds())
+	latest := revoked() // prunes what is older than the retention
+	if named(old) {
+		t.Fatal("a token revoked longer ago than the retention is still named")
+	}
+	if !named(recent) || !named(latest) {
+		t.Fatal("pruning forgot a token revoked within the retention")
+	}
 }
