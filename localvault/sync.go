@@ -483,6 +483,11 @@ func (v *Vault) applyDoc(ctx context.Context, tx *sql.Tx, sl *agentkeys.Sealer, 
 		if _, err := tx.ExecContext(ctx, `DELETE FROM grants WHERE token_hash = ? AND NOT (agent_id = ? AND credential_id = ?)`, d.TokenHash, agentID, credID); err != nil {
 			return nil, err
 		}
+		// A new token for the assignment replaces the old one, which is
+		// remembered as a reassignment made here would.
+		if err := v.keepRevoked(ctx, tx, `g.agent_id = $3 AND g.credential_id = $4 AND g.token_hash <> $5`, agentID, credID, d.TokenHash); err != nil {
+			return nil, err
+		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO grants (agent_id, credential_id, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (agent_id, credential_id) DO UPDATE SET token_hash = excluded.token_hash, created_at = excluded.created_at,
 				expires_at = excluded.expires_at`,
@@ -492,16 +497,26 @@ func (v *Vault) applyDoc(ctx context.Context, tx *sql.Tx, sl *agentkeys.Sealer, 
 	return nil, fmt.Errorf("unknown sync kind %q", d.Kind)
 }
 
+// deleteDoc applies a deletion pulled from another device. The tokens of
+// the grants it removes are remembered (keepRevoked), as for a deletion
+// made here, so audit rows of requests still presenting them name whom
+// they were issued to.
 func (v *Vault) deleteDoc(ctx context.Context, tx *sql.Tx, d *agentkeys.SyncDoc) error {
 	var err error
 	switch d.Kind {
 	case agentkeys.SyncKindCredential:
-		_, err = tx.ExecContext(ctx, `DELETE FROM credentials WHERE workspace_id = ? AND id = ?`, v.wsID, d.ID)
+		if err = v.keepRevoked(ctx, tx, `g.credential_id = $3`, d.ID); err == nil {
+			_, err = tx.ExecContext(ctx, `DELETE FROM credentials WHERE workspace_id = ? AND id = ?`, v.wsID, d.ID)
+		}
 	case agentkeys.SyncKindAgent:
-		_, err = tx.ExecContext(ctx, `DELETE FROM agents WHERE workspace_id = ? AND id = ?`, v.wsID, d.ID)
+		if err = v.keepRevoked(ctx, tx, `g.agent_id = $3`, d.ID); err == nil {
+			_, err = tx.ExecContext(ctx, `DELETE FROM agents WHERE workspace_id = ? AND id = ?`, v.wsID, d.ID)
+		}
 	case agentkeys.SyncKindGrant:
 		agentID, credID, _ := strings.Cut(d.ID, "/")
-		_, err = tx.ExecContext(ctx, `DELETE FROM grants WHERE agent_id = ? AND credential_id = ?`, agentID, credID)
+		if err = v.keepRevoked(ctx, tx, `g.agent_id = $3 AND g.credential_id = $4`, agentID, credID); err == nil {
+			_, err = tx.ExecContext(ctx, `DELETE FROM grants WHERE agent_id = ? AND credential_id = ?`, agentID, credID)
+		}
 	default:
 		err = fmt.Errorf("unknown sync kind %q", d.Kind)
 	}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http/httptest"
 	"net/url"
@@ -166,7 +167,8 @@ func TestSync_Converge(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := a.AssignCredential(ctx, ag.ID, st.ID); err != nil {
+			gs, err := a.AssignCredential(ctx, ag.ID, st.ID)
+			if err != nil {
 				t.Fatal(err)
 			}
 			phrase := enable(t, a, srv)
@@ -239,7 +241,12 @@ func TestSync_Converge(t *testing.T) {
 			if cs, _ := b.SyncConflicts(ctx); len(cs) < 3 {
 				t.Errorf("B recorded %d conflicts", len(cs))
 			}
-			// The revoked grant's token is refused on B.
+			// The revoked grant's token is refused on B, naming whom it was
+			// issued to (for the audit row) as on A; the other still works.
+			var rt *agentkeys.RevokedToken
+			if _, err := b.Authorize(ctx, gs.ProxyToken, ""); !errors.As(err, &rt) || rt.AgentName != "bot" || rt.CredentialName != "stripe" {
+				t.Fatalf("the revoked stripe token on B: %v (%+v)", err, rt)
+			}
 			if _, err := b.Authorize(ctx, g.ProxyToken, ""); err != nil {
 				t.Fatalf("the github token should still work on B: %v", err)
 			}
