@@ -87,6 +87,7 @@ func TestCanary(t *testing.T) {
 		{"headerflag", nil, []string{"--type", "CUSTOM_HEADER", "--header", "x-api-key: " + canary("headerflag")}},
 		{"headervalue", nil, []string{"--header", "x-api-key:", "--value", canary("headervalue")}},
 		{"headerprompt", tty(canary("headerprompt")), []string{"--header", "x-api-key:"}},
+		{"headerstdin", stdin(canary("headerstdin") + "\n"), []string{"--header", "x-api-key: -", "--header", "x-org: acme"}},
 		{"queryparam", nil, []string{"--type", "QUERY_PARAM", "--param", "key", "--value", canary("queryparam")}},
 		{"cookie", nil, []string{"--type", "COOKIE", "--value", "sid=" + canary("cookie") + "; theme=dark"}},
 		{"oauth", nil, []string{"--type", "OAUTH", "--value", canary("oauth")}},

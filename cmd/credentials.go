@@ -97,7 +97,7 @@ The list used is printed.`,
 	fl.StringVar(&opts.Value, "value", "", `the secret; "-" reads it from stdin`)
 	fl.StringVar(&opts.Username, "username", "", "BASIC_AUTH user name (prompted when missing in a terminal)")
 	fl.StringVar(&opts.Password, "password", "", `BASIC_AUTH password; "-" reads it from stdin (prompted when missing in a terminal)`)
-	fl.StringArrayVar(&opts.Headers, "header", nil, `CUSTOM_HEADER "Name: value" (repeatable; an empty value takes --value or is prompted for)`)
+	fl.StringArrayVar(&opts.Headers, "header", nil, `CUSTOM_HEADER "Name: value" (repeatable; "Name: -" reads the value from stdin; an empty value takes --value or is prompted for)`)
 	fl.StringVar(&opts.Param, "param", "", "QUERY_PARAM name of the query parameter")
 	fl.StringArrayVar(&opts.AllowHosts, "allow-host", nil, "host the credential may be sent to (repeatable): api.example.com, host:port, *.example.com")
 	fl.StringVar(&opts.Service, "service", "", "use the allowed hosts of a known service: "+strings.Join(agentkeys.PresetNames(), ", "))
@@ -252,11 +252,26 @@ func (o *CredentialsAddOptions) readSecret(in *agentkeys.CredentialInput) error 
 			return err
 		}
 	case agentkeys.CustomHeader:
-		var empty []int
+		// "Name:" takes --value or a prompt; "Name: -" reads stdin, as
+		// --value - does (stdin holds one value).
+		var empty, stdin []int
 		for i, h := range s.Headers {
-			if h.Value == "" {
+			switch h.Value {
+			case "":
 				empty = append(empty, i)
+			case "-":
+				stdin = append(stdin, i)
 			}
+		}
+		if len(stdin) > 1 || (len(stdin) == 1 && (o.Value == "-" || o.Password == "-")) {
+			return errInvalid(`stdin holds one value: read one header from it ("Name: -"), give the others as "Name: value"`)
+		}
+		for _, i := range stdin {
+			val, err := o.fieldOrPrompt("-", "value of header "+s.Headers[i].Name, "", "")
+			if err != nil {
+				return err
+			}
+			s.Headers[i].Value = val
 		}
 		if len(empty) > 1 && o.ValueSet {
 			return errInvalid(`--value can fill only one header without a value; give the others as "Name: value"`)
