@@ -217,11 +217,11 @@ func checkFloorImports() error {
 		}
 		return set, nil
 	}
-	ours, err := list("-deps", "-f", "{{if not .Standard}}{{.ImportPath}} {{join .Imports \" \"}}{{end}}", "./cmd/agentkeys")
+	ours, err := list("-deps", "-f", "{{if not .Standard}}{{.ImportPath}} {{join .Imports \" \"}}{{end}}", "github.com/agentkeys/agentkeys/cmd/agentkeys")
 	if err != nil {
 		return err
 	}
-	floor, err := list("-f", "floor {{join .Imports \" \"}}", "./bench/cli/floor")
+	floor, err := list("-f", "floor {{join .Imports \" \"}}", "github.com/agentkeys/agentkeys/bench/cli/floor")
 	if err != nil {
 		return err
 	}
