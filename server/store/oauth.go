@@ -94,11 +94,14 @@ func (s *Store) RefreshSecret(ctx context.Context, r *agentkeys.Route, stale *ag
 	rf := &storesql.Refresher{
 		DB: s.db, Dialect: s.dialect.Dialect, WorkspaceID: w.id, Open: w.open, Seal: w.sealing, Now: s.now,
 		Lease: s.refreshLease, App: w.OAuthApp,
-		// The event credential.error, for the webhooks to deliver; until
-		// they exist, a log line (never a token).
+		// The event credential.error, for the webhooks to deliver, and a
+		// log line (never a token).
 		Broken: func(ctx context.Context, c *agentkeys.Credential) {
 			s.log.WarnContext(ctx, "credential.error", "workspace", w.id, "credential", c.ID, "name", c.Name,
 				"reason", "the provider refused the refresh token (invalid_grant): reconnect needed")
+			if _, err := s.RaiseOAuthRefreshRefused(context.WithoutCancel(ctx), w.id, c); err != nil {
+				s.log.WarnContext(ctx, "webhooks: credential.error not raised", "credential", c.ID, "error", agentkeys.ErrorMessage(err))
+			}
 		},
 		InTx: func(ctx context.Context, tx *sql.Tx) error {
 			_, err := tx.ExecContext(ctx, `UPDATE workspaces SET revision = revision + 1 WHERE id = $1`, w.id)

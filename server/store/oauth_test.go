@@ -10,6 +10,7 @@ import (
 	"github.com/agentkeys/agentkeys"
 	"github.com/agentkeys/agentkeys/internal/oauthflow"
 	"github.com/agentkeys/agentkeys/internal/testkit"
+	"github.com/agentkeys/agentkeys/server/store"
 )
 
 // Two replicas (two stores on one database) refreshing one expired OAuth
@@ -101,7 +102,12 @@ func TestOAuth_TwoReplicasOneRefresh(t *testing.T) {
 				t.Fatalf("token endpoint refresh calls = %d, want exactly 1", n)
 			}
 			// invalid_grant marks the credential; every replica then answers
-			// ECREDENTIAL without calling the provider again.
+			// ECREDENTIAL without calling the provider again, and the
+			// workspace's webhooks get one credential.error saying why.
+			h, err := w.CreateWebhook(ctx, store.WebhookInput{URL: "https://hooks.example.com/agentkeys", Events: []string{store.EventCredentialError}})
+			if err != nil {
+				t.Fatal(err)
+			}
 			o.Revoked.Store(true)
 			r, _ := s2.Workspace(ws.ID).RouteByName(ctx, "Tracker")
 			cur, err := s2.OpenSecret(ctx, r)
@@ -114,6 +120,24 @@ func TestOAuth_TwoReplicasOneRefresh(t *testing.T) {
 			wantCode(t, err, agentkeys.ECREDENTIAL)
 			if n := o.RefreshCalls.Load(); n != 2 {
 				t.Fatalf("refresh calls = %d after the revocation, want 2", n)
+			}
+			claims, err := s1.ClaimDeliveries(ctx, 10, time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(claims) != 1 || claims[0].WebhookID != h.ID {
+				t.Fatalf("deliveries after the refused refresh: %+v", claims)
+			}
+			body := string(claims[0].Body)
+			for _, want := range []string{`"event":"credential.error"`, `"reason":"` + store.ReasonOAuthRefreshRefused + `"`, `"credentialId":"` + r.Credential.ID + `"`, `"credentialName":"Tracker"`} {
+				if !strings.Contains(body, want) {
+					t.Errorf("credential.error lacks %s: %s", want, body)
+				}
+			}
+			for _, leak := range []string{cur.Value, cur.RefreshToken, o.ClientSecret} {
+				if leak != "" && strings.Contains(body, leak) {
+					t.Error("the credential.error payload carries a token or the client secret")
+				}
 			}
 		})
 	}

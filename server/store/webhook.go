@@ -401,13 +401,31 @@ func (s *Store) RaiseUsageLimitReached(ctx context.Context, workspaceID, period 
 // per credential per CredentialErrorInterval (across replicas). It reports
 // whether the event was raised.
 func (s *Store) RaiseCredentialError(ctx context.Context, e *agentkeys.AuditEvent) (bool, error) {
-	data := map[string]any{
+	return s.raiseCredentialError(ctx, e.WorkspaceID, e.CredentialID, map[string]any{
 		"credentialId": e.CredentialID, "credentialName": e.CredentialName, "status": e.Status, "host": e.Host,
 		"agentId": e.AgentID, "agentName": e.AgentName, "requestId": e.RequestID,
-	}
+	})
+}
+
+// ReasonOAuthRefreshRefused is credential.error's data.reason when the
+// OAuth provider refused a credential's refresh token: the connection is
+// broken until someone connects it again.
+const ReasonOAuthRefreshRefused = "oauth_refresh_refused"
+
+// RaiseOAuthRefreshRefused raises credential.error (data.reason
+// ReasonOAuthRefreshRefused) for an OAUTH credential whose refresh token
+// the provider refused, under the same once-per-CredentialErrorInterval
+// rule as RaiseCredentialError. It reports whether the event was raised.
+func (s *Store) RaiseOAuthRefreshRefused(ctx context.Context, workspaceID string, c *agentkeys.Credential) (bool, error) {
+	return s.raiseCredentialError(ctx, workspaceID, c.ID, map[string]any{
+		"credentialId": c.ID, "credentialName": c.Name, "reason": ReasonOAuthRefreshRefused,
+	})
+}
+
+func (s *Store) raiseCredentialError(ctx context.Context, workspaceID, credentialID string, data map[string]any) (bool, error) {
 	var raised bool
 	err := s.withTx(ctx, func(tx *sql.Tx) (err error) {
-		_, raised, err = s.raise(ctx, tx, e.WorkspaceID, EventCredentialError, data, EventCredentialError+":"+e.CredentialID, CredentialErrorInterval, "")
+		_, raised, err = s.raise(ctx, tx, workspaceID, EventCredentialError, data, EventCredentialError+":"+credentialID, CredentialErrorInterval, "")
 		return err
 	})
 	return raised, s.storeErr("raise credential.error", err)
