@@ -21,7 +21,7 @@ func DecodeHosts(s string) ([]string, error) {
 		inner := s[2 : len(s)-2]
 		if plainASCII(inner) {
 			hosts := strings.Split(inner, `","`)
-			if !slicesContainQuote(hosts) {
+			if !anyHasQuote(hosts) {
 				return hosts, nil
 			}
 		}
@@ -42,9 +42,9 @@ func plainASCII(s string) bool {
 	return true
 }
 
-// slicesContainQuote reports whether any of parts holds a double quote (the
+// anyHasQuote reports whether any of parts holds a double quote (the
 // split did not fall on element boundaries, e.g. `["a", "b"]`).
-func slicesContainQuote(parts []string) bool {
+func anyHasQuote(parts []string) bool {
 	for _, p := range parts {
 		if strings.Contains(p, `"`) {
 			return true
