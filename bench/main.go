@@ -59,6 +59,7 @@ import (
 
 	"github.com/agentkeys/agentkeys"
 	"github.com/agentkeys/agentkeys/bench/internal/load"
+	"github.com/agentkeys/agentkeys/bench/internal/pgschema"
 )
 
 const defaultPG = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
@@ -314,7 +315,7 @@ func (b *bench) run(o options) error {
 	}
 	servers := []*hosted{{name: sqliteH, dbArg: "sqlite:" + filepath.Join(tmp, "sqlite")}}
 	if o.pg != "" {
-		dbURL, drop, err := pgSchema(ctx, o.pg)
+		dbURL, drop, err := pgschema.Create(ctx, o.pg, "bench_")
 		if err != nil {
 			return fmt.Errorf("PostgreSQL at %s (-pg \"\" skips it): %w", redact(o.pg), err)
 		}

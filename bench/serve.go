@@ -2,9 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -22,8 +19,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-
-	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/agentkeys/agentkeys"
 	"github.com/agentkeys/agentkeys/bench/internal/load"
@@ -349,42 +344,6 @@ func (h *hosted) listTimes(k int) ([]time.Duration, int, error) {
 		size = len(b)
 	}
 	return lats, size, nil
-}
-
-// pgSchema creates a fresh schema on the server base names and returns a
-// URL selecting it and a func dropping it.
-func pgSchema(ctx context.Context, base string) (string, func(), error) {
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "bench_" + hex.EncodeToString(b)
-	u, err := url.Parse(base)
-	if err != nil {
-		return "", nil, err
-	}
-	db, err := sql.Open("pgx", base)
-	if err != nil {
-		return "", nil, err
-	}
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if _, err := db.ExecContext(cctx, `CREATE SCHEMA `+schema); err != nil {
-		db.Close()
-		return "", nil, err
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	var once sync.Once
-	return u.String(), func() {
-		once.Do(func() {
-			dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			if _, err := db.ExecContext(dctx, `DROP SCHEMA `+schema+` CASCADE`); err != nil {
-				fmt.Fprintf(os.Stderr, "bench: drop schema %s: %v\n", schema, err)
-			}
-			db.Close()
-		})
-	}, nil
 }
 
 // memToken is the proxy token the memory vault accepts.

@@ -25,9 +25,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -51,10 +48,9 @@ import (
 
 	"github.com/agentkeys/agentkeys"
 	"github.com/agentkeys/agentkeys/bench/internal/load"
+	"github.com/agentkeys/agentkeys/bench/internal/pgschema"
 	"github.com/agentkeys/agentkeys/server"
 	"github.com/agentkeys/agentkeys/server/store"
-
-	_ "github.com/jackc/pgx/v5/stdlib"
 )
 
 // The issue's targets.
@@ -152,7 +148,7 @@ func run(ctx context.Context, backend, pgURL string, n, agents, audits, k int, p
 	}
 	cfg := store.Config{ServerKey: key, DataDir: tmp}
 	if backend == "PostgreSQL" {
-		u, drop, err := pgSchema(ctx, pgURL)
+		u, drop, err := pgschema.Create(ctx, pgURL, "bench_dash_")
 		if err != nil {
 			return nil, fmt.Errorf("PostgreSQL schema: %w", err)
 		}
@@ -467,35 +463,4 @@ func shape(u *url.URL) string {
 		s += "?" + strings.Join(q, "&")
 	}
 	return s
-}
-
-// pgSchema creates a fresh schema on the server base names and returns a
-// URL selecting it and a func dropping it.
-func pgSchema(ctx context.Context, base string) (string, func(), error) {
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "bench_dash_" + hex.EncodeToString(b)
-	u, err := url.Parse(base)
-	if err != nil {
-		return "", nil, err
-	}
-	db, err := sql.Open("pgx", base)
-	if err != nil {
-		return "", nil, err
-	}
-	if _, err := db.ExecContext(ctx, `CREATE SCHEMA `+schema); err != nil {
-		db.Close()
-		return "", nil, err
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String(), func() {
-		dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := db.ExecContext(dctx, `DROP SCHEMA `+schema+` CASCADE`); err != nil {
-			fmt.Fprintf(os.Stderr, "dashboard bench: drop schema %s: %v\n", schema, err)
-		}
-		db.Close()
-	}, nil
 }
