@@ -123,8 +123,8 @@ func New(cfg Config) *Dashboard {
 		"join":  strings.Join,
 	}
 	// The layout and the partials every page may use (settings_nav: the
-	// Settings sub-nav).
-	shared := []string{"templates/layout.html", "templates/settings_nav.html"}
+	// Settings sub-nav; webhook_fields: the webhook endpoint form's fields).
+	shared := []string{"templates/layout.html", "templates/settings_nav.html", "templates/webhook_fields.html"}
 	layout := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, shared...))
 	pages, _ := fs.Glob(templateFS, "templates/*.html")
 	for _, p := range pages {
