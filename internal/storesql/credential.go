@@ -150,7 +150,13 @@ type OpenFunc func(ctx context.Context, version int) (*agentkeys.Sealer, error)
 // ListCredentials returns the workspace's credentials, ordered by name
 // (case-insensitively), then id.
 func (d Dialect) ListCredentials(ctx context.Context, q Querier, wsID string) ([]*agentkeys.Credential, error) {
-	rows, err := q.QueryContext(ctx, `SELECT `+CredentialCols+` FROM credentials c WHERE c.workspace_id = $1 ORDER BY c.name_key, c.id`, wsID)
+	return d.queryCredentials(ctx, q, `SELECT `+CredentialCols+` FROM credentials c WHERE c.workspace_id = $1 ORDER BY c.name_key, c.id`, wsID)
+}
+
+// queryCredentials runs query (selecting CredentialCols) and returns its
+// rows as credentials.
+func (d Dialect) queryCredentials(ctx context.Context, q Querier, query string, args ...any) ([]*agentkeys.Credential, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, d.Err("list credentials", err)
 	}
@@ -213,23 +219,10 @@ func (d Dialect) ListCredentialsPage(ctx context.Context, q Querier, wsID string
 		order = "DESC"
 	}
 	args = append(args, p.Limit+1)
-	rows, err := q.QueryContext(ctx, `SELECT `+CredentialCols+` FROM credentials c WHERE `+strings.Join(where, " AND ")+
+	out, err := d.queryCredentials(ctx, q, `SELECT `+CredentialCols+` FROM credentials c WHERE `+strings.Join(where, " AND ")+
 		` ORDER BY c.name_key `+order+`, c.id `+order+fmt.Sprintf(" LIMIT $%d", len(args)), args...)
 	if err != nil {
-		return nil, false, d.Err("list credentials", err)
-	}
-	defer rows.Close()
-	out := []*agentkeys.Credential{}
-	scan := NewCredentialScanner()
-	for rows.Next() {
-		c, err := scan.Scan(rows)
-		if err != nil {
-			return nil, false, d.Err("list credentials", err)
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, false, d.Err("list credentials", err)
+		return nil, false, err
 	}
 	more := len(out) > p.Limit
 	out = out[:min(len(out), p.Limit)]
